@@ -1,0 +1,158 @@
+/* clip.h — CLIP inference engine (image and text towers, tokenizer,
+ * preprocessing, zero-shot scoring) in plain C on OpenBLAS.
+ *
+ * Thread-safety contract
+ *   - A clip_model is immutable once clip_model_load() has returned: any number
+ *     of threads may read it at once (tokenize, info, preprocess, score).
+ *   - A clip_ctx holds the scratch memory of a forward pass. One thread at a
+ *     time may use a given clip_ctx; create one context per thread that
+ *     encodes. A context must be freed before its model.
+ *   - No function keeps hidden global state, and none calls exit()/abort()
+ *     on bad input: every failure is returned as a clip_status together with
+ *     a message in the caller's clip_error (which may be NULL).
+ *
+ * Memory: every output buffer is owned by the caller and sized as documented.
+ */
+#ifndef CLIP_H
+#define CLIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  CLIP_OK = 0,
+  CLIP_ERR_ARG,         /* invalid argument from the caller */
+  CLIP_ERR_IO,          /* a file could not be opened, read or mapped */
+  CLIP_ERR_FORMAT,      /* a file is malformed or inconsistent */
+  CLIP_ERR_UNSUPPORTED, /* valid input that this build cannot handle */
+  CLIP_ERR_NOMEM,       /* an allocation failed */
+} clip_status;
+
+/* Error report filled by every fallible call: the status and a message that
+ * names the file or field and says what was expected and what was found. */
+typedef struct {
+  clip_status status;
+  char message[1024];
+} clip_error;
+
+typedef enum { CLIP_BACKEND_DEFAULT = 0, CLIP_BACKEND_OPENBLAS, CLIP_BACKEND_ONEDNN } clip_backend;
+typedef enum { CLIP_PRECISION_FP32 = 0, CLIP_PRECISION_BF16 } clip_precision;
+
+/* Load-time parameters; start from clip_default_params(). */
+typedef struct {
+  int n_threads;            /* threads for matrix products; <= 0: all cores */
+  clip_backend backend;     /* DEFAULT: oneDNN when built with it, else OpenBLAS */
+  clip_precision precision; /* BF16 needs the oneDNN backend */
+} clip_params;
+
+clip_params clip_default_params(void);
+
+typedef struct clip_model clip_model;
+typedef struct clip_ctx clip_ctx;
+
+typedef enum { CLIP_ACT_QUICK_GELU = 0, CLIP_ACT_GELU } clip_activation;
+
+/* Facts about a loaded model (clip_model_info()). */
+typedef struct {
+  int image_size;       /* model input is [3, image_size, image_size] */
+  int patch_size;
+  int vision_width, vision_layers, vision_heads, vision_mlp;
+  int text_width, text_layers, text_heads, text_mlp;
+  int vocab_size;
+  int context_length;   /* tokens per text, 77 for CLIP */
+  int embed_dim;        /* projection dimension */
+  clip_activation activation;
+  float layer_norm_eps;
+  float logit_scale;    /* log of the temperature, as stored in the weights */
+  float mean[3], std[3];
+  const char *dtype;    /* dtype of the checkpoint's weights: "F32", "F16", "BF16" */
+  const char *naming;   /* "huggingface" or "openclip" */
+  const char *path;     /* the file or directory it was loaded from */
+} clip_model_info;
+
+/* Loads a checkpoint: a Hugging Face directory (config.json,
+ * model.safetensors, vocab.json, merges.txt, preprocessor_config.json), an
+ * open_clip safetensors file, or a directory holding one. NULL params means
+ * defaults. Returns NULL and fills err on failure. */
+clip_model *clip_model_load(const char *path, const clip_params *params, clip_error *err);
+void clip_model_free(clip_model *model);
+const clip_model_info *clip_model_get_info(const clip_model *model);
+
+/* Tokenizes UTF-8 text exactly like OpenAI's CLIP tokenizer (SOT ... EOT,
+ * untruncated). Writes min(total, cap) ids and stores the total in *n_ids.
+ * Invalid UTF-8 is an error. */
+clip_status clip_tokenize(const clip_model *model, const char *text, int32_t *ids, size_t cap,
+                          size_t *n_ids, clip_error *err);
+
+/* Tokenizes to exactly context_length ids, zero padded; longer texts are
+ * truncated to ids[:context_length-1] + EOT as CLIP does. */
+clip_status clip_tokenize_padded(const clip_model *model, const char *text, int32_t *ids,
+                                 clip_error *err);
+
+/* Pixel layouts accepted by clip_preprocess(); packed formats use planes[0]. */
+typedef enum {
+  CLIP_FORMAT_RGB = 0, CLIP_FORMAT_BGR, CLIP_FORMAT_RGBA, CLIP_FORMAT_BGRA,
+  CLIP_FORMAT_RGBX, CLIP_FORMAT_BGRX, CLIP_FORMAT_XRGB, CLIP_FORMAT_XBGR,
+  CLIP_FORMAT_I420, CLIP_FORMAT_NV12, CLIP_FORMAT_GRAY8,
+} clip_pixel_format;
+
+typedef enum { CLIP_MATRIX_BT601 = 0, CLIP_MATRIX_BT709 } clip_yuv_matrix;
+
+/* A frame in memory, with row strides in bytes for each plane. */
+typedef struct {
+  clip_pixel_format format;
+  int width, height;
+  const uint8_t *planes[3];
+  int strides[3];
+  clip_yuv_matrix matrix; /* YUV formats only */
+  bool full_range;        /* YUV formats only: 0-255 instead of 16-235/240 */
+} clip_image;
+
+/* Frame -> model input [3, S, S] (S = image_size): shorter side resized with
+ * Pillow-compatible bicubic, center crop, normalization with mean/std. */
+clip_status clip_preprocess(const clip_model *model, const clip_image *image, float *out,
+                            clip_error *err);
+
+/* Creates a forward-pass context (scratch memory) for one thread at a time. */
+clip_ctx *clip_ctx_new(const clip_model *model, clip_error *err);
+void clip_ctx_free(clip_ctx *ctx);
+
+/* Encodes n images [n, 3, S, S]: projected embeddings (not normalized) into
+ * embeds [n, embed_dim]; pooled [n, vision_width] may be NULL. */
+clip_status clip_encode_images(clip_ctx *ctx, const float *pixels, int n, float *embeds,
+                               float *pooled, clip_error *err);
+
+/* Encodes n texts of len token ids each ([n, len], padded with 0), pooled at
+ * each row's first EOT. embeds [n, embed_dim]; pooled [n, text_width] may be
+ * NULL. len <= context_length. */
+clip_status clip_encode_texts(clip_ctx *ctx, const int32_t *ids, int n, int len, float *embeds,
+                              float *pooled, clip_error *err);
+
+/* Label embeddings for zero-shot scoring, as in the CLIP paper: each label is
+ * "synonym|synonym|..."; every synonym is put into every template ("{}" is
+ * replaced; NULL or zero templates means "{}"), the normalized embeddings are
+ * averaged and the mean re-normalized. out: [n_labels, embed_dim], unit norm. */
+clip_status clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels,
+                              const char *const *templates, int n_templates, float *out,
+                              clip_error *err);
+
+/* In-place L2 normalization of a vector of length d. */
+void clip_normalize(float *v, int d);
+
+/* Zero-shot scores of one image embedding against n unit label embeddings:
+ * similarities[i] = cosine, probs = softmax(exp(logit_scale) * cosine).
+ * Either output may be NULL. */
+void clip_score(const clip_model *model, const float *image_embed, const float *labels, int n,
+                float *similarities, float *probs);
+
+const char *clip_status_name(clip_status status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLIP_H */

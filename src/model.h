@@ -1,0 +1,67 @@
+/* model.h — the in-memory form of a loaded CLIP model, shared by the loader
+ * (checkpoint.c, which fills it) and the forward pass (vision.c, text.c,
+ * transformer.c, which only read it). Internal header. */
+#ifndef CLIP_MODEL_H
+#define CLIP_MODEL_H
+
+#include "clip.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+/* A linear layer y = x·W + b in the compute layout: w is [in][out] row-major
+ * (K×N, so cblas_sgemm runs NoTrans/NoTrans); b is [out] or NULL. */
+typedef struct {
+  const float *w;
+  const float *b;
+  int in, out;
+} clip_linear;
+
+/* Layer-norm gain and bias, [width] each. */
+typedef struct {
+  const float *g, *b;
+} clip_norm;
+
+/* One pre-LN residual block: x += attn(ln1(x)); x += mlp(ln2(x)).
+ * qkv is the fused projection, out = 3·width, columns q | k | v. */
+typedef struct {
+  clip_norm ln1, ln2;
+  clip_linear qkv, attn_out, fc1, fc2;
+} clip_block;
+
+typedef struct {
+  int width, layers, heads, mlp;
+  clip_block *blocks; /* [layers] */
+} clip_tower;
+
+struct clip_model {
+  clip_model_info info;
+  char *path;
+
+  /* vision tower */
+  clip_linear patch_embed;     /* in 3·P·P (c, y, x order as conv1), out width, no bias */
+  const float *class_embed;    /* [width] */
+  const float *vision_pos;     /* [1 + grid², width] */
+  clip_norm ln_pre, ln_post;
+  clip_tower vision;
+  clip_linear visual_proj;     /* in width, out embed_dim, no bias */
+
+  /* text tower */
+  const float *token_embed;    /* [vocab, width] */
+  const float *text_pos;       /* [context, width] */
+  clip_tower text;
+  clip_norm ln_final;
+  clip_linear text_proj;       /* in width, out embed_dim, no bias */
+  int32_t eot_id, sot_id;
+
+  clip_tokenizer *tokenizer;   /* NULL when the checkpoint has no vocab files */
+
+  /* Ownership: the mapped files, and the blocks allocated for converted or
+   * re-laid-out tensors. Freed by clip_model_free(). */
+  st_file *files[2];
+  void **owned;
+  int n_owned, cap_owned;
+
+  clip_params params;
+};
+
+#endif

@@ -1,0 +1,26 @@
+/* tokenizer.h — CLIP's byte-level BPE tokenizer (text cleanup,
+ * pre-tokenizer, byte symbols, merges by rank). */
+#ifndef CLIP_TOKENIZER_H
+#define CLIP_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clip.h"
+
+typedef struct clip_tokenizer clip_tokenizer;
+
+/* Loads vocab.json and merges.txt (Hugging Face layout, LF or CRLF, with or
+ * without trailing newline). SOT/EOT ids are looked up in the vocabulary. */
+clip_tokenizer *clip_tokenizer_load(const char *vocab_path, const char *merges_path,
+                                    clip_error *err);
+void clip_tokenizer_free(clip_tokenizer *tok);
+
+/* SOT + tokens + EOT, untruncated: writes min(total, cap) ids, total in *n. */
+clip_status clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
+                                  size_t cap, size_t *n, clip_error *err);
+int32_t clip_tokenizer_sot(const clip_tokenizer *tok);
+int32_t clip_tokenizer_eot(const clip_tokenizer *tok);
+int clip_tokenizer_vocab_size(const clip_tokenizer *tok);
+
+#endif

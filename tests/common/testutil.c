@@ -1,0 +1,71 @@
+#include "testutil.h"
+
+#include <glib/gstdio.h>
+#include <stdlib.h>
+
+const char *
+testutil_reference_dir(void)
+{
+  static char *dir;
+  const char *env = g_getenv("CLIP_REFERENCE_DIR");
+  if (!dir && env && g_file_test(env, G_FILE_TEST_IS_DIR)) {
+    char *tok = g_build_filename(env, "tokenizer", "tokens.jsonl", NULL);
+    if (g_file_test(tok, G_FILE_TEST_EXISTS))
+      dir = g_strdup(env);
+    g_free(tok);
+  }
+  if (dir)
+    return dir;
+  if (g_strcmp0(g_getenv("CI"), "true") == 0)
+    g_test_fail_printf("reference kit not found at '%s' (CLIP_REFERENCE_DIR); under CI=true it "
+                       "must be present",
+                       env ? env : "(unset)");
+  else
+    g_test_skip_printf("reference kit not found at '%s' (set CLIP_REFERENCE_DIR)",
+                       env ? env : "(unset)");
+  return NULL;
+}
+
+char *
+testutil_reference_path(const char *relative)
+{
+  const char *dir = testutil_reference_dir();
+  return dir ? g_build_filename(dir, relative, NULL) : NULL;
+}
+
+static char *tmpdir;
+
+static void
+remove_tmpdir(void)
+{
+  GDir *d = g_dir_open(tmpdir, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name(d))) {
+    char *p = g_build_filename(tmpdir, name, NULL);
+    g_remove(p);
+    g_free(p);
+  }
+  if (d)
+    g_dir_close(d);
+  g_rmdir(tmpdir);
+  g_free(tmpdir);
+}
+
+const char *
+testutil_tmpdir(void)
+{
+  if (!tmpdir) {
+    tmpdir = g_dir_make_tmp("clip-test-XXXXXX", NULL);
+    g_assert_nonnull(tmpdir);
+    atexit(remove_tmpdir);
+  }
+  return tmpdir;
+}
+
+char *
+testutil_write_file(const char *name, const void *data, gsize len)
+{
+  char *path = g_build_filename(testutil_tmpdir(), name, NULL);
+  g_assert_true(g_file_set_contents(path, data, (gssize) len, NULL));
+  return path;
+}
