@@ -1,0 +1,1 @@
+/* ops.c — to be written (forward work). */

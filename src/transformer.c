@@ -1,0 +1,1 @@
+/* transformer.c — to be written (forward work). */

@@ -1,0 +1,1 @@
+/* vision.c — to be written (forward work). */
