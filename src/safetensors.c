@@ -380,6 +380,19 @@ st_find(const st_file *f, const char *name)
   return g_hash_table_lookup(f->by_name, name);
 }
 
+void
+st_release(const st_file *f, const st_tensor *t)
+{
+  long page = sysconf(_SC_PAGESIZE);
+  if (!f || !t || page <= 0 || !t->n_bytes)
+    return;
+  /* Only pages wholly inside the tensor: the neighbours may be in use. */
+  uintptr_t begin = ((uintptr_t) t->data + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+  uintptr_t end = ((uintptr_t) t->data + t->n_bytes) & ~((uintptr_t) page - 1);
+  if (end > begin)
+    madvise((void *) begin, end - begin, MADV_DONTNEED);
+}
+
 const float *
 st_f32_direct(const st_tensor *t)
 {
