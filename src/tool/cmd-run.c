@@ -37,8 +37,9 @@ read_ids(const st_tensor *t, const char *path, int32_t **ids, int *n, int *len, 
     } else
       memcpy(&v, (const char *) t->data + i * 8, 8);
     if (v < INT32_MIN || v > INT32_MAX)
-      return clip_set_error(err, CLIP_ERR_FORMAT, "%s: input_ids[%" PRId64 "] = %" PRId64
-                            " does not fit a token id", path, i, v);
+      return clip_set_error(err, CLIP_ERR_FORMAT,
+                            "%s: input_ids[%" PRId64 "] = %" PRId64 " does not fit a token id",
+                            path, i, v);
     (*ids)[i] = (int32_t) v;
   }
   *n = (int) t->shape[0];
@@ -66,8 +67,7 @@ read_pixels(const st_tensor *t, const char *path, int S, float **pixels, int *n,
 
 /* logits[i, j] = exp(logit_scale) · cos(image i, text j), as CLIPModel. */
 static float *
-logits_per_image(const clip_model *model, const float *img, int n_img, const float *txt,
-                 int n_txt)
+logits_per_image(const clip_model *model, const float *img, int n_img, const float *txt, int n_txt)
 {
   const int D = clip_model_get_info(model)->embed_dim;
   float *units = malloc((size_t) n_txt * D * sizeof *units);
@@ -113,7 +113,7 @@ run(const char *model_path, const char *in_path, const char *out_path, clip_erro
 #define ALLOC(ptr, n)                                                                              \
   do {                                                                                             \
     if (!((ptr) = malloc((size_t) (n) * sizeof *(ptr)))) {                                         \
-      st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory");                                  \
+      st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory");                                   \
       goto out;                                                                                    \
     }                                                                                              \
   } while (0)
@@ -137,28 +137,27 @@ run(const char *model_path, const char *in_path, const char *out_path, clip_erro
     ALLOC(txt, (size_t) n_txt * info->embed_dim);
     ALLOC(txt_pool, (size_t) n_txt * info->text_width);
     TRY(clip_encode_texts(ctx, ids, n_txt, len, txt, txt_pool, err));
-    TRY(st_writer_add(w, "text_embeds", ST_F32, 2, (int64_t[]) { n_txt, info->embed_dim }, txt,
+    TRY(st_writer_add(w, "text_embeds", ST_F32, 2, (int64_t[]){ n_txt, info->embed_dim }, txt,
                       err));
-    TRY(st_writer_add(w, "text_pooler_output", ST_F32, 2,
-                      (int64_t[]) { n_txt, info->text_width }, txt_pool, err));
+    TRY(st_writer_add(w, "text_pooler_output", ST_F32, 2, (int64_t[]){ n_txt, info->text_width },
+                      txt_pool, err));
   }
   if (t_pix) {
     TRY(read_pixels(t_pix, in_path, info->image_size, &pixels, &n_img, err));
     ALLOC(img, (size_t) n_img * info->embed_dim);
     ALLOC(img_pool, (size_t) n_img * info->vision_width);
     TRY(clip_encode_images(ctx, pixels, n_img, img, img_pool, err));
-    TRY(st_writer_add(w, "image_embeds", ST_F32, 2, (int64_t[]) { n_img, info->embed_dim }, img,
+    TRY(st_writer_add(w, "image_embeds", ST_F32, 2, (int64_t[]){ n_img, info->embed_dim }, img,
                       err));
     TRY(st_writer_add(w, "vision_pooler_output", ST_F32, 2,
-                      (int64_t[]) { n_img, info->vision_width }, img_pool, err));
+                      (int64_t[]){ n_img, info->vision_width }, img_pool, err));
   }
   if (t_ids && t_pix) {
     if (!(logits = logits_per_image(model, img, n_img, txt, n_txt))) {
       st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory");
       goto out;
     }
-    TRY(st_writer_add(w, "logits_per_image", ST_F32, 2, (int64_t[]) { n_img, n_txt }, logits,
-                      err));
+    TRY(st_writer_add(w, "logits_per_image", ST_F32, 2, (int64_t[]){ n_img, n_txt }, logits, err));
   }
   TRY(st_writer_save(w, out_path, err));
 
@@ -199,7 +198,9 @@ cmd_run(int argc, char **argv)
   }
   if (!model || !in || !out) {
     fprintf(stderr, "clip-tool run: %s\n" USAGE,
-            !model ? "MODEL is missing" : !in ? "--input is missing" : "--output is missing");
+            !model ? "MODEL is missing"
+            : !in  ? "--input is missing"
+                   : "--output is missing");
     return 2;
   }
   clip_error err = { 0 };

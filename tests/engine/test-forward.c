@@ -15,6 +15,10 @@
 
 /* The kit's acceptance bound for float32 implementations (README). */
 #define TOLERANCE 2e-5
+/* The same inputs in a different batch composition: not bit-exact, because
+ * OpenBLAS picks other kernels for other row counts (M = 1 vs M = 300 of
+ * the same product differ in the last bits); measured ≤ 7.3e-7. */
+#define BATCH_TOLERANCE 2e-6
 
 /* max|a − b| / max|b|, the kit's scale-relative error. */
 static double
@@ -136,7 +140,7 @@ compute_logits(const clip_model *m, const float *img, int n_img, const float *tx
 {
   const int D = m->info.embed_dim;
   float *units = g_memdup2(txt, (size_t) n_txt * D * sizeof(float));
-  float *logits = g_new(float, (size_t) n_img * n_txt);
+  float *logits = g_new(float, (size_t) n_img *n_txt);
   for (int j = 0; j < n_txt; j++)
     clip_normalize(units + (size_t) j * D, D);
   for (int i = 0; i < n_img; i++) {
@@ -165,10 +169,15 @@ check_reference(const char *dir, const char *model_rel)
   int32_t *ids = ref_ids(ref, &n_txt, &len);
   ref_tensor pix = ref_get(ref, "pixel_values");
   const int n_img = (int) pix.shape[0];
-  const char *names[] = { "debug_vision_embeddings", "debug_vision_hidden_states",
-                          "debug_text_hidden_states", "debug_text_last_hidden_state",
-                          "text_embeds", "text_pooler_output", "image_embeds",
-                          "vision_pooler_output", "logits_per_image" };
+  const char *names[] = { "debug_vision_embeddings",
+                          "debug_vision_hidden_states",
+                          "debug_text_hidden_states",
+                          "debug_text_last_hidden_state",
+                          "text_embeds",
+                          "text_pooler_output",
+                          "image_embeds",
+                          "vision_pooler_output",
+                          "logits_per_image" };
   ref_tensor want[G_N_ELEMENTS(names)];
   for (guint i = 0; i < G_N_ELEMENTS(names); i++)
     want[i] = ref_get(ref, names[i]);
@@ -194,8 +203,8 @@ check_reference(const char *dir, const char *model_rel)
   for (int k = 0; k < 4; k++)
     g_assert_cmpint(caps[k].seen, ==, (1 << caps[k].n_layers) - 1);
 
-  const float *got[] = { caps[0].data, caps[1].data, caps[2].data, caps[3].data, txt, txt_pool,
-                         img, img_pool, logits };
+  const float *got[] = { caps[0].data, caps[1].data, caps[2].data, caps[3].data, txt,
+                         txt_pool,     img,          img_pool,     logits };
   char *what = g_strdup_printf("%s (%s)", dir, info->naming);
   for (guint i = 0; i < G_N_ELEMENTS(names); i++)
     check_close(what, names[i], got[i], want[i].data, want[i].n, TOLERANCE);
@@ -300,33 +309,39 @@ test_batching(void)
   clip_error err = { 0 };
   const int n_img = (int) f.pix.shape[0];
   const size_t img_len = f.pix.n / n_img;
-  float *batch = g_new(float, (size_t) f.n_txt * f.Wt), *single = g_new(float, (size_t) f.n_txt * f.Wt);
-  float *e_batch = g_new(float, (size_t) f.n_txt * f.D), *e_single = g_new(float, (size_t) f.n_txt * f.D);
+  float *batch = g_new(float, (size_t) f.n_txt *f.Wt),
+        *single = g_new(float, (size_t) f.n_txt *f.Wt);
+  float *e_batch = g_new(float, (size_t) f.n_txt *f.D),
+        *e_single = g_new(float, (size_t) f.n_txt *f.D);
 
-  g_assert_cmpint(clip_encode_texts(f.ctx, f.ids, f.n_txt, f.len, e_batch, batch, &err), ==, CLIP_OK);
+  g_assert_cmpint(clip_encode_texts(f.ctx, f.ids, f.n_txt, f.len, e_batch, batch, &err), ==,
+                  CLIP_OK);
   for (int r = 0; r < f.n_txt; r++)
     g_assert_cmpint(clip_encode_texts(f.ctx, f.ids + (size_t) r * f.len, 1, f.len,
-                                      e_single + (size_t) r * f.D, single + (size_t) r * f.Wt, &err),
+                                      e_single + (size_t) r * f.D, single + (size_t) r * f.Wt,
+                                      &err),
                     ==, CLIP_OK);
   check_close("texts one by one vs batch", "text_pooler_output", single, batch,
-              (size_t) f.n_txt * f.Wt, 1e-6);
-  check_close("texts one by one vs batch", "text_embeds", e_single, e_batch,
-              (size_t) f.n_txt * f.D, 1e-6);
+              (size_t) f.n_txt * f.Wt, BATCH_TOLERANCE);
+  check_close("texts one by one vs batch", "text_embeds", e_single, e_batch, (size_t) f.n_txt * f.D,
+              BATCH_TOLERANCE);
 
-  float *ib = g_new(float, (size_t) n_img * f.Wv), *is = g_new(float, (size_t) n_img * f.Wv);
-  float *eb = g_new(float, (size_t) n_img * f.D), *es = g_new(float, (size_t) n_img * f.D);
+  float *ib = g_new(float, (size_t) n_img *f.Wv), *is = g_new(float, (size_t) n_img *f.Wv);
+  float *eb = g_new(float, (size_t) n_img *f.D), *es = g_new(float, (size_t) n_img *f.D);
   g_assert_cmpint(clip_encode_images(f.ctx, f.pix.data, n_img, eb, ib, &err), ==, CLIP_OK);
   for (int i = 0; i < n_img; i++)
     g_assert_cmpint(clip_encode_images(f.ctx, f.pix.data + i * img_len, 1, es + (size_t) i * f.D,
                                        is + (size_t) i * f.Wv, &err),
                     ==, CLIP_OK);
-  check_close("images one by one vs batch", "vision_pooler_output", is, ib,
-              (size_t) n_img * f.Wv, 1e-6);
-  check_close("images one by one vs batch", "image_embeds", es, eb, (size_t) n_img * f.D, 1e-6);
+  check_close("images one by one vs batch", "vision_pooler_output", is, ib, (size_t) n_img * f.Wv,
+              BATCH_TOLERANCE);
+  check_close("images one by one vs batch", "image_embeds", es, eb, (size_t) n_img * f.D,
+              BATCH_TOLERANCE);
 
   /* pooled may be NULL; embeddings do not change. */
   g_assert_cmpint(clip_encode_images(f.ctx, f.pix.data, n_img, es, NULL, &err), ==, CLIP_OK);
-  g_assert_cmpmem(es, (size_t) n_img * f.D * sizeof(float), eb, (size_t) n_img * f.D * sizeof(float));
+  g_assert_cmpmem(es, (size_t) n_img * f.D * sizeof(float), eb,
+                  (size_t) n_img * f.D * sizeof(float));
 
   g_free(ib), g_free(is), g_free(eb), g_free(es);
   g_free(batch), g_free(single), g_free(e_batch), g_free(e_single);
@@ -345,17 +360,17 @@ test_text_truncation(void)
   clip_error err = { 0 };
   const int n = 3; /* texts 0–2: EOT at 7, 9 and 1 — far before 77 */
   ref_tensor want = ref_get(f.ref, "text_pooler_output");
-  float *trunc = g_new(float, (size_t) n * f.Wt), *full = g_new(float, (size_t) n * f.Wt);
-  float *e_trunc = g_new(float, (size_t) n * f.D), *e_full = g_new(float, (size_t) n * f.D);
+  float *trunc = g_new(float, (size_t) n *f.Wt), *full = g_new(float, (size_t) n *f.Wt);
+  float *e_trunc = g_new(float, (size_t) n *f.D), *e_full = g_new(float, (size_t) n *f.D);
 
   g_assert_cmpint(clip_encode_texts(f.ctx, f.ids, n, f.len, e_trunc, trunc, &err), ==, CLIP_OK);
   clip_ctx_set_text_truncation(f.ctx, false);
   g_assert_cmpint(clip_encode_texts(f.ctx, f.ids, n, f.len, e_full, full, &err), ==, CLIP_OK);
   clip_ctx_set_text_truncation(f.ctx, true);
-  check_close("EOT truncation vs full length", "text_pooler_output", trunc, full,
-              (size_t) n * f.Wt, 1e-6);
+  check_close("EOT truncation vs full length", "text_pooler_output", trunc, full, (size_t) n * f.Wt,
+              BATCH_TOLERANCE);
   check_close("EOT truncation vs full length", "text_embeds", e_trunc, e_full, (size_t) n * f.D,
-              1e-6);
+              BATCH_TOLERANCE);
   check_close("EOT truncation vs reference", "text_pooler_output", trunc, want.data,
               (size_t) n * f.Wt, TOLERANCE);
 
