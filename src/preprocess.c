@@ -202,21 +202,26 @@ vrow_scalar(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *ds
 
 #ifdef HAVE_X86_SIMD
 /* AVX2 horizontal pass: each output reads kpad whole pixels as bytes and
- * multiplies them by the weights repeated per byte (wexp), so lane l of the
- * accumulator only ever holds byte (l mod bpp) of a pixel; bpp 3 uses three
- * accumulators (24 bytes = 8 pixels) and a fixed lane-to-channel fold. */
-__attribute__((target("avx2"))) static void
-hrow_avx2(const uint8_t *line, const plane_src *s, const axis_weights *ax, const int32_t *wexp,
-          uint8_t *const *dst)
+ * multiplies them by the weights repeated per byte (wexp), so lane l of an
+ * accumulator only ever holds byte (l mod bpp) of a pixel. bpp 3 uses three
+ * accumulators (24 bytes = 8 pixels) folded by the byte index mod 3. The
+ * per-bpp copies come from one always-inlined body with bpp constant. */
+__attribute__((target("avx2"), always_inline)) static inline void
+hrow_avx2_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax,
+              const int32_t *wexp, uint8_t *const *dst, const int bpp)
 {
-  const int bpp = s->bpp, nb = ax->kpad * bpp;
-  const __m256i bias = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
-  int32_t sums[4];
-  for (int i = 0; i < ax->n; i++) {
-    const uint8_t *p = line + (size_t) ax->start[i] * bpp;
+  /* Locals, because every uint8_t store may alias the structs. */
+  const int n = ax->n, kpad = ax->kpad, nb = kpad * bpp, nch = s->nch, width = s->width;
+  const int *start = ax->start;
+  const int o0 = s->offs[0], o1 = s->offs[1], o2 = s->offs[2];
+  uint8_t *d0 = dst[0], *d1 = nch > 1 ? dst[1] : NULL, *d2 = nch > 2 ? dst[2] : NULL;
+  const int32_t bias = 1 << (PRECISION_BITS - 1);
+  int32_t sums[4] __attribute__((aligned(16)));
+  for (int i = 0; i < n; i++) {
+    const uint8_t *p = line + (size_t) start[i] * bpp;
     const int32_t *w = wexp + (size_t) i * nb;
-    if (ax->start[i] + ax->kpad > s->width) { /* would read past the row end */
-      hsum_scalar(p, ax->w + (size_t) i * ax->kpad, ax->count[i], bpp, sums);
+    if (start[i] + kpad > width) { /* would read past the row end */
+      hsum_scalar(p, ax->w + (size_t) i * kpad, ax->count[i], bpp, sums);
     } else if (bpp == 3) {
       __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0;
       for (int b = 0; b < nb; b += 24) {
@@ -227,33 +232,49 @@ hrow_avx2(const uint8_t *line, const plane_src *s, const axis_weights *ax, const
         a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(v1, _mm256_loadu_si256((const __m256i *) (w + b + 8))));
         a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(v2, _mm256_loadu_si256((const __m256i *) (w + b + 16))));
       }
-      int32_t l[24];
-      _mm256_storeu_si256((__m256i *) l, a0);
-      _mm256_storeu_si256((__m256i *) (l + 8), a1);
-      _mm256_storeu_si256((__m256i *) (l + 16), a2);
-      for (int c = 0; c < 3; c++)
-        sums[c] = (1 << (PRECISION_BITS - 1)) + l[c] + l[c + 3] + l[c + 6] + l[c + 9] +
-                  l[c + 12] + l[c + 15] + l[c + 18] + l[c + 21];
+      /* Bytes j and j + 12 share a channel: fold 24 lanes to 12 held in
+       * A (j 0-3), B (j 4-7), C (j 8-11); then channel c of lane 0-2 is
+       * A[c] + B[(c+2)%3] + C[(c+1)%3] + (A3, B3, C3)[c]. */
+      __m256i x = _mm256_add_epi32(a0, _mm256_permute2x128_si256(a1, a2, 0x21));
+      __m128i A = _mm256_castsi256_si128(x), B = _mm256_extracti128_si256(x, 1);
+      __m128i C = _mm_add_epi32(_mm256_castsi256_si128(a1), _mm256_extracti128_si256(a2, 1));
+      __m128i t = _mm_add_epi32(A, _mm_shuffle_epi32(B, _MM_SHUFFLE(3, 1, 0, 2)));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(C, _MM_SHUFFLE(3, 0, 2, 1)));
+      __m128i q = _mm_blend_epi32(_mm_shuffle_epi32(A, _MM_SHUFFLE(3, 3, 3, 3)),
+                                  _mm_shuffle_epi32(B, _MM_SHUFFLE(3, 3, 3, 3)), 0x2);
+      q = _mm_blend_epi32(q, _mm_shuffle_epi32(C, _MM_SHUFFLE(3, 3, 3, 3)), 0x4);
+      t = _mm_add_epi32(_mm_add_epi32(t, q), _mm_set1_epi32(bias));
+      _mm_store_si128((__m128i *) sums, t);
     } else {
       __m256i acc = _mm256_setzero_si256();
       for (int b = 0; b < nb; b += 8) {
         __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (p + b)));
         acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_loadu_si256((const __m256i *) (w + b))));
       }
-      /* Fold 8 lanes to bpp lanes: lane l holds byte l mod bpp (bpp 1, 2, 4). */
       __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
       if (bpp <= 2)
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
       if (bpp == 1)
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-      h = _mm_add_epi32(h, _mm256_castsi256_si128(bias));
-      int32_t l[4];
-      _mm_storeu_si128((__m128i *) l, h);
-      for (int c = 0; c < bpp; c++)
-        sums[c] = l[c];
+      _mm_store_si128((__m128i *) sums, _mm_add_epi32(h, _mm_set1_epi32(bias)));
     }
-    for (int c = 0; c < s->nch; c++)
-      dst[c][i] = clip8(sums[s->offs[c]]);
+    d0[i] = clip8(sums[o0]);
+    if (nch > 1)
+      d1[i] = clip8(sums[o1]);
+    if (nch > 2)
+      d2[i] = clip8(sums[o2]);
+  }
+}
+
+__attribute__((target("avx2"))) static void
+hrow_avx2(const uint8_t *line, const plane_src *s, const axis_weights *ax, const int32_t *wexp,
+          uint8_t *const *dst)
+{
+  switch (s->bpp) {
+  case 1: hrow_avx2_bpp(line, s, ax, wexp, dst, 1); break;
+  case 2: hrow_avx2_bpp(line, s, ax, wexp, dst, 2); break;
+  case 3: hrow_avx2_bpp(line, s, ax, wexp, dst, 3); break;
+  default: hrow_avx2_bpp(line, s, ax, wexp, dst, 4); break;
   }
 }
 
