@@ -4,6 +4,7 @@
  * docs/preprocessing.md; every argument error. */
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #ifdef HAVE_GST_VIDEO
 #include <gst/video/video.h>
@@ -643,6 +644,144 @@ test_extreme_geometry(void)
   }
 }
 
+/* ---- clip-tool preprocess / score (image decoding) ---------------------- */
+
+/* Runs clip-tool with args; returns its exit status, stderr in *err_out. */
+static int
+run_tool(const char *const *args, char **err_out)
+{
+  const char *tool = g_getenv("CLIP_TOOL");
+  g_assert_nonnull(tool);
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer) tool);
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add(argv, (gpointer) args[i]);
+  g_ptr_array_add(argv, NULL);
+  int status = 0;
+  GError *gerr = NULL;
+  char *out = NULL, *err = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                             &err, &status, &gerr));
+  g_ptr_array_free(argv, TRUE);
+  g_free(out);
+  if (err_out)
+    *err_out = err;
+  else
+    g_free(err);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+expect_tool_failure(const char *const *args, int code, const char *part)
+{
+  char *err = NULL;
+  int rc = run_tool(args, &err);
+  if (rc != code || !strstr(err, part))
+    g_error("clip-tool %s: exit %d (expected %d), stderr '%s' lacks '%s'", args[0], rc, code, err,
+            part);
+  g_free(err);
+}
+
+static void
+test_tool_preprocess(void)
+{
+  REQUIRE_REFERENCE(dir);
+  char *src = g_build_filename(dir, "preprocess", "source_rgb.safetensors", NULL);
+  char *out = g_build_filename(testutil_tmpdir(), "pre.safetensors", NULL);
+  const char *args[] = { "preprocess", "--input", src, "--output", out, NULL };
+  char *err = NULL;
+  int rc = run_tool(args, &err);
+  if (rc != 0)
+    g_error("clip-tool preprocess failed (%d): %s", rc, err);
+  g_free(err);
+
+  kit k;
+  g_assert_true(kit_open(&k));
+  clip_error cerr;
+  st_file *f = st_open(out, &cerr);
+  g_assert_true(f || (g_printerr("%s\n", cerr.message), FALSE));
+  g_assert_cmpint(st_count(f), ==, G_N_ELEMENTS(kit_images));
+  for (size_t i = 0; i < G_N_ELEMENTS(kit_images); i++) {
+    const st_tensor *t = st_find(f, kit_images[i]);
+    g_assert_nonnull(t);
+    g_assert_cmpint(t->dtype, ==, ST_F32);
+    g_assert_cmpint(t->n_dims, ==, 3);
+    g_assert_cmpint(t->shape[0], ==, 3);
+    g_assert_cmpint(t->shape[1], ==, S);
+    g_assert_cmpint(t->shape[2], ==, S);
+    g_assert_cmpmem(t->data, t->n_bytes, kit_expected(&k, kit_images[i]), sizeof(float) * N_OUT);
+  }
+  st_close(f);
+  kit_close(&k);
+
+  /* --size changes S. */
+  const char *sized[] = { "preprocess", "--input", src, "--output", out, "--size", "32", NULL };
+  g_assert_cmpint(run_tool(sized, NULL), ==, 0);
+  f = st_open(out, &cerr);
+  g_assert_nonnull(f);
+  g_assert_cmpint(st_find(f, kit_images[0])->shape[2], ==, 32);
+  st_close(f);
+
+  /* Bad arguments and a tensor that is not U8 [H, W, 3]. */
+  const char *no_out[] = { "preprocess", "--input", src, NULL };
+  expect_tool_failure(no_out, 2, "usage: clip-tool preprocess");
+  const char *bad_size[] = { "preprocess", "--input", src, "--output", out, "--size", "0", NULL };
+  expect_tool_failure(bad_size, 2, "--size '0' is not an integer in 1..4096");
+  const char *missing[] = { "preprocess", "--input", "/nonexistent/x.safetensors", "--output",
+                            out, NULL };
+  expect_tool_failure(missing, 1, "/nonexistent/x.safetensors");
+  st_writer *w = st_writer_new();
+  float v[6] = { 0 };
+  int64_t shape[3] = { 1, 2, 3 };
+  g_assert_cmpint(st_writer_add(w, "not_pixels", ST_F32, 3, shape, v, &cerr), ==, CLIP_OK);
+  char *bad = g_build_filename(testutil_tmpdir(), "f32.safetensors", NULL);
+  g_assert_cmpint(st_writer_save(w, bad, &cerr), ==, CLIP_OK);
+  st_writer_free(w);
+  const char *wrong[] = { "preprocess", "--input", bad, "--output", out, NULL };
+  expect_tool_failure(wrong, 1, "tensor 'not_pixels' is F32 with 3 dimensions, expected U8 [H, W, 3]");
+  g_free(bad);
+  g_free(src);
+  g_free(out);
+}
+
+/* score decodes the image before it loads the model, so image errors need no model. */
+static void
+test_tool_score_image_errors(void)
+{
+  const char *usage[] = { "score", "model", NULL };
+  expect_tool_failure(usage, 2, "usage: clip-tool score");
+  const char *bad_opt[] = { "score", "model", "img.ppm", "a", "--frobnicate", NULL };
+  expect_tool_failure(bad_opt, 2, "unknown option '--frobnicate'");
+  const char *missing[] = { "score", "model", "/nonexistent/img.png", "cat", NULL };
+  expect_tool_failure(missing, 1, "/nonexistent/img.png: cannot open image");
+
+  static const char truncated[] = "P6\n4 4\n255\nabc";
+  char *ppm = testutil_write_file("trunc.ppm", truncated, sizeof truncated - 1);
+  const char *trunc_args[] = { "score", "model", ppm, "cat", NULL };
+  expect_tool_failure(trunc_args, 1, "truncated P6 data (expected 48 bytes of pixels, found 3)");
+  static const char header[] = "P6\n4 x\n255\n";
+  char *hdr = testutil_write_file("header.ppm", header, sizeof header - 1);
+  const char *hdr_args[] = { "score", "model", hdr, "cat", NULL };
+  expect_tool_failure(hdr_args, 1, "bad P6 header");
+  static const char text[] = "this is not an image, just text\n";
+  char *txt = testutil_write_file("text.png", text, sizeof text - 1);
+  const char *txt_args[] = { "score", "model", txt, "cat", NULL };
+#ifdef HAVE_GST_VIDEO
+  expect_tool_failure(txt_args, 1, "text.png: cannot decode");
+#else
+  expect_tool_failure(txt_args, 1, "text.png");
+#endif
+  /* A valid PPM gets past decoding: the failure is now the model path. */
+  static const char good[] = "P6\n# a comment\n2 1\n255\n\xff\x00\x00\x00\x00\xff";
+  char *ok = testutil_write_file("ok.ppm", good, sizeof good - 1);
+  const char *ok_args[] = { "score", "/nonexistent/model", ok, "cat", NULL };
+  expect_tool_failure(ok_args, 1, "/nonexistent/model");
+  g_free(ppm);
+  g_free(hdr);
+  g_free(txt);
+  g_free(ok);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -659,5 +798,7 @@ main(int argc, char **argv)
 #endif
   g_test_add_func("/preprocess/errors", test_errors);
   g_test_add_func("/preprocess/extreme-geometry", test_extreme_geometry);
+  g_test_add_func("/preprocess/clip-tool-preprocess", test_tool_preprocess);
+  g_test_add_func("/preprocess/clip-tool-score-image-errors", test_tool_score_image_errors);
   return g_test_run();
 }
