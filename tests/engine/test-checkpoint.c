@@ -1,10 +1,12 @@
 /* Tests of checkpoint loading: the kit's models in every accepted form, the
  * two namings giving identical weights, and every error case with a real bad
  * directory built at run time from the kit's files. */
+#include <cjson/cJSON.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -568,6 +570,262 @@ test_bad_preprocessor(void)
   remove_dir(dir);
 }
 
+/* ---- clip-tool info and random-model ---- */
+
+/* Runs clip-tool with args; returns the exit status, output in out and errout. */
+static int
+run_tool(const char *const *args, char **out, char **errout)
+{
+  const char *tool = g_getenv("CLIP_TOOL");
+  g_assert_nonnull(tool);
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (char *) tool);
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add(argv, (char *) *a);
+  g_ptr_array_add(argv, NULL);
+  int wait_status = 0;
+  GError *gerr = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                             errout, &wait_status, &gerr));
+  g_ptr_array_free(argv, TRUE);
+  g_assert_true(WIFEXITED(wait_status));
+  return WEXITSTATUS(wait_status);
+}
+
+static cJSON *
+info_json(const char *model)
+{
+  char *out = NULL, *errout = NULL;
+  int rc = run_tool((const char *[]) { "info", model, NULL }, &out, &errout);
+  if (rc != 0)
+    g_error("clip-tool info %s: exit %d: %s", model, rc, errout);
+  cJSON *j = cJSON_Parse(out);
+  g_assert_nonnull(j);
+  g_free(out);
+  g_free(errout);
+  return j;
+}
+
+static int
+json_int(const cJSON *j, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  g_assert_true(cJSON_IsNumber(v));
+  return v->valueint;
+}
+
+static const char *
+json_str(const cJSON *j, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  g_assert_true(cJSON_IsString(v));
+  return v->valuestring;
+}
+
+static void
+test_tool_info(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = g_build_filename(ref, "tiny-b32", NULL);
+  cJSON *j = info_json(dir);
+  g_assert_cmpstr(json_str(j, "architecture"), ==, "ViT-64x2/32");
+  g_assert_cmpstr(json_str(j, "path"), ==, dir);
+  g_assert_cmpstr(json_str(j, "naming"), ==, "huggingface");
+  g_assert_cmpstr(json_str(j, "dtype"), ==, "F32");
+  g_assert_cmpstr(json_str(j, "activation"), ==, "quick_gelu");
+  g_assert_cmpint(json_int(j, "image_size"), ==, 224);
+  g_assert_cmpint(json_int(j, "patch_size"), ==, 32);
+  g_assert_cmpint(json_int(j, "embed_dim"), ==, 32);
+  g_assert_cmpint(json_int(j, "context_length"), ==, 77);
+  g_assert_cmpint(json_int(j, "vocab_size"), ==, 49408);
+  g_assert_cmpint(json_int(j, "vision_width"), ==, 64);
+  g_assert_cmpint(json_int(j, "vision_layers"), ==, 2);
+  g_assert_cmpint(json_int(j, "vision_heads"), ==, 1);
+  g_assert_cmpint(json_int(j, "vision_mlp"), ==, 256);
+  g_assert_cmpint(json_int(j, "text_width"), ==, 64);
+  g_assert_cmpint(json_int(j, "text_layers"), ==, 2);
+  g_assert_cmpint(json_int(j, "text_heads"), ==, 1);
+  g_assert_cmpint(json_int(j, "text_mlp"), ==, 256);
+  g_assert_cmpfloat(cJSON_GetObjectItem(j, "layer_norm_eps")->valuedouble, ==, 1e-5);
+  g_assert_cmpfloat_with_epsilon(cJSON_GetObjectItem(j, "logit_scale")->valuedouble, 4.6052, 1e-4);
+  const cJSON *mean = cJSON_GetObjectItem(j, "mean"), *std = cJSON_GetObjectItem(j, "std");
+  g_assert_cmpint(cJSON_GetArraySize(mean), ==, 3);
+  g_assert_cmpint(cJSON_GetArraySize(std), ==, 3);
+  g_assert_true((float) cJSON_GetArrayItem(mean, 0)->valuedouble == 0.48145466f);
+  g_assert_true((float) cJSON_GetArrayItem(std, 2)->valuedouble == 0.27577711f);
+  cJSON_Delete(j);
+  g_free(dir);
+
+  char *file = g_build_filename(ref, "tiny-b32", "open_clip_model.safetensors", NULL);
+  j = info_json(file);
+  g_assert_cmpstr(json_str(j, "naming"), ==, "openclip");
+  cJSON_Delete(j);
+  g_free(file);
+
+  dir = g_build_filename(ref, "tiny-b32-mh-f16", NULL);
+  j = info_json(dir);
+  g_assert_cmpstr(json_str(j, "dtype"), ==, "F16");
+  g_assert_cmpint(json_int(j, "vision_heads"), ==, 2);
+  g_assert_cmpint(json_int(j, "embed_dim"), ==, 64);
+  /* Printed as the shortest decimal that reads back as the same float. */
+  g_assert_true((float) cJSON_GetObjectItem(j, "logit_scale")->valuedouble == 4.60546875f);
+  cJSON_Delete(j);
+  g_free(dir);
+
+  /* Errors: load failures exit 1 with the message, bad arguments 2. */
+  char *out = NULL, *errout = NULL;
+  char *none = g_build_filename(testutil_tmpdir(), "no-model", NULL);
+  g_assert_cmpint(run_tool((const char *[]) { "info", none, NULL }, &out, &errout), ==, 1);
+  g_assert_nonnull(strstr(errout, none));
+  g_assert_nonnull(strstr(errout, "no such file or directory"));
+  g_assert_cmpstr(out, ==, "");
+  g_free(out), g_free(errout);
+  g_free(none);
+  g_assert_cmpint(run_tool((const char *[]) { "info", NULL }, &out, &errout), ==, 2);
+  g_assert_nonnull(strstr(errout, "usage: clip-tool info MODEL"));
+  g_free(out), g_free(errout);
+  g_assert_cmpint(run_tool((const char *[]) { "info", "a", "b", NULL }, &out, &errout), ==, 2);
+  g_free(out), g_free(errout);
+}
+
+static double
+tensor_std(const st_tensor *t, double *mean_out)
+{
+  const float *v = st_f32_direct(t);
+  double sum = 0, sq = 0;
+  for (int64_t i = 0; i < t->n_elements; i++)
+    sum += v[i], sq += (double) v[i] * v[i];
+  double mean = sum / (double) t->n_elements;
+  *mean_out = mean;
+  return sqrt(sq / (double) t->n_elements - mean * mean);
+}
+
+static void
+test_tool_random_model(void)
+{
+  char *a = g_build_filename(testutil_tmpdir(), "random-a", NULL);
+  char *b = g_build_filename(testutil_tmpdir(), "random-b", NULL);
+  char *c = g_build_filename(testutil_tmpdir(), "random-c", NULL);
+  char *out = NULL, *errout = NULL;
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "7", a, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--seed", "7", "--arch", "tiny", b, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "8", c, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+
+  /* Same seed, same bytes; another seed, other weights. */
+  char *fa = g_build_filename(a, "model.safetensors", NULL);
+  char *fb = g_build_filename(b, "model.safetensors", NULL);
+  char *fc = g_build_filename(c, "model.safetensors", NULL);
+  gchar *da, *db, *dc;
+  gsize la, lb, lc;
+  g_assert_true(g_file_get_contents(fa, &da, &la, NULL));
+  g_assert_true(g_file_get_contents(fb, &db, &lb, NULL));
+  g_assert_true(g_file_get_contents(fc, &dc, &lc, NULL));
+  g_assert_cmpmem(da, la, db, lb);
+  g_assert_cmpuint(la, ==, lc);
+  g_assert_true(memcmp(da, dc, la) != 0);
+  g_free(da), g_free(db), g_free(dc);
+
+  clip_model *m = load_ok(a);
+  const clip_model_info *in = clip_model_get_info(m);
+  g_assert_cmpint(in->vision_width, ==, 64);
+  g_assert_cmpint(in->vision_heads, ==, 2);
+  g_assert_cmpint(in->vision_layers, ==, 2);
+  g_assert_cmpint(in->text_heads, ==, 2);
+  g_assert_cmpint(in->embed_dim, ==, 32);
+  g_assert_cmpint(in->vocab_size, ==, 49408);
+  g_assert_cmpint(in->context_length, ==, 77);
+  g_assert_cmpint(in->activation, ==, CLIP_ACT_QUICK_GELU);
+  g_assert_cmpfloat(in->logit_scale, ==, logf(100.0f));
+  g_assert_cmpstr(in->naming, ==, "huggingface");
+  g_assert_cmpstr(in->dtype, ==, "F32");
+  g_assert_null(m->tokenizer);
+
+  /* CLIP's init scales: q_proj std width^-1/2, fc2 width^-1/2 (2 layers)^-1/2,
+   * token embedding 0.02, layer-norm gains around 1. */
+  double mean;
+  const st_file *f = m->files[0];
+  double s = tensor_std(st_find(f, "vision_model.encoder.layers.1.self_attn.q_proj.weight"), &mean);
+  g_assert_cmpfloat(fabs(s - 0.125), <, 0.125 * 0.05);
+  g_assert_cmpfloat(fabs(mean), <, 0.01);
+  s = tensor_std(st_find(f, "text_model.encoder.layers.0.mlp.fc2.weight"), &mean);
+  g_assert_cmpfloat(fabs(s - 0.0625), <, 0.0625 * 0.05);
+  s = tensor_std(st_find(f, "text_model.embeddings.token_embedding.weight"), &mean);
+  g_assert_cmpfloat(fabs(s - 0.02), <, 0.02 * 0.01);
+  s = tensor_std(st_find(f, "vision_model.post_layernorm.weight"), &mean);
+  g_assert_cmpfloat(fabs(mean - 1), <, 0.05);
+  g_assert_cmpfloat(s, >, 0.05);
+  clip_model_free(m);
+
+  /* info reads it too. */
+  cJSON *j = info_json(a);
+  g_assert_cmpstr(json_str(j, "architecture"), ==, "ViT-64x2/32");
+  cJSON_Delete(j);
+
+  /* Bad arguments: usage and exit 2, nothing written. */
+  const char *bad[][8] = {
+    { "random-model", "--arch", "ViT-X", "--seed", "1", c, NULL },
+    { "random-model", "--arch", "tiny", c, NULL },
+    { "random-model", "--arch", "tiny", "--seed", "x1", c, NULL },
+    { "random-model", "--arch", "tiny", "--seed", "-1", c, NULL },
+    { "random-model", "--arch", "tiny", "--seed", "1", NULL },
+    { "random-model", "--arch", "tiny", "--seed", "1", c, "extra" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_assert_cmpint(run_tool(bad[i], &out, &errout), ==, 2);
+    g_assert_nonnull(strstr(errout, "usage: clip-tool random-model"));
+    g_free(out), g_free(errout);
+  }
+  g_free(fa), g_free(fb), g_free(fc);
+  for (char **d = (char *[]) { a, b, c, NULL }; *d; d++)
+    remove_dir(*d);
+}
+
+static void
+test_tool_random_model_vocab(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = g_build_filename(testutil_tmpdir(), "random-vocab", NULL);
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  char *out = NULL, *errout = NULL;
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "1",
+                                              "--vocab", kit, dir, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+  for (const char *const *name = (const char *[]) { "vocab.json", "merges.txt", NULL }; *name;
+       name++) {
+    char *p1 = g_build_filename(kit, *name, NULL), *p2 = g_build_filename(dir, *name, NULL);
+    gchar *d1, *d2;
+    gsize l1, l2;
+    g_assert_true(g_file_get_contents(p1, &d1, &l1, NULL));
+    g_assert_true(g_file_get_contents(p2, &d2, &l2, NULL));
+    g_assert_cmpmem(d1, l1, d2, l2);
+    g_free(d1), g_free(d2), g_free(p1), g_free(p2);
+  }
+  /* A vocabulary directory without the files fails with exit 1. */
+  char *empty = make_dir("empty-vocab");
+  char *dir2 = g_build_filename(testutil_tmpdir(), "random-vocab2", NULL);
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "1",
+                                              "--vocab", empty, dir2, NULL },
+                           &out, &errout),
+                  ==, 1);
+  g_assert_nonnull(strstr(errout, "vocab.json"));
+  g_free(out), g_free(errout);
+  remove_dir(empty);
+  remove_dir(dir2);
+  remove_dir(dir);
+  g_free(kit);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -581,5 +839,8 @@ main(int argc, char **argv)
   g_test_add_func("/checkpoint/missing-files", test_missing_files);
   g_test_add_func("/checkpoint/bad-weights", test_bad_weights);
   g_test_add_func("/checkpoint/bad-preprocessor", test_bad_preprocessor);
+  g_test_add_func("/checkpoint/tool-info", test_tool_info);
+  g_test_add_func("/checkpoint/tool-random-model", test_tool_random_model);
+  g_test_add_func("/checkpoint/tool-random-model-vocab", test_tool_random_model_vocab);
   return g_test_run();
 }
