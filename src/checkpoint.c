@@ -793,6 +793,13 @@ is_file(const char *path)
   return g_file_test(path, G_FILE_TEST_IS_REGULAR);
 }
 
+/* The status already in err, for callees that only return NULL/false. */
+static clip_status
+fail_from(clip_error *err, clip_status fallback)
+{
+  return err && err->status != CLIP_OK ? err->status : fallback;
+}
+
 /* vocab.json + merges.txt in dir: both (a tokenizer), neither (NULL, the
  * model can still encode given ids), or one alone (an error). */
 static clip_status
@@ -806,14 +813,9 @@ load_tokenizer(clip_model *m, const char *dir, clip_error *err)
     st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: missing (%s is there; both are needed)",
                         hv ? merges : vocab, hv ? vocab : merges);
   } else if (hv) {
-    clip_error terr = { 0 };
-    m->tokenizer = clip_tokenizer_load(vocab, merges, &terr);
-    /* UNSUPPORTED: a build without a working tokenizer still loads models. */
-    if (!m->tokenizer && terr.status != CLIP_ERR_UNSUPPORTED) {
-      st = terr.status;
-      if (err)
-        *err = terr;
-    }
+    m->tokenizer = clip_tokenizer_load(vocab, merges, err);
+    if (!m->tokenizer)
+      st = fail_from(err, CLIP_ERR_FORMAT);
   }
   if (st == CLIP_OK && m->tokenizer) {
     int n = clip_tokenizer_vocab_size(m->tokenizer);
@@ -841,11 +843,6 @@ detect_naming(const st_file *f)
   return NAMING_UNKNOWN;
 }
 
-static clip_status
-fail_from(clip_error *err, clip_status fallback)
-{
-  return err && err->status != CLIP_OK ? err->status : fallback;
-}
 
 clip_status
 clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)

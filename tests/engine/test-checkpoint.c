@@ -72,6 +72,15 @@ test_hf_dir(void)
   g_assert_cmpstr(clip_model_get_info(m)->path, ==, dir);
   g_assert_cmpint(m->eot_id, ==, 49407);
   g_assert_cmpint(m->sot_id, ==, 49406);
+  /* vocab.json + merges.txt beside config.json give a tokenizer. */
+  g_assert_nonnull(m->tokenizer);
+  int32_t ids[8];
+  size_t n = 0;
+  clip_error err = { 0 };
+  g_assert_cmpint(clip_tokenize(m, "a photo", ids, 8, &n, &err), ==, CLIP_OK);
+  g_assert_cmpuint(n, ==, 4);
+  g_assert_cmpint(ids[0], ==, 49406);
+  g_assert_cmpint(ids[3], ==, 49407);
   /* Layout: qkv [64][192] with q | k | v columns, fc1 [64][256]. */
   const clip_block *b = &m->text.blocks[1];
   g_assert_cmpint(b->qkv.in, ==, 64);
@@ -453,6 +462,28 @@ test_missing_files(void)
   g_assert_true(g_file_set_contents(cfg, "[1, 2]", -1, NULL));
   expect_error(dir, CLIP_ERR_FORMAT, cfg, "expected a JSON object at the top level");
   g_free(cfg);
+  remove_dir(dir);
+
+  /* A malformed vocab.json fails the load with the tokenizer's message. */
+  dir = hf_dir_with_config("bad-vocab", NULL, NULL);
+  link_kit(dir, "tiny-b32/merges.txt", "merges.txt");
+  char *vocab = g_build_filename(dir, "vocab.json", NULL);
+  g_assert_true(g_file_set_contents(vocab, "{\"a\": 1, ", -1, NULL));
+  clip_error err = { 0 };
+  g_assert_null(clip_model_load(dir, NULL, &err));
+  g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+  g_assert_nonnull(strstr(err.message, vocab));
+  g_free(vocab);
+  remove_dir(dir);
+
+  /* Token ids beyond the embedding table would be read out of bounds. */
+  dir = hf_dir_with_config("big-vocab", NULL, NULL);
+  link_kit(dir, "tiny-b32/merges.txt", "merges.txt");
+  write_config(dir, "tiny-b32/vocab.json", "vocab.json", "\"<|endoftext|>\": 49407",
+               "\"<|endoftext|>\": 60000");
+  vocab = g_build_filename(dir, "vocab.json", NULL);
+  expect_error(dir, CLIP_ERR_FORMAT, vocab, "60001 tokens, but the token embedding has only 49408 rows");
+  g_free(vocab);
   remove_dir(dir);
 
   /* vocab.json without merges.txt. */
