@@ -10,6 +10,8 @@
 #include <gst/video/video.h>
 #endif
 
+#include <cjson/cJSON.h>
+
 #include "preprocess.h"
 #include "safetensors.h"
 #include "testutil.h"
@@ -648,7 +650,7 @@ test_extreme_geometry(void)
 
 /* Runs clip-tool with args; returns its exit status, stderr in *err_out. */
 static int
-run_tool(const char *const *args, char **err_out)
+run_tool_out(const char *const *args, char **out_out, char **err_out)
 {
   const char *tool = g_getenv("CLIP_TOOL");
   g_assert_nonnull(tool);
@@ -663,12 +665,21 @@ run_tool(const char *const *args, char **err_out)
   g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
                              &err, &status, &gerr));
   g_ptr_array_free(argv, TRUE);
-  g_free(out);
+  if (out_out)
+    *out_out = out;
+  else
+    g_free(out);
   if (err_out)
     *err_out = err;
   else
     g_free(err);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int
+run_tool(const char *const *args, char **err_out)
+{
+  return run_tool_out(args, NULL, err_out);
 }
 
 static void
@@ -782,6 +793,89 @@ test_tool_score_image_errors(void)
   g_free(ok);
 }
 
+/* End to end: PNG file -> decode -> preprocess -> encode -> score, against
+ * the kit's logits_per_image (rows 1-4 are the four preprocess images). */
+static void
+test_tool_score_reference(void)
+{
+  REQUIRE_REFERENCE(dir);
+  char *model = g_build_filename(dir, "tiny-b32", NULL);
+  char *ref_json = g_build_filename(model, "reference.json", NULL);
+  char *ref_st = g_build_filename(model, "reference.safetensors", NULL);
+  char *json = NULL;
+  g_assert_true(g_file_get_contents(ref_json, &json, NULL, NULL));
+  cJSON *root = cJSON_Parse(json);
+  cJSON *texts = cJSON_GetObjectItem(root, "texts");
+  g_assert_true(cJSON_IsArray(texts));
+  int n_texts = cJSON_GetArraySize(texts);
+  clip_error cerr;
+  st_file *ref = st_open(ref_st, &cerr);
+  g_assert_nonnull(ref);
+  const st_tensor *logits = st_find(ref, "logits_per_image");
+  g_assert_nonnull(logits);
+  g_assert_cmpint(logits->shape[1], ==, n_texts);
+
+  /* Texts usable as labels: non-empty, no '|' (synonym separator). */
+  GPtrArray *args = g_ptr_array_new();
+  GArray *cols = g_array_new(FALSE, FALSE, sizeof(int));
+  for (int t = 0; t < n_texts; t++) {
+    const char *text = cJSON_GetArrayItem(texts, t)->valuestring;
+    if (text && *text && !strchr(text, '|')) {
+      g_array_append_val(cols, t);
+    }
+  }
+  for (size_t i = 0; i < G_N_ELEMENTS(kit_images); i++) {
+    char *png = g_strdup_printf("%s/preprocess/%s.png", dir, kit_images[i]);
+    g_ptr_array_set_size(args, 0);
+    g_ptr_array_add(args, "score");
+    g_ptr_array_add(args, model);
+    g_ptr_array_add(args, png);
+    for (guint k = 0; k < cols->len; k++)
+      g_ptr_array_add(args, cJSON_GetArrayItem(texts, g_array_index(cols, int, k))->valuestring);
+    g_ptr_array_add(args, NULL);
+    char *out = NULL, *err = NULL;
+    int rc = run_tool_out((const char *const *) args->pdata, &out, &err);
+    if (rc != 0)
+      g_error("clip-tool score %s: exit %d: %s", png, rc, err);
+    cJSON *res = cJSON_Parse(out);
+    g_assert_nonnull(res);
+    g_assert_cmpstr(cJSON_GetObjectItem(res, "image")->valuestring, ==, png);
+    cJSON *sims = cJSON_GetObjectItem(res, "similarities"), *scores = cJSON_GetObjectItem(res, "scores");
+    g_assert_cmpint(cJSON_GetArraySize(sims), ==, cols->len);
+    g_assert_cmpint(cJSON_GetArraySize(scores), ==, cols->len);
+    g_assert_cmpint(cJSON_GetArraySize(cJSON_GetObjectItem(res, "labels")), ==, cols->len);
+    const float *row = (const float *) logits->data + (i + 1) * n_texts;
+    double max_err = 0, zmax = -1e30, zsum = 0;
+    for (guint k = 0; k < cols->len; k++) {
+      double l = row[g_array_index(cols, int, k)];
+      max_err = MAX(max_err, fabs(100.0 * cJSON_GetArrayItem(sims, k)->valuedouble - l));
+      zmax = MAX(zmax, l);
+    }
+    for (guint k = 0; k < cols->len; k++)
+      zsum += exp(row[g_array_index(cols, int, k)] - zmax);
+    for (guint k = 0; k < cols->len; k++) {
+      double p = exp(row[g_array_index(cols, int, k)] - zmax) / zsum;
+      g_assert_cmpfloat(fabs(cJSON_GetArrayItem(scores, k)->valuedouble - p), <=, 1e-4);
+    }
+    g_test_message("%s: max |100 cos - logits_per_image| = %.3g over %u texts", kit_images[i],
+                   max_err, cols->len);
+    /* The kit's recommended absolute tolerance on logits near 100 is 2e-3. */
+    g_assert_cmpfloat(max_err, <=, 2e-3);
+    cJSON_Delete(res);
+    g_free(out);
+    g_free(err);
+    g_free(png);
+  }
+  g_array_free(cols, TRUE);
+  g_ptr_array_free(args, TRUE);
+  st_close(ref);
+  cJSON_Delete(root);
+  g_free(json);
+  g_free(ref_json);
+  g_free(ref_st);
+  g_free(model);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -800,5 +894,6 @@ main(int argc, char **argv)
   g_test_add_func("/preprocess/extreme-geometry", test_extreme_geometry);
   g_test_add_func("/preprocess/clip-tool-preprocess", test_tool_preprocess);
   g_test_add_func("/preprocess/clip-tool-score-image-errors", test_tool_score_image_errors);
+  g_test_add_func("/preprocess/clip-tool-score-reference", test_tool_score_reference);
   return g_test_run();
 }
