@@ -312,7 +312,7 @@ use_avx2(void)
 /* Resamples one source plane to s->nch planes dst[c] of ax->n × ay->n bytes:
  * the horizontal pass only over the rows the vertical pass reads. */
 static clip_status
-resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *ay,
+resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *ay, bool simd,
                uint8_t *const *dst, clip_error *err)
 {
   const int n = ax->n;
@@ -322,7 +322,7 @@ resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *a
   hrow_fn hrow = hrow_scalar;
   vrow_fn vrow = vrow_scalar;
 #ifdef HAVE_X86_SIMD
-  if (use_avx2()) {
+  if (simd && use_avx2()) {
     hrow = hrow_avx2;
     vrow = vrow_avx2;
   }
@@ -468,9 +468,9 @@ yuv_to_rgb(const uint8_t *y, const uint8_t *u, const uint8_t *v, size_t n,
 
 /* ---- entry points ------------------------------------------------------ */
 
-clip_status
-clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, uint8_t *rgb,
-                         clip_error *err)
+static clip_status
+preprocess_u8(const clip_preprocess_params *p, const clip_image *im, bool simd, uint8_t *rgb,
+              clip_error *err)
 {
   clip_status st = validate(p, im, err);
   if (st != CLIP_OK)
@@ -499,11 +499,11 @@ clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, 
                                     { 0, 1, 2 }, { 2, 1, 0 }, { 1, 2, 3 }, { 3, 2, 1 } };
     plane_src s = { im->planes[0], im->strides[0], w, h, im->format <= CLIP_FORMAT_BGR ? 3 : 4, 3,
                     { offs[im->format][0], offs[im->format][1], offs[im->format][2] } };
-    st = resample_plane(&s, &ax, &ay, out, err);
+    st = resample_plane(&s, &ax, &ay, simd, out, err);
   } else if (im->format == CLIP_FORMAT_GRAY8) {
     /* Pillow converts L to RGB after resizing: R = G = B = L. */
     plane_src s = { im->planes[0], im->strides[0], w, h, 1, 1, { 0 } };
-    st = resample_plane(&s, &ax, &ay, out, err);
+    st = resample_plane(&s, &ax, &ay, simd, out, err);
     if (st == CLIP_OK) {
       memcpy(out[1], out[0], plane);
       memcpy(out[2], out[0], plane);
@@ -525,17 +525,17 @@ clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, 
     uint8_t *yp[1] = { yuv }, *uv[2] = { yuv + plane, yuv + 2 * plane };
     if (!st) {
       plane_src ys = { im->planes[0], im->strides[0], w, h, 1, 1, { 0 } };
-      st = resample_plane(&ys, &ax, &ay, yp, err);
+      st = resample_plane(&ys, &ax, &ay, simd, yp, err);
     }
     if (!st && im->format == CLIP_FORMAT_NV12) {
       plane_src s = { im->planes[1], im->strides[1], cw, chh, 2, 2, { 0, 1 } };
-      st = resample_plane(&s, &cx, &cy, uv, err);
+      st = resample_plane(&s, &cx, &cy, simd, uv, err);
     } else if (!st) {
       plane_src us = { im->planes[1], im->strides[1], cw, chh, 1, 1, { 0 } };
       plane_src vs = { im->planes[2], im->strides[2], cw, chh, 1, 1, { 0 } };
-      st = resample_plane(&us, &cx, &cy, uv, err);
+      st = resample_plane(&us, &cx, &cy, simd, uv, err);
       if (!st)
-        st = resample_plane(&vs, &cx, &cy, uv + 1, err);
+        st = resample_plane(&vs, &cx, &cy, simd, uv + 1, err);
     }
     if (!st)
       yuv_to_rgb(yp[0], uv[0], uv[1], plane, im->matrix, im->full_range, out);
@@ -546,6 +546,20 @@ clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, 
   axis_weights_free(&cx);
   axis_weights_free(&cy);
   return st;
+}
+
+clip_status
+clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, uint8_t *rgb,
+                         clip_error *err)
+{
+  return preprocess_u8(p, im, true, rgb, err);
+}
+
+clip_status
+clip_preprocess_frame_u8_portable(const clip_preprocess_params *p, const clip_image *im,
+                                  uint8_t *rgb, clip_error *err)
+{
+  return preprocess_u8(p, im, false, rgb, err);
 }
 
 clip_status

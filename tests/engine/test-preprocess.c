@@ -134,6 +134,10 @@ test_rgb_bit_exact(void)
         g_error("%s: pixel %d channel %d is %d, expected %ld", kit_images[i], j % (S * S), c,
                 u8[j], v);
     }
+    uint8_t *portable = g_malloc(N_OUT);
+    g_assert_cmpint(clip_preprocess_frame_u8_portable(&pp, &im, portable, &err), ==, CLIP_OK);
+    g_assert_cmpmem(portable, N_OUT, u8, N_OUT);
+    g_free(portable);
     g_free(u8);
     g_free(out);
     g_free(p.px);
@@ -516,6 +520,59 @@ test_yuv_vs_videoconvert(void)
 }
 #endif
 
+/* ---- SIMD and portable kernels agree ---------------------------------- */
+
+/* The integer sums are exact, so the AVX2 kernels (used where the CPU has
+ * them) and the portable C ones must give the same bytes, for every bpp the
+ * horizontal pass knows (1, 2, 3, 4), down- and upscaling, odd sizes. */
+static void
+test_portable_kernels(void)
+{
+  static const int sizes[][2] = { { 1920, 1080 }, { 393, 292 }, { 97, 129 }, { 224, 256 },
+                                  { 161, 119 }, { 1000, 37 } };
+  static const clip_pixel_format formats[] = { CLIP_FORMAT_RGB, CLIP_FORMAT_BGRA, CLIP_FORMAT_XRGB,
+                                               CLIP_FORMAT_GRAY8, CLIP_FORMAT_I420, CLIP_FORMAT_NV12 };
+  clip_preprocess_params pp = clip_preprocess_default_params();
+  uint8_t *a = g_malloc(N_OUT), *b = g_malloc(N_OUT);
+  GRand *rng = g_rand_new_with_seed(7);
+  for (size_t si = 0; si < G_N_ELEMENTS(sizes); si++) {
+    int w = sizes[si][0], h = sizes[si][1], cw = (w + 1) / 2, ch = (h + 1) / 2;
+    size_t n = (size_t) w * h * 4 + 64;
+    uint8_t *px = g_malloc(n);
+    for (size_t j = 0; j < n; j++) /* smooth ramps plus noise and hard steps */
+      px[j] = (uint8_t) ((j / 7 % 256) ^ (g_rand_int(rng) & 0x1f) ^ ((j / 4096) % 2 ? 0xc0 : 0));
+    for (size_t f = 0; f < G_N_ELEMENTS(formats); f++) {
+      clip_image im = { .format = formats[f], .width = w, .height = h, .planes = { px },
+                        .matrix = CLIP_MATRIX_BT709 };
+      switch (formats[f]) {
+      case CLIP_FORMAT_RGB: im.strides[0] = w * 3; break;
+      case CLIP_FORMAT_GRAY8: im.strides[0] = w + 1; break;
+      case CLIP_FORMAT_I420:
+        im.strides[0] = w;
+        im.strides[1] = im.strides[2] = cw;
+        im.planes[1] = px + (size_t) w * h;
+        im.planes[2] = px + (size_t) w * h + (size_t) cw * ch;
+        break;
+      case CLIP_FORMAT_NV12:
+        im.strides[0] = w;
+        im.strides[1] = 2 * cw;
+        im.planes[1] = px + (size_t) w * h;
+        break;
+      default: im.strides[0] = w * 4; break;
+      }
+      clip_error err;
+      g_assert_cmpint(clip_preprocess_frame_u8(&pp, &im, a, &err), ==, CLIP_OK);
+      g_assert_cmpint(clip_preprocess_frame_u8_portable(&pp, &im, b, &err), ==, CLIP_OK);
+      if (memcmp(a, b, N_OUT) != 0)
+        g_error("%dx%d format %d: SIMD and portable kernels differ", w, h, (int) formats[f]);
+    }
+    g_free(px);
+  }
+  g_rand_free(rng);
+  g_free(a);
+  g_free(b);
+}
+
 /* ---- argument errors ---------------------------------------------------- */
 
 static void
@@ -890,6 +947,7 @@ main(int argc, char **argv)
 #ifdef HAVE_GST_VIDEO
   g_test_add_func("/preprocess/yuv-vs-videoconvert", test_yuv_vs_videoconvert);
 #endif
+  g_test_add_func("/preprocess/portable-kernels", test_portable_kernels);
   g_test_add_func("/preprocess/errors", test_errors);
   g_test_add_func("/preprocess/extreme-geometry", test_extreme_geometry);
   g_test_add_func("/preprocess/clip-tool-preprocess", test_tool_preprocess);
