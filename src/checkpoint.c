@@ -639,6 +639,9 @@ check_sizes(const clip_model_info *in, const char *path, clip_error *err)
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: image size %d is not a multiple of the patch size %d", path,
                           in->image_size, in->patch_size);
+  if ((int64_t) 3 * in->patch_size * in->patch_size > MAX_SIZE)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: patch size %d is absurd (3·P² > %d)", path,
+                          in->patch_size, MAX_SIZE);
   if ((int64_t) (in->image_size / in->patch_size) * (in->image_size / in->patch_size) > MAX_SIZE)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %d patches per image is absurd", path,
                           (in->image_size / in->patch_size) * (in->image_size / in->patch_size));

@@ -381,6 +381,13 @@ static const struct {
     "different hidden_act or layer_norm_eps" },
   { "vision-config-array", "\"vision_config\": {", "\"vision_config\": [], \"x\": {",
     CLIP_ERR_FORMAT, "vision_config: expected an object" },
+  /* cJSON reads the first of duplicate keys, so these override the kit's. */
+  { "absurd-patch", "\"vision_config\": {",
+    "\"vision_config\": {\"image_size\": 1000000, \"patch_size\": 1000,", CLIP_ERR_FORMAT,
+    "patch size 1000 is absurd" },
+  { "absurd-grid", "\"vision_config\": {",
+    "\"vision_config\": {\"image_size\": 1000000, \"patch_size\": 100,", CLIP_ERR_FORMAT,
+    "100000000 patches per image is absurd" },
   { "invalid-json", "\"projection_dim\": 32,", "\"projection_dim\": 32,,", CLIP_ERR_FORMAT,
     "invalid JSON" },
 };
