@@ -191,6 +191,114 @@ test_openclip_file_matches_hf(void)
   g_free(file);
 }
 
+static char *make_dir(const char *name);
+static void remove_dir(char *dir);
+static void write_config(const char *dir, const char *kit_file, const char *name, const char *from,
+                         const char *to);
+
+/* Every tensor of tiny-b32 moved one byte off alignment: the loader must copy
+ * (no misaligned float loads, which UBSan would report) and get the same
+ * weights as from the aligned file. */
+static void
+test_misaligned_weights(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *src = testutil_reference_path("tiny-b32/model.safetensors"), *bytes;
+  gsize len;
+  g_assert_true(g_file_get_contents(src, &bytes, &len, NULL));
+  guint64 hl = 0;
+  for (int i = 7; i >= 0; i--)
+    hl = hl << 8 | (guint8) bytes[i];
+  cJSON *header = cJSON_ParseWithLength(bytes + 8, hl);
+  g_assert_nonnull(header);
+  for (cJSON *e = header->child; e; e = e->next) {
+    cJSON *offs = cJSON_GetObjectItem(e, "data_offsets");
+    for (cJSON *o = offs ? offs->child : NULL; o; o = o->next)
+      cJSON_SetNumberValue(o, o->valuedouble + 1);
+  }
+  char *json = cJSON_PrintUnformatted(header);
+  gsize jl = strlen(json), padded = (jl + 7) & ~(gsize) 7;
+  GByteArray *out = g_byte_array_new();
+  for (int i = 0; i < 8; i++)
+    g_byte_array_append(out, (guint8[]) { (guint8) ((guint64) padded >> (8 * i)) }, 1);
+  g_byte_array_append(out, (guint8 *) json, (guint) jl);
+  for (gsize i = jl; i < padded; i++)
+    g_byte_array_append(out, (const guint8 *) " ", 1);
+  g_byte_array_append(out, (const guint8 *) "", 1); /* the one-byte shift */
+  g_byte_array_append(out, (guint8 *) bytes + 8 + hl, (guint) (len - 8 - hl));
+
+  char *dir = make_dir("misaligned");
+  write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
+  char *dst = g_build_filename(dir, "model.safetensors", NULL);
+  g_assert_true(g_file_set_contents(dst, (char *) out->data, out->len, NULL));
+
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  clip_model *a = load_ok(kit), *b = load_ok(dir);
+  g_assert_false(st_find(b->files[0], "logit_scale")->aligned);
+  g_assert_true(b->token_embed != st_find(b->files[0], "text_model.embeddings.token_embedding.weight")->data);
+  g_assert_true(a->info.logit_scale == b->info.logit_scale);
+  assert_same(a->token_embed, b->token_embed, (size_t) 49408 * 64, "token_embed");
+  assert_same(a->vision_pos, b->vision_pos, (size_t) 50 * 64, "vision_pos");
+  assert_same_linear(&a->patch_embed, &b->patch_embed, "patch_embed");
+  assert_same_tower(&a->vision, &b->vision);
+  assert_same_tower(&a->text, &b->text);
+  assert_same_linear(&a->text_proj, &b->text_proj, "text_proj");
+  clip_model_free(a);
+  clip_model_free(b);
+  g_free(kit);
+  g_free(dst);
+  remove_dir(dir);
+  g_byte_array_free(out, TRUE);
+  cJSON_free(json);
+  cJSON_Delete(header);
+  g_free(bytes);
+  g_free(src);
+}
+
+/* tiny-b32 truncated to BF16 at run time: dtype reported, values widened
+ * exactly (the BF16 bits shifted into the top of a float). */
+static void
+test_bf16_weights(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *src = testutil_reference_path("tiny-b32/model.safetensors");
+  clip_error err = { 0 };
+  st_file *f = st_open(src, &err);
+  g_assert_nonnull(f);
+  st_writer *w = st_writer_new();
+  for (int i = 0; i < st_count(f); i++) {
+    const st_tensor *t = st_get(f, i);
+    const guint32 *v = t->data;
+    guint16 *h = g_new(guint16, t->n_elements ? t->n_elements : 1);
+    for (gint64 k = 0; k < t->n_elements; k++)
+      h[k] = (guint16) (v[k] >> 16);
+    g_assert_cmpint(st_writer_add(w, t->name, ST_BF16, t->n_dims, t->shape, h, &err), ==, CLIP_OK);
+    g_free(h);
+  }
+  char *dir = make_dir("bf16");
+  write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
+  char *dst = g_build_filename(dir, "model.safetensors", NULL);
+  g_assert_cmpint(st_writer_save(w, dst, &err), ==, CLIP_OK);
+  st_writer_free(w);
+
+  clip_model *m = load_ok(dir);
+  g_assert_cmpstr(m->info.dtype, ==, "BF16");
+  const guint32 *q = st_find(f, "vision_model.encoder.layers.1.self_attn.v_proj.weight")->data;
+  /* v_proj.weight[o=3][i=10] -> qkv.w[10][128 + 3] */
+  guint32 bits = q[3 * 64 + 10] & 0xffff0000u;
+  float want;
+  memcpy(&want, &bits, sizeof want);
+  g_assert_true(m->vision.blocks[1].qkv.w[10 * 192 + 128 + 3] == want);
+  guint32 ls = *(const guint32 *) st_find(f, "logit_scale")->data & 0xffff0000u;
+  memcpy(&want, &ls, sizeof want);
+  g_assert_true(m->info.logit_scale == want);
+  clip_model_free(m);
+  st_close(f);
+  g_free(dst);
+  remove_dir(dir);
+  g_free(src);
+}
+
 static char *
 make_dir(const char *name)
 {
@@ -381,6 +489,13 @@ static const struct {
     "different hidden_act or layer_norm_eps" },
   { "vision-config-array", "\"vision_config\": {", "\"vision_config\": [], \"x\": {",
     CLIP_ERR_FORMAT, "vision_config: expected an object" },
+  /* cJSON reads the first of duplicate keys, so these override the kit's. */
+  { "absurd-patch", "\"vision_config\": {",
+    "\"vision_config\": {\"image_size\": 1000000, \"patch_size\": 1000,", CLIP_ERR_FORMAT,
+    "patch size 1000 is absurd" },
+  { "absurd-grid", "\"vision_config\": {",
+    "\"vision_config\": {\"image_size\": 1000000, \"patch_size\": 100,", CLIP_ERR_FORMAT,
+    "100000000 patches per image is absurd" },
   { "invalid-json", "\"projection_dim\": 32,", "\"projection_dim\": 32,,", CLIP_ERR_FORMAT,
     "invalid JSON" },
 };
@@ -865,6 +980,8 @@ main(int argc, char **argv)
   g_test_add_func("/checkpoint/openclip-file-matches-hf", test_openclip_file_matches_hf);
   g_test_add_func("/checkpoint/openclip-dir-without-config", test_openclip_dir_without_config);
   g_test_add_func("/checkpoint/f16", test_f16);
+  g_test_add_func("/checkpoint/misaligned-weights", test_misaligned_weights);
+  g_test_add_func("/checkpoint/bf16-weights", test_bf16_weights);
   g_test_add_func("/checkpoint/bad-configs", test_bad_configs);
   g_test_add_func("/checkpoint/config-vs-shapes", test_config_vs_shapes);
   g_test_add_func("/checkpoint/missing-files", test_missing_files);
