@@ -154,6 +154,12 @@ read_file(const char *path, const char *what, char **data, size_t *len, clip_err
     g_error_free(gerr);
     return st;
   }
+  /* A byte-order mark (left by some editors) is not content. */
+  if (size >= 3 && !memcmp(*data, "\xEF\xBB\xBF", 3)) {
+    memmove(*data, *data + 3, size - 3);
+    size -= 3;
+    (*data)[size] = '\0';
+  }
   *len = size;
   return CLIP_OK;
 }
@@ -440,19 +446,19 @@ clip_tokenizer_free(clip_tokenizer *tok)
 int32_t
 clip_tokenizer_sot(const clip_tokenizer *tok)
 {
-  return tok->sot;
+  return tok ? tok->sot : -1;
 }
 
 int32_t
 clip_tokenizer_eot(const clip_tokenizer *tok)
 {
-  return tok->eot;
+  return tok ? tok->eot : -1;
 }
 
 int
 clip_tokenizer_vocab_size(const clip_tokenizer *tok)
 {
-  return tok->vocab_size;
+  return tok ? tok->vocab_size : 0;
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -662,4 +668,22 @@ clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
   free(t);
   *n = st == CLIP_OK ? out.n : 0;
   return st;
+}
+
+clip_status
+clip_tokenizer_encode_padded(const clip_tokenizer *tok, const char *text, int32_t *ids,
+                             size_t context, clip_error *err)
+{
+  if (!ids || context == 0)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode_padded: %s",
+                          ids ? "context length 0" : "NULL argument");
+  size_t n = 0;
+  clip_status st = clip_tokenizer_encode(tok, text, ids, context, &n, err);
+  if (st != CLIP_OK)
+    return st;
+  if (n > context)
+    ids[context - 1] = tok->eot;
+  for (size_t i = n; i < context; i++)
+    ids[i] = 0;
+  return CLIP_OK;
 }

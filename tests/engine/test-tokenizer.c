@@ -282,6 +282,37 @@ test_long_input(void)
 }
 
 static void
+test_padded(void)
+{
+  const clip_tokenizer *tok = reference_tokenizer();
+  if (!tok)
+    return;
+  int32_t ids[78];
+  clip_error err = { 0 };
+  ids[77] = -1;
+  g_assert_cmpint(clip_tokenizer_encode_padded(tok, "a photo of a cat", ids, 77, &err), ==, CLIP_OK);
+  static const int32_t cat[] = { 49406, 320, 1125, 539, 320, 2368, 49407 };
+  g_assert_cmpmem(ids, sizeof cat, cat, sizeof cat);
+  for (int i = 7; i < 77; i++)
+    g_assert_cmpint(ids[i], ==, 0);
+  g_assert_cmpint(ids[77], ==, -1);
+
+  GString *text = g_string_new(NULL);
+  for (int i = 0; i < 100; i++)
+    g_string_append(text, "the ");
+  g_assert_cmpint(clip_tokenizer_encode_padded(tok, text->str, ids, 77, &err), ==, CLIP_OK);
+  g_assert_cmpint(ids[0], ==, 49406);
+  for (int i = 1; i < 76; i++)
+    g_assert_cmpint(ids[i], ==, 518);
+  g_assert_cmpint(ids[76], ==, 49407);
+  g_assert_cmpint(ids[77], ==, -1);
+  g_string_free(text, TRUE);
+
+  g_assert_cmpint(clip_tokenizer_encode_padded(tok, "x", ids, 0, &err), ==, CLIP_ERR_ARG);
+  g_assert_cmpint(clip_tokenizer_encode_padded(tok, "x\xff", ids, 77, &err), ==, CLIP_ERR_ARG);
+}
+
+static void
 test_invalid_utf8(void)
 {
   const clip_tokenizer *tok = reference_tokenizer();
@@ -330,7 +361,7 @@ test_merges_variants(void)
   variants[0] = g_strconcat(crlf, "\r\n", NULL);
   variants[1] = g_strconcat(data, "\n", NULL);
   variants[2] = g_strdup(crlf);
-  variants[3] = g_strdup(strchr(data, '\n') + 1); /* no header */
+  variants[3] = g_strconcat("\xEF\xBB\xBF", strchr(data, '\n') + 1, NULL); /* BOM, no header */
   static const char *const texts[] = {
     "a photo of a person playing the cello.",
     "McDonald's and O'Reilly",
@@ -416,6 +447,15 @@ test_tiny_vocabulary(void)
   if (!tok)
     g_error("%s", err.message);
   ASSERT_IDS(tok, "abd dc", 7, 8, 12, 12, 6, 3);
+  clip_tokenizer_free(tok);
+  g_free(vocab);
+
+  /* A byte-order mark before the JSON is tolerated. */
+  vocab = g_strconcat("\xEF\xBB\xBF", tiny_vocab, NULL);
+  tok = load_files(vocab, tiny_merges, &err);
+  if (!tok)
+    g_error("%s", err.message);
+  ASSERT_IDS(tok, "abc", 7, 10, 3);
   clip_tokenizer_free(tok);
   g_free(vocab);
   g_free(with_unk);
@@ -636,6 +676,7 @@ main(int argc, char **argv)
   g_test_add_func("/tokenizer/special-tokens", test_special_tokens);
   g_test_add_func("/tokenizer/cleanup", test_cleanup);
   g_test_add_func("/tokenizer/long-input", test_long_input);
+  g_test_add_func("/tokenizer/padded", test_padded);
   g_test_add_func("/tokenizer/invalid-utf8", test_invalid_utf8);
   g_test_add_func("/tokenizer/merges-variants", test_merges_variants);
   g_test_add_func("/tokenizer/tiny-vocabulary", test_tiny_vocabulary);
