@@ -933,6 +933,40 @@ test_tool_score_reference(void)
   g_free(model);
 }
 
+/* Templates and synonyms reach clip_embed_labels: "{}" as the only template
+ * is the same as none, and a synonym label prints as given. */
+static void
+test_tool_score_templates(void)
+{
+  REQUIRE_REFERENCE(dir);
+  char *model = g_build_filename(dir, "tiny-b32", NULL);
+  char *png = g_build_filename(dir, "preprocess", "portrait_97x129.png", NULL);
+  const char *plain[] = { "score", model, png, "a cat", "a dog|a puppy", NULL };
+  const char *braces[] = { "score", model, png, "a cat", "--template", "{}", "a dog|a puppy", NULL };
+  const char *photo[] = { "score", model, png, "--template", "a photo of {}.", "--template",
+                          "a picture of {}.", "a cat", "a dog|a puppy", NULL };
+  char *out[3] = { NULL, NULL, NULL };
+  g_assert_cmpint(run_tool_out(plain, &out[0], NULL), ==, 0);
+  g_assert_cmpint(run_tool_out(braces, &out[1], NULL), ==, 0);
+  g_assert_cmpint(run_tool_out(photo, &out[2], NULL), ==, 0);
+  g_assert_cmpstr(out[0], ==, out[1]);
+  g_assert_cmpstr(out[0], !=, out[2]);
+  cJSON *res = cJSON_Parse(out[2]);
+  g_assert_cmpstr(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "labels"), 1)->valuestring, ==,
+                  "a dog|a puppy");
+  double total = 0;
+  for (int k = 0; k < 2; k++)
+    total += cJSON_GetArrayItem(cJSON_GetObjectItem(res, "scores"), k)->valuedouble;
+  g_assert_cmpfloat(fabs(total - 1.0), <=, 1e-5);
+  cJSON_Delete(res);
+  for (int k = 0; k < 3; k++)
+    g_free(out[k]);
+  const char *dangling[] = { "score", model, png, "a cat", "--template", NULL };
+  expect_tool_failure(dangling, 2, "usage: clip-tool score");
+  g_free(model);
+  g_free(png);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -953,5 +987,6 @@ main(int argc, char **argv)
   g_test_add_func("/preprocess/clip-tool-preprocess", test_tool_preprocess);
   g_test_add_func("/preprocess/clip-tool-score-image-errors", test_tool_score_image_errors);
   g_test_add_func("/preprocess/clip-tool-score-reference", test_tool_score_reference);
+  g_test_add_func("/preprocess/clip-tool-score-templates", test_tool_score_templates);
   return g_test_run();
 }
