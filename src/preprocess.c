@@ -299,13 +299,19 @@ vrow_avx2(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *dst)
 }
 #endif
 
-static bool
-use_avx2(void)
+/* The row kernels for this CPU: AVX2 where it has it, else portable C. */
+static void
+pick_kernels(bool simd, hrow_fn *hrow, vrow_fn *vrow)
 {
+  *hrow = hrow_scalar;
+  *vrow = vrow_scalar;
 #ifdef HAVE_X86_SIMD
-  return __builtin_cpu_supports("avx2");
+  if (simd && __builtin_cpu_supports("avx2")) {
+    *hrow = hrow_avx2;
+    *vrow = vrow_avx2;
+  }
 #else
-  return false;
+  (void) simd;
 #endif
 }
 
@@ -319,14 +325,9 @@ resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *a
   const int row0 = ay->start[0];
   const int row1 = ay->start[ay->n - 1] + ay->count[ay->n - 1];
   const size_t rows = (size_t) (row1 - row0);
-  hrow_fn hrow = hrow_scalar;
-  vrow_fn vrow = vrow_scalar;
-#ifdef HAVE_X86_SIMD
-  if (simd && use_avx2()) {
-    hrow = hrow_avx2;
-    vrow = vrow_avx2;
-  }
-#endif
+  hrow_fn hrow;
+  vrow_fn vrow;
+  pick_kernels(simd, &hrow, &vrow);
   uint8_t *tmp = malloc((size_t) s->nch * rows * n);
   int32_t *wexp = malloc((size_t) n * ax->kpad * s->bpp * sizeof *wexp);
   if (!tmp || !wexp) {
