@@ -158,14 +158,48 @@ typedef void (*hrow_fn)(const uint8_t *line, const plane_src *s, const axis_weig
 /* Vertical pass of one output row: n columns from count rows of stride n. */
 typedef void (*vrow_fn)(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *dst);
 
-static void
-hsum_scalar(const uint8_t *p, const int32_t *w, int count, int bpp, int32_t *sums)
+/* Tap sums of one output for each of the bpp bytes of a pixel, bias
+ * included. Always inlined with a constant bpp, so the byte loop unrolls
+ * and the sums stay in registers. */
+__attribute__((always_inline)) static inline void
+hsum_scalar(const uint8_t *p, const int32_t *w, int count, const int bpp, int32_t *sums)
 {
-  for (int c = 0; c < bpp; c++)
-    sums[c] = 1 << (PRECISION_BITS - 1);
-  for (int x = 0; x < count; x++)
-    for (int c = 0; c < bpp; c++)
-      sums[c] += p[x * bpp + c] * w[x];
+  int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0, s3 = s0;
+  for (int x = 0; x < count; x++, p += bpp) {
+    const int32_t k = w[x];
+    s0 += p[0] * k;
+    if (bpp > 1)
+      s1 += p[1] * k;
+    if (bpp > 2)
+      s2 += p[2] * k;
+    if (bpp > 3)
+      s3 += p[3] * k;
+  }
+  sums[0] = s0;
+  sums[1] = s1;
+  sums[2] = s2;
+  sums[3] = s3;
+}
+
+__attribute__((always_inline)) static inline void
+hrow_scalar_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax,
+                uint8_t *const *dst, const int bpp)
+{
+  /* Locals, because every uint8_t store may alias the structs. */
+  const int n = ax->n, kpad = ax->kpad, nch = s->nch;
+  const int *start = ax->start, *count = ax->count;
+  const int32_t *w = ax->w;
+  const int o0 = s->offs[0], o1 = s->offs[1], o2 = s->offs[2];
+  uint8_t *d0 = dst[0], *d1 = nch > 1 ? dst[1] : NULL, *d2 = nch > 2 ? dst[2] : NULL;
+  int32_t sums[4];
+  for (int i = 0; i < n; i++) {
+    hsum_scalar(line + (size_t) start[i] * bpp, w + (size_t) i * kpad, count[i], bpp, sums);
+    d0[i] = clip8(sums[o0]);
+    if (nch > 1)
+      d1[i] = clip8(sums[o1]);
+    if (nch > 2)
+      d2[i] = clip8(sums[o2]);
+  }
 }
 
 static void
@@ -173,24 +207,33 @@ hrow_scalar(const uint8_t *line, const plane_src *s, const axis_weights *ax, con
             uint8_t *const *dst)
 {
   (void) wexp;
-  int32_t sums[4];
-  for (int i = 0; i < ax->n; i++) {
-    hsum_scalar(line + (size_t) ax->start[i] * s->bpp, ax->w + (size_t) i * ax->kpad,
-                ax->count[i], s->bpp, sums);
-    for (int c = 0; c < s->nch; c++)
-      dst[c][i] = clip8(sums[s->offs[c]]);
+  switch (s->bpp) {
+  case 1: hrow_scalar_bpp(line, s, ax, dst, 1); break;
+  case 2: hrow_scalar_bpp(line, s, ax, dst, 2); break;
+  case 3: hrow_scalar_bpp(line, s, ax, dst, 3); break;
+  default: hrow_scalar_bpp(line, s, ax, dst, 4); break;
   }
 }
 
+/* Columns j0..n-1 of one vertical output row, taps outermost so each input
+ * row is read contiguously (and the compiler may vectorize the inner loop). */
 static void
 vcols_scalar(const uint8_t *rows, int stride, int j0, int n, const int32_t *w, int count,
              uint8_t *dst)
 {
-  for (int j = j0; j < n; j++) {
-    int32_t ss = 1 << (PRECISION_BITS - 1);
-    for (int t = 0; t < count; t++)
-      ss += rows[(size_t) t * stride + j] * w[t];
-    dst[j] = clip8(ss);
+  int32_t acc[64];
+  for (int jb = j0; jb < n; jb += 64) {
+    const int m = n - jb < 64 ? n - jb : 64;
+    for (int j = 0; j < m; j++)
+      acc[j] = 1 << (PRECISION_BITS - 1);
+    for (int t = 0; t < count; t++) {
+      const uint8_t *r = rows + (size_t) t * stride + jb;
+      const int32_t k = w[t];
+      for (int j = 0; j < m; j++)
+        acc[j] += r[j] * k;
+    }
+    for (int j = 0; j < m; j++)
+      dst[jb + j] = clip8(acc[j]);
   }
 }
 
@@ -340,7 +383,7 @@ resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *a
       wexp[i * s->bpp + b] = ax->w[i];
 
   for (size_t r = 0; r < rows; r++) {
-    uint8_t *line_dst[3];
+    uint8_t *line_dst[3] = { NULL, NULL, NULL };
     for (int c = 0; c < s->nch; c++)
       line_dst[c] = tmp + (c * rows + r) * n;
     hrow(s->data + (row0 + r) * (size_t) s->stride, s, ax, wexp, line_dst);
