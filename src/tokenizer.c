@@ -26,7 +26,8 @@
 
 typedef struct {
   const char *key; /* NULL: empty slot */
-  size_t len;
+  uint32_t hash;   /* low bits of the key's hash: most misses skip memcmp */
+  uint32_t len;
   int32_t id;
 } vocab_slot;
 
@@ -87,9 +88,10 @@ table_size(size_t n)
 static vocab_slot *
 vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len)
 {
-  size_t i = hash_bytes(s, len) & tok->vocab_mask;
-  while (tok->vocab[i].key &&
-         !(tok->vocab[i].len == len && !memcmp(tok->vocab[i].key, s, len)))
+  uint64_t h = hash_bytes(s, len);
+  size_t i = h & tok->vocab_mask;
+  while (tok->vocab[i].key && !(tok->vocab[i].hash == (uint32_t) (h >> 32) &&
+                                tok->vocab[i].len == len && !memcmp(tok->vocab[i].key, s, len)))
     i = (i + 1) & tok->vocab_mask;
   return &tok->vocab[i];
 }
@@ -152,39 +154,50 @@ read_file(const char *path, const char *what, char **data, size_t *len, clip_err
     g_error_free(gerr);
     return st;
   }
+  /* A byte-order mark (left by some editors) is not content. */
+  if (size >= 3 && !memcmp(*data, "\xEF\xBB\xBF", 3)) {
+    memmove(*data, *data + 3, size - 3);
+    size -= 3;
+    (*data)[size] = '\0';
+  }
   *len = size;
   return CLIP_OK;
 }
 
 static int
-cmp_slot_id(const void *a, const void *b)
+cmp_int32(const void *a, const void *b)
 {
-  const vocab_slot *x = *(vocab_slot *const *) a, *y = *(vocab_slot *const *) b;
-  return x->id < y->id ? -1 : x->id > y->id;
+  int32_t x = *(const int32_t *) a, y = *(const int32_t *) b;
+  return x < y ? -1 : x > y;
 }
 
-/* Rejects two strings sharing an id: merges work on ids, so ids must name
- * strings one to one. */
+/* Rejects two strings sharing an id (merges work on ids, so ids must name
+ * strings one to one) and sets vocab_size to the largest id + 1. */
 static clip_status
 vocab_check_ids(clip_tokenizer *tok, size_t count, clip_error *err)
 {
-  vocab_slot **order = malloc((count ? count : 1) * sizeof *order);
-  if (!order)
+  int32_t *ids = malloc((count ? count : 1) * sizeof *ids);
+  if (!ids)
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", tok->vocab_path);
   size_t n = 0;
   for (size_t i = 0; i <= tok->vocab_mask; i++)
     if (tok->vocab[i].key)
-      order[n++] = &tok->vocab[i];
-  qsort(order, n, sizeof *order, cmp_slot_id);
-  clip_status st = CLIP_OK;
-  for (size_t i = 1; i < n && st == CLIP_OK; i++)
-    if (order[i]->id == order[i - 1]->id)
-      st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"",
-                          tok->vocab_path, order[i]->id, order[i - 1]->key, order[i]->key);
-  if (n)
-    tok->vocab_size = order[n - 1]->id + 1;
-  free(order);
-  return st;
+      ids[n++] = tok->vocab[i].id;
+  qsort(ids, n, sizeof *ids, cmp_int32);
+  int32_t dup = -1;
+  for (size_t i = 1; i < n && dup < 0; i++)
+    if (ids[i] == ids[i - 1])
+      dup = ids[i];
+  tok->vocab_size = n ? ids[n - 1] + 1 : 0;
+  free(ids);
+  if (dup < 0)
+    return CLIP_OK;
+  const char *names[2] = { NULL, NULL };
+  for (size_t i = 0, k = 0; i <= tok->vocab_mask && k < 2; i++)
+    if (tok->vocab[i].key && tok->vocab[i].id == dup)
+      names[k++] = tok->vocab[i].key;
+  return clip_set_error(err, CLIP_ERR_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"",
+                        tok->vocab_path, dup, names[0], names[1]);
 }
 
 static clip_status
@@ -250,12 +263,17 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
       break;
     }
     size_t klen = strlen(item->string);
+    if (klen > UINT32_MAX) {
+      st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: a token of %zu bytes", path, klen);
+      break;
+    }
     memcpy(dst, item->string, klen + 1);
     vocab_slot *slot = vocab_slot_for(tok, dst, klen);
     if (!slot->key)
       entries++;
     /* A repeated key keeps its last id, as Python's json.load does. */
-    *slot = (vocab_slot){ dst, klen, (int32_t) v };
+    *slot = (vocab_slot){ dst, (uint32_t) (hash_bytes(dst, klen) >> 32), (uint32_t) klen,
+                          (int32_t) v };
     dst += klen + 1;
   }
   cJSON_Delete(root);
@@ -329,13 +347,15 @@ merge_add(clip_tokenizer *tok, const char *path, int line_no, const char *line, 
       return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: symbol \"%.*s\" is not in %s", path,
                             line_no, (int) MIN(plen[k], 200), part[k], tok->vocab_path);
   }
-  char *joined = malloc(plen[0] + plen[1] + 1);
+  char buf[256];
+  char *joined = plen[0] + plen[1] <= sizeof buf ? buf : malloc(plen[0] + plen[1]);
   if (!joined)
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s:%d: out of memory", path, line_no);
   memcpy(joined, part[0], plen[0]);
   memcpy(joined + plen[0], part[1], plen[1]);
   int32_t merged = vocab_find(tok, joined, plen[0] + plen[1]);
-  free(joined);
+  if (joined != buf)
+    free(joined);
   if (merged < 0)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: the merge \"%.*s%.*s\" is not in %s",
                           path, line_no, (int) MIN(plen[0], 200), part[0],
@@ -426,19 +446,19 @@ clip_tokenizer_free(clip_tokenizer *tok)
 int32_t
 clip_tokenizer_sot(const clip_tokenizer *tok)
 {
-  return tok->sot;
+  return tok ? tok->sot : -1;
 }
 
 int32_t
 clip_tokenizer_eot(const clip_tokenizer *tok)
 {
-  return tok->eot;
+  return tok ? tok->eot : -1;
 }
 
 int
 clip_tokenizer_vocab_size(const clip_tokenizer *tok)
 {
-  return tok->vocab_size;
+  return tok ? tok->vocab_size : 0;
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -648,4 +668,22 @@ clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
   free(t);
   *n = st == CLIP_OK ? out.n : 0;
   return st;
+}
+
+clip_status
+clip_tokenizer_encode_padded(const clip_tokenizer *tok, const char *text, int32_t *ids,
+                             size_t context, clip_error *err)
+{
+  if (!ids || context == 0)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode_padded: %s",
+                          ids ? "context length 0" : "NULL argument");
+  size_t n = 0;
+  clip_status st = clip_tokenizer_encode(tok, text, ids, context, &n, err);
+  if (st != CLIP_OK)
+    return st;
+  if (n > context)
+    ids[context - 1] = tok->eot;
+  for (size_t i = n; i < context; i++)
+    ids[i] = 0;
+  return CLIP_OK;
 }
