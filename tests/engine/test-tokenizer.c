@@ -465,6 +465,15 @@ test_tiny_vocabulary(void)
   clip_tokenizer_free(tok);
   g_free(vocab);
 
+  /* A repeated token keeps its last id; ids may have gaps, up to 2^31 - 2. */
+  tok = load_files("{\"<|startoftext|>\": 0, \"a\": 1, \"<|endoftext|>\": 2147483646, \"a\": 5}",
+                   "#version: 0.2\n", &err);
+  if (!tok)
+    g_error("%s", err.message);
+  g_assert_cmpint(clip_tokenizer_eot(tok), ==, 2147483646);
+  g_assert_cmpint(clip_tokenizer_vocab_size(tok), ==, 2147483647);
+  clip_tokenizer_free(tok);
+
   /* A byte-order mark before the JSON is tolerated. */
   vocab = g_strconcat("\xEF\xBB\xBF", tiny_vocab, NULL);
   tok = load_files(vocab, tiny_merges, &err);
