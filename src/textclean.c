@@ -410,20 +410,12 @@ looks_like_mojibake(const ustr *t)
   return false;
 }
 
-/* One step of ftfy's fix_encoding(), for its common case: UTF-8 that was
- * decoded as Latin-1 or Windows-1252 (schÃ¶n -> schön). Encodes the text back
- * and keeps the result only when the text looks like mojibake and the bytes
- * are valid UTF-8. ftfy's rarer paths (other code pages, UTF-8 variants,
- * bytes lost to spaces or '?', partly fixable text) are left out. */
+/* The whole text encoded back as Latin-1 or Windows-1252 and decoded as
+ * UTF-8, when those bytes are valid UTF-8. */
 static bool
-fix_encoding_step(ustr *t)
+decode_whole_text(ustr *t)
 {
   static int (*const encoders[])(gunichar) = { latin1_byte, sloppy_cp1252_byte };
-  bool ascii = true;
-  for (size_t i = 0; i < t->n && ascii; i++)
-    ascii = t->v[i] < 0x80;
-  if (ascii || t->oom || !looks_like_mojibake(t))
-    return false;
   char *bytes = malloc(t->n + 1);
   if (!bytes) {
     t->oom = true;
@@ -458,6 +450,120 @@ fix_encoding_step(ustr *t)
   }
   free(bytes);
   return fixed;
+}
+
+static bool fix_encoding_step(ustr *t);
+
+/* ftfy's clues of UTF-8 read as a single-byte code page, limited to the
+ * characters Latin-1 and Windows-1252 can show (decode_inconsistent_utf8
+ * runs only on text made of those, so the runs found are ftfy's runs). */
+static bool
+utf8_first_of_2(gunichar c)
+{
+  return (c >= 0xC2 && c <= 0xDF) || c == 0x160 || c == 0x17D;
+}
+
+static bool
+utf8_first_of_3(gunichar c)
+{
+  return c >= 0xE0 && c <= 0xEF;
+}
+
+static bool
+utf8_first_of_4(gunichar c)
+{
+  return c == 0xF0 || c == 0xF3 || c == 0x161;
+}
+
+/* Continuation bytes 0x80-0xBF as Latin-1 or Windows-1252 show them (and
+ * Æ Ø æ ø, which Windows-1257 puts there); "strict" leaves out the space and
+ * the punctuation that can stand for itself next to mojibake. */
+static bool
+utf8_continuation(gunichar c, bool strict)
+{
+  static const gunichar loose[] = { 0x201A, 0x201E, 0x2026, 0x2018, 0x2019, 0x201C, 0x201D,
+                                    0x2022, 0x2013, 0x2014, 0 };
+  if ((c >= 0x80 && c <= 0xBF) || c == 0xC6 || c == 0xD8 || c == 0xE6 || c == 0xF8)
+    return true;
+  if (c == ' ' || in_set(c, loose))
+    return !strict;
+  int b = sloppy_cp1252_byte(c);
+  return b >= 0x80 && b <= 0x9F;
+}
+
+/* Length of the run of UTF-8-looking sequences at t[i], or 0. */
+static size_t
+utf8_run(const ustr *t, size_t i)
+{
+  size_t j = i;
+  for (;;) {
+    size_t k = 0, left = t->n - j;
+    if (left >= 2 && utf8_first_of_2(t->v[j]))
+      k = 2;
+    else if (left >= 3 && utf8_first_of_3(t->v[j]))
+      k = 3;
+    else if (left >= 4 && utf8_first_of_4(t->v[j]))
+      k = 4;
+    for (size_t m = 1; m < k; m++)
+      if (!utf8_continuation(t->v[j + m], false))
+        k = 0;
+    if (!k)
+      return j - i;
+    j += k;
+  }
+}
+
+/* ftfy's decode_inconsistent_utf8(): runs of mojibake inside text that as
+ * a whole does not decode are fixed one by one, when each looks bad. */
+static bool
+decode_inconsistent_utf8(ustr *t)
+{
+  for (size_t i = 0; i < t->n; i++)
+    if (sloppy_cp1252_byte(t->v[i]) < 0 && latin1_byte(t->v[i]) < 0)
+      return false;
+  ustr out = { 0 };
+  for (size_t i = 0; i < t->n && !out.oom;) {
+    size_t len = i > 0 && utf8_continuation(t->v[i - 1], true) ? 0 : utf8_run(t, i);
+    if (!len) {
+      us_push(&out, t->v[i++]);
+      continue;
+    }
+    ustr run = { 0 };
+    us_append(&run, t->v + i, len);
+    if (len < t->n && looks_like_mojibake(&run))
+      for (int k = 0; k < 16 && fix_encoding_step(&run); k++)
+        ;
+    us_append(&out, run.v, run.n);
+    out.oom |= run.oom;
+    us_clear(&run);
+    i += len;
+  }
+  bool changed = !out.oom && !us_equal(&out, t);
+  if (out.oom)
+    t->oom = true;
+  if (changed) {
+    free(t->v);
+    *t = out;
+  } else {
+    us_clear(&out);
+  }
+  return changed;
+}
+
+/* One step of ftfy's fix_encoding(), for its common case: UTF-8 that was
+ * decoded as Latin-1 or Windows-1252 (schÃ¶n -> schön), as a whole or in
+ * runs. Only text that looks like mojibake is touched. ftfy's rarer paths
+ * (other code pages, UTF-8 variants, bytes lost to spaces or '?') are left
+ * out. */
+static bool
+fix_encoding_step(ustr *t)
+{
+  bool ascii = true;
+  for (size_t i = 0; i < t->n && ascii; i++)
+    ascii = t->v[i] < 0x80;
+  if (ascii || t->oom || !looks_like_mojibake(t))
+    return false;
+  return decode_whole_text(t) || decode_inconsistent_utf8(t);
 }
 
 /* ---- ftfy: character fixes ----------------------------------------------- */
