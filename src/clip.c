@@ -77,18 +77,13 @@ clip_preprocess(const clip_model *model, const clip_image *image, float *out, cl
 clip_status
 clip_tokenize_padded(const clip_model *model, const char *text, int32_t *ids, clip_error *err)
 {
-  size_t n = 0;
   if (!model || !text || !ids)
     return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenize_padded: NULL argument");
-  const size_t L = (size_t) model->info.context_length;
-  clip_status st = clip_tokenize(model, text, ids, L, &n, err);
-  if (st != CLIP_OK)
-    return st;
-  if (n > L)
-    ids[L - 1] = model->eot_id; /* CLIP's truncation: ids[:L-1] + EOT */
-  for (size_t i = n; i < L; i++)
-    ids[i] = 0;
-  return CLIP_OK;
+  if (!model->tokenizer)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "%s: the model has no vocab.json/merges.txt",
+                          model->path);
+  return clip_tokenizer_encode_padded(model->tokenizer, text, ids, model->info.context_length,
+                                      err);
 }
 
 clip_ctx *
