@@ -688,6 +688,36 @@ test_bad_weights(void)
   remove_dir(dir);
 }
 
+/* Replaces every occurrence of from in the file at path. */
+static void
+edit_file(const char *path, const char *from, const char *to)
+{
+  char *text;
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  GString *s = g_string_new(text);
+  g_assert_cmpuint(g_string_replace(s, from, to, 0), >, 0);
+  g_assert_true(g_file_set_contents(path, s->str, -1, NULL));
+  g_string_free(s, TRUE);
+  g_free(text);
+}
+
+/* hidden_act "gelu" (exact erf GELU) and another epsilon, in both towers. */
+static void
+test_gelu_config(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = hf_dir_with_config("gelu", NULL, NULL);
+  char *cfg = g_build_filename(dir, "config.json", NULL);
+  edit_file(cfg, "\"quick_gelu\"", "\"gelu\"");
+  edit_file(cfg, "\"layer_norm_eps\": 1e-05", "\"layer_norm_eps\": 1e-06");
+  clip_model *m = load_ok(dir);
+  g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
+  g_assert_cmpfloat(m->info.layer_norm_eps, ==, 1e-6f);
+  clip_model_free(m);
+  g_free(cfg);
+  remove_dir(dir);
+}
+
 static void
 test_bad_preprocessor(void)
 {
@@ -982,6 +1012,7 @@ main(int argc, char **argv)
   g_test_add_func("/checkpoint/f16", test_f16);
   g_test_add_func("/checkpoint/misaligned-weights", test_misaligned_weights);
   g_test_add_func("/checkpoint/bf16-weights", test_bf16_weights);
+  g_test_add_func("/checkpoint/gelu-config", test_gelu_config);
   g_test_add_func("/checkpoint/bad-configs", test_bad_configs);
   g_test_add_func("/checkpoint/config-vs-shapes", test_config_vs_shapes);
   g_test_add_func("/checkpoint/missing-files", test_missing_files);
