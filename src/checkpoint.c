@@ -147,37 +147,38 @@ as_f32(loader *ld, const st_tensor *t)
 }
 
 /* dst[c * ld_dst + r] = src[r * cols + c]: PyTorch's [out][in] into the
- * [in][out] compute layout, in tiles so both sides stay in cache (and in
- * 4×4 SSE blocks where available: the relayout is most of a load's work). */
+ * [in][out] compute layout. The relayout is most of a load's work, so: strips
+ * of 8 destination rows written sequentially (tiles whose rows are a multiple
+ * of 4 KB apart thrash one cache set), 4×4 SSE blocks where available. */
 static void
 transpose_into(float *dst, size_t ld_dst, const float *src, size_t rows, size_t cols)
 {
-  enum { B = 64 };
-  for (size_t r0 = 0; r0 < rows; r0 += B)
-    for (size_t c0 = 0; c0 < cols; c0 += B) {
-      size_t r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
-      size_t r = r0;
+  size_t c0 = 0;
 #ifdef __SSE__
-      for (; r + 4 <= r1; r += 4) {
-        size_t c = c0;
-        for (; c + 4 <= c1; c += 4) {
-          __m128 a = _mm_loadu_ps(src + r * cols + c), b = _mm_loadu_ps(src + (r + 1) * cols + c);
-          __m128 e = _mm_loadu_ps(src + (r + 2) * cols + c), d = _mm_loadu_ps(src + (r + 3) * cols + c);
-          _MM_TRANSPOSE4_PS(a, b, e, d);
-          _mm_storeu_ps(dst + c * ld_dst + r, a);
-          _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
-          _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
-          _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
-        }
-        for (; c < c1; c++)
-          for (size_t k = r; k < r + 4; k++)
-            dst[c * ld_dst + k] = src[k * cols + c];
+  for (; c0 + 8 <= cols; c0 += 8) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      for (size_t c = c0; c < c0 + 8; c += 4) {
+        const float *s = src + r * cols + c;
+        __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + cols);
+        __m128 e = _mm_loadu_ps(s + 2 * cols), d = _mm_loadu_ps(s + 3 * cols);
+        _MM_TRANSPOSE4_PS(a, b, e, d);
+        _mm_storeu_ps(dst + c * ld_dst + r, a);
+        _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
+        _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
+        _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
       }
+    for (; r < rows; r++)
+      for (size_t c = c0; c < c0 + 8; c++)
+        dst[c * ld_dst + r] = src[r * cols + c];
+  }
 #endif
-      for (; r < r1; r++)
-        for (size_t c = c0; c < c1; c++)
-          dst[c * ld_dst + r] = src[r * cols + c];
-    }
+  for (; c0 < cols; c0 += 8) {
+    size_t c1 = c0 + 8 < cols ? c0 + 8 : cols;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t c = c0; c < c1; c++)
+        dst[c * ld_dst + r] = src[r * cols + c];
+  }
 }
 
 /* Transposes tensor t ([rows][cols] after flattening trailing dims) into
