@@ -52,9 +52,10 @@ alloc_floats(loader *ld, size_t n, const char *what)
   } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
     /* Large weights on huge pages: a ViT-B/32 relayout otherwise spends most
      * of its time in 4 KB page faults and TLB misses of the transpose. */
-    size_t bytes = (n * sizeof(float) + HUGE_PAGE - 1) & ~(size_t) (HUGE_PAGE - 1);
-    p = aligned_alloc(HUGE_PAGE, bytes);
-    if (p)
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
+    if (posix_memalign((void **) &p, HUGE_PAGE, bytes) != 0)
+      p = NULL;
+    else
       madvise(p, bytes, MADV_HUGEPAGE);
   } else {
     p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t) 63);
