@@ -591,6 +591,17 @@ test_missing_files(void)
   g_free(vocab);
   remove_dir(dir);
 
+  /* A malformed merges.txt too. */
+  dir = hf_dir_with_config("bad-merges", NULL, NULL);
+  link_kit(dir, "tiny-b32/vocab.json", "vocab.json");
+  char *merges_path = g_build_filename(dir, "merges.txt", NULL);
+  g_assert_true(g_file_set_contents(merges_path, "#version: 0.2\nabc\n", -1, NULL));
+  g_assert_null(clip_model_load(dir, NULL, &err));
+  g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+  g_assert_nonnull(strstr(err.message, merges_path));
+  g_free(merges_path);
+  remove_dir(dir);
+
   /* Token ids beyond the embedding table would be read out of bounds. */
   dir = hf_dir_with_config("big-vocab", NULL, NULL);
   link_kit(dir, "tiny-b32/merges.txt", "merges.txt");
