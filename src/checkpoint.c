@@ -220,6 +220,7 @@ relayout_worker(gpointer data)
     const relayout_job *job = &g_array_index(jobs, relayout_job, i);
     const float *src = st_f32_direct(job->t);
     float *tmp = NULL;
+    st_prefault(rs->ld->f, job->t);
     if (!src) {
       /* need() admitted only float dtypes, so st_to_f32 cannot fail. */
       tmp = malloc((size_t) job->t->n_elements * sizeof *tmp);
