@@ -533,12 +533,12 @@ cfg_number(cfg_reader *r, const cJSON *obj, const char *section, const char *key
   return v->valuedouble;
 }
 
-/* An optional sub-object; a present non-object is an error. */
+/* An optional sub-object (null counts as absent); anything else is an error. */
 static const cJSON *
 cfg_object(cfg_reader *r, const cJSON *obj, const char *key)
 {
   const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (v && !cJSON_IsObject(v) && !r->failed) {
+  if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v) && !r->failed) {
     clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected an object", r->file, key);
     r->failed = true;
   }
@@ -617,6 +617,25 @@ hidden_act(cfg_reader *r, const cJSON *obj, const char *section, clip_activation
   return true;
 }
 
+/* A tower's section of config.json. Older configs (LAION's among them) also
+ * carry text_config_dict / vision_config_dict, whose keys transformers lets
+ * override the plain section. */
+static cJSON *
+merged_section(cfg_reader *r, const cJSON *root, const char *key, const char *dict_key)
+{
+  const cJSON *base = cfg_object(r, root, key), *dict = cfg_object(r, root, dict_key);
+  cJSON *out = base ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
+  for (const cJSON *e = dict ? dict->child : NULL; out && e; e = e->next) {
+    cJSON_DeleteItemFromObjectCaseSensitive(out, e->string);
+    cJSON_AddItemToObject(out, e->string, cJSON_Duplicate(e, 1));
+  }
+  if (!out && !r->failed) {
+    clip_set_error(r->err, CLIP_ERR_NOMEM, "%s: out of memory reading %s", r->file, key);
+    r->failed = true;
+  }
+  return out;
+}
+
 /* Hugging Face CLIPConfig, with transformers' defaults for absent keys. */
 static clip_status
 config_hf(clip_model_info *in, const char *path, clip_error *err)
@@ -625,8 +644,8 @@ config_hf(clip_model_info *in, const char *path, clip_error *err)
   if (!root)
     return err ? err->status : CLIP_ERR_FORMAT;
   cfg_reader r = { path, err, false };
-  const cJSON *tc = cfg_object(&r, root, "text_config");
-  const cJSON *vc = cfg_object(&r, root, "vision_config");
+  cJSON *tc = merged_section(&r, root, "text_config", "text_config_dict");
+  cJSON *vc = merged_section(&r, root, "vision_config", "vision_config_dict");
   in->text_width = cfg_int(&r, tc, "text_config", "hidden_size", 512);
   in->text_mlp = cfg_int(&r, tc, "text_config", "intermediate_size", 2048);
   in->text_heads = cfg_int(&r, tc, "text_config", "num_attention_heads", 8);
@@ -648,6 +667,8 @@ config_hf(clip_model_info *in, const char *path, clip_error *err)
     hidden_act(&r, tc, "text_config", &tact);
   if (!r.failed)
     hidden_act(&r, vc, "vision_config", &vact);
+  cJSON_Delete(tc);
+  cJSON_Delete(vc);
   cJSON_Delete(root);
   if (r.failed)
     return err ? err->status : CLIP_ERR_FORMAT;

@@ -727,6 +727,23 @@ test_gelu_config(void)
   clip_model_free(m);
   g_free(cfg);
   remove_dir(dir);
+
+  /* text_config_dict / vision_config_dict override the plain sections. */
+  dir = hf_dir_with_config("config-dict", "\"projection_dim\": 32,",
+                           "\"projection_dim\": 32, \"text_config_dict\": {\"hidden_act\": \"gelu\"},"
+                           " \"vision_config_dict\": {\"hidden_act\": \"gelu\"},");
+  m = load_ok(dir);
+  g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
+  clip_model_free(m);
+  remove_dir(dir);
+
+  /* A null section means transformers' defaults (text width 512 here);
+   * cJSON reads the first of the duplicate keys. */
+  dir = hf_dir_with_config("null-text-config", "\"projection_dim\": 32,",
+                           "\"projection_dim\": 32, \"text_config\": null,");
+  expect_error(dir, CLIP_ERR_FORMAT, "text_model.embeddings.token_embedding.weight",
+               "expected shape [49408, 512] (from config.json), found [49408, 64]");
+  remove_dir(dir);
 }
 
 static void
