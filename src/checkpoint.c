@@ -748,6 +748,14 @@ config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
   } else if (crop) {
     h = w = cfg_int(&r, root, "", "crop_size", h);
   }
+  /* size: the shorter side after resizing ({"shortest_edge"} or a number);
+   * the preprocessing resizes to the crop size, as CLIP's models all do. */
+  const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
+  int edge = in->image_size;
+  if (cJSON_IsObject(size))
+    edge = cfg_int(&r, size, "size", "shortest_edge", edge);
+  else if (size)
+    edge = cfg_int(&r, root, "", "size", edge);
   cJSON_Delete(root);
   if (r.failed)
     return err ? err->status : CLIP_ERR_FORMAT;
@@ -755,6 +763,11 @@ config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: crop_size %dx%d disagrees with the model's image size %d", path, w,
                           h, in->image_size);
+  if (edge != in->image_size)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
+                          "%s: size %d differs from the image size %d (resizing to another size "
+                          "before the crop is not supported)",
+                          path, edge, in->image_size);
   return CLIP_OK;
 }
 

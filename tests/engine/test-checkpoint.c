@@ -757,6 +757,24 @@ test_bad_preprocessor(void)
                "crop_size 224x256 disagrees with the model's image size 224");
   remove_dir(dir);
 
+  dir = hf_dir_with_config("resize", NULL, NULL);
+  write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json",
+               "\"shortest_edge\": 224", "\"shortest_edge\": 256");
+  expect_error(dir, CLIP_ERR_UNSUPPORTED, "preprocessor_config.json",
+               "size 256 differs from the image size 224");
+  remove_dir(dir);
+
+  /* Old files give crop_size and size as plain numbers. */
+  dir = hf_dir_with_config("old-style", NULL, NULL);
+  char *pp = g_build_filename(dir, "preprocessor_config.json", NULL);
+  g_assert_true(g_file_set_contents(pp, "{\"crop_size\": 224, \"size\": 224}", -1, NULL));
+  clip_model *old = load_ok(dir);
+  clip_model_free(old);
+  g_assert_true(g_file_set_contents(pp, "{\"crop_size\": 200, \"size\": 224}", -1, NULL));
+  expect_error(dir, CLIP_ERR_FORMAT, pp, "crop_size 200x200 disagrees");
+  g_free(pp);
+  remove_dir(dir);
+
   dir = hf_dir_with_config("std", NULL, NULL);
   write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json",
                "0.26862954", "0");
