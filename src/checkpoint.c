@@ -961,6 +961,48 @@ detect_naming(const st_file *f)
 }
 
 
+/* Which files a path names: a directory with config.json (Hugging Face), a
+ * directory with open_clip_model.safetensors, or a weights file (config is
+ * then found beside it once the naming is known). */
+static clip_status
+locate(const char *path, char **dir, char **weights, char **config, clip_error *err)
+{
+  clip_status st = CLIP_OK;
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    *dir = g_strdup(path);
+    *config = g_build_filename(*dir, "config.json", NULL);
+    char *hf = g_build_filename(*dir, "model.safetensors", NULL);
+    char *oc = g_build_filename(*dir, "open_clip_model.safetensors", NULL);
+    if (is_file(*config)) {
+      *weights = hf, hf = NULL;
+      if (!is_file(*weights))
+        st = clip_set_error(err, CLIP_ERR_IO,
+                            "%s: missing (a Hugging Face checkpoint directory has config.json "
+                            "and model.safetensors)",
+                            *weights);
+    } else if (is_file(oc)) {
+      *weights = oc, oc = NULL;
+      g_free(*config), *config = NULL;
+    } else if (is_file(hf)) {
+      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
+                          *config);
+    } else {
+      st = clip_set_error(err, CLIP_ERR_IO,
+                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
+                          "open_clip_model.safetensors)",
+                          path);
+    }
+    g_free(hf);
+    g_free(oc);
+  } else if (is_file(path)) {
+    *dir = g_path_get_dirname(path);
+    *weights = g_strdup(path);
+  } else {
+    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
+  }
+  return st;
+}
+
 clip_status
 clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
 {
@@ -974,39 +1016,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
 
   char *dir = NULL, *weights = NULL, *config = NULL, *oc_config = NULL;
   GArray *jobs = g_array_new(FALSE, FALSE, sizeof(relayout_job));
-  clip_status st = CLIP_OK;
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    dir = g_strdup(path);
-    config = g_build_filename(dir, "config.json", NULL);
-    char *hf = g_build_filename(dir, "model.safetensors", NULL);
-    char *oc = g_build_filename(dir, "open_clip_model.safetensors", NULL);
-    if (is_file(config)) {
-      weights = hf, hf = NULL;
-      if (!is_file(weights))
-        st = clip_set_error(err, CLIP_ERR_IO,
-                            "%s: missing (a Hugging Face checkpoint directory has config.json "
-                            "and model.safetensors)",
-                            weights);
-    } else if (is_file(oc)) {
-      weights = oc, oc = NULL;
-      g_free(config), config = NULL;
-    } else if (is_file(hf)) {
-      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
-                          config);
-    } else {
-      st = clip_set_error(err, CLIP_ERR_IO,
-                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
-                          "open_clip_model.safetensors)",
-                          path);
-    }
-    g_free(hf);
-    g_free(oc);
-  } else if (is_file(path)) {
-    dir = g_path_get_dirname(path);
-    weights = g_strdup(path);
-  } else {
-    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
-  }
+  clip_status st = locate(path, &dir, &weights, &config, err);
   if (st != CLIP_OK)
     goto out;
 
