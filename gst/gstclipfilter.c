@@ -211,6 +211,7 @@ typedef struct
 /* Everything that exists between NULL→READY and READY→NULL. */
 typedef struct
 {
+  GstClipFilter *self;          /* not a reference: the element outlives its state */
   clip_model *model;
   clip_ctx *image_ctx;          /* streaming thread (sync) or worker (async) */
   clip_ctx *text_ctx;           /* text thread only */
@@ -738,8 +739,8 @@ out:
 static gpointer
 text_thread_func (gpointer data)
 {
-  GstClipFilter *self = data;
-  State *st = self->state;
+  State *st = data;
+  GstClipFilter *self = st->self;
   guint done;
 
   g_mutex_lock (&st->lock);
@@ -868,6 +869,7 @@ state_new (GstClipFilter * self)
   const gchar *delay;
   const clip_model_info *info;
 
+  st->self = self;
   g_mutex_init (&st->lock);
   g_cond_init (&st->cond);
   settings_copy (self, &s);
@@ -947,7 +949,7 @@ gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
       return GST_STATE_CHANGE_FAILURE;
     g_mutex_lock (&self->state_lock);
     self->state = st;
-    st->text_thread = g_thread_new ("clipfilter-text", text_thread_func, self);
+    st->text_thread = g_thread_new ("clipfilter-text", text_thread_func, st);
     g_mutex_unlock (&self->state_lock);
   }
 
@@ -1121,8 +1123,8 @@ analyze (GstClipFilter * self, State * st, Sample * s)
 static gpointer
 worker_func (gpointer data)
 {
-  GstClipFilter *self = data;
-  State *st = self->state;
+  State *st = data;
+  GstClipFilter *self = st->self;
 
   g_mutex_lock (&st->lock);
   while (!st->worker_quit) {
@@ -1416,7 +1418,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     st->async = decide_async (self, &set);
     st->mode_decided = TRUE;
     if (st->async)
-      st->worker = g_thread_new ("clipfilter-worker", worker_func, self);
+      st->worker = g_thread_new ("clipfilter-worker", worker_func, st);
   }
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
     reset_smoothing (st);
