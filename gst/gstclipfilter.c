@@ -231,6 +231,7 @@ typedef struct
   gfloat *ring;
   guint ring_window, ring_fill, ring_pos;
   gboolean *on;
+  gfloat *last;                 /* smoothed probabilities of the last sample */
 
   GMutex lock;                  /* guards everything below */
   GCond cond;
@@ -847,6 +848,7 @@ state_free (State * st)
   g_free (st->pixels);
   g_free (st->ring);
   g_free (st->on);
+  g_free (st->last);
   clip_ctx_free (st->image_ctx);
   clip_ctx_free (st->text_ctx);
   clip_model_free (st->model);
@@ -1046,6 +1048,7 @@ gst_clip_filter_stop (GstBaseTransform * trans)
   labels_unref (st->active);
   st->active = NULL;
   g_clear_pointer (&st->on, g_free);
+  g_clear_pointer (&st->last, g_free);
   g_clear_pointer (&st->ring, g_free);
   st->ring_window = 0;
   return TRUE;
@@ -1177,7 +1180,7 @@ close_tags (GstClipFilter * self, State * st, GstClockTime ts,
   for (i = 0; i < st->active->n; i++) {
     if (st->on[i] && post)
       g_queue_push_tail (out, tag_message (self, st->active->names[i], FALSE,
-              0.0, ts, stream_time, running_time));
+              st->last[i], ts, stream_time, running_time));
     st->on[i] = FALSE;
   }
 }
@@ -1292,7 +1295,9 @@ deliver (GstClipFilter * self, State * st, const Settings * set, Sample * smp,
     labels_unref (st->active);
     st->active = labels_ref (l);
     g_free (st->on);
+    g_free (st->last);
     st->on = g_new0 (gboolean, l->n);
+    st->last = g_new0 (gfloat, l->n);
     st->ring_window = 0;
   }
   if (st->ring_window != set->window) {
@@ -1314,6 +1319,7 @@ deliver (GstClipFilter * self, State * st, const Settings * set, Sample * smp,
     if (smoothed[i] > smoothed[best])
       best = i;
   }
+  memcpy (st->last, smoothed, l->n * sizeof (gfloat));
 
   GST_OBJECT_LOCK (self);
   analyzed = ++self->analyzed;

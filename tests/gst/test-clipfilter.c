@@ -842,6 +842,8 @@ GST_START_TEST (test_eos_closes_open_tags)
 {
   Fixture f = fixture_start (make_filter ("threshold", 0.0, NULL), CAPS_RGB);
   GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GHashTable *on_scores = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, g_free);
   GstMessage *m;
   guint on = 0, off = 0;
 
@@ -849,16 +851,26 @@ GST_START_TEST (test_eos_closes_open_tags)
   fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
   while ((m = pop_message (f.bus, "clipfilter-tag"))) {
     const GstStructure *s = gst_message_get_structure (m);
+    const gchar *label = gst_structure_get_string (s, "label");
+    gdouble score;
+
+    fail_unless (gst_structure_get_double (s, "score", &score));
     if (g_str_equal (gst_structure_get_string (s, "state"), "on")) {
       on++;
       fail_unless_equals_uint64 (msg_time (m, "timestamp"), 0);
+      g_hash_table_insert (on_scores, g_strdup (label), g_memdup2 (&score,
+              sizeof score));
     } else {
       off++;
-      /* closed at the end of the last buffer */
+      /* closed at the end of the last buffer, with the last smoothed score */
       fail_unless_equals_uint64 (msg_time (m, "timestamp"), GST_SECOND / 10);
+      fail_unless (g_hash_table_contains (on_scores, label));
+      fail_unless_equals_float (score, *(gdouble *) g_hash_table_lookup
+          (on_scores, label));
     }
     gst_message_unref (m);
   }
+  g_hash_table_unref (on_scores);
   fail_unless_equals_int (on, 3);
   fail_unless_equals_int (off, 3);
   fixture_stop (&f);
