@@ -615,15 +615,17 @@ gst_clip_filter_get_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 }
 
-/* A copy of the settings, so processing never holds the object lock. */
+/* A copy of the settings, so processing never holds the object lock. The
+ * streaming thread needs no strings (prompts are the text thread's), which
+ * keeps unsampled frames free of allocations. */
 static void
-settings_copy (GstClipFilter * self, Settings * out)
+settings_copy (GstClipFilter * self, Settings * out, gboolean with_strings)
 {
   GST_OBJECT_LOCK (self);
   *out = self->settings;
-  out->model = g_strdup (self->settings.model);
-  out->prompts = g_strdup (self->settings.prompts);
-  out->templates = g_strdup (self->settings.templates);
+  out->model = with_strings ? g_strdup (self->settings.model) : NULL;
+  out->prompts = with_strings ? g_strdup (self->settings.prompts) : NULL;
+  out->templates = with_strings ? g_strdup (self->settings.templates) : NULL;
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -874,7 +876,12 @@ state_new (GstClipFilter * self)
   st->self = self;
   g_mutex_init (&st->lock);
   g_cond_init (&st->cond);
-  settings_copy (self, &s);
+  /* The serial is read before the prompts: a change in between is embedded
+   * again by the text thread rather than lost. */
+  GST_OBJECT_LOCK (self);
+  st->text_serial = self->prompt_serial;
+  GST_OBJECT_UNLOCK (self);
+  settings_copy (self, &s, TRUE);
 
   path = resolve_model (s.model ? s.model : "", searched);
   if (!path) {
@@ -906,9 +913,6 @@ state_new (GstClipFilter * self)
     goto fail;
   }
 
-  GST_OBJECT_LOCK (self);
-  st->text_serial = self->prompt_serial;
-  GST_OBJECT_UNLOCK (self);
   st->labels = labels_embed (st->text_ctx, st->embed_dim, s.prompts,
       s.templates, &msg);
   if (!st->labels) {
@@ -1419,7 +1423,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   if (G_UNLIKELY (!st || !GST_VIDEO_FILTER (self)->negotiated))
     return GST_FLOW_NOT_NEGOTIATED;
 
-  settings_copy (self, &set);
+  settings_copy (self, &set, FALSE);
   if (G_UNLIKELY (!st->mode_decided)) {
     st->async = decide_async (self, &set);
     st->mode_decided = TRUE;
@@ -1563,7 +1567,7 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
       GstClockTime end = st->last_end;
       gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
 
-      settings_copy (self, &set);
+      settings_copy (self, &set, FALSE);
       if (eos) {
         drain (self, st, &set, &msgs);
       } else {
