@@ -840,6 +840,78 @@ resolve_model (const gchar * model, GString * searched)
   return found;
 }
 
+/* Loaded models, shared by every instance that uses the same checkpoint
+ * with the same thread count: a clip_model is immutable once loaded, so
+ * several cameras' pipelines can read one copy of the weights. A model is
+ * freed when its last user stops. */
+typedef struct
+{
+  gchar *key;
+  clip_model *model;
+  guint users;
+} SharedModel;
+
+static GMutex shared_models_lock;
+static GList *shared_models;
+
+static clip_model *
+shared_model_acquire (const gchar * path, const clip_params * params,
+    clip_error * err)
+{
+  gchar *real = g_canonicalize_filename (path, NULL);
+  gchar *key = g_strdup_printf ("%d:%d:%d:%s", params->n_threads,
+      params->backend, params->precision, real);
+  SharedModel *sm = NULL;
+  clip_model *model = NULL;
+  GList *l;
+
+  g_mutex_lock (&shared_models_lock);
+  for (l = shared_models; l && !sm; l = l->next)
+    if (g_str_equal (((SharedModel *) l->data)->key, key))
+      sm = l->data;
+  if (!sm) {
+    clip_model *m = clip_model_load (path, params, err);
+    if (m) {
+      sm = g_new0 (SharedModel, 1);
+      sm->key = key;
+      key = NULL;
+      sm->model = m;
+      shared_models = g_list_prepend (shared_models, sm);
+    }
+  }
+  if (sm) {
+    sm->users++;
+    model = sm->model;
+  }
+  g_mutex_unlock (&shared_models_lock);
+  g_free (key);
+  g_free (real);
+  return model;
+}
+
+static void
+shared_model_release (clip_model * model)
+{
+  GList *l;
+
+  if (!model)
+    return;
+  g_mutex_lock (&shared_models_lock);
+  for (l = shared_models; l; l = l->next) {
+    SharedModel *sm = l->data;
+    if (sm->model == model) {
+      if (--sm->users == 0) {
+        shared_models = g_list_delete_link (shared_models, l);
+        clip_model_free (sm->model);
+        g_free (sm->key);
+        g_free (sm);
+      }
+      break;
+    }
+  }
+  g_mutex_unlock (&shared_models_lock);
+}
+
 static void
 state_free (State * st)
 {
@@ -853,7 +925,7 @@ state_free (State * st)
   g_free (st->last);
   clip_ctx_free (st->image_ctx);
   clip_ctx_free (st->text_ctx);
-  clip_model_free (st->model);
+  shared_model_release (st->model);
   g_mutex_clear (&st->lock);
   g_cond_clear (&st->cond);
   g_free (st);
@@ -892,7 +964,7 @@ state_new (GstClipFilter * self)
   }
 
   params.n_threads = s.threads;
-  st->model = clip_model_load (path, &params, &err);
+  st->model = shared_model_acquire (path, &params, &err);
   if (!st->model) {
     if (err.status == CLIP_ERR_IO)
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
