@@ -14,12 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "error.h"
 
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
+
 /* Sizes beyond this are refused as absurd before anything is allocated. */
 #define MAX_SIZE 1000000
+#define HUGE_PAGE ((size_t) 2 << 20)
 
 static const float clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
 static const float clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
@@ -30,6 +36,7 @@ typedef struct {
   const char *file;   /* the weights file, for messages */
   const char *config; /* where sizes came from, for shape messages */
   clip_error *err;
+  GArray *jobs;       /* relayout_job, run once every tensor is checked */
 } loader;
 
 /* ---- owned memory ---- */
@@ -40,7 +47,20 @@ alloc_floats(loader *ld, size_t n, const char *what)
   clip_model *m = ld->m;
   if (n == 0)
     n = 1;
-  float *p = n <= SIZE_MAX / sizeof(float) ? malloc(n * sizeof(float)) : NULL;
+  float *p = NULL;
+  if (n > (SIZE_MAX - HUGE_PAGE) / sizeof(float)) {
+    /* too large: reported below */
+  } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
+    /* Large weights on huge pages: a ViT-B/32 relayout otherwise spends most
+     * of its time in 4 KB page faults and TLB misses of the transpose. */
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
+    if (posix_memalign((void **) &p, HUGE_PAGE, bytes) != 0)
+      p = NULL;
+    else
+      madvise(p, bytes, MADV_HUGEPAGE);
+  } else {
+    p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t) 63);
+  }
   if (p && m->n_owned == m->cap_owned) {
     int cap = m->cap_owned ? 2 * m->cap_owned : 64;
     void **owned = realloc(m->owned, (size_t) cap * sizeof *owned);
@@ -129,52 +149,124 @@ as_f32(loader *ld, const st_tensor *t)
 }
 
 /* dst[c * ld_dst + r] = src[r * cols + c]: PyTorch's [out][in] into the
- * [in][out] compute layout, blocked so both sides stay in cache. */
+ * [in][out] compute layout. The relayout is most of a load's work, so: strips
+ * of 8 destination rows written sequentially (tiles whose rows are a multiple
+ * of 4 KB apart thrash one cache set), 4×4 SSE blocks where available. */
 static void
 transpose_into(float *dst, size_t ld_dst, const float *src, size_t rows, size_t cols)
 {
-  enum { B = 32 };
-  for (size_t r0 = 0; r0 < rows; r0 += B)
-    for (size_t c0 = 0; c0 < cols; c0 += B) {
-      size_t r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
-      for (size_t r = r0; r < r1; r++)
-        for (size_t c = c0; c < c1; c++)
-          dst[c * ld_dst + r] = src[r * cols + c];
-    }
+  size_t c0 = 0;
+#ifdef __SSE__
+  for (; c0 + 8 <= cols; c0 += 8) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      for (size_t c = c0; c < c0 + 8; c += 4) {
+        const float *s = src + r * cols + c;
+        __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + cols);
+        __m128 e = _mm_loadu_ps(s + 2 * cols), d = _mm_loadu_ps(s + 3 * cols);
+        _MM_TRANSPOSE4_PS(a, b, e, d);
+        _mm_storeu_ps(dst + c * ld_dst + r, a);
+        _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
+        _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
+        _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
+      }
+    for (; r < rows; r++)
+      for (size_t c = c0; c < c0 + 8; c++)
+        dst[c * ld_dst + r] = src[r * cols + c];
+  }
+#endif
+  for (; c0 < cols; c0 += 8) {
+    size_t c1 = c0 + 8 < cols ? c0 + 8 : cols;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t c = c0; c < c1; c++)
+        dst[c * ld_dst + r] = src[r * cols + c];
+  }
 }
 
-/* Transposes tensor t ([rows][cols] after flattening trailing dims) into
- * dst with row stride ld_dst, widening it first when needed. */
+/* One transpose of the relayout, queued while the tensors are checked and
+ * run afterwards by all load threads (it is most of a load's work). */
+typedef struct {
+  float *dst;
+  size_t ld_dst, rows, cols;
+  const st_tensor *t;
+} relayout_job;
+
+/* Queues tensor t ([rows][cols] after flattening trailing dims) to be
+ * transposed into dst with row stride ld_dst. */
 static bool
 transpose_tensor(loader *ld, float *dst, size_t ld_dst, const st_tensor *t, size_t rows,
                  size_t cols)
 {
-  const float *src = st_f32_direct(t);
-  float *tmp = NULL;
-  if (!src) {
-    tmp = malloc((size_t) t->n_elements * sizeof *tmp);
-    if (!tmp) {
-      clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory converting '%s'", ld->file,
-                     t->name);
-      return false;
-    }
-    if (st_to_f32(t, tmp, ld->err) != CLIP_OK) {
-      free(tmp);
-      return false;
-    }
-    src = tmp;
-  }
-  transpose_into(dst, ld_dst, src, rows, cols);
-  free(tmp);
-  st_release(ld->f, t);
+  relayout_job job = { dst, ld_dst, rows, cols, t };
+  g_array_append_val(ld->jobs, job);
   return true;
 }
 
-/* A linear layer from a PyTorch [out][in] weight (trailing dims flattened
- * into in, as for conv1) and an optional [out] bias. */
+typedef struct {
+  const loader *ld;
+  gint next;
+  gint failed; /* index + 1 of a job that could not get its widening buffer */
+} relayout_state;
+
+static gpointer
+relayout_worker(gpointer data)
+{
+  relayout_state *rs = data;
+  GArray *jobs = rs->ld->jobs;
+  for (;;) {
+    guint i = (guint) g_atomic_int_add(&rs->next, 1);
+    if (i >= jobs->len)
+      return NULL;
+    const relayout_job *job = &g_array_index(jobs, relayout_job, i);
+    const float *src = st_f32_direct(job->t);
+    float *tmp = NULL;
+    st_prefault(rs->ld->f, job->t);
+    if (!src) {
+      /* need() admitted only float dtypes, so st_to_f32 cannot fail. */
+      tmp = malloc((size_t) job->t->n_elements * sizeof *tmp);
+      if (!tmp || st_to_f32(job->t, tmp, NULL) != CLIP_OK) {
+        free(tmp);
+        g_atomic_int_set(&rs->failed, (gint) i + 1);
+        continue;
+      }
+      src = tmp;
+    }
+    transpose_into(job->dst, job->ld_dst, src, job->rows, job->cols);
+    free(tmp);
+    st_release(rs->ld->f, job->t);
+  }
+}
+
+/* Runs the queued transposes on params.n_threads threads (all cores when
+ * <= 0). Nothing else computes during a load, so they do not compete with
+ * the GEMM library's own threads. */
 static bool
-linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_tensor *b, int in,
-                  int out)
+run_relayout(loader *ld)
+{
+  relayout_state rs = { ld, 0, 0 };
+  int n = ld->m->params.n_threads > 0 ? ld->m->params.n_threads : (int) g_get_num_processors();
+  if (n > (int) ld->jobs->len)
+    n = (int) ld->jobs->len;
+  GThread *threads[16];
+  int started = 0;
+  for (int i = 1; i < n && i < 16; i++) {
+    threads[started] = g_thread_try_new("clip-load", relayout_worker, &rs, NULL);
+    if (threads[started])
+      started++;
+  }
+  relayout_worker(&rs);
+  for (int i = 0; i < started; i++)
+    g_thread_join(threads[i]);
+  if (rs.failed)
+    clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory converting '%s'", ld->file,
+                   g_array_index(ld->jobs, relayout_job, rs.failed - 1).t->name);
+  g_array_set_size(ld->jobs, 0);
+  return !rs.failed;
+}
+
+/* A bias-free linear layer from a PyTorch [out][in] weight. */
+static bool
+linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
 {
   if (!w)
     return false;
@@ -185,9 +277,19 @@ linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_ten
   lin->in = in;
   lin->out = out;
   lin->b = NULL;
-  if (b && !(lin->b = as_f32(ld, b)))
-    return false;
   return true;
+}
+
+/* A linear layer from a PyTorch [out][in] weight (trailing dims flattened
+ * into in, as for conv1) and an [out] bias; NULL w or b (not found, error
+ * set) fails. */
+static bool
+linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_tensor *b, int in,
+                  int out)
+{
+  if (!w || !b)
+    return false;
+  return linear_from_torch_nobias(ld, lin, w, in, out) && (lin->b = as_f32(ld, b)) != NULL;
 }
 
 /* A plain [in][out] matrix used as x @ W (OpenAI's projections). */
@@ -333,13 +435,13 @@ weights_hf(loader *ld)
                                  in->context_length, tw));
   if (!m->text_pos || !tower(ld, &m->text, "text_model.encoder.layers.%d.", true) ||
       !norm(ld, &m->ln_final, "text_model.final_layer_norm.", "weight", "bias", tw) ||
-      !linear_from_torch(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw), NULL, tw, d))
+      !linear_from_torch_nobias(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw), tw, d))
     return false;
 
-  if (!linear_from_torch(ld, &m->patch_embed,
-                         need(ld, "vision_model.embeddings.patch_embedding.weight", 4, (int64_t) vw,
-                              (int64_t) 3, (int64_t) p, (int64_t) p),
-                         NULL, 3 * p * p, vw))
+  if (!linear_from_torch_nobias(ld, &m->patch_embed,
+                                need(ld, "vision_model.embeddings.patch_embedding.weight", 4,
+                                     (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
+                                3 * p * p, vw))
     return false;
   m->class_embed = as_f32(ld, NEED1(ld, "vision_model.embeddings.class_embedding", vw));
   if (!m->class_embed)
@@ -349,8 +451,8 @@ weights_hf(loader *ld)
   return m->vision_pos && norm(ld, &m->ln_pre, "vision_model.pre_layrnorm.", "weight", "bias", vw) &&
          tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true) &&
          norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw) &&
-         linear_from_torch(ld, &m->visual_proj, NEED2(ld, "visual_projection.weight", d, vw), NULL,
-                           vw, d) &&
+         linear_from_torch_nobias(ld, &m->visual_proj, NEED2(ld, "visual_projection.weight", d, vw),
+                                  vw, d) &&
          logit_scale(ld, "logit_scale");
 }
 
@@ -370,10 +472,10 @@ weights_openclip(loader *ld)
       !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
     return false;
 
-  if (!linear_from_torch(ld, &m->patch_embed,
-                         need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3, (int64_t) p,
-                              (int64_t) p),
-                         NULL, 3 * p * p, vw))
+  if (!linear_from_torch_nobias(ld, &m->patch_embed,
+                                need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3,
+                                     (int64_t) p, (int64_t) p),
+                                3 * p * p, vw))
     return false;
   m->class_embed = as_f32(ld, NEED1(ld, "visual.class_embedding", vw));
   if (!m->class_embed)
@@ -431,12 +533,12 @@ cfg_number(cfg_reader *r, const cJSON *obj, const char *section, const char *key
   return v->valuedouble;
 }
 
-/* An optional sub-object; a present non-object is an error. */
+/* An optional sub-object (null counts as absent); anything else is an error. */
 static const cJSON *
 cfg_object(cfg_reader *r, const cJSON *obj, const char *key)
 {
   const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (v && !cJSON_IsObject(v) && !r->failed) {
+  if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v) && !r->failed) {
     clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected an object", r->file, key);
     r->failed = true;
   }
@@ -515,6 +617,25 @@ hidden_act(cfg_reader *r, const cJSON *obj, const char *section, clip_activation
   return true;
 }
 
+/* A tower's section of config.json. Older configs (LAION's among them) also
+ * carry text_config_dict / vision_config_dict, whose keys transformers lets
+ * override the plain section. */
+static cJSON *
+merged_section(cfg_reader *r, const cJSON *root, const char *key, const char *dict_key)
+{
+  const cJSON *base = cfg_object(r, root, key), *dict = cfg_object(r, root, dict_key);
+  cJSON *out = base ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
+  for (const cJSON *e = dict ? dict->child : NULL; out && e; e = e->next) {
+    cJSON_DeleteItemFromObjectCaseSensitive(out, e->string);
+    cJSON_AddItemToObject(out, e->string, cJSON_Duplicate(e, 1));
+  }
+  if (!out && !r->failed) {
+    clip_set_error(r->err, CLIP_ERR_NOMEM, "%s: out of memory reading %s", r->file, key);
+    r->failed = true;
+  }
+  return out;
+}
+
 /* Hugging Face CLIPConfig, with transformers' defaults for absent keys. */
 static clip_status
 config_hf(clip_model_info *in, const char *path, clip_error *err)
@@ -523,8 +644,8 @@ config_hf(clip_model_info *in, const char *path, clip_error *err)
   if (!root)
     return err ? err->status : CLIP_ERR_FORMAT;
   cfg_reader r = { path, err, false };
-  const cJSON *tc = cfg_object(&r, root, "text_config");
-  const cJSON *vc = cfg_object(&r, root, "vision_config");
+  cJSON *tc = merged_section(&r, root, "text_config", "text_config_dict");
+  cJSON *vc = merged_section(&r, root, "vision_config", "vision_config_dict");
   in->text_width = cfg_int(&r, tc, "text_config", "hidden_size", 512);
   in->text_mlp = cfg_int(&r, tc, "text_config", "intermediate_size", 2048);
   in->text_heads = cfg_int(&r, tc, "text_config", "num_attention_heads", 8);
@@ -546,6 +667,8 @@ config_hf(clip_model_info *in, const char *path, clip_error *err)
     hidden_act(&r, tc, "text_config", &tact);
   if (!r.failed)
     hidden_act(&r, vc, "vision_config", &vact);
+  cJSON_Delete(tc);
+  cJSON_Delete(vc);
   cJSON_Delete(root);
   if (r.failed)
     return err ? err->status : CLIP_ERR_FORMAT;
@@ -594,6 +717,9 @@ check_sizes(const clip_model_info *in, const char *path, clip_error *err)
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: image size %d is not a multiple of the patch size %d", path,
                           in->image_size, in->patch_size);
+  if ((int64_t) 3 * in->patch_size * in->patch_size > MAX_SIZE)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: patch size %d is absurd (3·P² > %d)", path,
+                          in->patch_size, MAX_SIZE);
   if ((int64_t) (in->image_size / in->patch_size) * (in->image_size / in->patch_size) > MAX_SIZE)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %d patches per image is absurd", path,
                           (in->image_size / in->patch_size) * (in->image_size / in->patch_size));
@@ -622,6 +748,14 @@ config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
   } else if (crop) {
     h = w = cfg_int(&r, root, "", "crop_size", h);
   }
+  /* size: the shorter side after resizing ({"shortest_edge"} or a number);
+   * the preprocessing resizes to the crop size, as CLIP's models all do. */
+  const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
+  int edge = in->image_size;
+  if (cJSON_IsObject(size))
+    edge = cfg_int(&r, size, "size", "shortest_edge", edge);
+  else if (size)
+    edge = cfg_int(&r, root, "", "size", edge);
   cJSON_Delete(root);
   if (r.failed)
     return err ? err->status : CLIP_ERR_FORMAT;
@@ -629,6 +763,11 @@ config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: crop_size %dx%d disagrees with the model's image size %d", path, w,
                           h, in->image_size);
+  if (edge != in->image_size)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
+                          "%s: size %d differs from the image size %d (resizing to another size "
+                          "before the crop is not supported)",
+                          path, edge, in->image_size);
   return CLIP_OK;
 }
 
@@ -771,6 +910,13 @@ is_file(const char *path)
   return g_file_test(path, G_FILE_TEST_IS_REGULAR);
 }
 
+/* The status already in err, for callees that only return NULL/false. */
+static clip_status
+fail_from(clip_error *err, clip_status fallback)
+{
+  return err && err->status != CLIP_OK ? err->status : fallback;
+}
+
 /* vocab.json + merges.txt in dir: both (a tokenizer), neither (NULL, the
  * model can still encode given ids), or one alone (an error). */
 static clip_status
@@ -784,14 +930,9 @@ load_tokenizer(clip_model *m, const char *dir, clip_error *err)
     st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: missing (%s is there; both are needed)",
                         hv ? merges : vocab, hv ? vocab : merges);
   } else if (hv) {
-    clip_error terr = { 0 };
-    m->tokenizer = clip_tokenizer_load(vocab, merges, &terr);
-    /* UNSUPPORTED: a build without a working tokenizer still loads models. */
-    if (!m->tokenizer && terr.status != CLIP_ERR_UNSUPPORTED) {
-      st = terr.status;
-      if (err)
-        *err = terr;
-    }
+    m->tokenizer = clip_tokenizer_load(vocab, merges, err);
+    if (!m->tokenizer)
+      st = fail_from(err, CLIP_ERR_FORMAT);
   }
   if (st == CLIP_OK && m->tokenizer) {
     int n = clip_tokenizer_vocab_size(m->tokenizer);
@@ -819,10 +960,47 @@ detect_naming(const st_file *f)
   return NAMING_UNKNOWN;
 }
 
+
+/* Which files a path names: a directory with config.json (Hugging Face), a
+ * directory with open_clip_model.safetensors, or a weights file (config is
+ * then found beside it once the naming is known). */
 static clip_status
-fail_from(clip_error *err, clip_status fallback)
+locate(const char *path, char **dir, char **weights, char **config, clip_error *err)
 {
-  return err && err->status != CLIP_OK ? err->status : fallback;
+  clip_status st = CLIP_OK;
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    *dir = g_strdup(path);
+    *config = g_build_filename(*dir, "config.json", NULL);
+    char *hf = g_build_filename(*dir, "model.safetensors", NULL);
+    char *oc = g_build_filename(*dir, "open_clip_model.safetensors", NULL);
+    if (is_file(*config)) {
+      *weights = hf, hf = NULL;
+      if (!is_file(*weights))
+        st = clip_set_error(err, CLIP_ERR_IO,
+                            "%s: missing (a Hugging Face checkpoint directory has config.json "
+                            "and model.safetensors)",
+                            *weights);
+    } else if (is_file(oc)) {
+      *weights = oc, oc = NULL;
+      g_free(*config), *config = NULL;
+    } else if (is_file(hf)) {
+      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
+                          *config);
+    } else {
+      st = clip_set_error(err, CLIP_ERR_IO,
+                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
+                          "open_clip_model.safetensors)",
+                          path);
+    }
+    g_free(hf);
+    g_free(oc);
+  } else if (is_file(path)) {
+    *dir = g_path_get_dirname(path);
+    *weights = g_strdup(path);
+  } else {
+    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
+  }
+  return st;
 }
 
 clip_status
@@ -837,39 +1015,8 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   memcpy(in->std, clip_std, sizeof in->std);
 
   char *dir = NULL, *weights = NULL, *config = NULL, *oc_config = NULL;
-  clip_status st = CLIP_OK;
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    dir = g_strdup(path);
-    config = g_build_filename(dir, "config.json", NULL);
-    char *hf = g_build_filename(dir, "model.safetensors", NULL);
-    char *oc = g_build_filename(dir, "open_clip_model.safetensors", NULL);
-    if (is_file(config)) {
-      weights = hf, hf = NULL;
-      if (!is_file(weights))
-        st = clip_set_error(err, CLIP_ERR_IO,
-                            "%s: missing (a Hugging Face checkpoint directory has config.json "
-                            "and model.safetensors)",
-                            weights);
-    } else if (is_file(oc)) {
-      weights = oc, oc = NULL;
-      g_free(config), config = NULL;
-    } else if (is_file(hf)) {
-      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
-                          config);
-    } else {
-      st = clip_set_error(err, CLIP_ERR_IO,
-                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
-                          "open_clip_model.safetensors)",
-                          path);
-    }
-    g_free(hf);
-    g_free(oc);
-  } else if (is_file(path)) {
-    dir = g_path_get_dirname(path);
-    weights = g_strdup(path);
-  } else {
-    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
-  }
+  GArray *jobs = g_array_new(FALSE, FALSE, sizeof(relayout_job));
+  clip_status st = locate(path, &dir, &weights, &config, err);
   if (st != CLIP_OK)
     goto out;
 
@@ -879,7 +1026,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   }
   naming nm = detect_naming(f);
-  loader ld = { m, f, weights, NULL, err };
+  loader ld = { m, f, weights, NULL, err, jobs };
   if (nm == NAMING_HF) {
     if (!config)
       config = g_build_filename(dir, "config.json", NULL);
@@ -924,7 +1071,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
                                                       : "token_embedding.weight");
   in->dtype = probe ? st_dtype_name(probe->dtype) : "F32";
 
-  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld))) {
+  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld)) || !run_relayout(&ld)) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;
   }
@@ -934,6 +1081,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   m->sot_id = m->tokenizer ? clip_tokenizer_sot(m->tokenizer) : in->vocab_size - 2;
 
 out:
+  g_array_free(jobs, TRUE);
   g_free(dir);
   g_free(weights);
   g_free(config);

@@ -14,8 +14,8 @@
  *   "text_hidden"       0    token + position embeddings;  i: after block i
  *   "text_last_hidden"  0    final layer norm of every position
  * Text tensors have n_tok = the encoded length (see below). */
-typedef void (*clip_debug_fn)(void *user, const char *what, int layer, const float *data,
-                              int n_seq, int n_tok, int width);
+typedef void (*clip_debug_fn)(void *user, const char *what, int layer, const float *data, int n_seq,
+                              int n_tok, int width);
 
 /* Installs (or with NULL removes) the hook on a context. */
 void clip_ctx_set_debug(clip_ctx *ctx, clip_debug_fn fn, void *user);

@@ -118,10 +118,10 @@ ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int
       const double d = x[j] - mean;
       sq += d * d;
     }
-    const float m = (float) mean;
-    const float inv = (float) (1.0 / sqrt(sq / width + (double) eps));
+    /* Centred in double too: a float mean would round away the offset. */
+    const double inv = 1.0 / sqrt(sq / width + (double) eps);
     for (int j = 0; j < width; j++)
-      y[j] = (x[j] - m) * inv * norm->g[j] + norm->b[j];
+      y[j] = (float) ((x[j] - mean) * inv) * norm->g[j] + norm->b[j];
   }
 }
 

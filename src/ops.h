@@ -44,8 +44,8 @@ void ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, i
 
 /* C[M, N] = alpha · A[M, K] · B[N, K]ᵀ with leading dimensions (row strides)
  * lda, ldb, ldc: attention scores Q·Kᵀ on strided head views. */
-void ops_matmul_nt(const ops_backend *be, int M, int N, int K, float alpha, const float *A,
-                   int lda, const float *B, int ldb, float *C, int ldc);
+void ops_matmul_nt(const ops_backend *be, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float *C, int ldc);
 
 /* C[M, N] = A[M, K] · B[K, N] with leading dimensions: attention output P·V. */
 void ops_matmul_nn(const ops_backend *be, int M, int N, int K, const float *A, int lda,

@@ -133,6 +133,28 @@ expand_prompts(const char *const *labels, int n_labels, const char *const *templ
   return CLIP_OK;
 }
 
+/* Encodes n prompts in one forward and adds each unit embedding to the sum
+ * of the label it belongs to (owner[i]). ids and emb hold n rows. */
+static clip_status
+accumulate_batch(clip_ctx *ctx, const char *const *prompts, const int *owner, int n, int32_t *ids,
+                 float *emb, float *sums, clip_error *err)
+{
+  const clip_model *m = ctx->model;
+  const int D = m->info.embed_dim, L = m->info.context_length;
+  clip_status st = CLIP_OK;
+  for (int i = 0; i < n && st == CLIP_OK; i++)
+    st = clip_tokenize_padded(m, prompts[i], ids + (size_t) i * L, err);
+  if (st == CLIP_OK)
+    st = clip_encode_texts(ctx, ids, n, L, emb, NULL, err);
+  for (int i = 0; i < n && st == CLIP_OK; i++) {
+    float *e = emb + (size_t) i * D, *sum = sums + (size_t) owner[i] * D;
+    clip_normalize(e, D);
+    for (int j = 0; j < D; j++)
+      sum[j] += e[j];
+  }
+  return st;
+}
+
 clip_status
 clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels,
                   const char *const *templates, int n_templates, float *out, clip_error *err)
@@ -144,8 +166,8 @@ clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels,
                           "clip_embed_labels: n_labels is %d, expected at least 1", n_labels);
   if (n_templates < 0 || (n_templates > 0 && !templates))
     return clip_set_error(err, CLIP_ERR_ARG,
-                          "clip_embed_labels: %d templates given but the array is %s",
-                          n_templates, templates ? "set" : "NULL");
+                          "clip_embed_labels: %d templates given but the array is %s", n_templates,
+                          templates ? "set" : "NULL");
 
   const clip_model *m = ctx->model;
   const int D = m->info.embed_dim, L = m->info.context_length;
@@ -154,23 +176,14 @@ clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels,
   int32_t *ids = malloc((size_t) PROMPT_BATCH * L * sizeof *ids);
   float *emb = malloc((size_t) PROMPT_BATCH * D * sizeof *emb);
 
-  clip_status st = ids && emb ? expand_prompts(labels, n_labels, templates, n_templates, prompts,
-                                               owner, err)
-                              : clip_set_error(err, CLIP_ERR_NOMEM, "clip_embed_labels: out of memory");
+  clip_status st =
+      ids && emb ? expand_prompts(labels, n_labels, templates, n_templates, prompts, owner, err)
+                 : clip_set_error(err, CLIP_ERR_NOMEM, "clip_embed_labels: out of memory");
   memset(out, 0, (size_t) n_labels * D * sizeof *out);
   for (guint first = 0; st == CLIP_OK && first < prompts->len; first += PROMPT_BATCH) {
     const int n = (int) MIN((guint) PROMPT_BATCH, prompts->len - first);
-    for (int i = 0; i < n && st == CLIP_OK; i++)
-      st = clip_tokenize_padded(m, g_ptr_array_index(prompts, first + i), ids + (size_t) i * L,
-                                err);
-    if (st == CLIP_OK)
-      st = clip_encode_texts(ctx, ids, n, L, emb, NULL, err);
-    for (int i = 0; i < n && st == CLIP_OK; i++) {
-      float *e = emb + (size_t) i * D, *acc = out + (size_t) g_array_index(owner, int, first + i) * D;
-      clip_normalize(e, D);
-      for (int j = 0; j < D; j++)
-        acc[j] += e[j];
-    }
+    st = accumulate_batch(ctx, (const char **) prompts->pdata + first,
+                          &g_array_index(owner, int, first), n, ids, emb, out, err);
   }
   /* The mean of the unit embeddings, re-normalized: dividing by the count
    * first would not change the direction. */

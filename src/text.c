@@ -24,8 +24,9 @@ clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, floa
   const clip_model *m = ctx->model;
   const clip_tower *tw = &m->text;
   const int W = tw->width;
-  const clip_block_shape shape = { W, tw->heads, tw->mlp, m->info.layer_norm_eps,
-                                   m->info.activation, true };
+  const clip_block_shape shape = {
+    W, tw->heads, tw->mlp, m->info.layer_norm_eps, m->info.activation, true
+  };
 
   if ((long long) n * T > INT_MAX)
     return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: batch of %d texts is too large",

@@ -20,8 +20,8 @@ gather_patches(const float *pixels, int n, int S, int P, float *patches)
         float *row = patches + ((size_t) i * g * g + (size_t) gy * g + gx) * row_len;
         for (int c = 0; c < 3; c++)
           for (int y = 0; y < P; y++) {
-            const float *src = pixels + (((size_t) i * 3 + c) * S + (size_t) gy * P + y) * S
-                               + (size_t) gx * P;
+            const float *src =
+                pixels + (((size_t) i * 3 + c) * S + (size_t) gy * P + y) * S + (size_t) gx * P;
             memcpy(row + (c * P + y) * P, src, (size_t) P * sizeof *src);
           }
       }
@@ -35,8 +35,9 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
   const clip_tower *tw = &m->vision;
   const int S = m->info.image_size, P = m->info.patch_size, g = S / P, n_patch = g * g;
   const int T = 1 + n_patch, W = tw->width;
-  const clip_block_shape shape = { W, tw->heads, tw->mlp, m->info.layer_norm_eps,
-                                   m->info.activation, false };
+  const clip_block_shape shape = {
+    W, tw->heads, tw->mlp, m->info.layer_norm_eps, m->info.activation, false
+  };
 
   if ((long long) n * T > INT_MAX)
     return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_images: batch of %d images is too large",
