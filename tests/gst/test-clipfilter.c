@@ -1005,6 +1005,32 @@ GST_START_TEST (test_error_model_name_not_found)
 
 GST_END_TEST;
 
+GST_START_TEST (test_model_name_found_in_model_path)
+{
+  gchar *kit = g_path_get_dirname (model_path);
+  GstElement *e;
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *out;
+
+  /* a name, not a path: searched in $CLIPFILTER_MODEL_PATH first */
+  {
+    gchar *v = g_strconcat ("/nonexistent:", kit, NULL);
+    g_setenv ("CLIPFILTER_MODEL_PATH", v, TRUE);
+    g_free (v);
+  }
+  e = make_filter ("model", "tiny-b32", NULL);
+  f = fixture_start (e, CAPS_RGB);
+  g_unsetenv ("CLIPFILTER_MODEL_PATH");
+  out = gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0));
+  fail_unless (gst_buffer_get_clip_meta (out) != NULL);
+  gst_buffer_unref (out);
+  fixture_stop (&f);
+  g_free (kit);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_error_bad_model_dir)
 {
   gchar *dir = g_dir_make_tmp ("clipfilter-bad-XXXXXX", NULL);
@@ -1227,6 +1253,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_window_smooths);
   tcase_add_test (tc, test_error_model_not_found);
   tcase_add_test (tc, test_error_model_name_not_found);
+  tcase_add_test (tc, test_model_name_found_in_model_path);
   tcase_add_test (tc, test_error_bad_model_dir);
   tcase_add_test (tc, test_error_no_prompts);
   tcase_add_test (tc, test_error_empty_prompts);
