@@ -693,6 +693,71 @@ GST_START_TEST (test_async_eos_delivers_pending_result)
 
 GST_END_TEST;
 
+GST_START_TEST (test_auto_mode_is_async_for_live_upstream)
+{
+  /* GstHarness answers the LATENCY query as a live source */
+  GstElement *e = make_filter ("mode", 0, "frame-interval", 1, NULL);
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *out;
+
+  g_setenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS", "300", TRUE);
+  f = fixture_start (e, CAPS_RGB);
+  g_unsetenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS");
+  out = gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0));
+  /* sync would have waited for the result and attached it here */
+  fail_unless (gst_buffer_get_clip_meta (out) == NULL);
+  gst_buffer_unref (out);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+static void
+count_meta_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad,
+    gpointer data)
+{
+  GstClipMeta *meta = gst_buffer_get_clip_meta (buf);
+
+  (void) sink;
+  (void) pad;
+  if (meta && meta->timestamp == GST_BUFFER_PTS (buf))
+    (*(guint *) data)++;
+}
+
+GST_START_TEST (test_auto_mode_is_sync_for_non_live_upstream)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=3 ! "
+      "video/x-raw,width=64,height=48 ! clipfilter model=\"%s\" "
+      "prompts=\"a cat;a dog\" frame-interval=1 ! fakesink name=sink "
+      "signal-handoffs=true", model_path);
+  GstElement *pipeline = gst_parse_launch (desc, NULL), *sink;
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *m;
+  guint with_meta = 0;
+
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (count_meta_handoff),
+      &with_meta);
+  g_setenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS", "100", TRUE);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_unsetenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS");
+  m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS);
+  gst_message_unref (m);
+  /* every frame analyzed and carrying its own result: nothing skipped */
+  fail_unless_equals_int (with_meta, 3);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 /* ---- prompts while playing -------------------------------------------- */
 
 GST_START_TEST (test_prompt_change_while_playing)
@@ -873,6 +938,66 @@ GST_START_TEST (test_eos_closes_open_tags)
   g_hash_table_unref (on_scores);
   fail_unless_equals_int (on, 3);
   fail_unless_equals_int (off, 3);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_flush_closes_tags_and_restarts_cadence)
+{
+  Fixture f = fixture_start (make_filter ("threshold", 0.0, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstSegment seg;
+
+  guint64 analyzed;
+  gchar *t;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 1,
+              GST_SECOND / 10)));
+  g_object_get (f.e, "analyzed", &analyzed, NULL);
+  fail_unless_equals_uint64 (analyzed, 1);
+  t = tag_trace (f.bus, "a dog");
+  fail_unless_equals_string (t, "+");
+  g_free (t);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_flush_stop (TRUE)));
+  t = tag_trace (f.bus, "a dog");
+  fail_unless_equals_string (t, "-");
+  g_free (t);
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+  /* the first frame after a flush is sampled again, even if early */
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 2,
+              GST_SECOND / 10)));
+  g_object_get (f.e, "analyzed", &analyzed, NULL);
+  fail_unless_equals_uint64 (analyzed, 2);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_discont_restarts_smoothing)
+{
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  Fixture f = fixture_start (make_filter ("frame-interval", 1, "window", 4,
+          NULL), CAPS_RGB);
+  GstBuffer *b;
+  GstMessage *m;
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  b = make_frame (&info, 1, GST_SECOND / 10);
+  GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, b));
+  gst_message_unref (pop_message (f.bus, "clipfilter"));
+  m = pop_message (f.bus, "clipfilter");
+  /* after the discontinuity the window holds only the new sample */
+  for (i = 0; i < 3; i++)
+    fail_unless_equals_float (array_double (gst_message_get_structure (m),
+            "smoothed", i), array_double (gst_message_get_structure (m),
+            "scores", i));
+  gst_message_unref (m);
   fixture_stop (&f);
 }
 
@@ -1195,7 +1320,7 @@ GST_START_TEST (test_state_cycles_leave_no_thread)
    * (contexts, prompt embedding, threads, messages), not 200 model loads;
    * loading and freeing the model is covered by every other test. */
   GstElement *keeper = make_filter (NULL);
-  guint i;
+  guint i, threads = clipfilter_threads ();
 
   fail_unless (pipeline != NULL);
   fail_unless_equals_int (gst_element_set_state (keeper, GST_STATE_READY),
@@ -1212,7 +1337,7 @@ GST_START_TEST (test_state_cycles_leave_no_thread)
   }
   gst_element_set_state (keeper, GST_STATE_NULL);
   gst_object_unref (keeper);
-  fail_unless_equals_int (clipfilter_threads (), 0);
+  fail_unless_equals_int (clipfilter_threads (), threads);
   gst_object_unref (pipeline);
   g_free (desc);
 }
@@ -1244,11 +1369,15 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_sync_reports_latency);
   tcase_add_test (tc, test_async_never_waits_and_counts_skips);
   tcase_add_test (tc, test_async_eos_delivers_pending_result);
+  tcase_add_test (tc, test_auto_mode_is_async_for_live_upstream);
+  tcase_add_test (tc, test_auto_mode_is_sync_for_non_live_upstream);
   tcase_add_test (tc, test_prompt_change_while_playing);
   tcase_add_test (tc, test_invalid_prompt_change_keeps_old_set);
   tcase_add_test (tc, test_templates_are_ensembled);
   tcase_add_test (tc, test_renegotiation_to_new_resolution);
   tcase_add_test (tc, test_eos_closes_open_tags);
+  tcase_add_test (tc, test_flush_closes_tags_and_restarts_cadence);
+  tcase_add_test (tc, test_discont_restarts_smoothing);
   tcase_add_test (tc, test_hysteresis);
   tcase_add_test (tc, test_window_smooths);
   tcase_add_test (tc, test_error_model_not_found);
