@@ -49,6 +49,12 @@
  * In `sync` mode a sampled frame is analyzed on the streaming thread before
  * it is pushed on: results are deterministic, nothing is skipped, and the
  * analysis time is added to the latency reported in the LATENCY query.
+ * With #GstClipFilter:batch-size N > 1 (sync only, for indexing
+ * throughput) N sampled frames are encoded together: their messages are
+ * posted, in frame order and with each frame's own times, when the Nth is
+ * sampled, and their metas ride on that Nth buffer (one #GstClipMeta per
+ * frame; iterate them with gst_buffer_iterate_meta_filtered()). An
+ * incomplete batch is analyzed at EOS and dropped at a flush.
  * In `async` mode the streaming thread only reduces the sampled frame to the
  * model input and hands it to a worker thread; buffers are never delayed by
  * the analysis. If the worker is still busy when a sample is due, that
@@ -146,6 +152,7 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 #define DEFAULT_ATTACH_META TRUE
 #define DEFAULT_ATTACH_EMBEDDING FALSE
 #define DEFAULT_THREADS 0
+#define DEFAULT_BATCH_SIZE 1
 
 enum
 {
@@ -164,6 +171,7 @@ enum
   PROP_ATTACH_META,
   PROP_ATTACH_EMBEDDING,
   PROP_THREADS,
+  PROP_BATCH_SIZE,
   PROP_ANALYZED,
   PROP_SKIPPED,
 };
@@ -185,6 +193,7 @@ typedef struct
   gboolean attach_meta;
   gboolean attach_embedding;
   gint threads;
+  guint batch_size;
 } Settings;
 
 /* One embedded prompt set, shared by reference between the text thread,
@@ -221,7 +230,10 @@ typedef struct
   /* negotiated format (streaming thread) */
   GstVideoInfo info;
   clip_image image;
-  gfloat *pixels;               /* [3, S, S]; in async owned by the worker while a job runs */
+  gfloat *pixels;               /* [batch, 3, S, S]; in async owned by the worker while a job runs */
+  guint batch;                  /* sync: frames encoded together */
+  Sample **pending;             /* sync: sampled frames waiting for a full batch */
+  guint n_pending;
 
   /* sampling, smoothing and tags (streaming thread) */
   gboolean mode_decided, async;
@@ -394,6 +406,12 @@ gst_clip_filter_class_init (GstClipFilterClass * klass)
           "Threads for the matrix products (0: all cores); takes effect at "
           "the next NULL->READY", 0, 1024, DEFAULT_THREADS,
           rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
+      g_param_spec_uint ("batch-size", "Batch size",
+          "Sync mode: encode this many sampled frames at once, for indexing "
+          "throughput; results (messages, metas) come when the batch is full "
+          "or at EOS, on the buffer that completed it. Ignored in async mode",
+          1, 256, DEFAULT_BATCH_SIZE, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ANALYZED,
       g_param_spec_uint64 ("analyzed", "Analyzed",
           "Samples analyzed since the element started", 0, G_MAXUINT64, 0,
@@ -445,6 +463,7 @@ gst_clip_filter_init (GstClipFilter * self)
   self->settings.attach_meta = DEFAULT_ATTACH_META;
   self->settings.attach_embedding = DEFAULT_ATTACH_EMBEDDING;
   self->settings.threads = DEFAULT_THREADS;
+  self->settings.batch_size = DEFAULT_BATCH_SIZE;
   g_mutex_init (&self->text_lock);
   g_cond_init (&self->text_cond);
   g_mutex_init (&self->state_lock);
@@ -535,6 +554,9 @@ gst_clip_filter_set_property (GObject * object, guint prop_id,
     case PROP_THREADS:
       s->threads = g_value_get_int (value);
       break;
+    case PROP_BATCH_SIZE:
+      s->batch_size = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -601,6 +623,9 @@ gst_clip_filter_get_property (GObject * object, guint prop_id,
       break;
     case PROP_THREADS:
       g_value_set_int (value, s->threads);
+      break;
+    case PROP_BATCH_SIZE:
+      g_value_set_uint (value, s->batch_size);
       break;
     case PROP_ANALYZED:
       g_value_set_uint64 (value, self->analyzed);
@@ -920,6 +945,7 @@ state_free (State * st)
   labels_unref (st->labels);
   labels_unref (st->active);
   g_free (st->pixels);
+  g_free (st->pending);
   g_free (st->ring);
   g_free (st->on);
   g_free (st->last);
@@ -993,7 +1019,10 @@ state_new (GstClipFilter * self)
     goto fail;
   }
 
-  st->pixels = g_new0 (gfloat, (gsize) 3 * st->image_size * st->image_size);
+  st->batch = MAX (s.batch_size, 1);
+  st->pixels = g_new0 (gfloat, (gsize) st->batch * 3 * st->image_size *
+      st->image_size);
+  st->pending = g_new0 (Sample *, st->batch);
   /* Test hook: an artificially slow analysis (sync vs async tests). */
   if ((delay = g_getenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS")))
     st->debug_delay_us = (gulong) g_ascii_strtoull (delay, NULL, 10) * 1000;
@@ -1078,6 +1107,18 @@ reset_smoothing (State * st)
 static gpointer worker_func (gpointer data);
 
 static void
+drop_pending (State * st)
+{
+  guint i;
+
+  for (i = 0; i < st->n_pending; i++) {
+    sample_free (st->pending[i]);
+    st->pending[i] = NULL;
+  }
+  st->n_pending = 0;
+}
+
+static void
 worker_stop (State * st)
 {
   g_mutex_lock (&st->lock);
@@ -1121,6 +1162,7 @@ gst_clip_filter_stop (GstBaseTransform * trans)
   if (!st)
     return TRUE;
   worker_stop (st);
+  drop_pending (st);
   labels_unref (st->active);
   st->active = NULL;
   g_clear_pointer (&st->on, g_free);
@@ -1176,28 +1218,37 @@ gst_clip_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
 
 /* ---- analysis ------------------------------------------------------------ */
 
-/* Encodes the model input in st->pixels and scores it. Runs on the thread
- * that owns image_ctx. */
+/* Encodes the n model inputs in st->pixels in one batch and scores each
+ * against its own label set. Runs on the thread that owns image_ctx. */
 static gboolean
-analyze (GstClipFilter * self, State * st, Sample * s)
+analyze (GstClipFilter * self, State * st, Sample ** smps, guint n)
 {
   clip_error err = { 0 };
+  gfloat *embeds = g_new0 (gfloat, (gsize) n * st->embed_dim);
+  guint i;
 
   if (st->debug_delay_us)
     g_usleep (st->debug_delay_us);
-  s->embed = g_new0 (gfloat, st->embed_dim);
-  s->sims = g_new0 (gfloat, s->labels->n);
-  s->probs = g_new0 (gfloat, s->labels->n);
-  if (clip_encode_images (st->image_ctx, st->pixels, 1, s->embed, NULL,
+  if (clip_encode_images (st->image_ctx, st->pixels, (int) n, embeds, NULL,
           &err) != CLIP_OK) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
         ("CLIP image encoding failed: %s", err.message), (NULL));
+    g_free (embeds);
     return FALSE;
   }
-  clip_score (st->model, s->embed, s->labels->embeds, s->labels->n, s->sims,
-      s->probs);
+  for (i = 0; i < n; i++) {
+    Sample *s = smps[i];
+    s->embed = g_memdup2 (embeds + (gsize) i * st->embed_dim,
+        st->embed_dim * sizeof (gfloat));
+    s->sims = g_new0 (gfloat, s->labels->n);
+    s->probs = g_new0 (gfloat, s->labels->n);
+    clip_score (st->model, s->embed, s->labels->embeds, s->labels->n, s->sims,
+        s->probs);
+  }
+  g_free (embeds);
   return TRUE;
 }
+
 
 static gpointer
 worker_func (gpointer data)
@@ -1215,7 +1266,7 @@ worker_func (gpointer data)
       continue;
     }
     g_mutex_unlock (&st->lock);
-    ok = analyze (self, st, s);
+    ok = analyze (self, st, &s, 1);
     g_mutex_lock (&st->lock);
     st->job = NULL;
     if (ok && s->generation == st->generation)
@@ -1433,6 +1484,28 @@ deliver (GstClipFilter * self, State * st, const Settings * set, Sample * smp,
   g_free (smoothed);
 }
 
+/* Sync: encodes the pending frames and delivers them in order, metas on
+ * @buf (NULL at EOS). */
+static gboolean
+flush_pending (GstClipFilter * self, State * st, const Settings * set,
+    GstBuffer * buf, GQueue * msgs)
+{
+  gboolean ok = TRUE;
+  guint i;
+
+  if (st->n_pending > 0) {
+    ok = analyze (self, st, st->pending, st->n_pending);
+    for (i = 0; i < st->n_pending; i++) {
+      if (ok)
+        deliver (self, st, set, st->pending[i], buf, msgs);
+      sample_free (st->pending[i]);
+      st->pending[i] = NULL;
+    }
+  }
+  st->n_pending = 0;
+  return ok;
+}
+
 /* Whether the frame at @pts (stream time @stime) is due for a sample. */
 static gboolean
 is_due (State * st, const Settings * set, GstClockTime stime)
@@ -1547,7 +1620,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     gint64 t0 = g_get_monotonic_time ();
 
     /* Only sampled frames are mapped; the worker is idle, so st->pixels is
-     * ours to fill. */
+     * ours to fill (sync: the next free slot of the batch). */
     if (!gst_video_frame_map (&frame, &st->info, buf, GST_MAP_READ)) {
       GST_ELEMENT_WARNING (self, STREAM, FORMAT, (NULL),
           ("could not map the video frame"));
@@ -1558,7 +1631,8 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       st->image.planes[i] = GST_VIDEO_FRAME_PLANE_DATA (&frame, i);
       st->image.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, i);
     }
-    status = clip_preprocess (st->model, &st->image, st->pixels, &err);
+    status = clip_preprocess (st->model, &st->image, st->pixels +
+        (gsize) st->n_pending * 3 * st->image_size * st->image_size, &err);
     gst_video_frame_unmap (&frame);
     memset (st->image.planes, 0, sizeof st->image.planes);
     if (status != CLIP_OK) {
@@ -1577,13 +1651,13 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       goto out;
     }
 
-    if (!analyze (self, st, smp)) {
-      sample_free (smp);
+    st->pending[st->n_pending++] = smp;
+    if (st->n_pending < st->batch)
+      goto out;
+    if (!flush_pending (self, st, &set, buf, &msgs)) {
       ret = GST_FLOW_ERROR;
       goto out;
     }
-    deliver (self, st, &set, smp, buf, &msgs);
-    sample_free (smp);
     t0 = (g_get_monotonic_time () - t0) * GST_USECOND;
     g_mutex_lock (&st->lock);
     if ((GstClockTime) t0 > st->latency) {
@@ -1610,6 +1684,7 @@ drain (GstClipFilter * self, State * st, const Settings * set, GQueue * msgs)
 {
   Sample *done;
 
+  flush_pending (self, st, set, NULL, msgs);
   g_mutex_lock (&st->lock);
   while (st->job && st->worker)
     g_cond_wait (&st->cond, &st->lock);
@@ -1645,6 +1720,7 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
       } else {
         /* Results of frames before the flush are stale. */
         g_mutex_lock (&st->lock);
+        drop_pending (st);
         st->generation++;
         sample_free (st->done);
         st->done = NULL;

@@ -758,6 +758,64 @@ GST_START_TEST (test_auto_mode_is_sync_for_non_live_upstream)
 
 GST_END_TEST;
 
+static guint
+count_clip_metas (GstBuffer * buf, GstClockTime * times)
+{
+  gpointer state = NULL;
+  GstMeta *meta;
+  guint n = 0;
+
+  while ((meta = gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_CLIP_META_API_TYPE)))
+    times[n++] = ((GstClipMeta *) meta)->timestamp;
+  return n;
+}
+
+GST_START_TEST (test_sync_batches)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  GstElement *e = make_filter ("frame-interval", 1, "batch-size", 3, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *in[7];
+  GstClockTime times[8];
+  GstMessage *m;
+  guint i, j, n;
+
+  for (i = 0; i < 7; i++) {
+    GstBuffer *out;
+
+    in[i] = make_frame (&info, i, i * GST_SECOND / 10);
+    out = gst_harness_push_and_pull (f.h, gst_buffer_ref (in[i]));
+    n = count_clip_metas (out, times);
+    /* the buffer completing a batch carries the batch's results */
+    fail_unless_equals_int (n, (i % 3 == 2) ? 3 : 0);
+    for (j = 0; j < n; j++)
+      fail_unless_equals_uint64 (times[j], (i - 2 + j) * GST_SECOND / 10);
+    gst_buffer_unref (out);
+  }
+  /* the incomplete batch is analyzed at EOS */
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  for (i = 0; i < 7; i++) {
+    gfloat sims[3], probs[3];
+
+    m = pop_message (f.bus, "clipfilter");
+    fail_unless (m != NULL, "message %u", i);
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"), i * GST_SECOND / 10);
+    /* a batch is encoded as the same images one by one (GEMM blocking may
+     * differ in the last bits) */
+    engine_scores (specs, 3, NULL, 0, &info, in[i], sims, probs, NULL);
+    for (j = 0; j < 3; j++)
+      fail_unless (fabs (array_double (gst_message_get_structure (m),
+                  "similarities", j) - sims[j]) <= 1e-5);
+    gst_message_unref (m);
+    gst_buffer_unref (in[i]);
+  }
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
 /* ---- prompts while playing -------------------------------------------- */
 
 GST_START_TEST (test_prompt_change_while_playing)
@@ -1367,6 +1425,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_unsampled_frames_not_mapped);
   tcase_add_test (tc, test_sync_analyzes_every_sample);
   tcase_add_test (tc, test_sync_reports_latency);
+  tcase_add_test (tc, test_sync_batches);
   tcase_add_test (tc, test_async_never_waits_and_counts_skips);
   tcase_add_test (tc, test_async_eos_delivers_pending_result);
   tcase_add_test (tc, test_auto_mode_is_async_for_live_upstream);
