@@ -104,6 +104,7 @@ onednn_exec_new(onednn_engine *eng, clip_error *err)
   return NULL;
 }
 void onednn_exec_free(onednn_exec *ex) { (void) ex; }
+const char *onednn_exec_last_impl(const onednn_exec *ex) { (void) ex; return "none"; }
 clip_status
 onednn_linear_run(onednn_exec *ex, onednn_linear *lin, const float *x, int M, float *y,
                   onednn_act act, bool residual, clip_error *err)
@@ -144,7 +145,7 @@ typedef struct {
   int kind;
   int M, K, N;       /* linear; attention: n, T, H, Dh in M, K, N, Dh */
   int Dh;
-  int act, residual, bias, bf16, causal;
+  int act, residual, bias, bf16;
 } prim_key;
 
 typedef struct {
@@ -161,8 +162,6 @@ struct onednn_engine {
   GMutex lock; /* guards the cache below */
   prim_entry *cache;
   int n_cache, cap_cache;
-  float *causal_mask; /* [T][T], grown on demand under the lock */
-  int mask_T;
 };
 
 struct onednn_linear {
@@ -183,6 +182,7 @@ struct onednn_exec {
   size_t xbf_len;
   float *scores; /* attention probabilities [n][H][T][T] */
   size_t scores_len;
+  const char *last_impl;
 };
 
 bool onednn_built(void) { return true; }
@@ -251,7 +251,6 @@ onednn_engine_free(onednn_engine *eng)
   for (int i = 0; i < eng->n_cache; i++)
     dnnl_primitive_destroy(eng->cache[i].prim);
   free(eng->cache);
-  free(eng->causal_mask);
   if (eng->engine)
     dnnl_engine_destroy(eng->engine);
   g_mutex_clear(&eng->lock);
@@ -494,6 +493,12 @@ onednn_exec_free(onednn_exec *ex)
   free(ex);
 }
 
+const char *
+onednn_exec_last_impl(const onednn_exec *ex)
+{
+  return ex && ex->last_impl ? ex->last_impl : "none";
+}
+
 /* Grows *buf to at least bytes (64-byte aligned); false on OOM. */
 static bool
 grow(void **buf, size_t *have, size_t bytes)
@@ -544,6 +549,7 @@ run_prim(onednn_exec *ex, prim_entry *e, run_arg *a, int n, clip_error *err)
     args[n_args++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, m };
   }
   use_threads(ex->eng);
+  ex->last_impl = e->impl;
   TRY(dnnl_primitive_execute(e->prim, ex->stream, n_args, args), "execution");
   TRY(dnnl_stream_wait(ex->stream), "execution");
 out:
@@ -621,10 +627,9 @@ make_qk(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primitive_
   clip_status st = CLIP_OK;
   int n = k->M, T = k->K, H = k->N, Dh = k->Dh;
   dnnl_dim_t row = 3 * (dnnl_dim_t) H * Dh;
-  dnnl_memory_desc_t q_md, k_md, s_md, mask_md;
+  dnnl_memory_desc_t q_md, k_md, s_md;
   dnnl_matmul_desc_t desc;
   dnnl_primitive_attr_t attr = NULL;
-  dnnl_post_ops_t po = NULL;
   float scale = 1.0f / sqrtf((float) Dh);
   md_4d(&q_md, n, H, T, Dh, T * row, Dh, row, 1);
   md_4d(&k_md, n, H, Dh, T, T * row, Dh, 1, row); /* kᵀ: a strided view, no copy */
@@ -633,16 +638,8 @@ make_qk(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primitive_
   TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
   TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
   TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "q·kᵀ scale");
-  if (k->causal) {
-    TRY(dnnl_post_ops_create(&po), "post-op creation");
-    md_4d(&mask_md, 1, 1, T, T, (dnnl_dim_t) T * T, (dnnl_dim_t) T * T, T, 1);
-    TRY(dnnl_post_ops_append_binary(po, dnnl_binary_add, &mask_md), "causal mask post-op");
-    TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
-  }
   TRY(dnnl_primitive_desc_create(pd, &desc, attr, eng->engine, NULL), "q·kᵀ primitive descriptor");
 out:
-  if (po)
-    dnnl_post_ops_destroy(po);
   if (attr)
     dnnl_primitive_attr_destroy(attr);
   return st;
@@ -693,27 +690,6 @@ out:
   return st;
 }
 
-/* The additive causal mask [T][T] (0 on and below the diagonal), shared. */
-static const float *
-causal_mask(onednn_engine *eng, int T)
-{
-  g_mutex_lock(&eng->lock);
-  if (eng->mask_T != T) {
-    float *m = malloc((size_t) T * (size_t) T * sizeof *m);
-    if (m) {
-      for (int i = 0; i < T; i++)
-        for (int j = 0; j < T; j++)
-          m[(size_t) i * T + j] = j > i ? -INFINITY : 0.0f;
-      free(eng->causal_mask);
-      eng->causal_mask = m;
-      eng->mask_T = T;
-    }
-  }
-  const float *m = eng->mask_T == T ? eng->causal_mask : NULL;
-  g_mutex_unlock(&eng->lock);
-  return m;
-}
-
 clip_status
 onednn_attention(onednn_exec *ex, const float *qkv, int n, int T, int H, int Dh, bool causal,
                  float *out, clip_error *err)
@@ -727,33 +703,31 @@ onednn_attention(onednn_exec *ex, const float *qkv, int n, int T, int H, int Dh,
   if (!grow((void **) &ex->scores, &have, ns * sizeof(float)))
     return clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN attention: scores [%d][%d][%d][%d]", n, H, T, T);
   ex->scores_len = have / sizeof(float);
-  const float *mask = NULL;
-  if (causal && !(mask = causal_mask(ex->eng, T)))
-    return clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN attention: causal mask [%d][%d]", T, T);
 
   prim_key key;
   memset(&key, 0, sizeof key);
-  key.M = n, key.K = T, key.N = H, key.Dh = Dh, key.causal = causal;
+  key.M = n, key.K = T, key.N = H, key.Dh = Dh;
   const float *q = qkv, *k = qkv + (size_t) H * Dh, *v = qkv + 2 * (size_t) H * Dh;
 
   key.kind = KEY_QK;
   prim_entry *e = cached(ex->eng, &key, make_qk, NULL, err);
   if (!e)
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
-  const dnnl_memory_desc_t *mask_md = NULL;
-  dnnl_memory_desc_t mmd;
-  if (causal) {
-    md_4d(&mmd, 1, 1, T, T, (dnnl_dim_t) T * T, (dnnl_dim_t) T * T, T, 1);
-    mask_md = &mmd;
-  }
-  run_arg qa[4] = {
+  run_arg qa[3] = {
     { DNNL_ARG_SRC, &e->src_md, (void *) q, NULL },
     { DNNL_ARG_WEIGHTS, &e->wei_md, (void *) k, NULL },
     { DNNL_ARG_DST, &e->dst_md, ex->scores, NULL },
-    { DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, mask_md, (void *) mask, NULL },
   };
-  if ((st = run_prim(ex, e, qa, causal ? 4 : 3, err)) != CLIP_OK)
+  if ((st = run_prim(ex, e, qa, 3, err)) != CLIP_OK)
     return st;
+  /* oneDNN 2.6 runs a broadcast mask post-op on its reference kernel (a
+   * thousand times slower), so the mask is this one cheap pass instead. */
+  if (causal)
+    for (size_t r = 0; r < (size_t) n * H * T; r++) {
+      float *row = ex->scores + r * T;
+      for (int j = (int) (r % T) + 1; j < T; j++)
+        row[j] = -INFINITY;
+    }
 
   key.kind = KEY_SOFTMAX;
   if (!(e = cached(ex->eng, &key, make_softmax, NULL, err)))

@@ -73,6 +73,10 @@ clip_status onednn_linear_run_bf16(onednn_exec *ex, onednn_linear *lin, const ui
 clip_status onednn_attention(onednn_exec *ex, const float *qkv, int n, int T, int H, int Dh,
                              bool causal, float *out, clip_error *err);
 
+/* The oneDNN implementation that ran the exec's last primitive (for
+ * benchmarks: "brg:avx512_core_bf16", ...), or "none". */
+const char *onednn_exec_last_impl(const onednn_exec *ex);
+
 /* fp32 -> bf16 with round-to-nearest-even (NaN stays NaN), for passes that
  * produce activations for bf16 layers. */
 void onednn_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
