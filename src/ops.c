@@ -4,30 +4,199 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
+#include "backend-onednn.h"
 #include "error.h"
+
+/* A context's oneDNN state: its stream and scratch, and the first failure of
+ * the current forward pass (ops_linear() returns nothing, so a failure is
+ * kept here until the tower collects it with ops_backend_take_error()). */
+typedef struct {
+  onednn_exec *ex;
+  GHashTable *layers; /* the model's: clip_linear * -> onednn_linear * */
+  clip_error err;
+} onednn_state;
+
+/* A model's oneDNN state: the engine and the prepacked layers, looked up by
+ * the address of their clip_linear so the model layout stays backend-free. */
+typedef struct {
+  onednn_engine *eng;
+  GHashTable *layers;
+} onednn_model;
 
 clip_status
 ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
 {
   clip_params p = params ? *params : clip_default_params();
   memset(be, 0, sizeof *be);
-  if (p.backend == CLIP_BACKEND_ONEDNN)
+  if (p.backend == CLIP_BACKEND_DEFAULT)
+    p.backend = onednn_built() ? CLIP_BACKEND_ONEDNN : CLIP_BACKEND_OPENBLAS;
+  if (p.backend == CLIP_BACKEND_ONEDNN && !onednn_built())
     return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
                           "backend oneDNN: this build has only the OpenBLAS backend");
-  if (p.precision == CLIP_PRECISION_BF16)
-    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
-                          "precision bf16 needs the oneDNN backend, which this build lacks");
-  be->kind = CLIP_BACKEND_OPENBLAS;
+  if (p.precision == CLIP_PRECISION_BF16 && p.backend != CLIP_BACKEND_ONEDNN)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "precision bf16 needs the oneDNN backend%s",
+                          onednn_built() ? "" : ", which this build lacks");
+  if (p.backend != CLIP_BACKEND_ONEDNN && p.backend != CLIP_BACKEND_OPENBLAS)
+    return clip_set_error(err, CLIP_ERR_ARG, "backend: unknown value %d", (int) p.backend);
+  if (p.precision != CLIP_PRECISION_FP32 && p.precision != CLIP_PRECISION_BF16)
+    return clip_set_error(err, CLIP_ERR_ARG, "precision: unknown value %d", (int) p.precision);
+  be->kind = p.backend;
+  be->precision = p.precision;
   be->n_threads = p.n_threads > 0 ? p.n_threads : openblas_get_num_procs();
   if (be->n_threads < 1)
     be->n_threads = 1;
   /* OpenBLAS has one process-wide pool; setting it only when it differs
-   * avoids resizing the pool under another context's running GEMM. */
-  if (openblas_get_num_threads() != be->n_threads)
+   * avoids resizing the pool under another context's running GEMM. (The
+   * oneDNN engine pins it to one thread instead: see onednn_engine_new.) */
+  if (be->kind == CLIP_BACKEND_OPENBLAS && openblas_get_num_threads() != be->n_threads)
     openblas_set_num_threads(be->n_threads);
   return CLIP_OK;
+}
+
+clip_status
+ops_backend_bind(ops_backend *be, const clip_model *model, clip_error *err)
+{
+  if (be->kind != CLIP_BACKEND_ONEDNN)
+    return CLIP_OK;
+  if (!model->backend)
+    return clip_set_error(err, CLIP_ERR_ARG, "%s: the model was loaded for another backend",
+                          model->path ? model->path : "model");
+  onednn_state *st = calloc(1, sizeof *st);
+  if (!st)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for the oneDNN context");
+  const onednn_model *om = model->backend;
+  st->layers = om->layers;
+  if (!(st->ex = onednn_exec_new(om->eng, err))) {
+    free(st);
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  }
+  be->impl = st;
+  return CLIP_OK;
+}
+
+void
+ops_backend_release(ops_backend *be)
+{
+  onednn_state *st = be->impl;
+  if (st) {
+    onednn_exec_free(st->ex);
+    free(st);
+  }
+  be->impl = NULL;
+}
+
+clip_status
+ops_backend_take_error(const ops_backend *be, clip_error *err)
+{
+  onednn_state *st = be->impl;
+  if (!st || st->err.status == CLIP_OK)
+    return CLIP_OK;
+  clip_status s = st->err.status;
+  if (err)
+    *err = st->err;
+  memset(&st->err, 0, sizeof st->err);
+  return s;
+}
+
+/* Every linear layer of a model with the row count it usually runs at (one
+ * image, one full-length text), which picks the prepacked layout. */
+typedef struct {
+  clip_linear *lin;
+  int m_hint;
+} model_layer;
+
+static int
+model_layers(clip_model *m, model_layer *out)
+{
+  int n = 0, grid = m->info.patch_size > 0 ? m->info.image_size / m->info.patch_size : 0;
+  int Tv = grid * grid + 1, Tt = m->info.context_length;
+  out[n++] = (model_layer) { &m->patch_embed, grid * grid };
+  out[n++] = (model_layer) { &m->visual_proj, 1 };
+  out[n++] = (model_layer) { &m->text_proj, 1 };
+  const clip_tower *towers[2] = { &m->vision, &m->text };
+  for (int t = 0; t < 2; t++)
+    for (int l = 0; towers[t]->blocks && l < towers[t]->layers; l++) {
+      clip_block *b = &towers[t]->blocks[l];
+      int M = t == 0 ? Tv : Tt;
+      out[n++] = (model_layer) { &b->qkv, M };
+      out[n++] = (model_layer) { &b->attn_out, M };
+      out[n++] = (model_layer) { &b->fc1, M };
+      out[n++] = (model_layer) { &b->fc2, M };
+    }
+  return n;
+}
+
+/* Frees p if the loader owns it (a converted or transposed copy); weights
+ * still mapped from the file stay with the mapping. */
+static void
+free_owned(clip_model *m, const void *p)
+{
+  for (int i = 0; p && i < m->n_owned; i++)
+    if (m->owned[i] == p) {
+      free(m->owned[i]);
+      m->owned[i] = NULL;
+      return;
+    }
+}
+
+clip_status
+ops_model_prepare(clip_model *m, clip_error *err)
+{
+  ops_backend be;
+  clip_status st = ops_backend_init(&be, &m->params, err);
+  if (st != CLIP_OK)
+    return st;
+  m->params.backend = be.kind;
+  if (be.kind != CLIP_BACKEND_ONEDNN)
+    return CLIP_OK;
+  onednn_model *om = calloc(1, sizeof *om);
+  if (!om)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
+  m->backend = om;
+  om->layers = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                     (GDestroyNotify) onednn_linear_free);
+  if (!(om->eng = onednn_engine_new(be.n_threads, err)))
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
+  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  if (!layers)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
+  int n = model_layers(m, layers);
+  for (int i = 0; i < n && st == CLIP_OK; i++) {
+    clip_linear *lin = layers[i].lin;
+    if (!lin->w || lin->in <= 0 || lin->out <= 0)
+      continue; /* a tower this checkpoint does not have */
+    onednn_linear *prep = onednn_linear_new(om->eng, lin->w, lin->b, lin->in, lin->out,
+                                            be.precision == CLIP_PRECISION_BF16,
+                                            layers[i].m_hint, err);
+    if (!prep) {
+      st = err ? err->status : CLIP_ERR_UNSUPPORTED;
+    } else {
+      g_hash_table_insert(om->layers, lin, prep);
+      free_owned(m, lin->w);
+      lin->w = NULL;
+    }
+  }
+  free(layers);
+  return st;
+}
+
+void
+ops_model_release(clip_model *m)
+{
+  onednn_model *om = m->backend;
+  if (!om)
+    return;
+  /* Layers before the engine they were built on. */
+  g_hash_table_destroy(om->layers);
+  onednn_engine_free(om->eng);
+  free(om);
+  m->backend = NULL;
 }
 
 float
@@ -49,9 +218,25 @@ ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M,
            ops_epilogue epi)
 {
   const int K = lin->in, N = lin->out;
-  (void) be;
   if (M <= 0)
     return;
+  if (be->kind == CLIP_BACKEND_ONEDNN) {
+    onednn_state *st = be->impl;
+    if (st->err.status != CLIP_OK)
+      return;
+    onednn_linear *prep = g_hash_table_lookup(st->layers, lin);
+    if (!prep) {
+      clip_set_error(&st->err, CLIP_ERR_ARG, "linear layer [%d→%d] was not prepared for oneDNN",
+                     K, N);
+      return;
+    }
+    static const onednn_act acts[] = { [OPS_EPI_NONE] = ONEDNN_ACT_NONE,
+                                       [OPS_EPI_QUICK_GELU] = ONEDNN_ACT_QUICK_GELU,
+                                       [OPS_EPI_GELU] = ONEDNN_ACT_GELU,
+                                       [OPS_EPI_RESIDUAL] = ONEDNN_ACT_NONE };
+    onednn_linear_run(st->ex, prep, x, M, y, acts[epi], epi == OPS_EPI_RESIDUAL, &st->err);
+    return;
+  }
   /* The residual add rides on GEMM's beta = 1, so y never needs a copy. */
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, x, K, lin->w, N,
               epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f, y, N);
@@ -74,6 +259,31 @@ ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M,
       for (int j = 0; j < N; j++)
         row[j] = ops_gelu(row[j] + (b ? b[j] : 0.0f));
       break;
+    }
+  }
+}
+
+void
+ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
+              bool causal, float *out, float *scores)
+{
+  const int W = heads * hd, ld_qkv = 3 * W;
+  const float scale = 1.0f / sqrtf((float) hd);
+  if (be->kind == CLIP_BACKEND_ONEDNN) {
+    onednn_state *st = be->impl;
+    if (st->err.status == CLIP_OK)
+      onednn_attention(st->ex, qkv, n_seq, T, heads, hd, causal, out, &st->err);
+    return;
+  }
+  /* One (sequence, head) pair at a time: these GEMMs are small and OpenBLAS
+   * runs them on one thread. */
+  for (int n = 0; n < n_seq; n++) {
+    const float *base = qkv + (size_t) n * T * ld_qkv;
+    for (int h = 0; h < heads; h++) {
+      const float *q = base + h * hd, *k = q + W, *v = q + 2 * W;
+      ops_matmul_nt(be, T, T, hd, scale, q, ld_qkv, k, ld_qkv, scores, T);
+      ops_softmax_rows(scores, T, T, T, causal);
+      ops_matmul_nn(be, T, hd, T, scores, T, v, ld_qkv, out + (size_t) n * T * W + h * hd, W);
     }
   }
 }

@@ -84,5 +84,5 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
   float *pool = pooled ? pooled : s.h;
   ops_layer_norm(&m->ln_post, W, shape.eps, x, T * W, pool, W, n);
   ops_linear(&ctx->backend, &m->visual_proj, pool, n, embeds, OPS_EPI_NONE);
-  return CLIP_OK;
+  return ops_backend_take_error(&ctx->backend, err);
 }
