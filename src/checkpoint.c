@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "error.h"
 
 /* Sizes beyond this are refused as absurd before anything is allocated. */
 #define MAX_SIZE 1000000
+#define HUGE_PAGE ((size_t) 2 << 20)
 
 static const float clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
 static const float clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
@@ -40,7 +42,19 @@ alloc_floats(loader *ld, size_t n, const char *what)
   clip_model *m = ld->m;
   if (n == 0)
     n = 1;
-  float *p = n <= SIZE_MAX / sizeof(float) ? malloc(n * sizeof(float)) : NULL;
+  float *p = NULL;
+  if (n > (SIZE_MAX - HUGE_PAGE) / sizeof(float)) {
+    /* too large: reported below */
+  } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
+    /* Large weights on huge pages: a ViT-B/32 relayout otherwise spends most
+     * of its time in 4 KB page faults and TLB misses of the transpose. */
+    size_t bytes = (n * sizeof(float) + HUGE_PAGE - 1) & ~(size_t) (HUGE_PAGE - 1);
+    p = aligned_alloc(HUGE_PAGE, bytes);
+    if (p)
+      madvise(p, bytes, MADV_HUGEPAGE);
+  } else {
+    p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t) 63);
+  }
   if (p && m->n_owned == m->cap_owned) {
     int cap = m->cap_owned ? 2 * m->cap_owned : 64;
     void **owned = realloc(m->owned, (size_t) cap * sizeof *owned);
@@ -170,11 +184,9 @@ transpose_tensor(loader *ld, float *dst, size_t ld_dst, const st_tensor *t, size
   return true;
 }
 
-/* A linear layer from a PyTorch [out][in] weight (trailing dims flattened
- * into in, as for conv1) and an optional [out] bias. */
+/* A bias-free linear layer from a PyTorch [out][in] weight. */
 static bool
-linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_tensor *b, int in,
-                  int out)
+linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
 {
   if (!w)
     return false;
@@ -185,9 +197,19 @@ linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_ten
   lin->in = in;
   lin->out = out;
   lin->b = NULL;
-  if (b && !(lin->b = as_f32(ld, b)))
-    return false;
   return true;
+}
+
+/* A linear layer from a PyTorch [out][in] weight (trailing dims flattened
+ * into in, as for conv1) and an [out] bias; NULL w or b (not found, error
+ * set) fails. */
+static bool
+linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_tensor *b, int in,
+                  int out)
+{
+  if (!w || !b)
+    return false;
+  return linear_from_torch_nobias(ld, lin, w, in, out) && (lin->b = as_f32(ld, b)) != NULL;
 }
 
 /* A plain [in][out] matrix used as x @ W (OpenAI's projections). */
@@ -333,13 +355,13 @@ weights_hf(loader *ld)
                                  in->context_length, tw));
   if (!m->text_pos || !tower(ld, &m->text, "text_model.encoder.layers.%d.", true) ||
       !norm(ld, &m->ln_final, "text_model.final_layer_norm.", "weight", "bias", tw) ||
-      !linear_from_torch(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw), NULL, tw, d))
+      !linear_from_torch_nobias(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw), tw, d))
     return false;
 
-  if (!linear_from_torch(ld, &m->patch_embed,
-                         need(ld, "vision_model.embeddings.patch_embedding.weight", 4, (int64_t) vw,
-                              (int64_t) 3, (int64_t) p, (int64_t) p),
-                         NULL, 3 * p * p, vw))
+  if (!linear_from_torch_nobias(ld, &m->patch_embed,
+                                need(ld, "vision_model.embeddings.patch_embedding.weight", 4,
+                                     (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
+                                3 * p * p, vw))
     return false;
   m->class_embed = as_f32(ld, NEED1(ld, "vision_model.embeddings.class_embedding", vw));
   if (!m->class_embed)
@@ -349,8 +371,8 @@ weights_hf(loader *ld)
   return m->vision_pos && norm(ld, &m->ln_pre, "vision_model.pre_layrnorm.", "weight", "bias", vw) &&
          tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true) &&
          norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw) &&
-         linear_from_torch(ld, &m->visual_proj, NEED2(ld, "visual_projection.weight", d, vw), NULL,
-                           vw, d) &&
+         linear_from_torch_nobias(ld, &m->visual_proj, NEED2(ld, "visual_projection.weight", d, vw),
+                                  vw, d) &&
          logit_scale(ld, "logit_scale");
 }
 
@@ -370,10 +392,10 @@ weights_openclip(loader *ld)
       !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
     return false;
 
-  if (!linear_from_torch(ld, &m->patch_embed,
-                         need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3, (int64_t) p,
-                              (int64_t) p),
-                         NULL, 3 * p * p, vw))
+  if (!linear_from_torch_nobias(ld, &m->patch_embed,
+                                need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3,
+                                     (int64_t) p, (int64_t) p),
+                                3 * p * p, vw))
     return false;
   m->class_embed = as_f32(ld, NEED1(ld, "visual.class_embedding", vw));
   if (!m->class_embed)
