@@ -5,6 +5,7 @@
  * `clip-tool run`. */
 #include <math.h>
 #include <string.h>
+#include <glib/gstdio.h>
 #include <sys/wait.h>
 
 #include "backend-onednn.h"
@@ -626,6 +627,100 @@ test_tool_run(void)
   g_free(model);
 }
 
+/* Runs clip-tool on an input file holding the given tensors; returns the
+ * exit code and the opened output (NULL unless it succeeded). */
+static int
+run_tool_on(const char *model, st_writer *in, st_file **out, char **stderr_text)
+{
+  clip_error err = { 0 };
+  char *input = g_build_filename(testutil_tmpdir(), "run-in.safetensors", NULL);
+  char *output = g_build_filename(testutil_tmpdir(), "run-partial.safetensors", NULL);
+  g_assert_cmpint(st_writer_save(in, input, &err), ==, CLIP_OK);
+  g_remove(output);
+  char *args[] = { "run", (char *) model, "--input", input, "--output", output, NULL };
+  const int code = spawn_tool(args, stderr_text);
+  *out = code == 0 ? st_open(output, &err) : NULL;
+  g_free(output);
+  g_free(input);
+  return code;
+}
+
+/* Only one of the inputs: only that tower's outputs, no logits; texts
+ * shorter than the context; a pixel tensor of the wrong size is refused. */
+static void
+test_tool_run_partial(void)
+{
+  REQUIRE_REFERENCE(kit);
+  clip_error err = { 0 };
+  char *model = g_build_filename(kit, "tiny-b32", NULL);
+  char *ref_path = g_build_filename(model, "reference.safetensors", NULL);
+  st_file *ref = st_open(ref_path, &err), *out = NULL;
+  g_assert_nonnull(ref);
+  char *stderr_text = NULL;
+
+  /* Images 0–1 alone. */
+  const st_tensor *pix = st_find(ref, "pixel_values");
+  st_writer *w = st_writer_new();
+  const int64_t pix_shape[4] = { 2, 3, pix->shape[2], pix->shape[3] };
+  g_assert_cmpint(st_writer_add(w, "pixel_values", ST_F32, 4, pix_shape, pix->data, &err), ==,
+                  CLIP_OK);
+  g_assert_cmpint(run_tool_on(model, w, &out, &stderr_text), ==, 0);
+  g_free(stderr_text);
+  st_writer_free(w);
+  g_assert_cmpint(st_count(out), ==, 2);
+  g_assert_null(st_find(out, "logits_per_image"));
+  ref_tensor got = ref_get(out, "image_embeds"), want = ref_get(ref, "image_embeds");
+  g_assert_cmpint(got.shape[0], ==, 2);
+  check_close("clip-tool run, 2 images only", "image_embeds", got.data, want.data, got.n,
+              TOLERANCE);
+  g_free(got.data), g_free(want.data);
+  st_close(out);
+
+  /* Texts 0–2 as 12 ids each (their EOTs are at 7, 9 and 1). */
+  int n, len;
+  int32_t *ids = ref_ids(ref, &n, &len);
+  int32_t short_ids[3 * 12];
+  for (int r = 0; r < 3; r++)
+    memcpy(short_ids + r * 12, ids + (size_t) r * len, 12 * sizeof(int32_t));
+  w = st_writer_new();
+  g_assert_cmpint(st_writer_add(w, "input_ids", ST_I32, 2, (int64_t[]){ 3, 12 }, short_ids, &err),
+                  ==, CLIP_OK);
+  g_assert_cmpint(run_tool_on(model, w, &out, &stderr_text), ==, 0);
+  g_free(stderr_text);
+  st_writer_free(w);
+  g_assert_cmpint(st_count(out), ==, 2);
+  got = ref_get(out, "text_pooler_output");
+  want = ref_get(ref, "text_pooler_output");
+  check_close("clip-tool run, 3 texts of 12 ids", "text_pooler_output", got.data, want.data, got.n,
+              TOLERANCE);
+  g_free(got.data), g_free(want.data);
+  st_close(out);
+
+  /* Pixels of the wrong size. */
+  w = st_writer_new();
+  const int64_t small[4] = { 1, 3, 32, 32 };
+  g_assert_cmpint(st_writer_add(w, "pixel_values", ST_F32, 4, small, pix->data, &err), ==, CLIP_OK);
+  g_assert_cmpint(run_tool_on(model, w, &out, &stderr_text), ==, 1);
+  g_assert_nonnull(strstr(stderr_text, "pixel_values: expected [N, 3, 224, 224]"));
+  g_free(stderr_text);
+  st_writer_free(w);
+
+  /* A token id outside the vocabulary. */
+  short_ids[5] = 1 << 20;
+  w = st_writer_new();
+  g_assert_cmpint(st_writer_add(w, "input_ids", ST_I32, 2, (int64_t[]){ 3, 12 }, short_ids, &err),
+                  ==, CLIP_OK);
+  g_assert_cmpint(run_tool_on(model, w, &out, &stderr_text), ==, 1);
+  g_assert_nonnull(strstr(stderr_text, "row 0, position 5: token id 1048576"));
+  g_free(stderr_text);
+  st_writer_free(w);
+
+  g_free(ids);
+  st_close(ref);
+  g_free(ref_path);
+  g_free(model);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -643,5 +738,6 @@ main(int argc, char **argv)
   g_test_add_func("/forward/text-truncation", test_text_truncation);
   g_test_add_func("/forward/errors", test_errors);
   g_test_add_func("/forward/clip-tool-run", test_tool_run);
+  g_test_add_func("/forward/clip-tool-run-partial", test_tool_run_partial);
   return g_test_run();
 }
