@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <glib.h>
 
@@ -213,8 +214,62 @@ ops_gelu(float x)
   return 0.5f * x * (1.0f + erff(x * (float) M_SQRT1_2));
 }
 
+static double
+now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+profile_add(ops_profile *p, bool attention, int M, int K, int N, int hd, double seconds)
+{
+  for (int i = 0; i < p->n; i++) {
+    ops_profile_entry *e = &p->e[i];
+    if (e->attention == attention && e->M == M && e->K == K && e->N == N && e->hd == hd) {
+      e->calls++;
+      e->seconds += seconds;
+      return;
+    }
+  }
+  if (p->n < (int) (sizeof p->e / sizeof p->e[0]))
+    p->e[p->n++] = (ops_profile_entry) { attention, M, K, N, hd, 1, seconds };
+}
+
+static void linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
+                       float *y, ops_epilogue epi);
+static void attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int heads,
+                          int hd, bool causal, float *out, float *scores);
+
 void
 ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
+           ops_epilogue epi)
+{
+  if (!be->profile) {
+    linear_run(be, lin, x, M, y, epi);
+    return;
+  }
+  double t0 = now_seconds();
+  linear_run(be, lin, x, M, y, epi);
+  profile_add(be->profile, false, M, lin->in, lin->out, 0, now_seconds() - t0);
+}
+
+void
+ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
+              bool causal, float *out, float *scores)
+{
+  if (!be->profile) {
+    attention_run(be, qkv, n_seq, T, heads, hd, causal, out, scores);
+    return;
+  }
+  double t0 = now_seconds();
+  attention_run(be, qkv, n_seq, T, heads, hd, causal, out, scores);
+  profile_add(be->profile, true, n_seq, T, heads, hd, now_seconds() - t0);
+}
+
+static void
+linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
            ops_epilogue epi)
 {
   const int K = lin->in, N = lin->out;
@@ -263,8 +318,8 @@ ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M,
   }
 }
 
-void
-ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
+static void
+attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
               bool causal, float *out, float *scores)
 {
   const int W = heads * hd, ld_qkv = 3 * W;

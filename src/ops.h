@@ -18,11 +18,26 @@
 /* Which library runs the matrix products, and with how many threads.
  * impl is reserved for a backend's own state (primitive caches, prepacked
  * weights); the OpenBLAS path does not use it. */
+/* Time per matrix-product shape, collected when a backend has a profile
+ * (clip-tool bench --profile); everything else is the rest of the pass. */
+typedef struct {
+  bool attention; /* M = sequences, K = tokens, N = heads (head size in hd) */
+  int M, K, N, hd;
+  long calls;
+  double seconds;
+} ops_profile_entry;
+
+typedef struct {
+  ops_profile_entry e[64];
+  int n;
+} ops_profile;
+
 typedef struct {
   clip_backend kind; /* DEFAULT (a zeroed struct) runs as OpenBLAS */
   clip_precision precision;
   int n_threads;
   void *impl;
+  ops_profile *profile; /* NULL: no timing */
 } ops_backend;
 
 /* Resolves params into a backend (DEFAULT: oneDNN when built, else
