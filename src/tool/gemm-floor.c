@@ -124,15 +124,55 @@ blas_attention(const floor_shape *s, const float *qkv, float *scores, float *out
   }
 }
 
-bool
-floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
+typedef struct {
+  floor_shape s;
+  onednn_linear *lin;
+  float *w, *b, *x, *y, *scores;
+  uint16_t *xb;
+} session_shape;
+
+struct floor_session {
+  floor_method m;
+  int threads, n;
+  onednn_engine *eng;
+  onednn_exec *ex;
+  session_shape *sh;
+};
+
+/* One call of one shape with the session's buffers. */
+static void
+run_once(floor_method m, onednn_exec *ex, session_shape *p)
 {
-  bool ok = false;
-  onednn_engine *eng = NULL;
-  onednn_linear *lin = NULL;
-  onednn_exec *ex = NULL;
-  float *w = NULL, *b = NULL, *x = NULL, *y = NULL, *scores = NULL;
-  uint16_t *xb = NULL;
+  const floor_shape *s = &p->s;
+  if (s->attention && m == FLOOR_OPENBLAS)
+    blas_attention(s, p->x, p->scores, p->y);
+  else if (s->attention)
+    onednn_attention(ex, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y, NULL);
+  else if (m == FLOOR_OPENBLAS) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->M, s->N, s->K, 1.0f, p->x, s->K, p->w,
+                s->N, 0.0f, p->y, s->N);
+    if (p->b)
+      for (int i = 0; i < s->M; i++)
+        for (int j = 0; j < s->N; j++)
+          p->y[(size_t) i * s->N + j] += p->b[j];
+  } else if (m == FLOOR_ONEDNN_BF16)
+    onednn_linear_run_bf16(ex, p->lin, p->xb, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+  else
+    onednn_linear_run(ex, p->lin, p->x, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+}
+
+static void
+shape_free(session_shape *p)
+{
+  onednn_linear_free(p->lin);
+  free(p->w), free(p->b), free(p->x), free(p->y), free(p->scores), free(p->xb);
+}
+
+static bool
+shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine *eng)
+{
+  memset(p, 0, sizeof *p);
+  p->s = *s;
   size_t nx, ny;
   if (s->attention) {
     nx = (size_t) s->n * s->T * 3 * s->H * s->Dh;
@@ -141,66 +181,96 @@ floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
     nx = (size_t) s->M * s->K;
     ny = (size_t) s->M * s->N;
   }
-  x = filled(nx, 2.0f);
-  y = filled(ny, 1.0f);
-  if (!x || !y)
-    goto out;
-  if (m != FLOOR_OPENBLAS) {
-    if (!onednn_built() || !(eng = onednn_engine_new(threads, NULL)) || !(ex = onednn_exec_new(eng, NULL)))
-      goto out;
-  } else {
-    openblas_set_num_threads(s->attention ? 1 : threads);
+  if (!(p->x = filled(nx, 2.0f)) || !(p->y = filled(ny, 1.0f)))
+    return false;
+  if (s->attention)
+    return m != FLOOR_OPENBLAS || (p->scores = filled((size_t) s->n * s->H * s->T * s->T, 0.0f));
+  if (!(p->w = filled((size_t) s->K * s->N, 0.1f)) || (s->bias && !(p->b = filled(s->N, 0.1f))))
+    return false;
+  if (m == FLOOR_OPENBLAS)
+    return true;
+  if (!(p->lin = onednn_linear_new(eng, p->w, p->b, s->K, s->N, m == FLOOR_ONEDNN_BF16, s->M, NULL)))
+    return false;
+  if (m == FLOOR_ONEDNN_BF16) {
+    if (!(p->xb = malloc(nx * sizeof *p->xb)))
+      return false;
+    onednn_f32_to_bf16(p->x, p->xb, nx);
   }
-  if (s->attention) {
-    if (m == FLOOR_OPENBLAS && !(scores = filled((size_t) s->n * s->H * s->T * s->T, 0.0f)))
-      goto out;
-  } else {
-    if (!(w = filled((size_t) s->K * s->N, 0.1f)) || (s->bias && !(b = filled(s->N, 0.1f))))
-      goto out;
-    if (m != FLOOR_OPENBLAS) {
-      if (!(lin = onednn_linear_new(eng, w, b, s->K, s->N, m == FLOOR_ONEDNN_BF16, s->M, NULL)))
-        goto out;
-      if (m == FLOOR_ONEDNN_BF16) {
-        if (!(xb = malloc(nx * sizeof *xb)))
-          goto out;
-        onednn_f32_to_bf16(x, xb, nx);
-      }
-    }
-  }
+  return true;
+}
 
+floor_session *
+floor_session_new(const floor_shape *s, int n, floor_method m, int threads)
+{
+  floor_session *fs = calloc(1, sizeof *fs);
+  if (!fs || !(fs->sh = calloc((size_t) n, sizeof *fs->sh))) {
+    free(fs);
+    return NULL;
+  }
+  fs->m = m, fs->threads = threads, fs->n = n;
+  if (m != FLOOR_OPENBLAS
+      && (!onednn_built() || !(fs->eng = onednn_engine_new(threads, NULL))
+          || !(fs->ex = onednn_exec_new(fs->eng, NULL)))) {
+    floor_session_free(fs);
+    return NULL;
+  }
+  for (int i = 0; i < n; i++)
+    if (!shape_init(&fs->sh[i], &s[i], m, fs->eng)) {
+      floor_session_free(fs);
+      return NULL;
+    }
+  floor_session_pass(fs); /* creates the primitives */
+  return fs;
+}
+
+double
+floor_session_pass(floor_session *fs)
+{
+  double t0 = floor_now();
+  for (int i = 0; i < fs->n; i++) {
+    if (fs->m == FLOOR_OPENBLAS)
+      openblas_set_num_threads(fs->sh[i].s.attention ? 1 : fs->threads);
+    for (int c = 0; c < fs->sh[i].s.count; c++)
+      run_once(fs->m, fs->ex, &fs->sh[i]);
+  }
+  if (fs->m == FLOOR_OPENBLAS)
+    openblas_set_num_threads(fs->threads);
+  return (floor_now() - t0) * 1e3;
+}
+
+void
+floor_session_free(floor_session *fs)
+{
+  if (!fs)
+    return;
+  for (int i = 0; fs->sh && i < fs->n; i++)
+    shape_free(&fs->sh[i]);
+  free(fs->sh);
+  onednn_exec_free(fs->ex);
+  onednn_engine_free(fs->eng);
+  free(fs);
+}
+
+bool
+floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
+{
+  floor_session *fs = floor_session_new(s, 1, m, threads);
+  if (!fs)
+    return false;
+  if (m == FLOOR_OPENBLAS)
+    openblas_set_num_threads(s->attention ? 1 : threads);
   double best = INFINITY, start = floor_now();
   for (int rep = 0; rep < 3 || (floor_now() - start < min_seconds && rep < 100000); rep++) {
     double t0 = floor_now();
-    if (s->attention && m == FLOOR_OPENBLAS)
-      blas_attention(s, x, scores, y);
-    else if (s->attention)
-      onednn_attention(ex, x, s->n, s->T, s->H, s->Dh, s->causal, y, NULL);
-    else if (m == FLOOR_OPENBLAS) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->M, s->N, s->K, 1.0f, x, s->K, w,
-                  s->N, 0.0f, y, s->N);
-      if (b)
-        for (int i = 0; i < s->M; i++)
-          for (int j = 0; j < s->N; j++)
-            y[(size_t) i * s->N + j] += b[j];
-    } else if (m == FLOOR_ONEDNN_BF16)
-      onednn_linear_run_bf16(ex, lin, xb, s->M, y, ONEDNN_ACT_NONE, false, NULL);
-    else
-      onednn_linear_run(ex, lin, x, s->M, y, ONEDNN_ACT_NONE, false, NULL);
-    double dt = floor_now() - t0;
-    if (rep > 0 && dt < best) /* the first call creates the primitive */
-      best = dt;
+    run_once(m, fs->ex, &fs->sh[0]);
+    best = fmin(best, floor_now() - t0);
   }
-  s->ms[m] = best * 1e3;
-  s->impl[m] = m == FLOOR_OPENBLAS ? "cblas_sgemm" : onednn_exec_last_impl(ex);
-  ok = true;
-out:
   if (m == FLOOR_OPENBLAS)
     openblas_set_num_threads(threads);
-  onednn_linear_free(lin);
-  onednn_exec_free(ex);
-  onednn_engine_free(eng);
-  free(w), free(b), free(x), free(y), free(scores), free(xb);
-  return ok;
+  s->ms[m] = best * 1e3;
+  s->impl[m] = m == FLOOR_OPENBLAS ? "cblas_sgemm" : onednn_exec_last_impl(fs->ex);
+  floor_session_free(fs);
+  return true;
 }
 
 void

@@ -44,6 +44,16 @@ bool floor_measure(floor_shape *s, floor_method m, int threads, double min_secon
  * spinners on the other's cores make its barriers many times slower. */
 void floor_measure_all(floor_shape *s, int n, floor_method m, int threads, double min_seconds);
 
+/* A "floor pass": every shape run count times in a row, as a forward pass
+ * would, with buffers and prepacked weights made once. Timing floor passes
+ * interleaved with forward passes exposes both to the same load from other
+ * processes, so their ratio holds on a busy machine. */
+typedef struct floor_session floor_session;
+floor_session *floor_session_new(const floor_shape *s, int n, floor_method m, int threads);
+/* One pass; returns its milliseconds. */
+double floor_session_pass(floor_session *fs);
+void floor_session_free(floor_session *fs);
+
 /* Σ count · ms over the shapes, for one method. */
 double floor_total_ms(const floor_shape *s, int n, floor_method m);
 
