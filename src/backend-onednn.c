@@ -43,8 +43,8 @@ f32_to_bf16_avx512(const float *src, uint16_t *dst, size_t n)
 }
 #endif
 
-void
-onednn_f32_to_bf16(const float *src, uint16_t *dst, size_t n)
+static void
+f32_to_bf16_range(const float *src, uint16_t *dst, size_t n)
 {
 #ifdef HAVE_AVX512BF16_PATH
   static int has = -1;
@@ -57,6 +57,26 @@ onednn_f32_to_bf16(const float *src, uint16_t *dst, size_t n)
 #endif
   for (size_t i = 0; i < n; i++)
     dst[i] = f32_to_bf16_one(src[i]);
+}
+
+void
+onednn_f32_to_bf16(const float *src, uint16_t *dst, size_t n)
+{
+  /* Large activations (batch 16: 2.4 M values into fc2) are split over the
+   * same OpenMP pool that runs the products. */
+  const size_t chunk = 1 << 16;
+  if (n < 2 * chunk) {
+    f32_to_bf16_range(src, dst, n);
+    return;
+  }
+  long n_chunks = (long) ((n + chunk - 1) / chunk);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+  for (long c = 0; c < n_chunks; c++) {
+    size_t at = (size_t) c * chunk;
+    f32_to_bf16_range(src + at, dst + at, at + chunk <= n ? chunk : n - at);
+  }
 }
 
 void
@@ -94,6 +114,18 @@ onednn_linear_new(onednn_engine *eng, const float *w, const float *b, int K, int
   return NULL;
 }
 void onednn_linear_free(onednn_linear *lin) { (void) lin; }
+clip_status
+onednn_linear_warm(onednn_linear *lin, int M, onednn_act act, bool residual, clip_error *err)
+{
+  (void) lin, (void) M, (void) act, (void) residual;
+  return UNBUILT(err);
+}
+clip_status
+onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh, clip_error *err)
+{
+  (void) eng, (void) n, (void) T, (void) H, (void) Dh;
+  return UNBUILT(err);
+}
 size_t onednn_linear_bytes(const onednn_linear *lin) { (void) lin; return 0; }
 bool onednn_linear_is_bf16(const onednn_linear *lin) { (void) lin; return false; }
 onednn_exec *
@@ -558,6 +590,26 @@ out:
   return st;
 }
 
+static prim_entry *
+linear_prim(onednn_linear *lin, int M, onednn_act act, bool residual, clip_error *err)
+{
+  prim_key key;
+  memset(&key, 0, sizeof key);
+  key.kind = KEY_LINEAR;
+  key.M = M, key.K = lin->K, key.N = lin->N;
+  key.act = act, key.residual = residual, key.bias = lin->bias != NULL, key.bf16 = lin->bf16;
+  return cached(lin->eng, &key, make_linear, &lin->wei_md, err);
+}
+
+clip_status
+onednn_linear_warm(onednn_linear *lin, int M, onednn_act act, bool residual, clip_error *err)
+{
+  if (!lin || M <= 0)
+    return clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: missing layer or M=%d <= 0", M);
+  return linear_prim(lin, M, act, residual, err) ? CLIP_OK
+                                                 : (err ? err->status : CLIP_ERR_UNSUPPORTED);
+}
+
 static clip_status
 linear_exec(onednn_exec *ex, onednn_linear *lin, const void *x, bool x_bf16, int M, float *y,
             onednn_act act, bool residual, clip_error *err)
@@ -567,12 +619,7 @@ linear_exec(onednn_exec *ex, onednn_linear *lin, const void *x, bool x_bf16, int
   if (x_bf16 != lin->bf16)
     return clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: %s activations given to a %s layer",
                           x_bf16 ? "bf16" : "fp32", lin->bf16 ? "bf16" : "fp32");
-  prim_key key;
-  memset(&key, 0, sizeof key);
-  key.kind = KEY_LINEAR;
-  key.M = M, key.K = lin->K, key.N = lin->N;
-  key.act = act, key.residual = residual, key.bias = lin->bias != NULL, key.bf16 = lin->bf16;
-  prim_entry *e = cached(ex->eng, &key, make_linear, &lin->wei_md, err);
+  prim_entry *e = linear_prim(lin, M, act, residual, err);
   if (!e)
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
   run_arg a[4] = {
@@ -688,6 +735,27 @@ out:
   if (attr)
     dnnl_primitive_attr_destroy(attr);
   return st;
+}
+
+clip_status
+onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh, clip_error *err)
+{
+  if (!eng || n <= 0 || T <= 0 || H <= 0 || Dh <= 0)
+    return clip_set_error(err, CLIP_ERR_ARG, "oneDNN attention: bad arguments (n=%d T=%d H=%d "
+                                             "Dh=%d)", n, T, H, Dh);
+  prim_key key;
+  memset(&key, 0, sizeof key);
+  key.M = n, key.K = T, key.N = H, key.Dh = Dh;
+  key.kind = KEY_QK;
+  if (!cached(eng, &key, make_qk, NULL, err))
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  key.kind = KEY_SOFTMAX;
+  if (!cached(eng, &key, make_softmax, NULL, err))
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  key.kind = KEY_PV;
+  if (!cached(eng, &key, make_pv, NULL, err))
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  return CLIP_OK;
 }
 
 clip_status

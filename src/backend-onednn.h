@@ -51,6 +51,13 @@ void onednn_linear_free(onednn_linear *lin);
 size_t onednn_linear_bytes(const onednn_linear *lin);
 bool onednn_linear_is_bf16(const onednn_linear *lin);
 
+/* Creates (JIT-compiles) the primitives a later run with these arguments
+ * will use, so that the first frame does not pay for them. */
+clip_status onednn_linear_warm(onednn_linear *lin, int M, onednn_act act, bool residual,
+                               clip_error *err);
+clip_status onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh,
+                                  clip_error *err);
+
 /* Per-thread execution state: a stream and a scratchpad that grows only when
  * a new shape needs more. */
 onednn_exec *onednn_exec_new(onednn_engine *eng, clip_error *err);

@@ -145,6 +145,40 @@ free_owned(clip_model *m, const void *p)
     }
 }
 
+/* Creates the primitives of a one-image vision pass at load, so the first
+ * frame of a stream is as fast as the others (other batch sizes and text
+ * lengths create theirs on first use, once). */
+static clip_status
+warm_vision(clip_model *m, onednn_model *om, clip_error *err)
+{
+  const clip_model_info *in = &m->info;
+  if (in->patch_size <= 0 || !m->vision.blocks || m->vision.layers < 1 || m->vision.heads < 1)
+    return CLIP_OK;
+  int grid = in->image_size / in->patch_size, T = grid * grid + 1;
+  const clip_block *b = &m->vision.blocks[0];
+  onednn_act act = in->activation == CLIP_ACT_GELU ? ONEDNN_ACT_GELU : ONEDNN_ACT_QUICK_GELU;
+  struct {
+    const clip_linear *lin;
+    int M;
+    onednn_act act;
+    bool residual;
+  } w[] = { { &m->patch_embed, grid * grid, ONEDNN_ACT_NONE, false },
+            { &b->qkv, T, ONEDNN_ACT_NONE, false },
+            { &b->attn_out, T, ONEDNN_ACT_NONE, true },
+            { &b->fc1, T, act, false },
+            { &b->fc2, T, ONEDNN_ACT_NONE, true },
+            { &m->visual_proj, 1, ONEDNN_ACT_NONE, false } };
+  for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+    onednn_linear *prep = g_hash_table_lookup(om->layers, w[i].lin);
+    clip_status st =
+        prep ? onednn_linear_warm(prep, w[i].M, w[i].act, w[i].residual, err) : CLIP_OK;
+    if (st != CLIP_OK)
+      return st;
+  }
+  return onednn_attention_warm(om->eng, 1, T, m->vision.heads,
+                               m->vision.width / m->vision.heads, err);
+}
+
 clip_status
 ops_model_prepare(clip_model *m, clip_error *err)
 {
@@ -184,6 +218,8 @@ ops_model_prepare(clip_model *m, clip_error *err)
     }
   }
   free(layers);
+  if (st == CLIP_OK)
+    st = warm_vision(m, om, err);
   return st;
 }
 

@@ -327,6 +327,20 @@ test_bf16_conversion(void)
   onednn_bf16_to_f32(dst, back, 40);
   g_assert_true(isnan(back[3]));
   g_assert_cmpfloat(back[5], ==, 1.0f);
+
+  /* A large buffer (split over threads, odd tail) equals one-by-one. */
+  size_t n = 3 * 65536 + 17;
+  rng_state = 9;
+  float *big = rand_buf(n, 100.0f);
+  uint16_t *all = g_new(uint16_t, n), one;
+  onednn_f32_to_bf16(big, all, n);
+  for (size_t i = 0; i < n; i++) {
+    onednn_f32_to_bf16(&big[i], &one, 1);
+    if (one != all[i])
+      g_assert_cmphex(all[i], ==, one);
+  }
+  g_free(big);
+  g_free(all);
 }
 
 static void
