@@ -4,6 +4,7 @@
  * bf16 conversions. Skipped when the build has no oneDNN. */
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "backend-onednn.h"
 #include "testutil.h"
@@ -356,6 +357,68 @@ test_unbuilt_reports(void)
   g_assert_nonnull(strstr(err.message, "no oneDNN"));
 }
 
+/* Runs clip-tool with args; returns the exit status, stdout and stderr. */
+static int
+run_tool(const char *const *args, char **out, char **errs)
+{
+  const char *tool = g_getenv("CLIP_TOOL");
+  g_assert_nonnull(tool);
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer) tool);
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add(argv, (gpointer) args[i]);
+  g_ptr_array_add(argv, NULL);
+  int status = 0;
+  GError *error = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                             errs, &status, &error));
+  g_ptr_array_free(argv, TRUE);
+  return WEXITSTATUS(status);
+}
+
+/* clip-tool bench: usage errors, and a short real run whose JSON has the
+ * figures the issue asks for, with sane values. */
+static void
+test_tool_bench(void)
+{
+  char *out = NULL, *errs = NULL;
+  const char *bad_backend[] = { "bench", "model", "--backend", "cuda", NULL };
+  g_assert_cmpint(run_tool(bad_backend, &out, &errs), ==, 2);
+  g_assert_nonnull(strstr(errs, "expected openblas or onednn, found 'cuda'"));
+  g_free(out), g_free(errs);
+  const char *bad_batch[] = { "bench", "model", "--batch", "0", NULL };
+  g_assert_cmpint(run_tool(bad_batch, &out, &errs), ==, 2);
+  g_assert_nonnull(strstr(errs, "batch, runs and threads must be >= 1"));
+  g_free(out), g_free(errs);
+  const char *no_value[] = { "bench", "model", "--runs", NULL };
+  g_assert_cmpint(run_tool(no_value, &out, &errs), ==, 2);
+  g_assert_nonnull(strstr(errs, "--runs needs a value"));
+  g_free(out), g_free(errs);
+  const char *missing[] = { "bench", "/nonexistent/model-dir", NULL };
+  g_assert_cmpint(run_tool(missing, &out, &errs), ==, 1);
+  g_assert_nonnull(strstr(errs, "/nonexistent/model-dir"));
+  g_free(out), g_free(errs);
+
+  REQUIRE_REFERENCE(ref);
+  char *model = g_build_filename(ref, "tiny-b32", NULL);
+  const char *backend = onednn_built() ? "onednn" : "openblas";
+  const char *run[] = { "bench", model, "--batch", "2", "--runs", "2", "--text", "3",
+                        "--floor-seconds", "0.01", "--backend", backend, "--profile", NULL };
+  g_assert_cmpint(run_tool(run, &out, &errs), ==, 0);
+  static const char *keys[] = { "\"ms_per_image_min\"", "\"ms_per_image_median\"",
+                                "\"images_per_s\"", "\"model_load_ms\"", "\"peak_rss_mb\"",
+                                "\"gemm_floor_ms_per_image\"", "\"ratio_to_floor_pass_min\"",
+                                "\"tokens_run\"", "\"stages_ms_per_pass\"", "\"qkv\"",
+                                "\"attention\"" };
+  for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+    if (!strstr(out, keys[i]))
+      g_test_fail_printf("clip-tool bench output lacks %s:\n%s", keys[i], out);
+  char *b = g_strdup_printf("\"backend\": \"%s\"", backend);
+  g_assert_nonnull(strstr(out, b));
+  g_free(b);
+  g_free(out), g_free(errs), g_free(model);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -368,5 +431,6 @@ main(int argc, char **argv)
   g_test_add_func("/backend/attention", test_attention);
   g_test_add_func("/backend/bf16-conversion", test_bf16_conversion);
   g_test_add_func("/backend/unbuilt", test_unbuilt_reports);
+  g_test_add_func("/backend/clip-tool-bench", test_tool_bench);
   return g_test_run();
 }
