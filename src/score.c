@@ -133,6 +133,28 @@ expand_prompts(const char *const *labels, int n_labels, const char *const *templ
   return CLIP_OK;
 }
 
+/* Encodes n prompts in one forward and adds each unit embedding to the sum
+ * of the label it belongs to (owner[i]). ids and emb hold n rows. */
+static clip_status
+accumulate_batch(clip_ctx *ctx, const char *const *prompts, const int *owner, int n, int32_t *ids,
+                 float *emb, float *sums, clip_error *err)
+{
+  const clip_model *m = ctx->model;
+  const int D = m->info.embed_dim, L = m->info.context_length;
+  clip_status st = CLIP_OK;
+  for (int i = 0; i < n && st == CLIP_OK; i++)
+    st = clip_tokenize_padded(m, prompts[i], ids + (size_t) i * L, err);
+  if (st == CLIP_OK)
+    st = clip_encode_texts(ctx, ids, n, L, emb, NULL, err);
+  for (int i = 0; i < n && st == CLIP_OK; i++) {
+    float *e = emb + (size_t) i * D, *sum = sums + (size_t) owner[i] * D;
+    clip_normalize(e, D);
+    for (int j = 0; j < D; j++)
+      sum[j] += e[j];
+  }
+  return st;
+}
+
 clip_status
 clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels,
                   const char *const *templates, int n_templates, float *out, clip_error *err)
@@ -160,18 +182,8 @@ clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels,
   memset(out, 0, (size_t) n_labels * D * sizeof *out);
   for (guint first = 0; st == CLIP_OK && first < prompts->len; first += PROMPT_BATCH) {
     const int n = (int) MIN((guint) PROMPT_BATCH, prompts->len - first);
-    for (int i = 0; i < n && st == CLIP_OK; i++)
-      st =
-          clip_tokenize_padded(m, g_ptr_array_index(prompts, first + i), ids + (size_t) i * L, err);
-    if (st == CLIP_OK)
-      st = clip_encode_texts(ctx, ids, n, L, emb, NULL, err);
-    for (int i = 0; i < n && st == CLIP_OK; i++) {
-      float *e = emb + (size_t) i * D,
-            *acc = out + (size_t) g_array_index(owner, int, first + i) * D;
-      clip_normalize(e, D);
-      for (int j = 0; j < D; j++)
-        acc[j] += e[j];
-    }
+    st = accumulate_batch(ctx, (const char **) prompts->pdata + first,
+                          &g_array_index(owner, int, first), n, ids, emb, out, err);
   }
   /* The mean of the unit embeddings, re-normalized: dividing by the count
    * first would not change the direction. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "backend-onednn.h"
 #include "debug.h"
@@ -721,6 +722,74 @@ test_tool_run_partial(void)
   g_free(model);
 }
 
+/* The GELU path: tiny-b32's weights under a config that says "gelu". The kit
+ * lists how far that moves the outputs from the QuickGELU reference, to
+ * three digits, for exact GELU (text 0.0134, image 0.00615) and for the tanh
+ * approximation (0.0135, 0.00613); the exact form must land on the first. */
+static void
+test_gelu_activation(void)
+{
+  REQUIRE_REFERENCE(kit);
+  clip_error err = { 0 };
+  char *src = g_build_filename(kit, "tiny-b32", NULL);
+  char *dir = g_build_filename(testutil_tmpdir(), "gelu", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+  const char *files[] = { "model.safetensors", "vocab.json", "merges.txt",
+                          "preprocessor_config.json" };
+  for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
+    char *from = g_build_filename(src, files[i], NULL), *to = g_build_filename(dir, files[i], NULL);
+    g_assert_cmpint(symlink(from, to), ==, 0);
+    g_free(from), g_free(to);
+  }
+  char *config_path = g_build_filename(src, "config.json", NULL), *config = NULL;
+  g_assert_true(g_file_get_contents(config_path, &config, NULL, NULL));
+  char **parts = g_strsplit(config, "\"quick_gelu\"", -1);
+  g_assert_cmpuint(g_strv_length(parts), ==, 3); /* text and vision */
+  char *gelu_config = g_strjoinv("\"gelu\"", parts);
+  char *gelu_path = g_build_filename(dir, "config.json", NULL);
+  g_assert_true(g_file_set_contents(gelu_path, gelu_config, -1, NULL));
+
+  clip_model *m = clip_model_load(dir, NULL, &err);
+  g_assert_nonnull(m);
+  g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
+  char *ref_path = g_build_filename(src, "reference.safetensors", NULL);
+  st_file *ref = st_open(ref_path, &err);
+  g_assert_nonnull(ref);
+  int n_txt, len;
+  int32_t *ids = ref_ids(ref, &n_txt, &len);
+  ref_tensor pix = ref_get(ref, "pixel_values");
+  ref_tensor txt_want = ref_get(ref, "text_embeds"), img_want = ref_get(ref, "image_embeds");
+  const int n_img = (int) pix.shape[0];
+  float *txt = g_new(float, txt_want.n), *img = g_new(float, img_want.n);
+  clip_ctx *ctx = clip_ctx_new(m, &err);
+  g_assert_cmpint(clip_encode_texts(ctx, ids, n_txt, len, txt, NULL, &err), ==, CLIP_OK);
+  g_assert_cmpint(clip_encode_images(ctx, pix.data, n_img, img, NULL, &err), ==, CLIP_OK);
+  const double e_txt = rel_error(txt, txt_want.data, txt_want.n);
+  const double e_img = rel_error(img, img_want.data, img_want.n);
+  g_test_message("gelu config vs quick_gelu reference: text_embeds %.4g, image_embeds %.4g", e_txt,
+                 e_img);
+  g_assert_cmpfloat(fabs(e_txt - 0.0134), <=, 0.00005);
+  g_assert_cmpfloat(fabs(e_img - 0.00615), <=, 0.000005);
+
+  clip_ctx_free(ctx);
+  g_free(txt), g_free(img), g_free(txt_want.data), g_free(img_want.data), g_free(pix.data);
+  g_free(ids);
+  st_close(ref);
+  clip_model_free(m);
+  g_free(ref_path), g_free(gelu_path), g_free(gelu_config), g_free(config), g_free(config_path);
+  g_strfreev(parts);
+  for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
+    char *to = g_build_filename(dir, files[i], NULL);
+    g_remove(to);
+    g_free(to);
+  }
+  char *cfg = g_build_filename(dir, "config.json", NULL);
+  g_remove(cfg);
+  g_free(cfg);
+  g_rmdir(dir);
+  g_free(dir), g_free(src);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -734,6 +803,7 @@ main(int argc, char **argv)
   g_test_add_func("/forward/reference/tiny-b32/huggingface", test_reference_hf);
   g_test_add_func("/forward/reference/tiny-b32/openclip", test_reference_openclip);
   g_test_add_func("/forward/reference/tiny-b32-mh-f16", test_reference_multihead_f16);
+  g_test_add_func("/forward/gelu-activation", test_gelu_activation);
   g_test_add_func("/forward/batching", test_batching);
   g_test_add_func("/forward/text-truncation", test_text_truncation);
   g_test_add_func("/forward/errors", test_errors);
