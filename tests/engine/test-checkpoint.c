@@ -1,10 +1,12 @@
 /* Tests of checkpoint loading: the kit's models in every accepted form, the
  * two namings giving identical weights, and every error case with a real bad
  * directory built at run time from the kit's files. */
+#include <cjson/cJSON.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -75,6 +77,15 @@ test_hf_dir(void)
   g_assert_cmpstr(clip_model_get_info(m)->path, ==, dir);
   g_assert_cmpint(m->eot_id, ==, 49407);
   g_assert_cmpint(m->sot_id, ==, 49406);
+  /* vocab.json + merges.txt beside config.json give a tokenizer. */
+  g_assert_nonnull(m->tokenizer);
+  int32_t ids[8];
+  size_t n = 0;
+  clip_error err = { 0 };
+  g_assert_cmpint(clip_tokenize(m, "a photo", ids, 8, &n, &err), ==, CLIP_OK);
+  g_assert_cmpuint(n, ==, 4);
+  g_assert_cmpint(ids[0], ==, 49406);
+  g_assert_cmpint(ids[3], ==, 49407);
   /* Layout: qkv [64][192] with q | k | v columns, fc1 [64][256]. */
   const clip_block *b = &m->text.blocks[1];
   g_assert_cmpint(b->qkv.in, ==, 64);
@@ -183,6 +194,114 @@ test_openclip_file_matches_hf(void)
   clip_model_free(oc);
   g_free(dir);
   g_free(file);
+}
+
+static char *make_dir(const char *name);
+static void remove_dir(char *dir);
+static void write_config(const char *dir, const char *kit_file, const char *name, const char *from,
+                         const char *to);
+
+/* Every tensor of tiny-b32 moved one byte off alignment: the loader must copy
+ * (no misaligned float loads, which UBSan would report) and get the same
+ * weights as from the aligned file. */
+static void
+test_misaligned_weights(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *src = testutil_reference_path("tiny-b32/model.safetensors"), *bytes;
+  gsize len;
+  g_assert_true(g_file_get_contents(src, &bytes, &len, NULL));
+  guint64 hl = 0;
+  for (int i = 7; i >= 0; i--)
+    hl = hl << 8 | (guint8) bytes[i];
+  cJSON *header = cJSON_ParseWithLength(bytes + 8, hl);
+  g_assert_nonnull(header);
+  for (cJSON *e = header->child; e; e = e->next) {
+    cJSON *offs = cJSON_GetObjectItem(e, "data_offsets");
+    for (cJSON *o = offs ? offs->child : NULL; o; o = o->next)
+      cJSON_SetNumberValue(o, o->valuedouble + 1);
+  }
+  char *json = cJSON_PrintUnformatted(header);
+  gsize jl = strlen(json), padded = (jl + 7) & ~(gsize) 7;
+  GByteArray *out = g_byte_array_new();
+  for (int i = 0; i < 8; i++)
+    g_byte_array_append(out, (guint8[]) { (guint8) ((guint64) padded >> (8 * i)) }, 1);
+  g_byte_array_append(out, (guint8 *) json, (guint) jl);
+  for (gsize i = jl; i < padded; i++)
+    g_byte_array_append(out, (const guint8 *) " ", 1);
+  g_byte_array_append(out, (const guint8 *) "", 1); /* the one-byte shift */
+  g_byte_array_append(out, (guint8 *) bytes + 8 + hl, (guint) (len - 8 - hl));
+
+  char *dir = make_dir("misaligned");
+  write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
+  char *dst = g_build_filename(dir, "model.safetensors", NULL);
+  g_assert_true(g_file_set_contents(dst, (char *) out->data, out->len, NULL));
+
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  clip_model *a = load_ok(kit), *b = load_ok(dir);
+  g_assert_false(st_find(b->files[0], "logit_scale")->aligned);
+  g_assert_true(b->token_embed != st_find(b->files[0], "text_model.embeddings.token_embedding.weight")->data);
+  g_assert_true(a->info.logit_scale == b->info.logit_scale);
+  assert_same(a->token_embed, b->token_embed, (size_t) 49408 * 64, "token_embed");
+  assert_same(a->vision_pos, b->vision_pos, (size_t) 50 * 64, "vision_pos");
+  assert_same_linear(&a->patch_embed, &b->patch_embed, "patch_embed");
+  assert_same_tower(&a->vision, &b->vision);
+  assert_same_tower(&a->text, &b->text);
+  assert_same_linear(&a->text_proj, &b->text_proj, "text_proj");
+  clip_model_free(a);
+  clip_model_free(b);
+  g_free(kit);
+  g_free(dst);
+  remove_dir(dir);
+  g_byte_array_free(out, TRUE);
+  cJSON_free(json);
+  cJSON_Delete(header);
+  g_free(bytes);
+  g_free(src);
+}
+
+/* tiny-b32 truncated to BF16 at run time: dtype reported, values widened
+ * exactly (the BF16 bits shifted into the top of a float). */
+static void
+test_bf16_weights(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *src = testutil_reference_path("tiny-b32/model.safetensors");
+  clip_error err = { 0 };
+  st_file *f = st_open(src, &err);
+  g_assert_nonnull(f);
+  st_writer *w = st_writer_new();
+  for (int i = 0; i < st_count(f); i++) {
+    const st_tensor *t = st_get(f, i);
+    const guint32 *v = t->data;
+    guint16 *h = g_new(guint16, t->n_elements ? t->n_elements : 1);
+    for (gint64 k = 0; k < t->n_elements; k++)
+      h[k] = (guint16) (v[k] >> 16);
+    g_assert_cmpint(st_writer_add(w, t->name, ST_BF16, t->n_dims, t->shape, h, &err), ==, CLIP_OK);
+    g_free(h);
+  }
+  char *dir = make_dir("bf16");
+  write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
+  char *dst = g_build_filename(dir, "model.safetensors", NULL);
+  g_assert_cmpint(st_writer_save(w, dst, &err), ==, CLIP_OK);
+  st_writer_free(w);
+
+  clip_model *m = load_ok(dir);
+  g_assert_cmpstr(m->info.dtype, ==, "BF16");
+  const guint32 *q = st_find(f, "vision_model.encoder.layers.1.self_attn.v_proj.weight")->data;
+  /* v_proj.weight[o=3][i=10] -> qkv.w[10][128 + 3] */
+  guint32 bits = q[3 * 64 + 10] & 0xffff0000u;
+  float want;
+  memcpy(&want, &bits, sizeof want);
+  g_assert_true(m->vision.blocks[1].qkv.w[10 * 192 + 128 + 3] == want);
+  guint32 ls = *(const guint32 *) st_find(f, "logit_scale")->data & 0xffff0000u;
+  memcpy(&want, &ls, sizeof want);
+  g_assert_true(m->info.logit_scale == want);
+  clip_model_free(m);
+  st_close(f);
+  g_free(dst);
+  remove_dir(dir);
+  g_free(src);
 }
 
 static char *
@@ -375,6 +494,13 @@ static const struct {
     "different hidden_act or layer_norm_eps" },
   { "vision-config-array", "\"vision_config\": {", "\"vision_config\": [], \"x\": {",
     CLIP_ERR_FORMAT, "vision_config: expected an object" },
+  /* cJSON reads the first of duplicate keys, so these override the kit's. */
+  { "absurd-patch", "\"vision_config\": {",
+    "\"vision_config\": {\"image_size\": 1000000, \"patch_size\": 1000,", CLIP_ERR_FORMAT,
+    "patch size 1000 is absurd" },
+  { "absurd-grid", "\"vision_config\": {",
+    "\"vision_config\": {\"image_size\": 1000000, \"patch_size\": 100,", CLIP_ERR_FORMAT,
+    "100000000 patches per image is absurd" },
   { "invalid-json", "\"projection_dim\": 32,", "\"projection_dim\": 32,,", CLIP_ERR_FORMAT,
     "invalid JSON" },
 };
@@ -456,6 +582,39 @@ test_missing_files(void)
   g_assert_true(g_file_set_contents(cfg, "[1, 2]", -1, NULL));
   expect_error(dir, CLIP_ERR_FORMAT, cfg, "expected a JSON object at the top level");
   g_free(cfg);
+  remove_dir(dir);
+
+  /* A malformed vocab.json fails the load with the tokenizer's message. */
+  dir = hf_dir_with_config("bad-vocab", NULL, NULL);
+  link_kit(dir, "tiny-b32/merges.txt", "merges.txt");
+  char *vocab = g_build_filename(dir, "vocab.json", NULL);
+  g_assert_true(g_file_set_contents(vocab, "{\"a\": 1, ", -1, NULL));
+  clip_error err = { 0 };
+  g_assert_null(clip_model_load(dir, NULL, &err));
+  g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+  g_assert_nonnull(strstr(err.message, vocab));
+  g_free(vocab);
+  remove_dir(dir);
+
+  /* A malformed merges.txt too. */
+  dir = hf_dir_with_config("bad-merges", NULL, NULL);
+  link_kit(dir, "tiny-b32/vocab.json", "vocab.json");
+  char *merges_path = g_build_filename(dir, "merges.txt", NULL);
+  g_assert_true(g_file_set_contents(merges_path, "#version: 0.2\nabc\n", -1, NULL));
+  g_assert_null(clip_model_load(dir, NULL, &err));
+  g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+  g_assert_nonnull(strstr(err.message, merges_path));
+  g_free(merges_path);
+  remove_dir(dir);
+
+  /* Token ids beyond the embedding table would be read out of bounds. */
+  dir = hf_dir_with_config("big-vocab", NULL, NULL);
+  link_kit(dir, "tiny-b32/merges.txt", "merges.txt");
+  write_config(dir, "tiny-b32/vocab.json", "vocab.json", "\"<|endoftext|>\": 49407",
+               "\"<|endoftext|>\": 60000");
+  vocab = g_build_filename(dir, "vocab.json", NULL);
+  expect_error(dir, CLIP_ERR_FORMAT, vocab, "60001 tokens, but the token embedding has only 49408 rows");
+  g_free(vocab);
   remove_dir(dir);
 
   /* vocab.json without merges.txt. */
@@ -545,6 +704,36 @@ test_bad_weights(void)
   remove_dir(dir);
 }
 
+/* Replaces every occurrence of from in the file at path. */
+static void
+edit_file(const char *path, const char *from, const char *to)
+{
+  char *text;
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  GString *s = g_string_new(text);
+  g_assert_cmpuint(g_string_replace(s, from, to, 0), >, 0);
+  g_assert_true(g_file_set_contents(path, s->str, -1, NULL));
+  g_string_free(s, TRUE);
+  g_free(text);
+}
+
+/* hidden_act "gelu" (exact erf GELU) and another epsilon, in both towers. */
+static void
+test_gelu_config(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = hf_dir_with_config("gelu", NULL, NULL);
+  char *cfg = g_build_filename(dir, "config.json", NULL);
+  edit_file(cfg, "\"quick_gelu\"", "\"gelu\"");
+  edit_file(cfg, "\"layer_norm_eps\": 1e-05", "\"layer_norm_eps\": 1e-06");
+  clip_model *m = load_ok(dir);
+  g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
+  g_assert_cmpfloat(m->info.layer_norm_eps, ==, 1e-6f);
+  clip_model_free(m);
+  g_free(cfg);
+  remove_dir(dir);
+}
+
 static void
 test_bad_preprocessor(void)
 {
@@ -573,6 +762,391 @@ test_bad_preprocessor(void)
   remove_dir(dir);
 }
 
+/* ---- layout on odd sizes ---- */
+
+static void
+add_random(st_writer *w, GRand *rng, const char *name, int n_dims, gint64 d0, gint64 d1, gint64 d2,
+           gint64 d3)
+{
+  gint64 shape[4] = { d0, d1, d2, d3 }, n = 1;
+  for (int i = 0; i < n_dims; i++)
+    n *= shape[i];
+  float *v = g_new(float, n ? n : 1);
+  for (gint64 i = 0; i < n; i++)
+    v[i] = (float) g_rand_double_range(rng, -1, 1);
+  clip_error err = { 0 };
+  g_assert_cmpint(st_writer_add(w, name, ST_F32, n_dims, shape, v, &err), ==, CLIP_OK);
+  g_free(v);
+}
+
+/* out[i][o] must be the file's [o][i] for every element. */
+static void
+assert_transposed(const st_file *f, const char *name, const float *w, int in, int out, int ld,
+                  int col0)
+{
+  const st_tensor *t = st_find(f, name);
+  g_assert_nonnull(t);
+  g_assert_cmpint(t->n_elements, ==, (gint64) in * out);
+  const float *src = st_f32_direct(t);
+  for (int o = 0; o < out; o++)
+    for (int i = 0; i < in; i++)
+      if (w[(size_t) i * ld + col0 + o] != src[(size_t) o * in + i])
+        g_error("%s: element [%d][%d] misplaced", name, o, i);
+}
+
+/* A Hugging Face checkpoint with sizes that are not multiples of 4 or 8
+ * (width 12, MLP 7 and 13, patch 3 so conv in = 27, projection 5): every
+ * relaid weight is compared element by element with the file. */
+static void
+test_layout_odd_sizes(void)
+{
+  char *dir = make_dir("odd");
+  const char *config =
+    "{\"projection_dim\": 5,"
+    " \"text_config\": {\"hidden_size\": 12, \"intermediate_size\": 7, \"num_attention_heads\": 3,"
+    "  \"num_hidden_layers\": 1, \"max_position_embeddings\": 5, \"vocab_size\": 9},"
+    " \"vision_config\": {\"hidden_size\": 12, \"intermediate_size\": 13, \"num_attention_heads\": 2,"
+    "  \"num_hidden_layers\": 1, \"image_size\": 6, \"patch_size\": 3}}";
+  char *cfg = g_build_filename(dir, "config.json", NULL);
+  g_assert_true(g_file_set_contents(cfg, config, -1, NULL));
+  GRand *rng = g_rand_new_with_seed(5);
+  st_writer *w = st_writer_new();
+  const int W = 12;
+  add_random(w, rng, "text_model.embeddings.token_embedding.weight", 2, 9, W, 0, 0);
+  add_random(w, rng, "text_model.embeddings.position_embedding.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "vision_model.embeddings.patch_embedding.weight", 4, W, 3, 3, 3);
+  add_random(w, rng, "vision_model.embeddings.class_embedding", 1, W, 0, 0, 0);
+  add_random(w, rng, "vision_model.embeddings.position_embedding.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "text_projection.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "visual_projection.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "logit_scale", 0, 0, 0, 0, 0);
+  const char *norms[] = { "text_model.final_layer_norm", "vision_model.pre_layrnorm",
+                          "vision_model.post_layernorm" };
+  char name[256];
+  for (int i = 0; i < 3; i++) {
+    add_random(w, rng, (g_snprintf(name, sizeof name, "%s.weight", norms[i]), name), 1, W, 0, 0, 0);
+    add_random(w, rng, (g_snprintf(name, sizeof name, "%s.bias", norms[i]), name), 1, W, 0, 0, 0);
+  }
+  const char *towers[] = { "text_model", "vision_model" };
+  const int mlps[] = { 7, 13 };
+  for (int t = 0; t < 2; t++) {
+    const char *suffix1[] = { "layer_norm1", "layer_norm2" };
+    for (int i = 0; i < 2; i++) {
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.%s.weight", towers[t], suffix1[i]);
+      add_random(w, rng, name, 1, W, 0, 0, 0);
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.%s.bias", towers[t], suffix1[i]);
+      add_random(w, rng, name, 1, W, 0, 0, 0);
+    }
+    const char *proj[] = { "q_proj", "k_proj", "v_proj", "out_proj" };
+    for (int i = 0; i < 4; i++) {
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.weight", towers[t], proj[i]);
+      add_random(w, rng, name, 2, W, W, 0, 0);
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.bias", towers[t], proj[i]);
+      add_random(w, rng, name, 1, W, 0, 0, 0);
+    }
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.weight", towers[t]);
+    add_random(w, rng, name, 2, mlps[t], W, 0, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.bias", towers[t]);
+    add_random(w, rng, name, 1, mlps[t], 0, 0, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.weight", towers[t]);
+    add_random(w, rng, name, 2, W, mlps[t], 0, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.bias", towers[t]);
+    add_random(w, rng, name, 1, W, 0, 0, 0);
+  }
+  char *weights = g_build_filename(dir, "model.safetensors", NULL);
+  clip_error err = { 0 };
+  g_assert_cmpint(st_writer_save(w, weights, &err), ==, CLIP_OK);
+  st_writer_free(w);
+  g_rand_free(rng);
+
+  clip_model *m = load_ok(dir);
+  const st_file *f = m->files[0];
+  g_assert_cmpint(m->info.vision_heads, ==, 2);
+  g_assert_cmpint(m->info.text_heads, ==, 3);
+  assert_transposed(f, "vision_model.embeddings.patch_embedding.weight", m->patch_embed.w, 27, W, W, 0);
+  assert_transposed(f, "text_projection.weight", m->text_proj.w, W, 5, 5, 0);
+  assert_transposed(f, "visual_projection.weight", m->visual_proj.w, W, 5, 5, 0);
+  const clip_tower *tw[] = { &m->text, &m->vision };
+  for (int t = 0; t < 2; t++) {
+    const clip_block *b = &tw[t]->blocks[0];
+    const char *qkv[] = { "q_proj", "k_proj", "v_proj" };
+    for (int i = 0; i < 3; i++) {
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.weight", towers[t], qkv[i]);
+      assert_transposed(f, name, b->qkv.w, W, W, 3 * W, i * W);
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.bias", towers[t], qkv[i]);
+      g_assert_cmpmem(b->qkv.b + i * W, W * sizeof(float), st_find(f, name)->data, W * sizeof(float));
+    }
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.out_proj.weight", towers[t]);
+    assert_transposed(f, name, b->attn_out.w, W, W, W, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.weight", towers[t]);
+    assert_transposed(f, name, b->fc1.w, W, mlps[t], mlps[t], 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.weight", towers[t]);
+    assert_transposed(f, name, b->fc2.w, mlps[t], W, W, 0);
+    g_assert_cmpint(b->fc2.in, ==, mlps[t]);
+    g_assert_cmpint(b->fc2.out, ==, W);
+  }
+  clip_model_free(m);
+  g_free(weights);
+  g_free(cfg);
+  remove_dir(dir);
+}
+
+/* ---- clip-tool info and random-model ---- */
+
+/* Runs clip-tool with args; returns the exit status, output in out and errout. */
+static int
+run_tool(const char *const *args, char **out, char **errout)
+{
+  const char *tool = g_getenv("CLIP_TOOL");
+  g_assert_nonnull(tool);
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (char *) tool);
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add(argv, (char *) *a);
+  g_ptr_array_add(argv, NULL);
+  int wait_status = 0;
+  GError *gerr = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                             errout, &wait_status, &gerr));
+  g_ptr_array_free(argv, TRUE);
+  g_assert_true(WIFEXITED(wait_status));
+  return WEXITSTATUS(wait_status);
+}
+
+static cJSON *
+info_json(const char *model)
+{
+  char *out = NULL, *errout = NULL;
+  int rc = run_tool((const char *[]) { "info", model, NULL }, &out, &errout);
+  if (rc != 0)
+    g_error("clip-tool info %s: exit %d: %s", model, rc, errout);
+  cJSON *j = cJSON_Parse(out);
+  g_assert_nonnull(j);
+  g_free(out);
+  g_free(errout);
+  return j;
+}
+
+static int
+json_int(const cJSON *j, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  g_assert_true(cJSON_IsNumber(v));
+  return v->valueint;
+}
+
+static const char *
+json_str(const cJSON *j, const char *key)
+{
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  g_assert_true(cJSON_IsString(v));
+  return v->valuestring;
+}
+
+static void
+test_tool_info(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = g_build_filename(ref, "tiny-b32", NULL);
+  cJSON *j = info_json(dir);
+  g_assert_cmpstr(json_str(j, "architecture"), ==, "ViT-64x2/32");
+  g_assert_cmpstr(json_str(j, "path"), ==, dir);
+  g_assert_cmpstr(json_str(j, "naming"), ==, "huggingface");
+  g_assert_cmpstr(json_str(j, "dtype"), ==, "F32");
+  g_assert_cmpstr(json_str(j, "activation"), ==, "quick_gelu");
+  g_assert_cmpint(json_int(j, "image_size"), ==, 224);
+  g_assert_cmpint(json_int(j, "patch_size"), ==, 32);
+  g_assert_cmpint(json_int(j, "embed_dim"), ==, 32);
+  g_assert_cmpint(json_int(j, "context_length"), ==, 77);
+  g_assert_cmpint(json_int(j, "vocab_size"), ==, 49408);
+  g_assert_cmpint(json_int(j, "vision_width"), ==, 64);
+  g_assert_cmpint(json_int(j, "vision_layers"), ==, 2);
+  g_assert_cmpint(json_int(j, "vision_heads"), ==, 1);
+  g_assert_cmpint(json_int(j, "vision_mlp"), ==, 256);
+  g_assert_cmpint(json_int(j, "text_width"), ==, 64);
+  g_assert_cmpint(json_int(j, "text_layers"), ==, 2);
+  g_assert_cmpint(json_int(j, "text_heads"), ==, 1);
+  g_assert_cmpint(json_int(j, "text_mlp"), ==, 256);
+  g_assert_cmpfloat(cJSON_GetObjectItem(j, "layer_norm_eps")->valuedouble, ==, 1e-5);
+  g_assert_cmpfloat_with_epsilon(cJSON_GetObjectItem(j, "logit_scale")->valuedouble, 4.6052, 1e-4);
+  const cJSON *mean = cJSON_GetObjectItem(j, "mean"), *std = cJSON_GetObjectItem(j, "std");
+  g_assert_cmpint(cJSON_GetArraySize(mean), ==, 3);
+  g_assert_cmpint(cJSON_GetArraySize(std), ==, 3);
+  g_assert_true((float) cJSON_GetArrayItem(mean, 0)->valuedouble == 0.48145466f);
+  g_assert_true((float) cJSON_GetArrayItem(std, 2)->valuedouble == 0.27577711f);
+  cJSON_Delete(j);
+  g_free(dir);
+
+  char *file = g_build_filename(ref, "tiny-b32", "open_clip_model.safetensors", NULL);
+  j = info_json(file);
+  g_assert_cmpstr(json_str(j, "naming"), ==, "openclip");
+  cJSON_Delete(j);
+  g_free(file);
+
+  dir = g_build_filename(ref, "tiny-b32-mh-f16", NULL);
+  j = info_json(dir);
+  g_assert_cmpstr(json_str(j, "dtype"), ==, "F16");
+  g_assert_cmpint(json_int(j, "vision_heads"), ==, 2);
+  g_assert_cmpint(json_int(j, "embed_dim"), ==, 64);
+  /* Printed as the shortest decimal that reads back as the same float. */
+  g_assert_true((float) cJSON_GetObjectItem(j, "logit_scale")->valuedouble == 4.60546875f);
+  cJSON_Delete(j);
+  g_free(dir);
+
+  /* Errors: load failures exit 1 with the message, bad arguments 2. */
+  char *out = NULL, *errout = NULL;
+  char *none = g_build_filename(testutil_tmpdir(), "no-model", NULL);
+  g_assert_cmpint(run_tool((const char *[]) { "info", none, NULL }, &out, &errout), ==, 1);
+  g_assert_nonnull(strstr(errout, none));
+  g_assert_nonnull(strstr(errout, "no such file or directory"));
+  g_assert_cmpstr(out, ==, "");
+  g_free(out), g_free(errout);
+  g_free(none);
+  g_assert_cmpint(run_tool((const char *[]) { "info", NULL }, &out, &errout), ==, 2);
+  g_assert_nonnull(strstr(errout, "usage: clip-tool info MODEL"));
+  g_free(out), g_free(errout);
+  g_assert_cmpint(run_tool((const char *[]) { "info", "a", "b", NULL }, &out, &errout), ==, 2);
+  g_free(out), g_free(errout);
+}
+
+static double
+tensor_std(const st_tensor *t, double *mean_out)
+{
+  const float *v = st_f32_direct(t);
+  double sum = 0, sq = 0;
+  for (int64_t i = 0; i < t->n_elements; i++)
+    sum += v[i], sq += (double) v[i] * v[i];
+  double mean = sum / (double) t->n_elements;
+  *mean_out = mean;
+  return sqrt(sq / (double) t->n_elements - mean * mean);
+}
+
+static void
+test_tool_random_model(void)
+{
+  char *a = g_build_filename(testutil_tmpdir(), "random-a", NULL);
+  char *b = g_build_filename(testutil_tmpdir(), "random-b", NULL);
+  char *c = g_build_filename(testutil_tmpdir(), "random-c", NULL);
+  char *out = NULL, *errout = NULL;
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "7", a, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--seed", "7", "--arch", "tiny", b, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "8", c, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+
+  /* Same seed, same bytes; another seed, other weights. */
+  char *fa = g_build_filename(a, "model.safetensors", NULL);
+  char *fb = g_build_filename(b, "model.safetensors", NULL);
+  char *fc = g_build_filename(c, "model.safetensors", NULL);
+  gchar *da, *db, *dc;
+  gsize la, lb, lc;
+  g_assert_true(g_file_get_contents(fa, &da, &la, NULL));
+  g_assert_true(g_file_get_contents(fb, &db, &lb, NULL));
+  g_assert_true(g_file_get_contents(fc, &dc, &lc, NULL));
+  g_assert_cmpmem(da, la, db, lb);
+  g_assert_cmpuint(la, ==, lc);
+  g_assert_true(memcmp(da, dc, la) != 0);
+  g_free(da), g_free(db), g_free(dc);
+
+  clip_model *m = load_ok(a);
+  const clip_model_info *in = clip_model_get_info(m);
+  g_assert_cmpint(in->vision_width, ==, 64);
+  g_assert_cmpint(in->vision_heads, ==, 2);
+  g_assert_cmpint(in->vision_layers, ==, 2);
+  g_assert_cmpint(in->text_heads, ==, 2);
+  g_assert_cmpint(in->embed_dim, ==, 32);
+  g_assert_cmpint(in->vocab_size, ==, 49408);
+  g_assert_cmpint(in->context_length, ==, 77);
+  g_assert_cmpint(in->activation, ==, CLIP_ACT_QUICK_GELU);
+  g_assert_cmpfloat(in->logit_scale, ==, logf(100.0f));
+  g_assert_cmpstr(in->naming, ==, "huggingface");
+  g_assert_cmpstr(in->dtype, ==, "F32");
+  g_assert_null(m->tokenizer);
+
+  /* CLIP's init scales: q_proj std width^-1/2, fc2 width^-1/2 (2 layers)^-1/2,
+   * token embedding 0.02, layer-norm gains around 1. */
+  double mean;
+  const st_file *f = m->files[0];
+  double s = tensor_std(st_find(f, "vision_model.encoder.layers.1.self_attn.q_proj.weight"), &mean);
+  g_assert_cmpfloat(fabs(s - 0.125), <, 0.125 * 0.05);
+  g_assert_cmpfloat(fabs(mean), <, 0.01);
+  s = tensor_std(st_find(f, "text_model.encoder.layers.0.mlp.fc2.weight"), &mean);
+  g_assert_cmpfloat(fabs(s - 0.0625), <, 0.0625 * 0.05);
+  s = tensor_std(st_find(f, "text_model.embeddings.token_embedding.weight"), &mean);
+  g_assert_cmpfloat(fabs(s - 0.02), <, 0.02 * 0.01);
+  s = tensor_std(st_find(f, "vision_model.post_layernorm.weight"), &mean);
+  g_assert_cmpfloat(fabs(mean - 1), <, 0.05);
+  g_assert_cmpfloat(s, >, 0.05);
+  clip_model_free(m);
+
+  /* info reads it too. */
+  cJSON *j = info_json(a);
+  g_assert_cmpstr(json_str(j, "architecture"), ==, "ViT-64x2/32");
+  cJSON_Delete(j);
+
+  /* Bad arguments: usage and exit 2, nothing written. */
+  const char *bad[][8] = {
+    { "random-model", "--arch", "ViT-X", "--seed", "1", c, NULL },
+    { "random-model", "--arch", "tiny", c, NULL },
+    { "random-model", "--arch", "tiny", "--seed", "x1", c, NULL },
+    { "random-model", "--arch", "tiny", "--seed", "-1", c, NULL },
+    { "random-model", "--arch", "tiny", "--seed", "1", NULL },
+    { "random-model", "--arch", "tiny", "--seed", "1", c, "extra" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_assert_cmpint(run_tool(bad[i], &out, &errout), ==, 2);
+    g_assert_nonnull(strstr(errout, "usage: clip-tool random-model"));
+    g_free(out), g_free(errout);
+  }
+  g_free(fa), g_free(fb), g_free(fc);
+  for (char **d = (char *[]) { a, b, c, NULL }; *d; d++)
+    remove_dir(*d);
+}
+
+static void
+test_tool_random_model_vocab(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = g_build_filename(testutil_tmpdir(), "random-vocab", NULL);
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  char *out = NULL, *errout = NULL;
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "1",
+                                              "--vocab", kit, dir, NULL },
+                           &out, &errout),
+                  ==, 0);
+  g_free(out), g_free(errout);
+  for (const char *const *name = (const char *[]) { "vocab.json", "merges.txt", NULL }; *name;
+       name++) {
+    char *p1 = g_build_filename(kit, *name, NULL), *p2 = g_build_filename(dir, *name, NULL);
+    gchar *d1, *d2;
+    gsize l1, l2;
+    g_assert_true(g_file_get_contents(p1, &d1, &l1, NULL));
+    g_assert_true(g_file_get_contents(p2, &d2, &l2, NULL));
+    g_assert_cmpmem(d1, l1, d2, l2);
+    g_free(d1), g_free(d2), g_free(p1), g_free(p2);
+  }
+  /* A vocabulary directory without the files fails with exit 1. */
+  char *empty = make_dir("empty-vocab");
+  char *dir2 = g_build_filename(testutil_tmpdir(), "random-vocab2", NULL);
+  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "1",
+                                              "--vocab", empty, dir2, NULL },
+                           &out, &errout),
+                  ==, 1);
+  g_assert_nonnull(strstr(errout, "vocab.json"));
+  g_free(out), g_free(errout);
+  remove_dir(empty);
+  remove_dir(dir2);
+  remove_dir(dir);
+  g_free(kit);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -581,10 +1155,17 @@ main(int argc, char **argv)
   g_test_add_func("/checkpoint/openclip-file-matches-hf", test_openclip_file_matches_hf);
   g_test_add_func("/checkpoint/openclip-dir-without-config", test_openclip_dir_without_config);
   g_test_add_func("/checkpoint/f16", test_f16);
+  g_test_add_func("/checkpoint/misaligned-weights", test_misaligned_weights);
+  g_test_add_func("/checkpoint/bf16-weights", test_bf16_weights);
+  g_test_add_func("/checkpoint/gelu-config", test_gelu_config);
+  g_test_add_func("/checkpoint/layout-odd-sizes", test_layout_odd_sizes);
   g_test_add_func("/checkpoint/bad-configs", test_bad_configs);
   g_test_add_func("/checkpoint/config-vs-shapes", test_config_vs_shapes);
   g_test_add_func("/checkpoint/missing-files", test_missing_files);
   g_test_add_func("/checkpoint/bad-weights", test_bad_weights);
   g_test_add_func("/checkpoint/bad-preprocessor", test_bad_preprocessor);
+  g_test_add_func("/checkpoint/tool-info", test_tool_info);
+  g_test_add_func("/checkpoint/tool-random-model", test_tool_random_model);
+  g_test_add_func("/checkpoint/tool-random-model-vocab", test_tool_random_model_vocab);
   return g_test_run();
 }
