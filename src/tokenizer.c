@@ -24,9 +24,11 @@
 #define UNK_STRING "<unk>"
 #define NO_RANK INT32_MAX
 
+/* 16 bytes, so the 49k-token table stays small enough to be cache friendly. */
 typedef struct {
-  const char *key; /* NULL: empty slot */
-  size_t len;
+  uint32_t key;  /* offset of the string in tok->strings + 1; 0: empty slot */
+  uint32_t hash; /* high bits of the key's hash: most misses skip memcmp */
+  uint32_t len;
   int32_t id;
 } vocab_slot;
 
@@ -71,12 +73,14 @@ hash_u64(uint64_t x)
   return x ^ (x >> 33);
 }
 
-/* Slots for at least twice n entries (a power of two); 0 on overflow. */
+/* A power of two of at least n * num / den slots; 0 on overflow. */
 static size_t
-table_size(size_t n)
+table_size(size_t n, size_t num, size_t den)
 {
   size_t size = 16;
-  while (size < 2 * n) {
+  if (n > SIZE_MAX / num)
+    return 0;
+  while (size < n * num / den) {
     if (size > SIZE_MAX / 4)
       return 0;
     size *= 2;
@@ -84,21 +88,30 @@ table_size(size_t n)
   return size;
 }
 
-static vocab_slot *
-vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len)
+static const char *
+vocab_string(const clip_tokenizer *tok, const vocab_slot *slot)
 {
-  size_t i = hash_bytes(s, len) & tok->vocab_mask;
-  while (tok->vocab[i].key &&
-         !(tok->vocab[i].len == len && !memcmp(tok->vocab[i].key, s, len)))
-    i = (i + 1) & tok->vocab_mask;
-  return &tok->vocab[i];
+  return tok->strings + slot->key - 1;
+}
+
+/* The slot holding s (len bytes, hash h), or the empty slot where it goes. */
+static vocab_slot *
+vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len, uint64_t h)
+{
+  size_t i = h & tok->vocab_mask;
+  for (;; i = (i + 1) & tok->vocab_mask) {
+    const vocab_slot *slot = &tok->vocab[i];
+    if (!slot->key || (slot->hash == (uint32_t) (h >> 32) && slot->len == len &&
+                       !memcmp(vocab_string(tok, slot), s, len)))
+      return &tok->vocab[i];
+  }
 }
 
 /* The id of a vocabulary string of len bytes, or -1. */
 static int32_t
 vocab_find(const clip_tokenizer *tok, const char *s, size_t len)
 {
-  const vocab_slot *slot = vocab_slot_for(tok, s, len);
+  const vocab_slot *slot = vocab_slot_for(tok, s, len, hash_bytes(s, len));
   return slot->key ? slot->id : -1;
 }
 
@@ -152,39 +165,51 @@ read_file(const char *path, const char *what, char **data, size_t *len, clip_err
     g_error_free(gerr);
     return st;
   }
+  /* A byte-order mark (left by some editors) is not content. */
+  if (size >= 3 && !memcmp(*data, "\xEF\xBB\xBF", 3)) {
+    memmove(*data, *data + 3, size - 3);
+    size -= 3;
+    (*data)[size] = '\0';
+  }
   *len = size;
   return CLIP_OK;
 }
 
-static int
-cmp_slot_id(const void *a, const void *b)
-{
-  const vocab_slot *x = *(vocab_slot *const *) a, *y = *(vocab_slot *const *) b;
-  return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Rejects two strings sharing an id: merges work on ids, so ids must name
- * strings one to one. */
+/* Rejects two strings sharing an id (merges work on ids, so ids must name
+ * strings one to one) and sets vocab_size to the largest id + 1. */
 static clip_status
-vocab_check_ids(clip_tokenizer *tok, size_t count, clip_error *err)
+vocab_check_ids(clip_tokenizer *tok, clip_error *err)
 {
-  vocab_slot **order = malloc((count ? count : 1) * sizeof *order);
-  if (!order)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", tok->vocab_path);
-  size_t n = 0;
+  int32_t max_id = -1;
   for (size_t i = 0; i <= tok->vocab_mask; i++)
-    if (tok->vocab[i].key)
-      order[n++] = &tok->vocab[i];
-  qsort(order, n, sizeof *order, cmp_slot_id);
-  clip_status st = CLIP_OK;
-  for (size_t i = 1; i < n && st == CLIP_OK; i++)
-    if (order[i]->id == order[i - 1]->id)
-      st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"",
-                          tok->vocab_path, order[i]->id, order[i - 1]->key, order[i]->key);
-  if (n)
-    tok->vocab_size = order[n - 1]->id + 1;
-  free(order);
-  return st;
+    if (tok->vocab[i].key && tok->vocab[i].id > max_id)
+      max_id = tok->vocab[i].id;
+  tok->vocab_size = max_id + 1;
+  /* One bit per id up to the largest: at most 256 MB for a hostile file,
+   * and that allocation may simply fail. */
+  size_t words = (size_t) max_id / 64 + 1;
+  uint64_t *seen = calloc(words, sizeof *seen);
+  if (!seen)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory checking ids up to %d",
+                          tok->vocab_path, max_id);
+  int32_t dup = -1;
+  for (size_t i = 0; i <= tok->vocab_mask && dup < 0; i++) {
+    if (!tok->vocab[i].key)
+      continue;
+    uint32_t id = (uint32_t) tok->vocab[i].id;
+    if (seen[id / 64] & (1ull << (id % 64)))
+      dup = (int32_t) id;
+    seen[id / 64] |= 1ull << (id % 64);
+  }
+  free(seen);
+  if (dup < 0)
+    return CLIP_OK;
+  const char *names[2] = { NULL, NULL };
+  for (size_t i = 0, k = 0; i <= tok->vocab_mask && k < 2; i++)
+    if (tok->vocab[i].key && tok->vocab[i].id == dup)
+      names[k++] = vocab_string(tok, &tok->vocab[i]);
+  return clip_set_error(err, CLIP_ERR_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"",
+                        tok->vocab_path, dup, names[0], names[1]);
 }
 
 static clip_status
@@ -225,8 +250,13 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
     bytes += klen + 1;
     count++;
   }
+  if (bytes >= UINT32_MAX) {
+    cJSON_Delete(root);
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %zu bytes of tokens, more than 4 GB", path,
+                          bytes);
+  }
   tok->strings = malloc(bytes ? bytes : 1);
-  size_t slots = table_size(count);
+  size_t slots = table_size(count, 4, 3);
   tok->vocab = slots ? calloc(slots, sizeof *tok->vocab) : NULL;
   if (!tok->strings || !tok->vocab) {
     cJSON_Delete(root);
@@ -235,7 +265,6 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
   tok->vocab_mask = slots - 1;
 
   char *dst = tok->strings;
-  size_t entries = 0;
   for (const cJSON *item = root->child; item; item = item->next) {
     double v = item->valuedouble;
     if (!cJSON_IsNumber(item) || !(v >= 0 && v <= INT32_MAX - 1) || v != floor(v)) {
@@ -250,18 +279,21 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
       break;
     }
     size_t klen = strlen(item->string);
-    memcpy(dst, item->string, klen + 1);
-    vocab_slot *slot = vocab_slot_for(tok, dst, klen);
-    if (!slot->key)
-      entries++;
+    uint64_t h = hash_bytes(item->string, klen);
+    vocab_slot *slot = vocab_slot_for(tok, item->string, klen, h);
     /* A repeated key keeps its last id, as Python's json.load does. */
-    *slot = (vocab_slot){ dst, klen, (int32_t) v };
-    dst += klen + 1;
+    if (!slot->key) {
+      memcpy(dst, item->string, klen + 1);
+      *slot = (vocab_slot){ (uint32_t) (dst - tok->strings) + 1, (uint32_t) (h >> 32),
+                            (uint32_t) klen, 0 };
+      dst += klen + 1;
+    }
+    slot->id = (int32_t) v;
   }
   cJSON_Delete(root);
   if (st != CLIP_OK)
     return st;
-  if ((st = vocab_check_ids(tok, entries, err)) != CLIP_OK)
+  if ((st = vocab_check_ids(tok, err)) != CLIP_OK)
     return st;
 
   tok->sot = vocab_find(tok, SOT_STRING, strlen(SOT_STRING));
@@ -329,13 +361,15 @@ merge_add(clip_tokenizer *tok, const char *path, int line_no, const char *line, 
       return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: symbol \"%.*s\" is not in %s", path,
                             line_no, (int) MIN(plen[k], 200), part[k], tok->vocab_path);
   }
-  char *joined = malloc(plen[0] + plen[1] + 1);
+  char buf[256];
+  char *joined = plen[0] + plen[1] <= sizeof buf ? buf : malloc(plen[0] + plen[1]);
   if (!joined)
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s:%d: out of memory", path, line_no);
   memcpy(joined, part[0], plen[0]);
   memcpy(joined + plen[0], part[1], plen[1]);
   int32_t merged = vocab_find(tok, joined, plen[0] + plen[1]);
-  free(joined);
+  if (joined != buf)
+    free(joined);
   if (merged < 0)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: the merge \"%.*s%.*s\" is not in %s",
                           path, line_no, (int) MIN(plen[0], 200), part[0],
@@ -362,7 +396,7 @@ merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
   size_t lines = 1;
   for (size_t i = 0; i < len; i++)
     lines += data[i] == '\n';
-  size_t slots = table_size(lines);
+  size_t slots = table_size(lines, 2, 1);
   tok->merges = slots ? malloc(slots * sizeof *tok->merges) : NULL;
   if (!tok->merges) {
     g_free(data);
@@ -426,19 +460,19 @@ clip_tokenizer_free(clip_tokenizer *tok)
 int32_t
 clip_tokenizer_sot(const clip_tokenizer *tok)
 {
-  return tok->sot;
+  return tok ? tok->sot : -1;
 }
 
 int32_t
 clip_tokenizer_eot(const clip_tokenizer *tok)
 {
-  return tok->eot;
+  return tok ? tok->eot : -1;
 }
 
 int
 clip_tokenizer_vocab_size(const clip_tokenizer *tok)
 {
-  return tok->vocab_size;
+  return tok ? tok->vocab_size : 0;
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -648,4 +682,22 @@ clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
   free(t);
   *n = st == CLIP_OK ? out.n : 0;
   return st;
+}
+
+clip_status
+clip_tokenizer_encode_padded(const clip_tokenizer *tok, const char *text, int32_t *ids,
+                             size_t context, clip_error *err)
+{
+  if (!ids || context == 0)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode_padded: %s",
+                          ids ? "context length 0" : "NULL argument");
+  size_t n = 0;
+  clip_status st = clip_tokenizer_encode(tok, text, ids, context, &n, err);
+  if (st != CLIP_OK)
+    return st;
+  if (n > context)
+    ids[context - 1] = tok->eot;
+  for (size_t i = n; i < context; i++)
+    ids[i] = 0;
+  return CLIP_OK;
 }
