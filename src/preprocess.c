@@ -158,14 +158,48 @@ typedef void (*hrow_fn)(const uint8_t *line, const plane_src *s, const axis_weig
 /* Vertical pass of one output row: n columns from count rows of stride n. */
 typedef void (*vrow_fn)(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *dst);
 
-static void
-hsum_scalar(const uint8_t *p, const int32_t *w, int count, int bpp, int32_t *sums)
+/* Tap sums of one output for each of the bpp bytes of a pixel, bias
+ * included. Always inlined with a constant bpp, so the byte loop unrolls
+ * and the sums stay in registers. */
+__attribute__((always_inline)) static inline void
+hsum_scalar(const uint8_t *p, const int32_t *w, int count, const int bpp, int32_t *sums)
 {
-  for (int c = 0; c < bpp; c++)
-    sums[c] = 1 << (PRECISION_BITS - 1);
-  for (int x = 0; x < count; x++)
-    for (int c = 0; c < bpp; c++)
-      sums[c] += p[x * bpp + c] * w[x];
+  int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0, s3 = s0;
+  for (int x = 0; x < count; x++, p += bpp) {
+    const int32_t k = w[x];
+    s0 += p[0] * k;
+    if (bpp > 1)
+      s1 += p[1] * k;
+    if (bpp > 2)
+      s2 += p[2] * k;
+    if (bpp > 3)
+      s3 += p[3] * k;
+  }
+  sums[0] = s0;
+  sums[1] = s1;
+  sums[2] = s2;
+  sums[3] = s3;
+}
+
+__attribute__((always_inline)) static inline void
+hrow_scalar_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax,
+                uint8_t *const *dst, const int bpp)
+{
+  /* Locals, because every uint8_t store may alias the structs. */
+  const int n = ax->n, kpad = ax->kpad, nch = s->nch;
+  const int *start = ax->start, *count = ax->count;
+  const int32_t *w = ax->w;
+  const int o0 = s->offs[0], o1 = s->offs[1], o2 = s->offs[2];
+  uint8_t *d0 = dst[0], *d1 = nch > 1 ? dst[1] : NULL, *d2 = nch > 2 ? dst[2] : NULL;
+  int32_t sums[4];
+  for (int i = 0; i < n; i++) {
+    hsum_scalar(line + (size_t) start[i] * bpp, w + (size_t) i * kpad, count[i], bpp, sums);
+    d0[i] = clip8(sums[o0]);
+    if (nch > 1)
+      d1[i] = clip8(sums[o1]);
+    if (nch > 2)
+      d2[i] = clip8(sums[o2]);
+  }
 }
 
 static void
@@ -173,24 +207,33 @@ hrow_scalar(const uint8_t *line, const plane_src *s, const axis_weights *ax, con
             uint8_t *const *dst)
 {
   (void) wexp;
-  int32_t sums[4];
-  for (int i = 0; i < ax->n; i++) {
-    hsum_scalar(line + (size_t) ax->start[i] * s->bpp, ax->w + (size_t) i * ax->kpad,
-                ax->count[i], s->bpp, sums);
-    for (int c = 0; c < s->nch; c++)
-      dst[c][i] = clip8(sums[s->offs[c]]);
+  switch (s->bpp) {
+  case 1: hrow_scalar_bpp(line, s, ax, dst, 1); break;
+  case 2: hrow_scalar_bpp(line, s, ax, dst, 2); break;
+  case 3: hrow_scalar_bpp(line, s, ax, dst, 3); break;
+  default: hrow_scalar_bpp(line, s, ax, dst, 4); break;
   }
 }
 
+/* Columns j0..n-1 of one vertical output row, taps outermost so each input
+ * row is read contiguously (and the compiler may vectorize the inner loop). */
 static void
 vcols_scalar(const uint8_t *rows, int stride, int j0, int n, const int32_t *w, int count,
              uint8_t *dst)
 {
-  for (int j = j0; j < n; j++) {
-    int32_t ss = 1 << (PRECISION_BITS - 1);
-    for (int t = 0; t < count; t++)
-      ss += rows[(size_t) t * stride + j] * w[t];
-    dst[j] = clip8(ss);
+  int32_t acc[64];
+  for (int jb = j0; jb < n; jb += 64) {
+    const int m = n - jb < 64 ? n - jb : 64;
+    for (int j = 0; j < m; j++)
+      acc[j] = 1 << (PRECISION_BITS - 1);
+    for (int t = 0; t < count; t++) {
+      const uint8_t *r = rows + (size_t) t * stride + jb;
+      const int32_t k = w[t];
+      for (int j = 0; j < m; j++)
+        acc[j] += r[j] * k;
+    }
+    for (int j = 0; j < m; j++)
+      dst[jb + j] = clip8(acc[j]);
   }
 }
 
@@ -299,34 +342,35 @@ vrow_avx2(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *dst)
 }
 #endif
 
-static bool
-use_avx2(void)
+/* The row kernels for this CPU: AVX2 where it has it, else portable C. */
+static void
+pick_kernels(bool simd, hrow_fn *hrow, vrow_fn *vrow)
 {
+  *hrow = hrow_scalar;
+  *vrow = vrow_scalar;
 #ifdef HAVE_X86_SIMD
-  return __builtin_cpu_supports("avx2");
+  if (simd && __builtin_cpu_supports("avx2")) {
+    *hrow = hrow_avx2;
+    *vrow = vrow_avx2;
+  }
 #else
-  return false;
+  (void) simd;
 #endif
 }
 
 /* Resamples one source plane to s->nch planes dst[c] of ax->n × ay->n bytes:
  * the horizontal pass only over the rows the vertical pass reads. */
 static clip_status
-resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *ay,
+resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *ay, bool simd,
                uint8_t *const *dst, clip_error *err)
 {
   const int n = ax->n;
   const int row0 = ay->start[0];
   const int row1 = ay->start[ay->n - 1] + ay->count[ay->n - 1];
   const size_t rows = (size_t) (row1 - row0);
-  hrow_fn hrow = hrow_scalar;
-  vrow_fn vrow = vrow_scalar;
-#ifdef HAVE_X86_SIMD
-  if (use_avx2()) {
-    hrow = hrow_avx2;
-    vrow = vrow_avx2;
-  }
-#endif
+  hrow_fn hrow;
+  vrow_fn vrow;
+  pick_kernels(simd, &hrow, &vrow);
   uint8_t *tmp = malloc((size_t) s->nch * rows * n);
   int32_t *wexp = malloc((size_t) n * ax->kpad * s->bpp * sizeof *wexp);
   if (!tmp || !wexp) {
@@ -339,7 +383,7 @@ resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *a
       wexp[i * s->bpp + b] = ax->w[i];
 
   for (size_t r = 0; r < rows; r++) {
-    uint8_t *line_dst[3];
+    uint8_t *line_dst[3] = { NULL, NULL, NULL };
     for (int c = 0; c < s->nch; c++)
       line_dst[c] = tmp + (c * rows + r) * n;
     hrow(s->data + (row0 + r) * (size_t) s->stride, s, ax, wexp, line_dst);
@@ -468,9 +512,9 @@ yuv_to_rgb(const uint8_t *y, const uint8_t *u, const uint8_t *v, size_t n,
 
 /* ---- entry points ------------------------------------------------------ */
 
-clip_status
-clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, uint8_t *rgb,
-                         clip_error *err)
+static clip_status
+preprocess_u8(const clip_preprocess_params *p, const clip_image *im, bool simd, uint8_t *rgb,
+              clip_error *err)
 {
   clip_status st = validate(p, im, err);
   if (st != CLIP_OK)
@@ -499,11 +543,11 @@ clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, 
                                     { 0, 1, 2 }, { 2, 1, 0 }, { 1, 2, 3 }, { 3, 2, 1 } };
     plane_src s = { im->planes[0], im->strides[0], w, h, im->format <= CLIP_FORMAT_BGR ? 3 : 4, 3,
                     { offs[im->format][0], offs[im->format][1], offs[im->format][2] } };
-    st = resample_plane(&s, &ax, &ay, out, err);
+    st = resample_plane(&s, &ax, &ay, simd, out, err);
   } else if (im->format == CLIP_FORMAT_GRAY8) {
     /* Pillow converts L to RGB after resizing: R = G = B = L. */
     plane_src s = { im->planes[0], im->strides[0], w, h, 1, 1, { 0 } };
-    st = resample_plane(&s, &ax, &ay, out, err);
+    st = resample_plane(&s, &ax, &ay, simd, out, err);
     if (st == CLIP_OK) {
       memcpy(out[1], out[0], plane);
       memcpy(out[2], out[0], plane);
@@ -525,17 +569,17 @@ clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, 
     uint8_t *yp[1] = { yuv }, *uv[2] = { yuv + plane, yuv + 2 * plane };
     if (!st) {
       plane_src ys = { im->planes[0], im->strides[0], w, h, 1, 1, { 0 } };
-      st = resample_plane(&ys, &ax, &ay, yp, err);
+      st = resample_plane(&ys, &ax, &ay, simd, yp, err);
     }
     if (!st && im->format == CLIP_FORMAT_NV12) {
       plane_src s = { im->planes[1], im->strides[1], cw, chh, 2, 2, { 0, 1 } };
-      st = resample_plane(&s, &cx, &cy, uv, err);
+      st = resample_plane(&s, &cx, &cy, simd, uv, err);
     } else if (!st) {
       plane_src us = { im->planes[1], im->strides[1], cw, chh, 1, 1, { 0 } };
       plane_src vs = { im->planes[2], im->strides[2], cw, chh, 1, 1, { 0 } };
-      st = resample_plane(&us, &cx, &cy, uv, err);
+      st = resample_plane(&us, &cx, &cy, simd, uv, err);
       if (!st)
-        st = resample_plane(&vs, &cx, &cy, uv + 1, err);
+        st = resample_plane(&vs, &cx, &cy, simd, uv + 1, err);
     }
     if (!st)
       yuv_to_rgb(yp[0], uv[0], uv[1], plane, im->matrix, im->full_range, out);
@@ -546,6 +590,20 @@ clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, 
   axis_weights_free(&cx);
   axis_weights_free(&cy);
   return st;
+}
+
+clip_status
+clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *im, uint8_t *rgb,
+                         clip_error *err)
+{
+  return preprocess_u8(p, im, true, rgb, err);
+}
+
+clip_status
+clip_preprocess_frame_u8_portable(const clip_preprocess_params *p, const clip_image *im,
+                                  uint8_t *rgb, clip_error *err)
+{
+  return preprocess_u8(p, im, false, rgb, err);
 }
 
 clip_status

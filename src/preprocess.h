@@ -22,4 +22,10 @@ clip_status clip_preprocess_frame(const clip_preprocess_params *p, const clip_im
 clip_status clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip_image *image,
                                      uint8_t *rgb, clip_error *err);
 
+/* clip_preprocess_frame_u8 with the portable C kernels only, never SIMD:
+ * the tests check that both give the same bytes. */
+clip_status clip_preprocess_frame_u8_portable(const clip_preprocess_params *p,
+                                              const clip_image *im, uint8_t *rgb,
+                                              clip_error *err);
+
 #endif
