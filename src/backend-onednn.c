@@ -192,7 +192,7 @@ struct onednn_engine {
   dnnl_engine_t engine;
   int threads;
   GMutex lock; /* guards the cache below */
-  prim_entry *cache;
+  prim_entry **cache; /* entries never move: another thread may hold one */
   int n_cache, cap_cache;
 };
 
@@ -280,8 +280,10 @@ onednn_engine_free(onednn_engine *eng)
 {
   if (!eng)
     return;
-  for (int i = 0; i < eng->n_cache; i++)
-    dnnl_primitive_destroy(eng->cache[i].prim);
+  for (int i = 0; i < eng->n_cache; i++) {
+    dnnl_primitive_destroy(eng->cache[i]->prim);
+    free(eng->cache[i]);
+  }
   free(eng->cache);
   if (eng->engine)
     dnnl_engine_destroy(eng->engine);
@@ -353,13 +355,13 @@ cached(onednn_engine *eng, const prim_key *key, pd_maker make, const void *data,
   dnnl_primitive_desc_t pd = NULL;
   g_mutex_lock(&eng->lock);
   for (int i = 0; i < eng->n_cache; i++)
-    if (!memcmp(&eng->cache[i].key, key, sizeof *key)) {
-      found = &eng->cache[i];
+    if (!memcmp(&eng->cache[i]->key, key, sizeof *key)) {
+      found = eng->cache[i];
       goto out;
     }
   if (eng->n_cache == eng->cap_cache) {
     int cap = eng->cap_cache ? 2 * eng->cap_cache : 32;
-    prim_entry *c = realloc(eng->cache, (size_t) cap * sizeof *c);
+    prim_entry **c = realloc(eng->cache, (size_t) cap * sizeof *c);
     if (!c) {
       clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN: primitive cache allocation failed");
       goto out;
@@ -384,8 +386,13 @@ cached(onednn_engine *eng, const prim_key *key, pd_maker make, const void *data,
   const char *impl = NULL;
   dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
   e.impl = impl ? g_intern_string(impl) : "?";
-  eng->cache[eng->n_cache] = e;
-  found = &eng->cache[eng->n_cache++];
+  if (!(found = malloc(sizeof *found))) {
+    dnnl_primitive_destroy(e.prim);
+    clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN: primitive cache allocation failed");
+    goto out;
+  }
+  *found = e;
+  eng->cache[eng->n_cache++] = found;
 out:
   (void) st;
   if (pd)

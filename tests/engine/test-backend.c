@@ -200,6 +200,66 @@ test_linear_many_m(void)
   g_free(w), g_free(b);
 }
 
+/* Contexts on two threads share one prepared layer and create primitives
+ * for new row counts at the same time (the engine's cache is locked). */
+typedef struct {
+  onednn_engine *eng;
+  onednn_linear *lin;
+  const float *w, *b;
+  int K, N, first_m;
+  int bad;
+} thread_job;
+
+static gpointer
+thread_run(gpointer data)
+{
+  thread_job *j = data;
+  clip_error err = { 0 };
+  onednn_exec *ex = onednn_exec_new(j->eng, &err);
+  for (int M = j->first_m; M < j->first_m + 12; M++) {
+    float *x = g_new(float, (size_t) M * j->K), *y = g_new(float, (size_t) M * j->N);
+    for (int i = 0; i < M * j->K; i++)
+      x[i] = (float) ((i * 7 + M) % 13) - 6.0f;
+    if (onednn_linear_run(ex, j->lin, x, M, y, ONEDNN_ACT_NONE, false, &err) != CLIP_OK)
+      j->bad++;
+    for (int i = 0; i < M; i++)
+      for (int n = 0; n < j->N; n++) {
+        double s = j->b[n];
+        for (int k = 0; k < j->K; k++)
+          s += (double) x[i * j->K + k] * j->w[k * j->N + n];
+        if (fabs(y[i * j->N + n] - s) > 1e-4 * fmax(1.0, fabs(s)))
+          j->bad++;
+      }
+    g_free(x), g_free(y);
+  }
+  onednn_exec_free(ex);
+  return NULL;
+}
+
+static void
+test_linear_threads(void)
+{
+  onednn_engine *eng = engine_or_skip();
+  if (!eng)
+    return;
+  clip_error err = { 0 };
+  rng_state = 13;
+  int K = 64, N = 48;
+  float *w = rand_buf((size_t) K * N, 0.2f), *b = rand_buf(N, 0.1f);
+  onednn_linear *lin = onednn_linear_new(eng, w, b, K, N, false, 8, &err);
+  thread_job jobs[2] = { { eng, lin, w, b, K, N, 1, 0 }, { eng, lin, w, b, K, N, 5, 0 } };
+  GThread *t[2];
+  for (int i = 0; i < 2; i++)
+    t[i] = g_thread_new("linear", thread_run, &jobs[i]);
+  for (int i = 0; i < 2; i++) {
+    g_thread_join(t[i]);
+    g_assert_cmpint(jobs[i].bad, ==, 0);
+  }
+  onednn_linear_free(lin);
+  onednn_engine_free(eng);
+  g_free(w), g_free(b);
+}
+
 static void
 test_linear_bf16(void)
 {
@@ -427,6 +487,7 @@ main(int argc, char **argv)
   g_test_add_func("/backend/linear-shapes", test_linear_shapes);
   g_test_add_func("/backend/linear-many-m", test_linear_many_m);
   g_test_add_func("/backend/linear-bf16", test_linear_bf16);
+  g_test_add_func("/backend/linear-threads", test_linear_threads);
   g_test_add_func("/backend/linear-errors", test_linear_errors);
   g_test_add_func("/backend/attention", test_attention);
   g_test_add_func("/backend/bf16-conversion", test_bf16_conversion);
