@@ -427,6 +427,27 @@ ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int
 }
 
 void
+ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
+                    const float *in, int ld_in, float *out, int ld_out, int rows)
+{
+#ifdef _OPENMP
+  const int block = 16;
+  if (be->kind == CLIP_BACKEND_ONEDNN && be->n_threads > 1 && rows >= 4 * block) {
+    const int n_blocks = (rows + block - 1) / block;
+#pragma omp parallel for schedule(static) num_threads(be->n_threads)
+    for (int b = 0; b < n_blocks; b++) {
+      const int r0 = b * block, n = rows - r0 < block ? rows - r0 : block;
+      ops_layer_norm(norm, width, eps, in + (size_t) r0 * ld_in, ld_in, out + (size_t) r0 * ld_out,
+                     ld_out, n);
+    }
+    return;
+  }
+#endif
+  (void) be;
+  ops_layer_norm(norm, width, eps, in, ld_in, out, ld_out, rows);
+}
+
+void
 ops_softmax(const float *in, int n, float *out)
 {
   if (n <= 0)

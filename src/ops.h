@@ -96,6 +96,13 @@ void ops_matmul_nn(const ops_backend *be, int M, int N, int K, const float *A, i
 void ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int ld_in,
                     float *out, int ld_out, int rows);
 
+/* ops_layer_norm() over the backend's threads: with oneDNN the rows are
+ * split over its OpenMP pool (large batches spend a few % of a pass here);
+ * with OpenBLAS it runs on the calling thread, so no second pool competes
+ * with OpenBLAS's. Same results either way (rows are independent). */
+void ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
+                         const float *in, int ld_in, float *out, int ld_out, int rows);
+
 /* Softmax of each of `rows` rows of `cols` floats (row stride ld), in place.
  * causal: row i only attends to columns 0..i; the rest become 0. */
 void ops_softmax_rows(float *x, int rows, int cols, int ld, bool causal);

@@ -10,14 +10,14 @@ clip_block_forward(const ops_backend *be, const clip_block *blk, const clip_bloc
   const int W = shape->width, rows = n_seq * T;
   const ops_epilogue act = shape->act == CLIP_ACT_GELU ? OPS_EPI_GELU : OPS_EPI_QUICK_GELU;
 
-  ops_layer_norm(&blk->ln1, W, shape->eps, x, W, s->h, W, rows);
+  ops_layer_norm_rows(be, &blk->ln1, W, shape->eps, x, W, s->h, W, rows);
   ops_linear(be, &blk->qkv, s->h, rows, s->qkv, OPS_EPI_NONE);
   /* Heads land side by side in s->h: the layout out_proj expects. */
   ops_attention(be, s->qkv, n_seq, T, shape->heads, W / shape->heads, shape->causal, s->h,
                 s->scores);
   ops_linear(be, &blk->attn_out, s->h, rows, x, OPS_EPI_RESIDUAL);
 
-  ops_layer_norm(&blk->ln2, W, shape->eps, x, W, s->h, W, rows);
+  ops_layer_norm_rows(be, &blk->ln2, W, shape->eps, x, W, s->h, W, rows);
   ops_linear(be, &blk->fc1, s->h, rows, s->mlp, act);
   ops_linear(be, &blk->fc2, s->mlp, rows, x, OPS_EPI_RESIDUAL);
 }
