@@ -323,6 +323,14 @@ cmd_bench(int argc, char **argv)
          "  \"threads\": %d,\n  \"batch\": %d,\n  \"runs\": %d,\n",
          o.model, be->kind == CLIP_BACKEND_OPENBLAS ? "openblas" : "onednn",
          be->precision == CLIP_PRECISION_BF16 ? "bf16" : "fp32", o.threads, B, o.runs);
+  /* OpenMP's wait policy decides how oneDNN behaves on a busy machine
+   * (docs/performance.md, "Noise"): recorded with the figures. */
+  const char *policy = getenv("OMP_WAIT_POLICY");
+  if (!policy)
+    policy = "default";
+  else if (strpbrk(policy, "\"\\") || strlen(policy) > 32)
+    policy = "(unprintable)";
+  printf("  \"omp_wait_policy\": \"%s\",\n", policy);
   printf("  \"model_load_ms\": %.1f,\n  \"first_pass_ms\": %.1f,\n", load_ms, first_ms);
   printf("  \"ms_per_image_min\": %.2f,\n  \"ms_per_image_median\": %.2f,\n"
          "  \"images_per_s\": %.1f,\n",
