@@ -410,12 +410,24 @@ ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int
     float *y = out + (size_t) r * ld_out;
     /* Two passes (mean, then the centred sum of squares) with double
      * accumulators: no E[x²] − E[x]² cancellation, no drift with width. */
-    double sum = 0.0;
-    for (int j = 0; j < width; j++)
+    /* Four partial sums each: independent add chains the compiler can keep
+     * in one vector register (a single chain waits on every add). */
+    double s4[4] = { 0 }, q4[4] = { 0 };
+    int j = 0;
+    for (; j + 4 <= width; j += 4)
+      for (int k = 0; k < 4; k++)
+        s4[k] += x[j + k];
+    double sum = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    for (; j < width; j++)
       sum += x[j];
     const double mean = sum / width;
-    double sq = 0.0;
-    for (int j = 0; j < width; j++) {
+    for (j = 0; j + 4 <= width; j += 4)
+      for (int k = 0; k < 4; k++) {
+        const double d = x[j + k] - mean;
+        q4[k] += d * d;
+      }
+    double sq = (q4[0] + q4[1]) + (q4[2] + q4[3]);
+    for (; j < width; j++) {
       const double d = x[j] - mean;
       sq += d * d;
     }
