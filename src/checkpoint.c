@@ -220,6 +220,7 @@ relayout_worker(gpointer data)
     const relayout_job *job = &g_array_index(jobs, relayout_job, i);
     const float *src = st_f32_direct(job->t);
     float *tmp = NULL;
+    st_prefault(rs->ld->f, job->t);
     if (!src) {
       /* need() admitted only float dtypes, so st_to_f32 cannot fail. */
       tmp = malloc((size_t) job->t->n_elements * sizeof *tmp);
@@ -532,12 +533,12 @@ cfg_number(cfg_reader *r, const cJSON *obj, const char *section, const char *key
   return v->valuedouble;
 }
 
-/* An optional sub-object; a present non-object is an error. */
+/* An optional sub-object (null counts as absent); anything else is an error. */
 static const cJSON *
 cfg_object(cfg_reader *r, const cJSON *obj, const char *key)
 {
   const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (v && !cJSON_IsObject(v) && !r->failed) {
+  if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v) && !r->failed) {
     clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected an object", r->file, key);
     r->failed = true;
   }
@@ -616,6 +617,25 @@ hidden_act(cfg_reader *r, const cJSON *obj, const char *section, clip_activation
   return true;
 }
 
+/* A tower's section of config.json. Older configs (LAION's among them) also
+ * carry text_config_dict / vision_config_dict, whose keys transformers lets
+ * override the plain section. */
+static cJSON *
+merged_section(cfg_reader *r, const cJSON *root, const char *key, const char *dict_key)
+{
+  const cJSON *base = cfg_object(r, root, key), *dict = cfg_object(r, root, dict_key);
+  cJSON *out = base ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
+  for (const cJSON *e = dict ? dict->child : NULL; out && e; e = e->next) {
+    cJSON_DeleteItemFromObjectCaseSensitive(out, e->string);
+    cJSON_AddItemToObject(out, e->string, cJSON_Duplicate(e, 1));
+  }
+  if (!out && !r->failed) {
+    clip_set_error(r->err, CLIP_ERR_NOMEM, "%s: out of memory reading %s", r->file, key);
+    r->failed = true;
+  }
+  return out;
+}
+
 /* Hugging Face CLIPConfig, with transformers' defaults for absent keys. */
 static clip_status
 config_hf(clip_model_info *in, const char *path, clip_error *err)
@@ -624,8 +644,8 @@ config_hf(clip_model_info *in, const char *path, clip_error *err)
   if (!root)
     return err ? err->status : CLIP_ERR_FORMAT;
   cfg_reader r = { path, err, false };
-  const cJSON *tc = cfg_object(&r, root, "text_config");
-  const cJSON *vc = cfg_object(&r, root, "vision_config");
+  cJSON *tc = merged_section(&r, root, "text_config", "text_config_dict");
+  cJSON *vc = merged_section(&r, root, "vision_config", "vision_config_dict");
   in->text_width = cfg_int(&r, tc, "text_config", "hidden_size", 512);
   in->text_mlp = cfg_int(&r, tc, "text_config", "intermediate_size", 2048);
   in->text_heads = cfg_int(&r, tc, "text_config", "num_attention_heads", 8);
@@ -647,6 +667,8 @@ config_hf(clip_model_info *in, const char *path, clip_error *err)
     hidden_act(&r, tc, "text_config", &tact);
   if (!r.failed)
     hidden_act(&r, vc, "vision_config", &vact);
+  cJSON_Delete(tc);
+  cJSON_Delete(vc);
   cJSON_Delete(root);
   if (r.failed)
     return err ? err->status : CLIP_ERR_FORMAT;
@@ -726,6 +748,14 @@ config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
   } else if (crop) {
     h = w = cfg_int(&r, root, "", "crop_size", h);
   }
+  /* size: the shorter side after resizing ({"shortest_edge"} or a number);
+   * the preprocessing resizes to the crop size, as CLIP's models all do. */
+  const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
+  int edge = in->image_size;
+  if (cJSON_IsObject(size))
+    edge = cfg_int(&r, size, "size", "shortest_edge", edge);
+  else if (size)
+    edge = cfg_int(&r, root, "", "size", edge);
   cJSON_Delete(root);
   if (r.failed)
     return err ? err->status : CLIP_ERR_FORMAT;
@@ -733,6 +763,11 @@ config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: crop_size %dx%d disagrees with the model's image size %d", path, w,
                           h, in->image_size);
+  if (edge != in->image_size)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
+                          "%s: size %d differs from the image size %d (resizing to another size "
+                          "before the crop is not supported)",
+                          path, edge, in->image_size);
   return CLIP_OK;
 }
 
@@ -926,6 +961,48 @@ detect_naming(const st_file *f)
 }
 
 
+/* Which files a path names: a directory with config.json (Hugging Face), a
+ * directory with open_clip_model.safetensors, or a weights file (config is
+ * then found beside it once the naming is known). */
+static clip_status
+locate(const char *path, char **dir, char **weights, char **config, clip_error *err)
+{
+  clip_status st = CLIP_OK;
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    *dir = g_strdup(path);
+    *config = g_build_filename(*dir, "config.json", NULL);
+    char *hf = g_build_filename(*dir, "model.safetensors", NULL);
+    char *oc = g_build_filename(*dir, "open_clip_model.safetensors", NULL);
+    if (is_file(*config)) {
+      *weights = hf, hf = NULL;
+      if (!is_file(*weights))
+        st = clip_set_error(err, CLIP_ERR_IO,
+                            "%s: missing (a Hugging Face checkpoint directory has config.json "
+                            "and model.safetensors)",
+                            *weights);
+    } else if (is_file(oc)) {
+      *weights = oc, oc = NULL;
+      g_free(*config), *config = NULL;
+    } else if (is_file(hf)) {
+      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
+                          *config);
+    } else {
+      st = clip_set_error(err, CLIP_ERR_IO,
+                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
+                          "open_clip_model.safetensors)",
+                          path);
+    }
+    g_free(hf);
+    g_free(oc);
+  } else if (is_file(path)) {
+    *dir = g_path_get_dirname(path);
+    *weights = g_strdup(path);
+  } else {
+    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
+  }
+  return st;
+}
+
 clip_status
 clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
 {
@@ -939,39 +1016,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
 
   char *dir = NULL, *weights = NULL, *config = NULL, *oc_config = NULL;
   GArray *jobs = g_array_new(FALSE, FALSE, sizeof(relayout_job));
-  clip_status st = CLIP_OK;
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    dir = g_strdup(path);
-    config = g_build_filename(dir, "config.json", NULL);
-    char *hf = g_build_filename(dir, "model.safetensors", NULL);
-    char *oc = g_build_filename(dir, "open_clip_model.safetensors", NULL);
-    if (is_file(config)) {
-      weights = hf, hf = NULL;
-      if (!is_file(weights))
-        st = clip_set_error(err, CLIP_ERR_IO,
-                            "%s: missing (a Hugging Face checkpoint directory has config.json "
-                            "and model.safetensors)",
-                            weights);
-    } else if (is_file(oc)) {
-      weights = oc, oc = NULL;
-      g_free(config), config = NULL;
-    } else if (is_file(hf)) {
-      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
-                          config);
-    } else {
-      st = clip_set_error(err, CLIP_ERR_IO,
-                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
-                          "open_clip_model.safetensors)",
-                          path);
-    }
-    g_free(hf);
-    g_free(oc);
-  } else if (is_file(path)) {
-    dir = g_path_get_dirname(path);
-    weights = g_strdup(path);
-  } else {
-    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
-  }
+  clip_status st = locate(path, &dir, &weights, &config, err);
   if (st != CLIP_OK)
     goto out;
 

@@ -381,6 +381,20 @@ st_find(const st_file *f, const char *name)
 }
 
 void
+st_prefault(const st_file *f, const st_tensor *t)
+{
+#ifdef MADV_POPULATE_READ
+  long page = sysconf(_SC_PAGESIZE);
+  if (!f || !t || page <= 0 || !t->n_bytes)
+    return;
+  uintptr_t begin = (uintptr_t) t->data & ~((uintptr_t) page - 1);
+  madvise((void *) begin, (uintptr_t) t->data + t->n_bytes - begin, MADV_POPULATE_READ);
+#else
+  (void) f, (void) t;
+#endif
+}
+
+void
 st_release(const st_file *f, const st_tensor *t)
 {
   long page = sysconf(_SC_PAGESIZE);

@@ -51,6 +51,10 @@ const char *st_dtype_name(st_dtype dtype);
 /* Parses a header dtype name; false when unknown. */
 bool st_dtype_parse(const char *name, st_dtype *dtype);
 
+/* Maps the tensor's pages in one call ahead of a full read (one fault per
+ * page otherwise); harmless where the kernel lacks it. */
+void st_prefault(const st_file *f, const st_tensor *t);
+
 /* Tells the kernel the tensor's mapped pages are no longer needed (after
  * they were copied), so they leave the resident set; reads stay valid. */
 void st_release(const st_file *f, const st_tensor *t);

@@ -732,6 +732,23 @@ test_gelu_config(void)
   clip_model_free(m);
   g_free(cfg);
   remove_dir(dir);
+
+  /* text_config_dict / vision_config_dict override the plain sections. */
+  dir = hf_dir_with_config("config-dict", "\"projection_dim\": 32,",
+                           "\"projection_dim\": 32, \"text_config_dict\": {\"hidden_act\": \"gelu\"},"
+                           " \"vision_config_dict\": {\"hidden_act\": \"gelu\"},");
+  m = load_ok(dir);
+  g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
+  clip_model_free(m);
+  remove_dir(dir);
+
+  /* A null section means transformers' defaults (text width 512 here);
+   * cJSON reads the first of the duplicate keys. */
+  dir = hf_dir_with_config("null-text-config", "\"projection_dim\": 32,",
+                           "\"projection_dim\": 32, \"text_config\": null,");
+  expect_error(dir, CLIP_ERR_FORMAT, "text_model.embeddings.token_embedding.weight",
+               "expected shape [49408, 512] (from config.json), found [49408, 64]");
+  remove_dir(dir);
 }
 
 static void
@@ -743,6 +760,24 @@ test_bad_preprocessor(void)
                "\"height\": 224", "\"height\": 256");
   expect_error(dir, CLIP_ERR_FORMAT, "preprocessor_config.json",
                "crop_size 224x256 disagrees with the model's image size 224");
+  remove_dir(dir);
+
+  dir = hf_dir_with_config("resize", NULL, NULL);
+  write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json",
+               "\"shortest_edge\": 224", "\"shortest_edge\": 256");
+  expect_error(dir, CLIP_ERR_UNSUPPORTED, "preprocessor_config.json",
+               "size 256 differs from the image size 224");
+  remove_dir(dir);
+
+  /* Old files give crop_size and size as plain numbers. */
+  dir = hf_dir_with_config("old-style", NULL, NULL);
+  char *pp = g_build_filename(dir, "preprocessor_config.json", NULL);
+  g_assert_true(g_file_set_contents(pp, "{\"crop_size\": 224, \"size\": 224}", -1, NULL));
+  clip_model *old = load_ok(dir);
+  clip_model_free(old);
+  g_assert_true(g_file_set_contents(pp, "{\"crop_size\": 200, \"size\": 224}", -1, NULL));
+  expect_error(dir, CLIP_ERR_FORMAT, pp, "crop_size 200x200 disagrees");
+  g_free(pp);
   remove_dir(dir);
 
   dir = hf_dir_with_config("std", NULL, NULL);
@@ -853,8 +888,12 @@ test_layout_odd_sizes(void)
     g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.bias", towers[t]);
     add_random(w, rng, name, 1, W, 0, 0, 0);
   }
-  char *weights = g_build_filename(dir, "model.safetensors", NULL);
+  /* Older HF checkpoints carry int64 position_ids buffers: ignored. */
+  const gint64 ids[5] = { 0, 1, 2, 3, 4 };
   clip_error err = { 0 };
+  g_assert_cmpint(st_writer_add(w, "text_model.embeddings.position_ids", ST_I64, 2,
+                                (gint64[]) { 1, 5 }, ids, &err), ==, CLIP_OK);
+  char *weights = g_build_filename(dir, "model.safetensors", NULL);
   g_assert_cmpint(st_writer_save(w, weights, &err), ==, CLIP_OK);
   st_writer_free(w);
   g_rand_free(rng);

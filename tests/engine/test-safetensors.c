@@ -241,6 +241,13 @@ test_kit_files(void)
   float v;
   g_assert_cmpint(st_to_f32(t, &v, &err), ==, CLIP_OK);
   g_assert_cmpfloat_with_epsilon(v, 4.6052, 1e-4);
+  /* Prefaulting and releasing pages are hints: the data stays readable. */
+  t = st_find(f, "text_model.embeddings.token_embedding.weight");
+  const float *v0 = st_f32_direct(t);
+  float first = v0[0], last = v0[t->n_elements - 1];
+  st_prefault(f, t);
+  st_release(f, t);
+  g_assert_true(v0[0] == first && v0[t->n_elements - 1] == last);
   st_close(f);
   g_free(path);
 
