@@ -16,6 +16,15 @@ clip_default_params(void)
   p.n_threads = 0;
   p.backend = CLIP_BACKEND_DEFAULT;
   p.precision = CLIP_PRECISION_FP32;
+  /* Lets the test suite (and a user) run everything on one backend without
+   * code changes; unknown values are ignored. */
+  const char *b = g_getenv("CLIP_BACKEND"), *pr = g_getenv("CLIP_PRECISION");
+  if (g_strcmp0(b, "openblas") == 0)
+    p.backend = CLIP_BACKEND_OPENBLAS;
+  else if (g_strcmp0(b, "onednn") == 0)
+    p.backend = CLIP_BACKEND_ONEDNN;
+  if (g_strcmp0(pr, "bf16") == 0)
+    p.precision = CLIP_PRECISION_BF16;
   return p;
 }
 
@@ -28,7 +37,7 @@ clip_model_load(const char *path, const clip_params *params, clip_error *err)
   if (!m)
     return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory"), NULL;
   m->params = params ? *params : clip_default_params();
-  if (clip_checkpoint_load(m, path, err) != CLIP_OK) {
+  if (clip_checkpoint_load(m, path, err) != CLIP_OK || ops_model_prepare(m, err) != CLIP_OK) {
     clip_model_free(m);
     return NULL;
   }
@@ -40,6 +49,7 @@ clip_model_free(clip_model *model)
 {
   if (!model)
     return;
+  ops_model_release(model);
   clip_checkpoint_release(model);
   free(model);
 }
@@ -96,7 +106,8 @@ clip_ctx_new(const clip_model *model, clip_error *err)
     return clip_set_error(err, CLIP_ERR_NOMEM, "clip_ctx_new: out of memory"), NULL;
   ctx->model = model;
   ctx->text_truncation = true;
-  if (ops_backend_init(&ctx->backend, &model->params, err) != CLIP_OK) {
+  if (ops_backend_init(&ctx->backend, &model->params, err) != CLIP_OK
+      || ops_backend_bind(&ctx->backend, model, err) != CLIP_OK) {
     free(ctx);
     return NULL;
   }
@@ -108,6 +119,7 @@ clip_ctx_free(clip_ctx *ctx)
 {
   if (!ctx)
     return;
+  ops_backend_release(&ctx->backend);
   free(ctx->scratch);
   free(ctx);
 }

@@ -50,6 +50,8 @@ typedef struct {
   clip_precision precision; /* BF16 needs the oneDNN backend */
 } clip_params;
 
+/* Defaults; the environment variables CLIP_BACKEND (openblas | onednn) and
+ * CLIP_PRECISION (fp32 | bf16) override backend and precision. */
 clip_params clip_default_params(void);
 
 typedef struct clip_model clip_model;

@@ -63,7 +63,11 @@ struct clip_model {
   void **owned;
   int n_owned, cap_owned;
 
-  clip_params params;
+  clip_params params;    /* backend resolved at load (never DEFAULT afterwards) */
+  /* The backend's model state (ops.c): for oneDNN the engine and each
+   * layer's prepacked weights; the plain w of those layers is then NULL when
+   * the loader owned it (freed). NULL for OpenBLAS. */
+  void *backend;
 };
 
 #endif

@@ -4,30 +4,236 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <glib.h>
+
+#include "backend-onednn.h"
 #include "error.h"
+
+/* A context's oneDNN state: its stream and scratch, and the first failure of
+ * the current forward pass (ops_linear() returns nothing, so a failure is
+ * kept here until the tower collects it with ops_backend_take_error()). */
+typedef struct {
+  onednn_exec *ex;
+  GHashTable *layers; /* the model's: clip_linear * -> onednn_linear * */
+  clip_error err;
+} onednn_state;
+
+/* A model's oneDNN state: the engine and the prepacked layers, looked up by
+ * the address of their clip_linear so the model layout stays backend-free. */
+typedef struct {
+  onednn_engine *eng;
+  GHashTable *layers;
+} onednn_model;
 
 clip_status
 ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
 {
   clip_params p = params ? *params : clip_default_params();
   memset(be, 0, sizeof *be);
-  if (p.backend == CLIP_BACKEND_ONEDNN)
+  if (p.backend == CLIP_BACKEND_DEFAULT)
+    p.backend = onednn_built() ? CLIP_BACKEND_ONEDNN : CLIP_BACKEND_OPENBLAS;
+  if (p.backend == CLIP_BACKEND_ONEDNN && !onednn_built())
     return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
                           "backend oneDNN: this build has only the OpenBLAS backend");
-  if (p.precision == CLIP_PRECISION_BF16)
-    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
-                          "precision bf16 needs the oneDNN backend, which this build lacks");
-  be->kind = CLIP_BACKEND_OPENBLAS;
+  if (p.precision == CLIP_PRECISION_BF16 && p.backend != CLIP_BACKEND_ONEDNN)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "precision bf16 needs the oneDNN backend%s",
+                          onednn_built() ? "" : ", which this build lacks");
+  if (p.backend != CLIP_BACKEND_ONEDNN && p.backend != CLIP_BACKEND_OPENBLAS)
+    return clip_set_error(err, CLIP_ERR_ARG, "backend: unknown value %d", (int) p.backend);
+  if (p.precision != CLIP_PRECISION_FP32 && p.precision != CLIP_PRECISION_BF16)
+    return clip_set_error(err, CLIP_ERR_ARG, "precision: unknown value %d", (int) p.precision);
+  be->kind = p.backend;
+  be->precision = p.precision;
   be->n_threads = p.n_threads > 0 ? p.n_threads : openblas_get_num_procs();
   if (be->n_threads < 1)
     be->n_threads = 1;
   /* OpenBLAS has one process-wide pool; setting it only when it differs
-   * avoids resizing the pool under another context's running GEMM. */
-  if (openblas_get_num_threads() != be->n_threads)
+   * avoids resizing the pool under another context's running GEMM. (The
+   * oneDNN engine pins it to one thread instead: see onednn_engine_new.) */
+  if (be->kind == CLIP_BACKEND_OPENBLAS && openblas_get_num_threads() != be->n_threads)
     openblas_set_num_threads(be->n_threads);
   return CLIP_OK;
+}
+
+clip_status
+ops_backend_bind(ops_backend *be, const clip_model *model, clip_error *err)
+{
+  if (be->kind != CLIP_BACKEND_ONEDNN)
+    return CLIP_OK;
+  if (!model->backend)
+    return clip_set_error(err, CLIP_ERR_ARG, "%s: the model was loaded for another backend",
+                          model->path ? model->path : "model");
+  onednn_state *st = calloc(1, sizeof *st);
+  if (!st)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for the oneDNN context");
+  const onednn_model *om = model->backend;
+  st->layers = om->layers;
+  if (!(st->ex = onednn_exec_new(om->eng, err))) {
+    free(st);
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  }
+  be->impl = st;
+  return CLIP_OK;
+}
+
+void
+ops_backend_release(ops_backend *be)
+{
+  onednn_state *st = be->impl;
+  if (st) {
+    onednn_exec_free(st->ex);
+    free(st);
+  }
+  be->impl = NULL;
+}
+
+clip_status
+ops_backend_take_error(const ops_backend *be, clip_error *err)
+{
+  onednn_state *st = be->impl;
+  if (!st || st->err.status == CLIP_OK)
+    return CLIP_OK;
+  clip_status s = st->err.status;
+  if (err)
+    *err = st->err;
+  memset(&st->err, 0, sizeof st->err);
+  return s;
+}
+
+/* Every linear layer of a model with the row count it usually runs at (one
+ * image, one full-length text), which picks the prepacked layout. */
+typedef struct {
+  clip_linear *lin;
+  int m_hint;
+} model_layer;
+
+static int
+model_layers(clip_model *m, model_layer *out)
+{
+  int n = 0, grid = m->info.patch_size > 0 ? m->info.image_size / m->info.patch_size : 0;
+  int Tv = grid * grid + 1, Tt = m->info.context_length;
+  out[n++] = (model_layer) { &m->patch_embed, grid * grid };
+  out[n++] = (model_layer) { &m->visual_proj, 1 };
+  out[n++] = (model_layer) { &m->text_proj, 1 };
+  const clip_tower *towers[2] = { &m->vision, &m->text };
+  for (int t = 0; t < 2; t++)
+    for (int l = 0; towers[t]->blocks && l < towers[t]->layers; l++) {
+      clip_block *b = &towers[t]->blocks[l];
+      int M = t == 0 ? Tv : Tt;
+      out[n++] = (model_layer) { &b->qkv, M };
+      out[n++] = (model_layer) { &b->attn_out, M };
+      out[n++] = (model_layer) { &b->fc1, M };
+      out[n++] = (model_layer) { &b->fc2, M };
+    }
+  return n;
+}
+
+/* Frees p if the loader owns it (a converted or transposed copy); weights
+ * still mapped from the file stay with the mapping. */
+static void
+free_owned(clip_model *m, const void *p)
+{
+  for (int i = 0; p && i < m->n_owned; i++)
+    if (m->owned[i] == p) {
+      free(m->owned[i]);
+      m->owned[i] = NULL;
+      return;
+    }
+}
+
+/* Creates the primitives of a one-image vision pass at load, so the first
+ * frame of a stream is as fast as the others (other batch sizes and text
+ * lengths create theirs on first use, once). */
+static clip_status
+warm_vision(clip_model *m, onednn_model *om, clip_error *err)
+{
+  const clip_model_info *in = &m->info;
+  if (in->patch_size <= 0 || !m->vision.blocks || m->vision.layers < 1 || m->vision.heads < 1)
+    return CLIP_OK;
+  int grid = in->image_size / in->patch_size, T = grid * grid + 1;
+  const clip_block *b = &m->vision.blocks[0];
+  onednn_act act = in->activation == CLIP_ACT_GELU ? ONEDNN_ACT_GELU : ONEDNN_ACT_QUICK_GELU;
+  struct {
+    const clip_linear *lin;
+    int M;
+    onednn_act act;
+    bool residual;
+  } w[] = { { &m->patch_embed, grid * grid, ONEDNN_ACT_NONE, false },
+            { &b->qkv, T, ONEDNN_ACT_NONE, false },
+            { &b->attn_out, T, ONEDNN_ACT_NONE, true },
+            { &b->fc1, T, act, false },
+            { &b->fc2, T, ONEDNN_ACT_NONE, true },
+            { &m->visual_proj, 1, ONEDNN_ACT_NONE, false } };
+  for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+    onednn_linear *prep = g_hash_table_lookup(om->layers, w[i].lin);
+    clip_status st =
+        prep ? onednn_linear_warm(prep, w[i].M, w[i].act, w[i].residual, err) : CLIP_OK;
+    if (st != CLIP_OK)
+      return st;
+  }
+  return onednn_attention_warm(om->eng, 1, T, m->vision.heads,
+                               m->vision.width / m->vision.heads, err);
+}
+
+clip_status
+ops_model_prepare(clip_model *m, clip_error *err)
+{
+  ops_backend be;
+  clip_status st = ops_backend_init(&be, &m->params, err);
+  if (st != CLIP_OK)
+    return st;
+  m->params.backend = be.kind;
+  if (be.kind != CLIP_BACKEND_ONEDNN)
+    return CLIP_OK;
+  onednn_model *om = calloc(1, sizeof *om);
+  if (!om)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
+  m->backend = om;
+  om->layers = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                     (GDestroyNotify) onednn_linear_free);
+  if (!(om->eng = onednn_engine_new(be.n_threads, err)))
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
+  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  if (!layers)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
+  int n = model_layers(m, layers);
+  for (int i = 0; i < n && st == CLIP_OK; i++) {
+    clip_linear *lin = layers[i].lin;
+    if (!lin->w || lin->in <= 0 || lin->out <= 0)
+      continue; /* a tower this checkpoint does not have */
+    onednn_linear *prep = onednn_linear_new(om->eng, lin->w, lin->b, lin->in, lin->out,
+                                            be.precision == CLIP_PRECISION_BF16,
+                                            layers[i].m_hint, err);
+    if (!prep) {
+      st = err ? err->status : CLIP_ERR_UNSUPPORTED;
+    } else {
+      g_hash_table_insert(om->layers, lin, prep);
+      free_owned(m, lin->w);
+      lin->w = NULL;
+    }
+  }
+  free(layers);
+  if (st == CLIP_OK)
+    st = warm_vision(m, om, err);
+  return st;
+}
+
+void
+ops_model_release(clip_model *m)
+{
+  onednn_model *om = m->backend;
+  if (!om)
+    return;
+  /* Layers before the engine they were built on. */
+  g_hash_table_destroy(om->layers);
+  onednn_engine_free(om->eng);
+  free(om);
+  m->backend = NULL;
 }
 
 float
@@ -44,14 +250,84 @@ ops_gelu(float x)
   return 0.5f * x * (1.0f + erff(x * (float) M_SQRT1_2));
 }
 
+static double
+now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+profile_add(ops_profile *p, bool attention, int M, int K, int N, int hd, double seconds)
+{
+  for (int i = 0; i < p->n; i++) {
+    ops_profile_entry *e = &p->e[i];
+    if (e->attention == attention && e->M == M && e->K == K && e->N == N && e->hd == hd) {
+      e->calls++;
+      e->seconds += seconds;
+      return;
+    }
+  }
+  if (p->n < (int) (sizeof p->e / sizeof p->e[0]))
+    p->e[p->n++] = (ops_profile_entry) { attention, M, K, N, hd, 1, seconds };
+}
+
+static void linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
+                       float *y, ops_epilogue epi);
+static void attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int heads,
+                          int hd, bool causal, float *out, float *scores);
+
 void
 ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
            ops_epilogue epi)
 {
+  if (!be->profile) {
+    linear_run(be, lin, x, M, y, epi);
+    return;
+  }
+  double t0 = now_seconds();
+  linear_run(be, lin, x, M, y, epi);
+  profile_add(be->profile, false, M, lin->in, lin->out, 0, now_seconds() - t0);
+}
+
+void
+ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
+              bool causal, float *out, float *scores)
+{
+  if (!be->profile) {
+    attention_run(be, qkv, n_seq, T, heads, hd, causal, out, scores);
+    return;
+  }
+  double t0 = now_seconds();
+  attention_run(be, qkv, n_seq, T, heads, hd, causal, out, scores);
+  profile_add(be->profile, true, n_seq, T, heads, hd, now_seconds() - t0);
+}
+
+static void
+linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
+           ops_epilogue epi)
+{
   const int K = lin->in, N = lin->out;
-  (void) be;
   if (M <= 0)
     return;
+  if (be->kind == CLIP_BACKEND_ONEDNN) {
+    onednn_state *st = be->impl;
+    if (st->err.status != CLIP_OK)
+      return;
+    onednn_linear *prep = g_hash_table_lookup(st->layers, lin);
+    if (!prep) {
+      clip_set_error(&st->err, CLIP_ERR_ARG, "linear layer [%d→%d] was not prepared for oneDNN",
+                     K, N);
+      return;
+    }
+    static const onednn_act acts[] = { [OPS_EPI_NONE] = ONEDNN_ACT_NONE,
+                                       [OPS_EPI_QUICK_GELU] = ONEDNN_ACT_QUICK_GELU,
+                                       [OPS_EPI_GELU] = ONEDNN_ACT_GELU,
+                                       [OPS_EPI_RESIDUAL] = ONEDNN_ACT_NONE };
+    onednn_linear_run(st->ex, prep, x, M, y, acts[epi], epi == OPS_EPI_RESIDUAL, &st->err);
+    return;
+  }
   /* The residual add rides on GEMM's beta = 1, so y never needs a copy. */
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, x, K, lin->w, N,
               epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f, y, N);
@@ -74,6 +350,31 @@ ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M,
       for (int j = 0; j < N; j++)
         row[j] = ops_gelu(row[j] + (b ? b[j] : 0.0f));
       break;
+    }
+  }
+}
+
+static void
+attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
+              bool causal, float *out, float *scores)
+{
+  const int W = heads * hd, ld_qkv = 3 * W;
+  const float scale = 1.0f / sqrtf((float) hd);
+  if (be->kind == CLIP_BACKEND_ONEDNN) {
+    onednn_state *st = be->impl;
+    if (st->err.status == CLIP_OK)
+      onednn_attention(st->ex, qkv, n_seq, T, heads, hd, causal, out, &st->err);
+    return;
+  }
+  /* One (sequence, head) pair at a time: these GEMMs are small and OpenBLAS
+   * runs them on one thread. */
+  for (int n = 0; n < n_seq; n++) {
+    const float *base = qkv + (size_t) n * T * ld_qkv;
+    for (int h = 0; h < heads; h++) {
+      const float *q = base + h * hd, *k = q + W, *v = q + 2 * W;
+      ops_matmul_nt(be, T, T, hd, scale, q, ld_qkv, k, ld_qkv, scores, T);
+      ops_softmax_rows(scores, T, T, T, causal);
+      ops_matmul_nn(be, T, hd, T, scores, T, v, ld_qkv, out + (size_t) n * T * W + h * hd, W);
     }
   }
 }
@@ -109,12 +410,24 @@ ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int
     float *y = out + (size_t) r * ld_out;
     /* Two passes (mean, then the centred sum of squares) with double
      * accumulators: no E[x²] − E[x]² cancellation, no drift with width. */
-    double sum = 0.0;
-    for (int j = 0; j < width; j++)
+    /* Four partial sums each: independent add chains the compiler can keep
+     * in one vector register (a single chain waits on every add). */
+    double s4[4] = { 0 }, q4[4] = { 0 };
+    int j = 0;
+    for (; j + 4 <= width; j += 4)
+      for (int k = 0; k < 4; k++)
+        s4[k] += x[j + k];
+    double sum = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    for (; j < width; j++)
       sum += x[j];
     const double mean = sum / width;
-    double sq = 0.0;
-    for (int j = 0; j < width; j++) {
+    for (j = 0; j + 4 <= width; j += 4)
+      for (int k = 0; k < 4; k++) {
+        const double d = x[j + k] - mean;
+        q4[k] += d * d;
+      }
+    double sq = (q4[0] + q4[1]) + (q4[2] + q4[3]);
+    for (; j < width; j++) {
       const double d = x[j] - mean;
       sq += d * d;
     }
@@ -123,6 +436,27 @@ ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int
     for (int j = 0; j < width; j++)
       y[j] = (float) ((x[j] - mean) * inv) * norm->g[j] + norm->b[j];
   }
+}
+
+void
+ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
+                    const float *in, int ld_in, float *out, int ld_out, int rows)
+{
+#ifdef _OPENMP
+  const int block = 16;
+  if (be->kind == CLIP_BACKEND_ONEDNN && be->n_threads > 1 && rows >= 4 * block) {
+    const int n_blocks = (rows + block - 1) / block;
+#pragma omp parallel for schedule(static) num_threads(be->n_threads)
+    for (int b = 0; b < n_blocks; b++) {
+      const int r0 = b * block, n = rows - r0 < block ? rows - r0 : block;
+      ops_layer_norm(norm, width, eps, in + (size_t) r0 * ld_in, ld_in, out + (size_t) r0 * ld_out,
+                     ld_out, n);
+    }
+    return;
+  }
+#endif
+  (void) be;
+  ops_layer_norm(norm, width, eps, in, ld_in, out, ld_out, rows);
 }
 
 void

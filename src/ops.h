@@ -18,15 +18,48 @@
 /* Which library runs the matrix products, and with how many threads.
  * impl is reserved for a backend's own state (primitive caches, prepacked
  * weights); the OpenBLAS path does not use it. */
+/* Time per matrix-product shape, collected when a backend has a profile
+ * (clip-tool bench --profile); everything else is the rest of the pass. */
 typedef struct {
-  clip_backend kind;
+  bool attention; /* M = sequences, K = tokens, N = heads (head size in hd) */
+  int M, K, N, hd;
+  long calls;
+  double seconds;
+} ops_profile_entry;
+
+typedef struct {
+  ops_profile_entry e[64];
+  int n;
+} ops_profile;
+
+typedef struct {
+  clip_backend kind; /* DEFAULT (a zeroed struct) runs as OpenBLAS */
+  clip_precision precision;
   int n_threads;
   void *impl;
+  ops_profile *profile; /* NULL: no timing */
 } ops_backend;
 
-/* Resolves params into a backend (OpenBLAS here; oneDNN and BF16 are refused
- * until that backend exists) and applies the thread count. */
+/* Resolves params into a backend (DEFAULT: oneDNN when built, else
+ * OpenBLAS; oneDNN without the build and bf16 without oneDNN are refused)
+ * and applies the thread count. No allocation: see ops_backend_bind(). */
 clip_status ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err);
+
+/* Gives a context's backend its execution state for model (oneDNN: a stream
+ * and scratchpad on the model's engine). Free with ops_backend_release(). */
+clip_status ops_backend_bind(ops_backend *be, const clip_model *model, clip_error *err);
+void ops_backend_release(ops_backend *be);
+
+/* The first failure inside the matrix products since the last call (oneDNN
+ * can fail to create a primitive, or run out of memory), then cleared; the
+ * calls after a failure do nothing. CLIP_OK when there was none. */
+clip_status ops_backend_take_error(const ops_backend *be, clip_error *err);
+
+/* At model load: resolves model->params.backend and, for oneDNN, creates the
+ * engine and reorders every linear layer's weights once into its prepacked
+ * (fp32 or bf16) form, freeing the plain copies the loader owned. */
+clip_status ops_model_prepare(clip_model *model, clip_error *err);
+void ops_model_release(clip_model *model);
 
 /* What happens to x·W + b before it is stored. Bias is always applied when
  * the layer has one. */
@@ -42,6 +75,13 @@ typedef enum {
 void ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
                 ops_epilogue epi);
 
+/* Multi-head self-attention core of n_seq sequences of T tokens: qkv
+ * [n_seq·T, 3·heads·hd] holds q | k | v; writes out [n_seq·T, heads·hd] =
+ * softmax(q·kᵀ/√hd, causal when asked)·v per head, heads side by side.
+ * scores: [T, T] of scratch (used by the OpenBLAS path). */
+void ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
+                   bool causal, float *out, float *scores);
+
 /* C[M, N] = alpha · A[M, K] · B[N, K]ᵀ with leading dimensions (row strides)
  * lda, ldb, ldc: attention scores Q·Kᵀ on strided head views. */
 void ops_matmul_nt(const ops_backend *be, int M, int N, int K, float alpha, const float *A, int lda,
@@ -55,6 +95,13 @@ void ops_matmul_nn(const ops_backend *be, int M, int N, int K, const float *A, i
  * (x − mean) / sqrt(var + eps) · g + b. in and out may be the same buffer. */
 void ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int ld_in,
                     float *out, int ld_out, int rows);
+
+/* ops_layer_norm() over the backend's threads: with oneDNN the rows are
+ * split over its OpenMP pool (large batches spend a few % of a pass here);
+ * with OpenBLAS it runs on the calling thread, so no second pool competes
+ * with OpenBLAS's. Same results either way (rows are independent). */
+void ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
+                         const float *in, int ld_in, float *out, int ld_out, int rows);
 
 /* Softmax of each of `rows` rows of `cols` floats (row stride ld), in place.
  * causal: row i only attends to columns 0..i; the rest become 0. */

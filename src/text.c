@@ -72,5 +72,5 @@ clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, floa
                    pool + (size_t) r * W, W, 1);
   }
   ops_linear(&ctx->backend, &m->text_proj, pool, n, embeds, OPS_EPI_NONE);
-  return CLIP_OK;
+  return ops_backend_take_error(&ctx->backend, err);
 }

@@ -73,7 +73,7 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
   }
   clip_ctx_debug(ctx, "vision_embeddings", 0, x, n, T, W);
 
-  ops_layer_norm(&m->ln_pre, W, shape.eps, x, W, x, W, (int) rows);
+  ops_layer_norm_rows(&ctx->backend, &m->ln_pre, W, shape.eps, x, W, x, W, (int) rows);
   clip_ctx_debug(ctx, "vision_hidden", 0, x, n, T, W);
   for (int l = 0; l < tw->layers; l++) {
     clip_block_forward(&ctx->backend, &tw->blocks[l], &shape, x, n, T, &s);
@@ -84,5 +84,5 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
   float *pool = pooled ? pooled : s.h;
   ops_layer_norm(&m->ln_post, W, shape.eps, x, T * W, pool, W, n);
   ops_linear(&ctx->backend, &m->visual_proj, pool, n, embeds, OPS_EPI_NONE);
-  return CLIP_OK;
+  return ops_backend_take_error(&ctx->backend, err);
 }

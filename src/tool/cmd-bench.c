@@ -1,13 +1,371 @@
-/* clip-tool bench — STUB, to be implemented. */
+/* clip-tool bench — times the image and text towers of a model and, in the
+ * same process, the GEMM floor of the same shapes on the same backend, so
+ * every figure reads as a ratio to this machine's own limit (shared
+ * machines vary run to run; ratios within one run do not). Prints JSON. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
+#include "clip.h"
+#include "context.h"
+#include "gemm-floor.h"
 #include "tool.h"
+
+#define USAGE                                                                                      \
+  "usage: clip-tool bench MODEL [--batch B] [--runs N] [--threads T] [--backend openblas|onednn]\n" \
+  "                       [--precision fp32|bf16] [--text N] [--profile] [--floor-seconds S]\n"
+
+typedef struct {
+  const char *model;
+  int batch, runs, threads, texts;
+  bool profile;
+  double floor_seconds;
+  clip_params params;
+} options;
+
+static int
+parse(int argc, char **argv, options *o)
+{
+  memset(o, 0, sizeof *o);
+  o->batch = 1, o->runs = 10, o->threads = 2, o->texts = 8, o->floor_seconds = 0.2;
+  o->params = clip_default_params();
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--profile"))
+      o->profile = true;
+    else if (a[0] == '-' && !v)
+      return fprintf(stderr, "clip-tool bench: %s needs a value\n" USAGE, a), 2;
+    else if (!strcmp(a, "--batch"))
+      o->batch = atoi(v), i++;
+    else if (!strcmp(a, "--runs"))
+      o->runs = atoi(v), i++;
+    else if (!strcmp(a, "--threads"))
+      o->threads = atoi(v), i++;
+    else if (!strcmp(a, "--text"))
+      o->texts = atoi(v), i++;
+    else if (!strcmp(a, "--floor-seconds"))
+      o->floor_seconds = atof(v), i++;
+    else if (!strcmp(a, "--backend")) {
+      if (!strcmp(v, "openblas"))
+        o->params.backend = CLIP_BACKEND_OPENBLAS;
+      else if (!strcmp(v, "onednn"))
+        o->params.backend = CLIP_BACKEND_ONEDNN;
+      else
+        return fprintf(stderr, "clip-tool bench: --backend: expected openblas or onednn, found "
+                               "'%s'\n", v), 2;
+      i++;
+    } else if (!strcmp(a, "--precision")) {
+      if (!strcmp(v, "fp32"))
+        o->params.precision = CLIP_PRECISION_FP32;
+      else if (!strcmp(v, "bf16"))
+        o->params.precision = CLIP_PRECISION_BF16;
+      else
+        return fprintf(stderr, "clip-tool bench: --precision: expected fp32 or bf16, found "
+                               "'%s'\n", v), 2;
+      i++;
+    } else if (a[0] == '-')
+      return fprintf(stderr, "clip-tool bench: unknown option '%s'\n" USAGE, a), 2;
+    else if (!o->model)
+      o->model = a;
+    else
+      return fprintf(stderr, "clip-tool bench: more than one MODEL\n" USAGE), 2;
+  }
+  if (!o->model)
+    return fprintf(stderr, USAGE), 2;
+  if (o->batch < 1 || o->runs < 1 || o->threads < 1 || o->texts < 0 || o->floor_seconds <= 0)
+    return fprintf(stderr, "clip-tool bench: batch, runs and threads must be >= 1, text >= 0, "
+                           "floor-seconds > 0\n"), 2;
+  o->params.n_threads = o->threads;
+  return 0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+  qsort(v, (size_t) n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Floors measured twice (before and after the timed runs) and the better
+ * of the two kept, so a burst of load from other processes during one
+ * measurement does not make the floor look slower than the machine is. */
+static void
+measure_floor(floor_shape *s, int n, floor_method m, int threads, double seconds)
+{
+  floor_shape again[16];
+  memcpy(again, s, (size_t) n * sizeof *s);
+  floor_measure_all(again, n, m, threads, seconds);
+  for (int i = 0; i < n; i++)
+    if (s[i].ms[m] < 0 || again[i].ms[m] < s[i].ms[m]) {
+      s[i].ms[m] = again[i].ms[m];
+      s[i].impl[m] = again[i].impl[m];
+    }
+}
+
+/* Names a profiled product after the model shape it matches. */
+static const char *
+shape_name(const ops_profile_entry *e, const clip_model_info *in, int batch)
+{
+  if (e->attention)
+    return "attention";
+  int Wv = in->vision_width, Wt = in->text_width, grid = in->image_size / in->patch_size;
+  /* (for ViT-B/32 the patch embedding has fc2's K and N; only M differs) */
+  if (e->K == 3 * in->patch_size * in->patch_size && e->N == Wv && e->M == grid * grid * batch)
+    return "patch_embed";
+  if (e->N == 3 * e->K)
+    return "qkv";
+  if ((e->K == Wv && e->N == in->vision_mlp) || (e->K == Wt && e->N == in->text_mlp))
+    return "fc1";
+  if ((e->N == Wv && e->K == in->vision_mlp) || (e->N == Wt && e->K == in->text_mlp))
+    return "fc2";
+  if (e->N == in->embed_dim && (e->K == Wv || e->K == Wt) && e->M < 64)
+    return "proj";
+  if (e->K == e->N)
+    return "attn_out";
+  return "other";
+}
+
+static void
+print_profile(const ops_profile *p, const clip_model_info *in, int batch, double total_s,
+              int passes)
+{
+  double gemm = 0.0;
+  printf("    \"stages_ms_per_pass\": {");
+  static const char *names[] = { "patch_embed", "qkv", "attention", "attn_out", "fc1", "fc2",
+                                 "proj", "other" };
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    double s = 0.0;
+    for (int i = 0; i < p->n; i++)
+      if (!strcmp(shape_name(&p->e[i], in, batch), names[k]))
+        s += p->e[i].seconds;
+    gemm += s;
+    printf("%s\"%s\": %.3f", k ? ", " : "", names[k], s * 1e3 / passes);
+  }
+  printf(", \"outside_products\": %.3f},\n", (total_s - gemm) * 1e3 / passes);
+  printf("    \"share_outside_products\": %.3f", total_s > 0 ? (total_s - gemm) / total_s : 0.0);
+}
+
+static const char *words[] = { "dog", "cat", "person cooking", "car on a highway at night",
+                               "bicycle", "a crowded street market in the rain", "tree", "boat",
+                               "person dancing", "empty parking lot" };
 
 int
 cmd_bench(int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
-  fprintf(stderr, "clip-tool bench: not implemented yet\n");
-  return 1;
+  options o;
+  int rc = parse(argc, argv, &o);
+  if (rc)
+    return rc;
+  clip_error err = { 0 };
+  double t0 = floor_now();
+  clip_model *model = clip_model_load(o.model, &o.params, &err);
+  double load_ms = (floor_now() - t0) * 1e3;
+  if (!model) {
+    fprintf(stderr, "clip-tool bench: %s\n", err.message);
+    return 1;
+  }
+  const clip_model_info *in = clip_model_get_info(model);
+  clip_ctx *ctx = clip_ctx_new(model, &err);
+  if (!ctx) {
+    fprintf(stderr, "clip-tool bench: %s\n", err.message);
+    clip_model_free(model);
+    return 1;
+  }
+  const ops_backend *be = &ctx->backend;
+  floor_method method = be->kind == CLIP_BACKEND_OPENBLAS ? FLOOR_OPENBLAS
+                        : be->precision == CLIP_PRECISION_BF16 ? FLOOR_ONEDNN_BF16
+                                                               : FLOOR_ONEDNN_FP32;
+  const int S = in->image_size, B = o.batch;
+  size_t npix = (size_t) B * 3 * S * S;
+  float *pixels = malloc(npix * sizeof *pixels);
+  float *embeds = malloc((size_t) (B > o.texts ? B : o.texts + 1) * in->embed_dim * sizeof *embeds);
+  int32_t *ids = calloc((size_t) (o.texts + 1) * in->context_length, sizeof *ids);
+  double *times = malloc((size_t) o.runs * sizeof *times);
+  if (!pixels || !embeds || !ids || !times) {
+    fprintf(stderr, "clip-tool bench: out of memory\n");
+    rc = 1;
+    goto out;
+  }
+  unsigned r = 1;
+  for (size_t i = 0; i < npix; i++) {
+    r = r * 1664525u + 1013904223u;
+    pixels[i] = ((r >> 8) * (1.0f / 16777216.0f)) * 4.0f - 2.0f; /* normalized pixel range */
+  }
+
+  /* Texts: real prompts when the model has a tokenizer; the run length is
+   * the longest prompt's end-of-text token + 1 (the engine stops there). */
+  int t_run = 0;
+  for (int i = 0; i < o.texts; i++) {
+    char prompt[128];
+    snprintf(prompt, sizeof prompt, "a photo of a %s.", words[i % (sizeof words / sizeof *words)]);
+    int32_t *row = ids + (size_t) i * in->context_length;
+    if (clip_tokenize_padded(model, prompt, row, NULL) != CLIP_OK) {
+      row[0] = 49406; /* no tokenizer: a fixed 8-token text */
+      for (int t = 1; t < 7; t++)
+        row[t] = 320 + t;
+      row[7] = 49407;
+    }
+    for (int t = 0; t < in->context_length; t++)
+      if (row[t] == 49407) {
+        if (t + 1 > t_run)
+          t_run = t + 1;
+        break;
+      }
+  }
+
+  floor_shape vis[16], txt_full[16], txt_run[16];
+  int n_vis = floor_shapes_vision(vis, B, S, in->patch_size, in->vision_width, in->vision_layers,
+                                  in->vision_heads, in->vision_mlp, in->embed_dim);
+  int n_txt = floor_shapes_text(txt_full, o.texts > 0 ? o.texts : 1, in->context_length,
+                                in->text_width, in->text_layers, in->text_heads, in->text_mlp,
+                                in->embed_dim);
+  floor_shapes_text(txt_run, o.texts > 0 ? o.texts : 1, t_run > 0 ? t_run : 1, in->text_width,
+                    in->text_layers, in->text_heads, in->text_mlp, in->embed_dim);
+
+  /* The first pass creates the primitives for this batch size. */
+  t0 = floor_now();
+  if (clip_encode_images(ctx, pixels, B, embeds, NULL, &err) != CLIP_OK) {
+    fprintf(stderr, "clip-tool bench: %s\n", err.message);
+    rc = 1;
+    goto out;
+  }
+  double first_ms = (floor_now() - t0) * 1e3;
+
+  floor_measure_all(vis, n_vis, method, o.threads, o.floor_seconds);
+  /* Forward passes alternate with floor passes (every product of the pass,
+   * alone): both see the same load from other processes. */
+  floor_session *fs = floor_session_new(vis, n_vis, method, o.threads);
+  if (!fs) {
+    fprintf(stderr, "clip-tool bench: cannot set up the floor pass\n");
+    rc = 1;
+    goto out;
+  }
+  double pass_min = INFINITY, *ratios = malloc((size_t) o.runs * sizeof *ratios);
+  for (int i = 0; ratios && i < o.runs; i++) {
+    t0 = floor_now();
+    clip_encode_images(ctx, pixels, B, embeds, NULL, &err);
+    times[i] = (floor_now() - t0) * 1e3 / B;
+    double pass = floor_session_pass(fs) / B;
+    pass_min = fmin(pass_min, pass);
+    ratios[i] = times[i] / pass;
+  }
+  floor_session_free(fs);
+  measure_floor(vis, n_vis, method, o.threads, o.floor_seconds);
+  double img_min = INFINITY;
+  for (int i = 0; i < o.runs; i++)
+    img_min = fmin(img_min, times[i]);
+  double img_med = median(times, o.runs);
+  double floor_img = floor_total_ms(vis, n_vis, method) / B;
+  double ratio_pass_med = ratios ? median(ratios, o.runs) : 0.0;
+  free(ratios);
+
+  double txt_min = 0, txt_med = 0;
+  if (o.texts > 0) {
+    clip_encode_texts(ctx, ids, o.texts, in->context_length, embeds, NULL, &err);
+    floor_measure_all(txt_full, n_txt, method, o.threads, o.floor_seconds);
+    floor_measure_all(txt_run, n_txt, method, o.threads, o.floor_seconds);
+    txt_min = INFINITY;
+    for (int i = 0; i < o.runs; i++) {
+      t0 = floor_now();
+      if (clip_encode_texts(ctx, ids, o.texts, in->context_length, embeds, NULL, &err) != CLIP_OK) {
+        fprintf(stderr, "clip-tool bench: %s\n", err.message);
+        rc = 1;
+        goto out;
+      }
+      times[i] = (floor_now() - t0) * 1e3;
+      txt_min = fmin(txt_min, times[i]);
+    }
+    txt_med = median(times, o.runs);
+    measure_floor(txt_run, n_txt, method, o.threads, o.floor_seconds);
+  }
+
+  ops_profile prof = { 0 };
+  double prof_s = 0.0;
+  if (o.profile) {
+    ctx->backend.profile = &prof;
+    for (int i = 0; i < o.runs; i++) {
+      t0 = floor_now();
+      clip_encode_images(ctx, pixels, B, embeds, NULL, &err);
+      prof_s += floor_now() - t0;
+    }
+    ctx->backend.profile = NULL;
+  }
+
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  /* Weights in the compute precision: the linear layers in fp32 or bf16,
+   * everything else (embeddings, norms) fp32. */
+  double lin_params = 0.0;
+  for (int i = 0; i < n_vis; i++)
+    if (!vis[i].attention)
+      lin_params += (double) vis[i].K * vis[i].N * vis[i].count;
+  for (int i = 0; i < n_txt; i++)
+    if (!txt_full[i].attention)
+      lin_params += (double) txt_full[i].K * txt_full[i].N * txt_full[i].count;
+  double other_params = (double) in->vocab_size * in->text_width
+                        + (double) in->context_length * in->text_width
+                        + ((double) (S / in->patch_size) * (S / in->patch_size) + 2) * in->vision_width;
+  double weights_mb =
+      (lin_params * (method == FLOOR_ONEDNN_BF16 ? 2 : 4) + other_params * 4) / (1024.0 * 1024.0);
+  double rss_mb = ru.ru_maxrss / 1024.0;
+
+  printf("{\n  \"model\": \"%s\",\n  \"backend\": \"%s\",\n  \"precision\": \"%s\",\n"
+         "  \"threads\": %d,\n  \"batch\": %d,\n  \"runs\": %d,\n",
+         o.model, be->kind == CLIP_BACKEND_OPENBLAS ? "openblas" : "onednn",
+         be->precision == CLIP_PRECISION_BF16 ? "bf16" : "fp32", o.threads, B, o.runs);
+  /* OpenMP's wait policy decides how oneDNN behaves on a busy machine
+   * (docs/performance.md, "Noise"): recorded with the figures. */
+  const char *policy = getenv("OMP_WAIT_POLICY");
+  if (!policy)
+    policy = "default";
+  else if (strpbrk(policy, "\"\\") || strlen(policy) > 32)
+    policy = "(unprintable)";
+  printf("  \"omp_wait_policy\": \"%s\",\n", policy);
+  printf("  \"model_load_ms\": %.1f,\n  \"first_pass_ms\": %.1f,\n", load_ms, first_ms);
+  printf("  \"ms_per_image_min\": %.2f,\n  \"ms_per_image_median\": %.2f,\n"
+         "  \"images_per_s\": %.1f,\n",
+         img_min, img_med, 1000.0 / img_med);
+  printf("  \"gemm_floor_ms_per_image\": %.2f,\n  \"ratio_to_floor_min\": %.3f,\n"
+         "  \"ratio_to_floor_median\": %.3f,\n",
+         floor_img, img_min / floor_img, img_med / floor_img);
+  printf("  \"floor_pass_ms_per_image_min\": %.2f,\n  \"ratio_to_floor_pass_min\": %.3f,\n"
+         "  \"ratio_to_floor_pass_median\": %.3f,\n",
+         pass_min, img_min / pass_min, ratio_pass_med);
+  printf("  \"vision_floor\": {\n");
+  floor_print_json(stdout, vis, n_vis, B, "    ");
+  printf("\n  },\n");
+  if (o.texts > 0) {
+    double f_full = floor_total_ms(txt_full, n_txt, method);
+    double f_run = floor_total_ms(txt_run, n_txt, method);
+    printf("  \"text\": {\n    \"prompts\": %d,\n    \"tokens_run\": %d,\n"
+           "    \"ms_min\": %.2f,\n    \"ms_median\": %.2f,\n"
+           "    \"gemm_floor_ms_77_tokens\": %.2f,\n    \"gemm_floor_ms_tokens_run\": %.2f,\n"
+           "    \"ratio_to_floor_77_min\": %.3f,\n    \"ratio_to_floor_run_min\": %.3f\n  },\n",
+           o.texts, t_run, txt_min, txt_med, f_full, f_run, txt_min / f_full, txt_min / f_run);
+  }
+  printf("  \"peak_rss_mb\": %.1f,\n  \"weights_mb_compute_precision\": %.1f,\n"
+         "  \"rss_budget_mb\": %.1f",
+         rss_mb, weights_mb, 1.15 * weights_mb + 64);
+  if (o.profile) {
+    printf(",\n  \"profile\": {\n    \"passes\": %d,\n    \"ms_per_image\": %.2f,\n", o.runs,
+           prof_s * 1e3 / o.runs / B);
+    print_profile(&prof, in, B, prof_s, o.runs * B);
+    printf("\n  }");
+  }
+  printf("\n}\n");
+out:
+  free(pixels), free(embeds), free(ids), free(times);
+  clip_ctx_free(ctx);
+  clip_model_free(model);
+  return rc;
 }

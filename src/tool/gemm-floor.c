@@ -1,0 +1,329 @@
+/* gemm-floor.c — per-shape GEMM throughput on each backend, measured in the
+ * calling process so that every benchmark figure has its own yardstick. */
+#include "gemm-floor.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend-onednn.h"
+
+double
+floor_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+const char *
+floor_method_name(floor_method m)
+{
+  static const char *names[] = { "openblas", "onednn_fp32", "onednn_bf16" };
+  return m < FLOOR_N_METHODS ? names[m] : "?";
+}
+
+static floor_shape
+linear_shape(const char *name, int M, int K, int N, bool bias, int count)
+{
+  floor_shape s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.name, sizeof s.name, "%s", name);
+  s.M = M, s.K = K, s.N = N, s.bias = bias, s.count = count;
+  s.gflop = 2.0 * M * K * N * 1e-9;
+  for (int m = 0; m < FLOOR_N_METHODS; m++)
+    s.ms[m] = -1.0;
+  return s;
+}
+
+static floor_shape
+attention_shape(int n, int T, int H, int Dh, bool causal, int count)
+{
+  floor_shape s = linear_shape("attention", 0, 0, 0, false, count);
+  s.attention = true;
+  s.n = n, s.T = T, s.H = H, s.Dh = Dh, s.causal = causal;
+  s.gflop = 2.0 * 2.0 * n * H * (double) T * T * Dh * 1e-9;
+  return s;
+}
+
+int
+floor_shapes_vision(floor_shape *s, int batch, int image_size, int patch, int width, int layers,
+                    int heads, int mlp, int embed)
+{
+  int grid = image_size / patch, T = grid * grid + 1, M = T * batch;
+  int n = 0;
+  s[n++] = linear_shape("patch_embed", grid * grid * batch, 3 * patch * patch, width, false, 1);
+  s[n++] = linear_shape("qkv", M, width, 3 * width, true, layers);
+  s[n++] = attention_shape(batch, T, heads, width / heads, false, layers);
+  s[n++] = linear_shape("attn_out", M, width, width, true, layers);
+  s[n++] = linear_shape("fc1", M, width, mlp, true, layers);
+  s[n++] = linear_shape("fc2", M, mlp, width, true, layers);
+  s[n++] = linear_shape("proj", batch, width, embed, false, 1);
+  return n;
+}
+
+int
+floor_shapes_text(floor_shape *s, int n_texts, int T, int width, int layers, int heads, int mlp,
+                  int embed)
+{
+  int M = n_texts * T, n = 0;
+  s[n++] = linear_shape("qkv", M, width, 3 * width, true, layers);
+  s[n++] = attention_shape(n_texts, T, heads, width / heads, true, layers);
+  s[n++] = linear_shape("attn_out", M, width, width, true, layers);
+  s[n++] = linear_shape("fc1", M, width, mlp, true, layers);
+  s[n++] = linear_shape("fc2", M, mlp, width, true, layers);
+  s[n++] = linear_shape("proj", n_texts, width, embed, false, 1);
+  return n;
+}
+
+static float *
+filled(size_t n, float scale)
+{
+  float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t) 63);
+  if (!p)
+    return NULL;
+  unsigned r = 12345;
+  for (size_t i = 0; i < n; i++) {
+    r = r * 1664525u + 1013904223u;
+    p[i] = ((r >> 8) * (1.0f / 16777216.0f) - 0.5f) * scale;
+  }
+  return p;
+}
+
+/* The OpenBLAS attention core as the reference path runs it: one sgemm per
+ * (sequence, head), spread over the threads by our own loop with OpenBLAS
+ * itself on one thread. */
+static void
+blas_attention(const floor_shape *s, const float *qkv, float *scores, float *out)
+{
+  int T = s->T, H = s->H, Dh = s->Dh, W = H * Dh, ld = 3 * W;
+  float scale = 1.0f / sqrtf((float) Dh);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+  for (int p = 0; p < s->n * H; p++) {
+    int b = p / H, h = p % H;
+    const float *q = qkv + (size_t) b * T * ld + h * Dh;
+    float *sc = scores + (size_t) p * T * T;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, scale, q, ld, q + W, ld, 0.0f,
+                sc, T);
+    for (int i = 0; i < T; i++) {
+      float *row = sc + (size_t) i * T, mx = row[0], sum = 0.0f;
+      int last = s->causal ? i : T - 1;
+      for (int j = 1; j <= last; j++)
+        mx = fmaxf(mx, row[j]);
+      for (int j = 0; j <= last; j++)
+        sum += (row[j] = expf(row[j] - mx));
+      for (int j = 0; j < T; j++)
+        row[j] = j <= last ? row[j] / sum : 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, sc, T, q + 2 * W, ld,
+                0.0f, out + (size_t) b * T * W + h * Dh, W);
+  }
+}
+
+typedef struct {
+  floor_shape s;
+  onednn_linear *lin;
+  float *w, *b, *x, *y, *scores;
+  uint16_t *xb;
+} session_shape;
+
+struct floor_session {
+  floor_method m;
+  int threads, n;
+  onednn_engine *eng;
+  onednn_exec *ex;
+  session_shape *sh;
+};
+
+/* One call of one shape with the session's buffers. */
+static void
+run_once(floor_method m, onednn_exec *ex, session_shape *p)
+{
+  const floor_shape *s = &p->s;
+  if (s->attention && m == FLOOR_OPENBLAS)
+    blas_attention(s, p->x, p->scores, p->y);
+  else if (s->attention)
+    onednn_attention(ex, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y, NULL);
+  else if (m == FLOOR_OPENBLAS) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->M, s->N, s->K, 1.0f, p->x, s->K, p->w,
+                s->N, 0.0f, p->y, s->N);
+    if (p->b)
+      for (int i = 0; i < s->M; i++)
+        for (int j = 0; j < s->N; j++)
+          p->y[(size_t) i * s->N + j] += p->b[j];
+  } else if (m == FLOOR_ONEDNN_BF16)
+    onednn_linear_run_bf16(ex, p->lin, p->xb, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+  else
+    onednn_linear_run(ex, p->lin, p->x, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+}
+
+static void
+shape_free(session_shape *p)
+{
+  onednn_linear_free(p->lin);
+  free(p->w), free(p->b), free(p->x), free(p->y), free(p->scores), free(p->xb);
+}
+
+static bool
+shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine *eng)
+{
+  memset(p, 0, sizeof *p);
+  p->s = *s;
+  size_t nx, ny;
+  if (s->attention) {
+    nx = (size_t) s->n * s->T * 3 * s->H * s->Dh;
+    ny = (size_t) s->n * s->T * s->H * s->Dh;
+  } else {
+    nx = (size_t) s->M * s->K;
+    ny = (size_t) s->M * s->N;
+  }
+  if (!(p->x = filled(nx, 2.0f)) || !(p->y = filled(ny, 1.0f)))
+    return false;
+  if (s->attention)
+    return m != FLOOR_OPENBLAS || (p->scores = filled((size_t) s->n * s->H * s->T * s->T, 0.0f));
+  if (!(p->w = filled((size_t) s->K * s->N, 0.1f)) || (s->bias && !(p->b = filled(s->N, 0.1f))))
+    return false;
+  if (m == FLOOR_OPENBLAS)
+    return true;
+  if (!(p->lin = onednn_linear_new(eng, p->w, p->b, s->K, s->N, m == FLOOR_ONEDNN_BF16, s->M, NULL)))
+    return false;
+  if (m == FLOOR_ONEDNN_BF16) {
+    if (!(p->xb = malloc(nx * sizeof *p->xb)))
+      return false;
+    onednn_f32_to_bf16(p->x, p->xb, nx);
+  }
+  return true;
+}
+
+floor_session *
+floor_session_new(const floor_shape *s, int n, floor_method m, int threads)
+{
+  floor_session *fs = calloc(1, sizeof *fs);
+  if (!fs || !(fs->sh = calloc((size_t) n, sizeof *fs->sh))) {
+    free(fs);
+    return NULL;
+  }
+  fs->m = m, fs->threads = threads, fs->n = n;
+  if (m != FLOOR_OPENBLAS
+      && (!onednn_built() || !(fs->eng = onednn_engine_new(threads, NULL))
+          || !(fs->ex = onednn_exec_new(fs->eng, NULL)))) {
+    floor_session_free(fs);
+    return NULL;
+  }
+  for (int i = 0; i < n; i++)
+    if (!shape_init(&fs->sh[i], &s[i], m, fs->eng)) {
+      floor_session_free(fs);
+      return NULL;
+    }
+  floor_session_pass(fs); /* creates the primitives */
+  return fs;
+}
+
+double
+floor_session_pass(floor_session *fs)
+{
+  double t0 = floor_now();
+  for (int i = 0; i < fs->n; i++) {
+    if (fs->m == FLOOR_OPENBLAS)
+      openblas_set_num_threads(fs->sh[i].s.attention ? 1 : fs->threads);
+    for (int c = 0; c < fs->sh[i].s.count; c++)
+      run_once(fs->m, fs->ex, &fs->sh[i]);
+  }
+  if (fs->m == FLOOR_OPENBLAS)
+    openblas_set_num_threads(fs->threads);
+  return (floor_now() - t0) * 1e3;
+}
+
+void
+floor_session_free(floor_session *fs)
+{
+  if (!fs)
+    return;
+  for (int i = 0; fs->sh && i < fs->n; i++)
+    shape_free(&fs->sh[i]);
+  free(fs->sh);
+  onednn_exec_free(fs->ex);
+  onednn_engine_free(fs->eng);
+  free(fs);
+}
+
+bool
+floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
+{
+  floor_session *fs = floor_session_new(s, 1, m, threads);
+  if (!fs)
+    return false;
+  if (m == FLOOR_OPENBLAS)
+    openblas_set_num_threads(s->attention ? 1 : threads);
+  double best = INFINITY, start = floor_now();
+  for (int rep = 0; rep < 3 || (floor_now() - start < min_seconds && rep < 100000); rep++) {
+    double t0 = floor_now();
+    run_once(m, fs->ex, &fs->sh[0]);
+    best = fmin(best, floor_now() - t0);
+  }
+  if (m == FLOOR_OPENBLAS)
+    openblas_set_num_threads(threads);
+  s->ms[m] = best * 1e3;
+  s->impl[m] = m == FLOOR_OPENBLAS ? "cblas_sgemm" : onednn_exec_last_impl(fs->ex);
+  floor_session_free(fs);
+  return true;
+}
+
+void
+floor_measure_all(floor_shape *s, int n, floor_method m, int threads, double min_seconds)
+{
+  struct timespec pause = { 0, 300 * 1000 * 1000 };
+  nanosleep(&pause, NULL);
+  for (int i = 0; i < n; i++)
+    floor_measure(&s[i], m, threads, min_seconds);
+}
+
+double
+floor_total_ms(const floor_shape *s, int n, floor_method m)
+{
+  double t = 0.0;
+  for (int i = 0; i < n; i++) {
+    if (s[i].ms[m] < 0)
+      return -1.0;
+    t += s[i].count * s[i].ms[m];
+  }
+  return t;
+}
+
+void
+floor_print_json(FILE *out, const floor_shape *s, int n, double per, const char *in)
+{
+  fprintf(out, "%s\"shapes\": [\n", in);
+  for (int i = 0; i < n; i++) {
+    if (s[i].attention)
+      fprintf(out, "%s  {\"name\": \"%s\", \"n\": %d, \"T\": %d, \"heads\": %d, \"head_dim\": %d, "
+                   "\"causal\": %s, \"count\": %d, \"gflop\": %.4f",
+              in, s[i].name, s[i].n, s[i].T, s[i].H, s[i].Dh, s[i].causal ? "true" : "false",
+              s[i].count, s[i].gflop);
+    else
+      fprintf(out, "%s  {\"name\": \"%s\", \"M\": %d, \"K\": %d, \"N\": %d, \"count\": %d, "
+                   "\"gflop\": %.4f",
+              in, s[i].name, s[i].M, s[i].K, s[i].N, s[i].count, s[i].gflop);
+    for (int m = 0; m < FLOOR_N_METHODS; m++)
+      if (s[i].ms[m] >= 0)
+        fprintf(out, ", \"%s_gflops\": %.1f", floor_method_name(m), s[i].gflop / (s[i].ms[m] * 1e-3));
+    for (int m = FLOOR_ONEDNN_FP32; m < FLOOR_N_METHODS; m++)
+      if (s[i].ms[m] >= 0)
+        fprintf(out, ", \"%s_impl\": \"%s\"", floor_method_name(m), s[i].impl[m]);
+    fprintf(out, "}%s\n", i + 1 < n ? "," : "");
+  }
+  fprintf(out, "%s],\n%s\"gemm_floor_ms\": {", in, in);
+  bool first = true;
+  for (int m = 0; m < FLOOR_N_METHODS; m++) {
+    double t = floor_total_ms(s, n, m);
+    if (t >= 0) {
+      fprintf(out, "%s\"%s\": %.2f", first ? "" : ", ", floor_method_name(m), t / per);
+      first = false;
+    }
+  }
+  fprintf(out, "}");
+}
