@@ -1,7 +1,1009 @@
-/* checkpoint.c — STUB, to be implemented (loader work). */
+/* checkpoint.c — finds the files of a checkpoint, reads its configuration
+ * (Hugging Face config.json, open_clip_config.json, or the tensor shapes),
+ * checks every tensor against it and lays the weights out for the forward
+ * pass (model.h). Two namings map onto the same struct:
+ *   Hugging Face  text_model.* / vision_model.* / *_projection.weight
+ *   OpenAI/open_clip  token_embedding.weight, transformer.resblocks.*, visual.*
+ * F32 tensors that need no re-layout are used in place from the mapping. */
 #include "checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <glib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include "error.h"
 
-clip_status clip_checkpoint_load(clip_model *model, const char *path, clip_error *err)
-{ (void) model; return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "%s: loader not implemented", path); }
-void clip_checkpoint_release(clip_model *model) { (void) model; }
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
+
+/* Sizes beyond this are refused as absurd before anything is allocated. */
+#define MAX_SIZE 1000000
+#define HUGE_PAGE ((size_t) 2 << 20)
+
+static const float clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
+static const float clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+
+typedef struct {
+  clip_model *m;
+  st_file *f;
+  const char *file;   /* the weights file, for messages */
+  const char *config; /* where sizes came from, for shape messages */
+  clip_error *err;
+} loader;
+
+/* ---- owned memory ---- */
+
+static float *
+alloc_floats(loader *ld, size_t n, const char *what)
+{
+  clip_model *m = ld->m;
+  if (n == 0)
+    n = 1;
+  float *p = NULL;
+  if (n > (SIZE_MAX - HUGE_PAGE) / sizeof(float)) {
+    /* too large: reported below */
+  } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
+    /* Large weights on huge pages: a ViT-B/32 relayout otherwise spends most
+     * of its time in 4 KB page faults and TLB misses of the transpose. */
+    size_t bytes = (n * sizeof(float) + HUGE_PAGE - 1) & ~(size_t) (HUGE_PAGE - 1);
+    p = aligned_alloc(HUGE_PAGE, bytes);
+    if (p)
+      madvise(p, bytes, MADV_HUGEPAGE);
+  } else {
+    p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t) 63);
+  }
+  if (p && m->n_owned == m->cap_owned) {
+    int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+    void **owned = realloc(m->owned, (size_t) cap * sizeof *owned);
+    if (!owned) {
+      free(p);
+      p = NULL;
+    } else {
+      m->owned = owned;
+      m->cap_owned = cap;
+    }
+  }
+  if (!p) {
+    clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory for '%s' (%zu floats)", ld->file,
+                   what, n);
+    return NULL;
+  }
+  m->owned[m->n_owned++] = p;
+  return p;
+}
+
+/* ---- tensors ---- */
+
+static void
+format_shape(char *buf, size_t size, int n_dims, const int64_t *shape)
+{
+  size_t len = (size_t) snprintf(buf, size, "[");
+  for (int i = 0; i < n_dims && len < size; i++)
+    len += (size_t) snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long) shape[i]);
+  if (len < size)
+    snprintf(buf + len, size - len, "]");
+}
+
+/* The tensor `name` with exactly the given shape (n_dims values, -1 = any),
+ * or NULL with the error set. */
+static const st_tensor *
+need(loader *ld, const char *name, int n_dims, ...)
+{
+  const st_tensor *t = st_find(ld->f, name);
+  if (!t) {
+    clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: required tensor '%s' is missing", ld->file, name);
+    return NULL;
+  }
+  int64_t want[ST_MAX_DIMS];
+  va_list ap;
+  va_start(ap, n_dims);
+  bool ok = t->n_dims == n_dims;
+  for (int i = 0; i < n_dims; i++) {
+    want[i] = va_arg(ap, int64_t);
+    ok = ok && (want[i] < 0 || want[i] == t->shape[i]);
+  }
+  va_end(ap);
+  if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
+    clip_set_error(ld->err, CLIP_ERR_FORMAT,
+                   "%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", ld->file, name,
+                   st_dtype_name(t->dtype));
+    return NULL;
+  }
+  if (!ok) {
+    char e[128], f[128];
+    format_shape(e, sizeof e, n_dims, want);
+    format_shape(f, sizeof f, t->n_dims, t->shape);
+    clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: tensor '%s': expected shape %s (from %s), found %s",
+                   ld->file, name, e, ld->config, f);
+    return NULL;
+  }
+  return t;
+}
+
+#define NEED1(ld, name, a) need(ld, name, 1, (int64_t) (a))
+#define NEED2(ld, name, a, b) need(ld, name, 2, (int64_t) (a), (int64_t) (b))
+
+/* The tensor as float32: in place when F32 and aligned, else a converted copy. */
+static const float *
+as_f32(loader *ld, const st_tensor *t)
+{
+  if (!t)
+    return NULL;
+  const float *direct = st_f32_direct(t);
+  if (direct)
+    return direct;
+  float *copy = alloc_floats(ld, (size_t) t->n_elements, t->name);
+  if (!copy || st_to_f32(t, copy, ld->err) != CLIP_OK)
+    return NULL;
+  st_release(ld->f, t);
+  return copy;
+}
+
+/* dst[c * ld_dst + r] = src[r * cols + c]: PyTorch's [out][in] into the
+ * [in][out] compute layout, in tiles so both sides stay in cache (and in
+ * 4×4 SSE blocks where available: the relayout is most of a load's work). */
+static void
+transpose_into(float *dst, size_t ld_dst, const float *src, size_t rows, size_t cols)
+{
+  enum { B = 64 };
+  for (size_t r0 = 0; r0 < rows; r0 += B)
+    for (size_t c0 = 0; c0 < cols; c0 += B) {
+      size_t r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
+      size_t r = r0;
+#ifdef __SSE__
+      for (; r + 4 <= r1; r += 4) {
+        size_t c = c0;
+        for (; c + 4 <= c1; c += 4) {
+          __m128 a = _mm_loadu_ps(src + r * cols + c), b = _mm_loadu_ps(src + (r + 1) * cols + c);
+          __m128 e = _mm_loadu_ps(src + (r + 2) * cols + c), d = _mm_loadu_ps(src + (r + 3) * cols + c);
+          _MM_TRANSPOSE4_PS(a, b, e, d);
+          _mm_storeu_ps(dst + c * ld_dst + r, a);
+          _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
+          _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
+          _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
+        }
+        for (; c < c1; c++)
+          for (size_t k = r; k < r + 4; k++)
+            dst[c * ld_dst + k] = src[k * cols + c];
+      }
+#endif
+      for (; r < r1; r++)
+        for (size_t c = c0; c < c1; c++)
+          dst[c * ld_dst + r] = src[r * cols + c];
+    }
+}
+
+/* Transposes tensor t ([rows][cols] after flattening trailing dims) into
+ * dst with row stride ld_dst, widening it first when needed. */
+static bool
+transpose_tensor(loader *ld, float *dst, size_t ld_dst, const st_tensor *t, size_t rows,
+                 size_t cols)
+{
+  const float *src = st_f32_direct(t);
+  float *tmp = NULL;
+  if (!src) {
+    tmp = malloc((size_t) t->n_elements * sizeof *tmp);
+    if (!tmp) {
+      clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory converting '%s'", ld->file,
+                     t->name);
+      return false;
+    }
+    if (st_to_f32(t, tmp, ld->err) != CLIP_OK) {
+      free(tmp);
+      return false;
+    }
+    src = tmp;
+  }
+  transpose_into(dst, ld_dst, src, rows, cols);
+  free(tmp);
+  st_release(ld->f, t);
+  return true;
+}
+
+/* A bias-free linear layer from a PyTorch [out][in] weight. */
+static bool
+linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
+{
+  if (!w)
+    return false;
+  float *dst = alloc_floats(ld, (size_t) in * (size_t) out, w->name);
+  if (!dst || !transpose_tensor(ld, dst, (size_t) out, w, (size_t) out, (size_t) in))
+    return false;
+  lin->w = dst;
+  lin->in = in;
+  lin->out = out;
+  lin->b = NULL;
+  return true;
+}
+
+/* A linear layer from a PyTorch [out][in] weight (trailing dims flattened
+ * into in, as for conv1) and an [out] bias; NULL w or b (not found, error
+ * set) fails. */
+static bool
+linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_tensor *b, int in,
+                  int out)
+{
+  if (!w || !b)
+    return false;
+  return linear_from_torch_nobias(ld, lin, w, in, out) && (lin->b = as_f32(ld, b)) != NULL;
+}
+
+/* A plain [in][out] matrix used as x @ W (OpenAI's projections). */
+static bool
+linear_from_matrix(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
+{
+  lin->in = in;
+  lin->out = out;
+  lin->b = NULL;
+  return (lin->w = as_f32(ld, w)) != NULL;
+}
+
+static bool
+norm(loader *ld, clip_norm *n, const char *prefix, const char *weight, const char *bias, int width)
+{
+  char name[256];
+  snprintf(name, sizeof name, "%s%s", prefix, weight);
+  n->g = as_f32(ld, NEED1(ld, name, width));
+  if (!n->g)
+    return false;
+  snprintf(name, sizeof name, "%s%s", prefix, bias);
+  n->b = as_f32(ld, NEED1(ld, name, width));
+  return n->b != NULL;
+}
+
+/* ---- transformer blocks in either naming ---- */
+
+static bool
+block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
+{
+  char n[256], nb[256];
+#define NAME(buf, suffix) (snprintf(buf, sizeof buf, "%s%s", prefix, suffix), buf)
+  if (!norm(ld, &blk->ln1, prefix, "layer_norm1.weight", "layer_norm1.bias", width) ||
+      !norm(ld, &blk->ln2, prefix, "layer_norm2.weight", "layer_norm2.bias", width))
+    return false;
+
+  /* q, k, v become the column blocks of one [width][3·width] matrix. */
+  static const char *const parts[3] = { "q", "k", "v" };
+  float *w = alloc_floats(ld, (size_t) width * 3 * (size_t) width, "qkv");
+  float *b = alloc_floats(ld, 3 * (size_t) width, "qkv bias");
+  if (!w || !b)
+    return false;
+  for (int p = 0; p < 3; p++) {
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, "self_attn.%s_proj.weight", parts[p]);
+    const st_tensor *tw = NEED2(ld, NAME(n, suffix), width, width);
+    if (!tw || !transpose_tensor(ld, w + (size_t) p * width, 3 * (size_t) width, tw,
+                                 (size_t) width, (size_t) width))
+      return false;
+    snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
+    const float *tb = as_f32(ld, NEED1(ld, NAME(n, suffix), width));
+    if (!tb)
+      return false;
+    memcpy(b + (size_t) p * width, tb, (size_t) width * sizeof *b);
+  }
+  blk->qkv = (clip_linear) { w, b, width, 3 * width };
+
+  return linear_from_torch(ld, &blk->attn_out,
+                           NEED2(ld, NAME(n, "self_attn.out_proj.weight"), width, width),
+                           NEED1(ld, NAME(nb, "self_attn.out_proj.bias"), width), width, width) &&
+         linear_from_torch(ld, &blk->fc1, NEED2(ld, NAME(n, "mlp.fc1.weight"), mlp, width),
+                           NEED1(ld, NAME(nb, "mlp.fc1.bias"), mlp), width, mlp) &&
+         linear_from_torch(ld, &blk->fc2, NEED2(ld, NAME(n, "mlp.fc2.weight"), width, mlp),
+                           NEED1(ld, NAME(nb, "mlp.fc2.bias"), width), mlp, width);
+}
+
+static bool
+block_openclip(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
+{
+  char n[256], nb[256];
+  return norm(ld, &blk->ln1, prefix, "ln_1.weight", "ln_1.bias", width) &&
+         norm(ld, &blk->ln2, prefix, "ln_2.weight", "ln_2.bias", width) &&
+         /* in_proj_weight rows are q | k | v, so its transpose has them as
+          * column blocks already. */
+         linear_from_torch(ld, &blk->qkv, NEED2(ld, NAME(n, "attn.in_proj_weight"), 3 * width, width),
+                           NEED1(ld, NAME(nb, "attn.in_proj_bias"), 3 * width), width, 3 * width) &&
+         linear_from_torch(ld, &blk->attn_out, NEED2(ld, NAME(n, "attn.out_proj.weight"), width, width),
+                           NEED1(ld, NAME(nb, "attn.out_proj.bias"), width), width, width) &&
+         linear_from_torch(ld, &blk->fc1, NEED2(ld, NAME(n, "mlp.c_fc.weight"), mlp, width),
+                           NEED1(ld, NAME(nb, "mlp.c_fc.bias"), mlp), width, mlp) &&
+         linear_from_torch(ld, &blk->fc2, NEED2(ld, NAME(n, "mlp.c_proj.weight"), width, mlp),
+                           NEED1(ld, NAME(nb, "mlp.c_proj.bias"), width), mlp, width);
+#undef NAME
+}
+
+static bool
+tower(loader *ld, clip_tower *t, const char *layer_fmt, bool hf)
+{
+  t->blocks = calloc((size_t) t->layers, sizeof *t->blocks);
+  if (!t->blocks) {
+    clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory for %d blocks", ld->file, t->layers);
+    return false;
+  }
+  for (int i = 0; i < t->layers; i++) {
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, layer_fmt, i);
+    if (!(hf ? block_hf : block_openclip)(ld, &t->blocks[i], prefix, t->width, t->mlp))
+      return false;
+  }
+  return true;
+}
+
+static bool
+logit_scale(loader *ld, const char *name)
+{
+  const st_tensor *t = st_find(ld->f, name);
+  float v;
+  if (!t) {
+    clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: required tensor '%s' is missing", ld->file, name);
+    return false;
+  }
+  if (t->n_elements != 1) {
+    char f[128];
+    format_shape(f, sizeof f, t->n_dims, t->shape);
+    clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: tensor '%s': expected a scalar, found shape %s",
+                   ld->file, name, f);
+    return false;
+  }
+  if (st_to_f32(t, &v, ld->err) != CLIP_OK)
+    return false;
+  if (!isfinite(v)) {
+    clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: tensor '%s' is not finite", ld->file, name);
+    return false;
+  }
+  ld->m->info.logit_scale = v;
+  return true;
+}
+
+/* ---- weights in each naming ---- */
+
+static bool
+weights_hf(loader *ld)
+{
+  clip_model *m = ld->m;
+  const clip_model_info *in = &m->info;
+  int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
+  int grid = in->image_size / p;
+  m->token_embed = as_f32(ld, NEED2(ld, "text_model.embeddings.token_embedding.weight",
+                                    in->vocab_size, tw));
+  if (!m->token_embed)
+    return false;
+  m->text_pos = as_f32(ld, NEED2(ld, "text_model.embeddings.position_embedding.weight",
+                                 in->context_length, tw));
+  if (!m->text_pos || !tower(ld, &m->text, "text_model.encoder.layers.%d.", true) ||
+      !norm(ld, &m->ln_final, "text_model.final_layer_norm.", "weight", "bias", tw) ||
+      !linear_from_torch_nobias(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw), tw, d))
+    return false;
+
+  if (!linear_from_torch_nobias(ld, &m->patch_embed,
+                                need(ld, "vision_model.embeddings.patch_embedding.weight", 4,
+                                     (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
+                                3 * p * p, vw))
+    return false;
+  m->class_embed = as_f32(ld, NEED1(ld, "vision_model.embeddings.class_embedding", vw));
+  if (!m->class_embed)
+    return false;
+  m->vision_pos = as_f32(ld, NEED2(ld, "vision_model.embeddings.position_embedding.weight",
+                                   1 + grid * grid, vw));
+  return m->vision_pos && norm(ld, &m->ln_pre, "vision_model.pre_layrnorm.", "weight", "bias", vw) &&
+         tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true) &&
+         norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw) &&
+         linear_from_torch_nobias(ld, &m->visual_proj, NEED2(ld, "visual_projection.weight", d, vw),
+                                  vw, d) &&
+         logit_scale(ld, "logit_scale");
+}
+
+static bool
+weights_openclip(loader *ld)
+{
+  clip_model *m = ld->m;
+  const clip_model_info *in = &m->info;
+  int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
+  int grid = in->image_size / p;
+  m->token_embed = as_f32(ld, NEED2(ld, "token_embedding.weight", in->vocab_size, tw));
+  if (!m->token_embed)
+    return false;
+  m->text_pos = as_f32(ld, NEED2(ld, "positional_embedding", in->context_length, tw));
+  if (!m->text_pos || !tower(ld, &m->text, "transformer.resblocks.%d.", false) ||
+      !norm(ld, &m->ln_final, "ln_final.", "weight", "bias", tw) ||
+      !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
+    return false;
+
+  if (!linear_from_torch_nobias(ld, &m->patch_embed,
+                                need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3,
+                                     (int64_t) p, (int64_t) p),
+                                3 * p * p, vw))
+    return false;
+  m->class_embed = as_f32(ld, NEED1(ld, "visual.class_embedding", vw));
+  if (!m->class_embed)
+    return false;
+  m->vision_pos = as_f32(ld, NEED2(ld, "visual.positional_embedding", 1 + grid * grid, vw));
+  return m->vision_pos && norm(ld, &m->ln_pre, "visual.ln_pre.", "weight", "bias", vw) &&
+         tower(ld, &m->vision, "visual.transformer.resblocks.%d.", false) &&
+         norm(ld, &m->ln_post, "visual.ln_post.", "weight", "bias", vw) &&
+         linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d) &&
+         logit_scale(ld, "logit_scale");
+}
+
+/* ---- configuration ---- */
+
+typedef struct {
+  const char *file; /* for messages */
+  clip_error *err;
+  bool failed;
+} cfg_reader;
+
+/* An integer member of obj (or def when absent); sets failed with a message
+ * when present but not an integer. */
+static int
+cfg_int(cfg_reader *r, const cJSON *obj, const char *section, const char *key, int def)
+{
+  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+  if (!v || r->failed)
+    return def;
+  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+      fabs(v->valuedouble) > 2e9) {
+    char *text = cJSON_PrintUnformatted(v);
+    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s%s%s: expected an integer, found %.64s", r->file,
+                   section, *section ? "." : "", key, text ? text : "?");
+    cJSON_free(text);
+    r->failed = true;
+    return def;
+  }
+  return (int) v->valuedouble;
+}
+
+static double
+cfg_number(cfg_reader *r, const cJSON *obj, const char *section, const char *key, double def)
+{
+  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+  if (!v || r->failed)
+    return def;
+  if (!cJSON_IsNumber(v)) {
+    char *text = cJSON_PrintUnformatted(v);
+    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s%s%s: expected a number, found %.64s", r->file,
+                   section, *section ? "." : "", key, text ? text : "?");
+    cJSON_free(text);
+    r->failed = true;
+    return def;
+  }
+  return v->valuedouble;
+}
+
+/* An optional sub-object; a present non-object is an error. */
+static const cJSON *
+cfg_object(cfg_reader *r, const cJSON *obj, const char *key)
+{
+  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+  if (v && !cJSON_IsObject(v) && !r->failed) {
+    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected an object", r->file, key);
+    r->failed = true;
+  }
+  return cJSON_IsObject(v) ? v : NULL;
+}
+
+/* Three positive numbers (image mean or std); keeps out unchanged when absent. */
+static void
+cfg_triple(cfg_reader *r, const cJSON *obj, const char *key, float out[3], bool positive)
+{
+  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+  if (!v || r->failed)
+    return;
+  bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 3;
+  float tmp[3];
+  int i = 0;
+  for (const cJSON *e = ok ? v->child : NULL; e; e = e->next, i++) {
+    ok = ok && cJSON_IsNumber(e) && isfinite(e->valuedouble) && fabs(e->valuedouble) < 1e6 &&
+         (!positive || e->valuedouble > 0);
+    tmp[i] = ok ? (float) e->valuedouble : 0;
+  }
+  if (!ok) {
+    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected 3 %snumbers", r->file, key,
+                   positive ? "positive " : "");
+    r->failed = true;
+    return;
+  }
+  memcpy(out, tmp, sizeof tmp);
+}
+
+/* Reads and parses a JSON file whose top level must be an object. */
+static cJSON *
+read_json(const char *path, clip_error *err)
+{
+  char *text = NULL;
+  gsize len = 0;
+  GError *gerr = NULL;
+  if (!g_file_get_contents(path, &text, &len, &gerr)) {
+    clip_set_error(err, CLIP_ERR_IO, "%s: cannot read: %s", path, gerr->message);
+    g_error_free(gerr);
+    return NULL;
+  }
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (!root)
+    clip_set_error(err, CLIP_ERR_FORMAT, "%s: invalid JSON near byte %zu", path,
+                   end && end >= text ? (size_t) (end - text) : (size_t) 0);
+  else if (!cJSON_IsObject(root)) {
+    clip_set_error(err, CLIP_ERR_FORMAT, "%s: expected a JSON object at the top level", path);
+    cJSON_Delete(root);
+    root = NULL;
+  }
+  g_free(text);
+  return root;
+}
+
+static bool
+hidden_act(cfg_reader *r, const cJSON *obj, const char *section, clip_activation *act)
+{
+  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, "hidden_act") : NULL;
+  if (!v)
+    return true;
+  if (cJSON_IsString(v) && !strcmp(v->valuestring, "quick_gelu"))
+    *act = CLIP_ACT_QUICK_GELU;
+  else if (cJSON_IsString(v) && !strcmp(v->valuestring, "gelu"))
+    *act = CLIP_ACT_GELU;
+  else {
+    char *text = cJSON_PrintUnformatted(v);
+    clip_set_error(r->err, CLIP_ERR_UNSUPPORTED,
+                   "%s: %s.hidden_act: expected \"quick_gelu\" or \"gelu\", found %.64s", r->file,
+                   section, text ? text : "?");
+    cJSON_free(text);
+    r->failed = true;
+    return false;
+  }
+  return true;
+}
+
+/* Hugging Face CLIPConfig, with transformers' defaults for absent keys. */
+static clip_status
+config_hf(clip_model_info *in, const char *path, clip_error *err)
+{
+  cJSON *root = read_json(path, err);
+  if (!root)
+    return err ? err->status : CLIP_ERR_FORMAT;
+  cfg_reader r = { path, err, false };
+  const cJSON *tc = cfg_object(&r, root, "text_config");
+  const cJSON *vc = cfg_object(&r, root, "vision_config");
+  in->text_width = cfg_int(&r, tc, "text_config", "hidden_size", 512);
+  in->text_mlp = cfg_int(&r, tc, "text_config", "intermediate_size", 2048);
+  in->text_heads = cfg_int(&r, tc, "text_config", "num_attention_heads", 8);
+  in->text_layers = cfg_int(&r, tc, "text_config", "num_hidden_layers", 12);
+  in->context_length = cfg_int(&r, tc, "text_config", "max_position_embeddings", 77);
+  in->vocab_size = cfg_int(&r, tc, "text_config", "vocab_size", 49408);
+  in->vision_width = cfg_int(&r, vc, "vision_config", "hidden_size", 768);
+  in->vision_mlp = cfg_int(&r, vc, "vision_config", "intermediate_size", 3072);
+  in->vision_heads = cfg_int(&r, vc, "vision_config", "num_attention_heads", 12);
+  in->vision_layers = cfg_int(&r, vc, "vision_config", "num_hidden_layers", 12);
+  in->image_size = cfg_int(&r, vc, "vision_config", "image_size", 224);
+  in->patch_size = cfg_int(&r, vc, "vision_config", "patch_size", 32);
+  int channels = cfg_int(&r, vc, "vision_config", "num_channels", 3);
+  in->embed_dim = cfg_int(&r, root, "", "projection_dim", 512);
+  double teps = cfg_number(&r, tc, "text_config", "layer_norm_eps", 1e-5);
+  double veps = cfg_number(&r, vc, "vision_config", "layer_norm_eps", 1e-5);
+  clip_activation tact = CLIP_ACT_QUICK_GELU, vact = CLIP_ACT_QUICK_GELU;
+  if (!r.failed)
+    hidden_act(&r, tc, "text_config", &tact);
+  if (!r.failed)
+    hidden_act(&r, vc, "vision_config", &vact);
+  cJSON_Delete(root);
+  if (r.failed)
+    return err ? err->status : CLIP_ERR_FORMAT;
+  if (channels != 3)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
+                          "%s: vision_config.num_channels: expected 3, found %d", path, channels);
+  if (tact != vact || teps != veps)
+    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
+                          "%s: text and vision towers use different hidden_act or layer_norm_eps "
+                          "(expected the same for both)",
+                          path);
+  in->activation = tact;
+  in->layer_norm_eps = (float) teps;
+  return CLIP_OK;
+}
+
+/* Sizes out of range are refused here, before any tensor is looked at. */
+static clip_status
+check_sizes(const clip_model_info *in, const char *path, clip_error *err)
+{
+  const struct {
+    const char *name;
+    int value;
+  } sizes[] = {
+    { "text width", in->text_width },         { "text MLP size", in->text_mlp },
+    { "text heads", in->text_heads },         { "text layers", in->text_layers },
+    { "context length", in->context_length }, { "vocab size", in->vocab_size },
+    { "vision width", in->vision_width },     { "vision MLP size", in->vision_mlp },
+    { "vision heads", in->vision_heads },     { "vision layers", in->vision_layers },
+    { "image size", in->image_size },         { "patch size", in->patch_size },
+    { "projection dim", in->embed_dim },
+  };
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    if (sizes[i].value <= 0 || sizes[i].value > MAX_SIZE)
+      return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %s: expected 1 to %d, found %d", path,
+                            sizes[i].name, MAX_SIZE, sizes[i].value);
+  if (in->text_width % in->text_heads)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: text width %d is not divisible by its %d heads", path,
+                          in->text_width, in->text_heads);
+  if (in->vision_width % in->vision_heads)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: vision width %d is not divisible by its %d heads", path,
+                          in->vision_width, in->vision_heads);
+  if (in->image_size % in->patch_size)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: image size %d is not a multiple of the patch size %d", path,
+                          in->image_size, in->patch_size);
+  if ((int64_t) 3 * in->patch_size * in->patch_size > MAX_SIZE)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: patch size %d is absurd (3·P² > %d)", path,
+                          in->patch_size, MAX_SIZE);
+  if ((int64_t) (in->image_size / in->patch_size) * (in->image_size / in->patch_size) > MAX_SIZE)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %d patches per image is absurd", path,
+                          (in->image_size / in->patch_size) * (in->image_size / in->patch_size));
+  if (!(in->layer_norm_eps > 0 && in->layer_norm_eps < 1))
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: layer_norm_eps: expected (0, 1), found %g",
+                          path, in->layer_norm_eps);
+  return CLIP_OK;
+}
+
+/* preprocessor_config.json: mean, std and a check of the crop size. */
+static clip_status
+config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
+{
+  cJSON *root = read_json(path, err);
+  if (!root)
+    return err ? err->status : CLIP_ERR_FORMAT;
+  cfg_reader r = { path, err, false };
+  cfg_triple(&r, root, "image_mean", in->mean, false);
+  cfg_triple(&r, root, "image_std", in->std, true);
+  /* crop_size is {"height", "width"} in new files and a number in old ones. */
+  const cJSON *crop = cJSON_GetObjectItemCaseSensitive(root, "crop_size");
+  int h = in->image_size, w = in->image_size;
+  if (cJSON_IsObject(crop)) {
+    h = cfg_int(&r, crop, "crop_size", "height", h);
+    w = cfg_int(&r, crop, "crop_size", "width", w);
+  } else if (crop) {
+    h = w = cfg_int(&r, root, "", "crop_size", h);
+  }
+  cJSON_Delete(root);
+  if (r.failed)
+    return err ? err->status : CLIP_ERR_FORMAT;
+  if (h != in->image_size || w != in->image_size)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: crop_size %dx%d disagrees with the model's image size %d", path, w,
+                          h, in->image_size);
+  return CLIP_OK;
+}
+
+/* Number of consecutive layers whose first tensor exists. */
+static int
+count_layers(const st_file *f, const char *fmt)
+{
+  int n = 0;
+  char name[256];
+  for (;; n++) {
+    snprintf(name, sizeof name, fmt, n);
+    if (!st_find(f, name) || n >= MAX_SIZE)
+      return n;
+  }
+}
+
+static int64_t
+dim(const st_file *f, const char *name, int n_dims, int i)
+{
+  const st_tensor *t = st_find(f, name);
+  return t && t->n_dims == n_dims ? t->shape[i] : -1;
+}
+
+static int
+clamp_size(int64_t v)
+{
+  return v < 0 || v > MAX_SIZE ? -1 : (int) v;
+}
+
+/* Sizes of an OpenAI/open_clip checkpoint from its tensor shapes, the way
+ * OpenAI's build_model() does (heads = width / 64), then open_clip_config.json
+ * when present, whose values must agree with the shapes. */
+static clip_status
+config_openclip(clip_model_info *in, const st_file *f, const char *cfg_path, clip_error *err)
+{
+  const char *file = st_path(f);
+  in->vision_width = clamp_size(dim(f, "visual.conv1.weight", 4, 0));
+  in->patch_size = clamp_size(dim(f, "visual.conv1.weight", 4, 2));
+  int64_t positions = dim(f, "visual.positional_embedding", 2, 0);
+  int64_t grid = positions > 1 ? (int64_t) llround(sqrt((double) (positions - 1))) : 0;
+  if (positions > 1 && grid * grid != positions - 1)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: visual.positional_embedding has %lld rows, expected 1 + a square "
+                          "number of patches",
+                          file, (long long) positions);
+  in->image_size = grid > 0 && in->patch_size > 0 ? clamp_size(grid * in->patch_size) : -1;
+  in->vision_layers = count_layers(f, "visual.transformer.resblocks.%d.ln_1.weight");
+  in->vision_mlp = clamp_size(dim(f, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, 0));
+  in->text_width = clamp_size(dim(f, "token_embedding.weight", 2, 1));
+  in->vocab_size = clamp_size(dim(f, "token_embedding.weight", 2, 0));
+  in->context_length = clamp_size(dim(f, "positional_embedding", 2, 0));
+  in->text_layers = count_layers(f, "transformer.resblocks.%d.ln_1.weight");
+  in->text_mlp = clamp_size(dim(f, "transformer.resblocks.0.mlp.c_fc.weight", 2, 0));
+  in->embed_dim = clamp_size(dim(f, "text_projection", 2, 1));
+  in->layer_norm_eps = 1e-5f;
+  in->activation = CLIP_ACT_QUICK_GELU;
+  int vision_head_width = 64, text_heads = in->text_width / 64;
+
+  const struct {
+    const char *name;
+    int value;
+  } inferred[] = {
+    { "visual.conv1.weight", in->vision_width },  { "visual.positional_embedding", in->image_size },
+    { "token_embedding.weight", in->text_width }, { "positional_embedding", in->context_length },
+    { "text_projection", in->embed_dim },
+  };
+  for (size_t i = 0; i < sizeof inferred / sizeof inferred[0]; i++)
+    if (inferred[i].value <= 0)
+      return clip_set_error(err, CLIP_ERR_FORMAT,
+                            "%s: tensor '%s' is missing or has an unexpected shape, so the model "
+                            "size cannot be inferred",
+                            file, inferred[i].name);
+  if (in->vision_mlp <= 0)
+    in->vision_mlp = 4 * in->vision_width; /* the missing tensor is reported later */
+  if (in->text_mlp <= 0)
+    in->text_mlp = 4 * in->text_width;
+
+  if (cfg_path) {
+    cJSON *root = read_json(cfg_path, err);
+    if (!root)
+      return err ? err->status : CLIP_ERR_FORMAT;
+    cfg_reader r = { cfg_path, err, false };
+    const cJSON *mc = cfg_object(&r, root, "model_cfg");
+    const cJSON *vc = cfg_object(&r, mc, "vision_cfg");
+    const cJSON *tc = cfg_object(&r, mc, "text_cfg");
+    const cJSON *pc = cfg_object(&r, root, "preprocess_cfg");
+    const cJSON *qg = mc ? cJSON_GetObjectItemCaseSensitive(mc, "quick_gelu") : NULL;
+    /* open_clip's default is exact GELU; OpenAI-trained models say quick_gelu. */
+    in->activation = cJSON_IsTrue(qg) ? CLIP_ACT_QUICK_GELU : CLIP_ACT_GELU;
+    if (qg && !cJSON_IsBool(qg) && !r.failed) {
+      clip_set_error(err, CLIP_ERR_FORMAT, "%s: model_cfg.quick_gelu: expected true or false",
+                     cfg_path);
+      r.failed = true;
+    }
+    vision_head_width = cfg_int(&r, vc, "vision_cfg", "head_width", 64);
+    text_heads = cfg_int(&r, tc, "text_cfg", "heads", text_heads);
+    const struct {
+      const cJSON *obj;
+      const char *section, *key;
+      int value;
+    } checks[] = {
+      { mc, "model_cfg", "embed_dim", in->embed_dim },
+      { vc, "vision_cfg", "width", in->vision_width },
+      { vc, "vision_cfg", "layers", in->vision_layers },
+      { vc, "vision_cfg", "patch_size", in->patch_size },
+      { vc, "vision_cfg", "image_size", in->image_size },
+      { tc, "text_cfg", "width", in->text_width },
+      { tc, "text_cfg", "layers", in->text_layers },
+      { tc, "text_cfg", "context_length", in->context_length },
+      { tc, "text_cfg", "vocab_size", in->vocab_size },
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0] && !r.failed; i++) {
+      int v = cfg_int(&r, checks[i].obj, checks[i].section, checks[i].key, checks[i].value);
+      if (!r.failed && v != checks[i].value) {
+        clip_set_error(err, CLIP_ERR_FORMAT, "%s: %s.%s is %d but %s has %d", cfg_path,
+                       checks[i].section, checks[i].key, v, file, checks[i].value);
+        r.failed = true;
+      }
+    }
+    cfg_triple(&r, pc, "mean", in->mean, false);
+    cfg_triple(&r, pc, "std", in->std, true);
+    cJSON_Delete(root);
+    if (r.failed)
+      return err ? err->status : CLIP_ERR_FORMAT;
+  }
+  if (vision_head_width <= 0 || in->vision_width % vision_head_width)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: vision width %d is not a multiple of the head width %d", file,
+                          in->vision_width, vision_head_width);
+  in->vision_heads = in->vision_width / vision_head_width;
+  in->text_heads = text_heads;
+  return CLIP_OK;
+}
+
+/* ---- files ---- */
+
+static bool
+is_file(const char *path)
+{
+  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+}
+
+/* The status already in err, for callees that only return NULL/false. */
+static clip_status
+fail_from(clip_error *err, clip_status fallback)
+{
+  return err && err->status != CLIP_OK ? err->status : fallback;
+}
+
+/* vocab.json + merges.txt in dir: both (a tokenizer), neither (NULL, the
+ * model can still encode given ids), or one alone (an error). */
+static clip_status
+load_tokenizer(clip_model *m, const char *dir, clip_error *err)
+{
+  char *vocab = g_build_filename(dir, "vocab.json", NULL);
+  char *merges = g_build_filename(dir, "merges.txt", NULL);
+  clip_status st = CLIP_OK;
+  bool hv = is_file(vocab), hm = is_file(merges);
+  if (hv != hm) {
+    st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: missing (%s is there; both are needed)",
+                        hv ? merges : vocab, hv ? vocab : merges);
+  } else if (hv) {
+    m->tokenizer = clip_tokenizer_load(vocab, merges, err);
+    if (!m->tokenizer)
+      st = fail_from(err, CLIP_ERR_FORMAT);
+  }
+  if (st == CLIP_OK && m->tokenizer) {
+    int n = clip_tokenizer_vocab_size(m->tokenizer);
+    if (n > m->info.vocab_size)
+      st = clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: %d tokens, but the token embedding has only %d rows", vocab, n,
+                          m->info.vocab_size);
+  }
+  g_free(vocab);
+  g_free(merges);
+  return st;
+}
+
+/* Naming of a weights file by its characteristic tensors. */
+typedef enum { NAMING_UNKNOWN, NAMING_HF, NAMING_OPENCLIP } naming;
+
+static naming
+detect_naming(const st_file *f)
+{
+  if (st_find(f, "text_model.embeddings.token_embedding.weight") ||
+      st_find(f, "vision_model.embeddings.patch_embedding.weight"))
+    return NAMING_HF;
+  if (st_find(f, "token_embedding.weight") || st_find(f, "visual.conv1.weight"))
+    return NAMING_OPENCLIP;
+  return NAMING_UNKNOWN;
+}
+
+
+clip_status
+clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
+{
+  clip_model_info *in = &m->info;
+  if (err)
+    err->status = CLIP_OK;
+  m->path = g_strdup(path);
+  in->path = m->path;
+  memcpy(in->mean, clip_mean, sizeof in->mean);
+  memcpy(in->std, clip_std, sizeof in->std);
+
+  char *dir = NULL, *weights = NULL, *config = NULL, *oc_config = NULL;
+  clip_status st = CLIP_OK;
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    dir = g_strdup(path);
+    config = g_build_filename(dir, "config.json", NULL);
+    char *hf = g_build_filename(dir, "model.safetensors", NULL);
+    char *oc = g_build_filename(dir, "open_clip_model.safetensors", NULL);
+    if (is_file(config)) {
+      weights = hf, hf = NULL;
+      if (!is_file(weights))
+        st = clip_set_error(err, CLIP_ERR_IO,
+                            "%s: missing (a Hugging Face checkpoint directory has config.json "
+                            "and model.safetensors)",
+                            weights);
+    } else if (is_file(oc)) {
+      weights = oc, oc = NULL;
+      g_free(config), config = NULL;
+    } else if (is_file(hf)) {
+      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (model.safetensors needs its config.json)",
+                          config);
+    } else {
+      st = clip_set_error(err, CLIP_ERR_IO,
+                          "%s: no checkpoint found (expected config.json + model.safetensors, or "
+                          "open_clip_model.safetensors)",
+                          path);
+    }
+    g_free(hf);
+    g_free(oc);
+  } else if (is_file(path)) {
+    dir = g_path_get_dirname(path);
+    weights = g_strdup(path);
+  } else {
+    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
+  }
+  if (st != CLIP_OK)
+    goto out;
+
+  st_file *f = m->files[0] = st_open(weights, err);
+  if (!f) {
+    st = fail_from(err, CLIP_ERR_FORMAT);
+    goto out;
+  }
+  naming nm = detect_naming(f);
+  loader ld = { m, f, weights, NULL, err };
+  if (nm == NAMING_HF) {
+    if (!config)
+      config = g_build_filename(dir, "config.json", NULL);
+    if (!is_file(config)) {
+      st = clip_set_error(err, CLIP_ERR_IO, "%s: missing (needed for the Hugging Face names in %s)",
+                          config, weights);
+      goto out;
+    }
+    if ((st = config_hf(in, config, err)) != CLIP_OK ||
+        (st = check_sizes(in, config, err)) != CLIP_OK)
+      goto out;
+    char *pp = g_build_filename(dir, "preprocessor_config.json", NULL);
+    if (is_file(pp))
+      st = config_preprocessor(in, pp, err);
+    g_free(pp);
+    if (st != CLIP_OK)
+      goto out;
+    in->naming = "huggingface";
+    ld.config = "config.json";
+  } else if (nm == NAMING_OPENCLIP) {
+    oc_config = g_build_filename(dir, "open_clip_config.json", NULL);
+    if (!is_file(oc_config))
+      g_free(oc_config), oc_config = NULL;
+    if ((st = config_openclip(in, f, oc_config, err)) != CLIP_OK ||
+        (st = check_sizes(in, oc_config ? oc_config : weights, err)) != CLIP_OK)
+      goto out;
+    in->naming = "openclip";
+    ld.config = oc_config ? "open_clip_config.json" : "the other tensor shapes";
+  } else {
+    st = clip_set_error(err, CLIP_ERR_FORMAT,
+                        "%s: unknown naming: neither Hugging Face CLIP tensors "
+                        "(text_model.*, vision_model.*) nor OpenAI/open_clip ones "
+                        "(token_embedding.weight, visual.*) found",
+                        weights);
+    goto out;
+  }
+  m->text.width = in->text_width, m->text.layers = in->text_layers;
+  m->text.heads = in->text_heads, m->text.mlp = in->text_mlp;
+  m->vision.width = in->vision_width, m->vision.layers = in->vision_layers;
+  m->vision.heads = in->vision_heads, m->vision.mlp = in->vision_mlp;
+  const st_tensor *probe = st_find(f, nm == NAMING_HF ? "text_model.embeddings.token_embedding.weight"
+                                                      : "token_embedding.weight");
+  in->dtype = probe ? st_dtype_name(probe->dtype) : "F32";
+
+  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld))) {
+    st = fail_from(err, CLIP_ERR_FORMAT);
+    goto out;
+  }
+  if ((st = load_tokenizer(m, dir, err)) != CLIP_OK)
+    goto out;
+  m->eot_id = m->tokenizer ? clip_tokenizer_eot(m->tokenizer) : in->vocab_size - 1;
+  m->sot_id = m->tokenizer ? clip_tokenizer_sot(m->tokenizer) : in->vocab_size - 2;
+
+out:
+  g_free(dir);
+  g_free(weights);
+  g_free(config);
+  g_free(oc_config);
+  return st;
+}
+
+void
+clip_checkpoint_release(clip_model *m)
+{
+  clip_tokenizer_free(m->tokenizer);
+  m->tokenizer = NULL;
+  for (int i = 0; i < m->n_owned; i++)
+    free(m->owned[i]);
+  free(m->owned);
+  m->owned = NULL;
+  m->n_owned = m->cap_owned = 0;
+  free(m->vision.blocks);
+  free(m->text.blocks);
+  m->vision.blocks = m->text.blocks = NULL;
+  for (size_t i = 0; i < sizeof m->files / sizeof m->files[0]; i++) {
+    st_close(m->files[i]);
+    m->files[i] = NULL;
+  }
+  g_free(m->path);
+  m->path = NULL;
+  m->info.path = NULL;
+}

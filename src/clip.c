@@ -1,8 +1,11 @@
-/* clip.c — the public API (clip.h) over the modules. STUB parts marked. */
+/* clip.c — the public API (clip.h) over the modules: model, context, encoders. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "checkpoint.h"
+#include "encoders.h"
 #include "error.h"
 #include "preprocess.h"
 
@@ -71,18 +74,137 @@ clip_preprocess(const clip_model *model, const clip_image *image, float *out, cl
   return clip_preprocess_frame(&p, image, out, err);
 }
 
-/* STUB: forward pass, to be implemented (forward work). */
-clip_status clip_tokenize_padded(const clip_model *model, const char *text, int32_t *ids, clip_error *err)
-{ (void) model; (void) text; (void) ids; return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "not implemented"); }
-clip_ctx *clip_ctx_new(const clip_model *model, clip_error *err)
-{ (void) model; clip_set_error(err, CLIP_ERR_UNSUPPORTED, "not implemented"); return NULL; }
-void clip_ctx_free(clip_ctx *ctx) { (void) ctx; }
-clip_status clip_encode_images(clip_ctx *ctx, const float *pixels, int n, float *embeds, float *pooled, clip_error *err)
-{ (void) ctx; (void) pixels; (void) n; (void) embeds; (void) pooled; return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "not implemented"); }
-clip_status clip_encode_texts(clip_ctx *ctx, const int32_t *ids, int n, int len, float *embeds, float *pooled, clip_error *err)
-{ (void) ctx; (void) ids; (void) n; (void) len; (void) embeds; (void) pooled; return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "not implemented"); }
-clip_status clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_labels, const char *const *templates, int n_templates, float *out, clip_error *err)
-{ (void) ctx; (void) labels; (void) n_labels; (void) templates; (void) n_templates; (void) out; return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "not implemented"); }
-void clip_normalize(float *v, int d) { (void) v; (void) d; }
-void clip_score(const clip_model *model, const float *image_embed, const float *labels, int n, float *similarities, float *probs)
-{ (void) model; (void) image_embed; (void) labels; (void) n; (void) similarities; (void) probs; }
+clip_status
+clip_tokenize_padded(const clip_model *model, const char *text, int32_t *ids, clip_error *err)
+{
+  size_t n = 0;
+  if (!model || !text || !ids)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenize_padded: NULL argument");
+  const size_t L = (size_t) model->info.context_length;
+  clip_status st = clip_tokenize(model, text, ids, L, &n, err);
+  if (st != CLIP_OK)
+    return st;
+  if (n > L)
+    ids[L - 1] = model->eot_id; /* CLIP's truncation: ids[:L-1] + EOT */
+  for (size_t i = n; i < L; i++)
+    ids[i] = 0;
+  return CLIP_OK;
+}
+
+clip_ctx *
+clip_ctx_new(const clip_model *model, clip_error *err)
+{
+  if (!model)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_ctx_new: model is NULL"), NULL;
+  clip_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "clip_ctx_new: out of memory"), NULL;
+  ctx->model = model;
+  ctx->text_truncation = true;
+  if (ops_backend_init(&ctx->backend, &model->params, err) != CLIP_OK) {
+    free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+void
+clip_ctx_free(clip_ctx *ctx)
+{
+  if (!ctx)
+    return;
+  free(ctx->scratch);
+  free(ctx);
+}
+
+void
+clip_ctx_set_debug(clip_ctx *ctx, clip_debug_fn fn, void *user)
+{
+  ctx->debug = fn;
+  ctx->debug_user = user;
+}
+
+void
+clip_ctx_set_text_truncation(clip_ctx *ctx, bool enabled)
+{
+  ctx->text_truncation = enabled;
+}
+
+size_t
+clip_scratch_take(clip_scratch_plan *plan, size_t a, size_t b)
+{
+  const size_t align = 16; /* floats: 64 bytes, a cache line */
+  size_t n, at = plan->total;
+  if (!g_size_checked_mul(&n, a, b) || !g_size_checked_add(&n, n, align - 1)
+      || !g_size_checked_add(&plan->total, plan->total, n & ~(align - 1)))
+    plan->overflow = true;
+  return at;
+}
+
+clip_status
+clip_scratch_reserve(clip_ctx *ctx, const clip_scratch_plan *plan, clip_error *err)
+{
+  if (plan->overflow || plan->total > SIZE_MAX / sizeof(float))
+    return clip_set_error(err, CLIP_ERR_ARG, "batch too large: scratch size overflows");
+  if (plan->total <= ctx->scratch_floats)
+    return CLIP_OK;
+  /* Grown, never shrunk: after the largest batch no forward allocates. */
+  free(ctx->scratch);
+  ctx->scratch = aligned_alloc(64, plan->total * sizeof(float));
+  ctx->scratch_floats = ctx->scratch ? plan->total : 0;
+  if (!ctx->scratch)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %zu MB of scratch",
+                          plan->total * sizeof(float) >> 20);
+  return CLIP_OK;
+}
+
+clip_status
+clip_encode_images(clip_ctx *ctx, const float *pixels, int n, float *embeds, float *pooled,
+                   clip_error *err)
+{
+  if (!ctx || !pixels || !embeds)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_images: NULL argument");
+  if (n <= 0)
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "clip_encode_images: n is %d, expected at least 1 image", n);
+  return clip_vision_forward(ctx, pixels, n, embeds, pooled, err);
+}
+
+clip_status
+clip_encode_texts(clip_ctx *ctx, const int32_t *ids, int n, int len, float *embeds, float *pooled,
+                  clip_error *err)
+{
+  if (!ctx || !ids || !embeds)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: NULL argument");
+  const clip_model *m = ctx->model;
+  if (n <= 0)
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "clip_encode_texts: n is %d, expected at least 1 text", n);
+  if (len <= 0 || len > m->info.context_length)
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "clip_encode_texts: len is %d, expected 1 to %d (context length)", len,
+                          m->info.context_length);
+  int T = 0;
+  for (int r = 0; r < n; r++) {
+    const int32_t *row = ids + (size_t) r * len;
+    for (int t = 0; t < len; t++)
+      if (row[t] < 0 || row[t] >= m->info.vocab_size)
+        return clip_set_error(err, CLIP_ERR_ARG,
+                              "clip_encode_texts: row %d, position %d: token id %d is outside "
+                              "the vocabulary (0 to %d)",
+                              r, t, (int) row[t], m->info.vocab_size - 1);
+    const int e = clip_text_first_eot(m, row, len);
+    if (e < 0)
+      return clip_set_error(err, CLIP_ERR_ARG,
+                            "clip_encode_texts: row %d has no end-of-text token (id %d) in its "
+                            "%d ids",
+                            r, (int) m->eot_id, len);
+    if (e + 1 > T)
+      T = e + 1;
+  }
+  /* The causal mask keeps every position after a row's first EOT out of its
+   * pooled output, so nothing past the longest such prefix needs running. */
+  if (!ctx->text_truncation)
+    T = len;
+  return clip_text_forward(ctx, ids, n, len, T, embeds, pooled, err);
+}

@@ -56,7 +56,9 @@ struct clip_model {
   clip_tokenizer *tokenizer;   /* NULL when the checkpoint has no vocab files */
 
   /* Ownership: the mapped files, and the blocks allocated for converted or
-   * re-laid-out tensors. Freed by clip_model_free(). */
+   * re-laid-out tensors. Freed by clip_model_free(). Embedding, positional
+   * and layer-norm pointers point into files[0]'s mapping when the tensor is
+   * F32 and aligned; linear weights are always owned copies (transposed). */
   st_file *files[2];
   void **owned;
   int n_owned, cap_owned;

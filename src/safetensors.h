@@ -4,6 +4,7 @@
 #ifndef CLIP_SAFETENSORS_H
 #define CLIP_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,31 +22,69 @@ typedef struct {
   int64_t n_elements;
   const void *data; /* inside the mapping; n_bytes long */
   size_t n_bytes;
+  /* data sits at a multiple of the element size: only then may it be read
+   * in place as float/int32 (a hostile file can misalign it). */
+  bool aligned;
 } st_tensor;
 
 typedef struct st_file st_file;
 
+/* Header lengths above this are refused as absurd (real headers are < 1 MB). */
+#define ST_MAX_HEADER (100u * 1024 * 1024)
+
 /* Maps and validates a file; NULL and err filled on failure. */
 st_file *st_open(const char *path, clip_error *err);
+/* Unmaps the file; NULL is allowed. */
 void st_close(st_file *f);
+/* The path the file was opened with. */
 const char *st_path(const st_file *f);
+/* Number of tensors (the __metadata__ entry is not one). */
 int st_count(const st_file *f);
+/* The i-th tensor in header order, NULL when out of range. */
 const st_tensor *st_get(const st_file *f, int i);
 /* NULL when absent. */
 const st_tensor *st_find(const st_file *f, const char *name);
+/* Bytes per element. */
 size_t st_dtype_size(st_dtype dtype);
+/* The name used in headers ("F32", "BF16", ...). */
 const char *st_dtype_name(st_dtype dtype);
+/* Parses a header dtype name; false when unknown. */
+bool st_dtype_parse(const char *name, st_dtype *dtype);
+
+/* Tells the kernel the tensor's mapped pages are no longer needed (after
+ * they were copied), so they leave the resident set; reads stay valid. */
+void st_release(const st_file *f, const st_tensor *t);
+
+/* The tensor's data as floats in place (F32 and aligned), else NULL. */
+const float *st_f32_direct(const st_tensor *t);
 
 /* Copies a float tensor (F32, F16 or BF16) widened to float32 into out
  * (n_elements floats). */
 clip_status st_to_f32(const st_tensor *t, float *out, clip_error *err);
+/* One IEEE half (bits) widened exactly to float. */
+float st_f16_to_f32(uint16_t h);
+/* One bfloat16 (bits) widened exactly to float. */
+float st_bf16_to_f32(uint16_t h);
 
-/* Writer: collects tensors (data is copied) and writes a valid file. */
+/* Writer: collects tensors and writes a valid file (header padded with
+ * spaces to a multiple of 8, tensors back to back, ordered by decreasing
+ * element size so each starts at a multiple of its element size). */
 typedef struct st_writer st_writer;
+/* Fills n_bytes of a tensor's data at save time (for tensors too large to
+ * hold twice in memory); returns false to abort the save. */
+typedef bool (*st_fill_fn)(void *user, const char *name, void *out, size_t n_bytes);
+
 st_writer *st_writer_new(void);
+/* Adds a tensor; data (dtype size × product(shape) bytes) is copied. */
 clip_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int n_dims,
                           const int64_t *shape, const void *data, clip_error *err);
+/* Adds a tensor whose bytes fill(user, name, buf, n) produces during save. */
+clip_status st_writer_add_generated(st_writer *w, const char *name, st_dtype dtype, int n_dims,
+                                    const int64_t *shape, st_fill_fn fill, void *user,
+                                    clip_error *err);
+/* Writes the file (through a temporary name, renamed when complete). */
 clip_status st_writer_save(st_writer *w, const char *path, clip_error *err);
+/* Frees the writer; NULL is allowed. */
 void st_writer_free(st_writer *w);
 
 #endif

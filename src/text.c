@@ -1,1 +1,76 @@
-/* text.c — to be written (forward work). */
+/* text.c — the text tower: token + position embeddings, causally masked
+ * blocks, final layer norm at each row's first end-of-text token,
+ * projection. */
+#include <limits.h>
+#include <string.h>
+
+#include "encoders.h"
+#include "error.h"
+#include "transformer.h"
+
+int
+clip_text_first_eot(const clip_model *model, const int32_t *row, int len)
+{
+  for (int t = 0; t < len; t++)
+    if (row[t] == model->eot_id)
+      return t;
+  return -1;
+}
+
+clip_status
+clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, float *embeds,
+                  float *pooled, clip_error *err)
+{
+  const clip_model *m = ctx->model;
+  const clip_tower *tw = &m->text;
+  const int W = tw->width;
+  const clip_block_shape shape = {
+    W, tw->heads, tw->mlp, m->info.layer_norm_eps, m->info.activation, true
+  };
+
+  if ((long long) n * T > INT_MAX)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: batch of %d texts is too large",
+                          n);
+  const size_t rows = (size_t) n * T;
+  clip_scratch_plan plan = { 0 };
+  const size_t o_x = clip_scratch_take(&plan, rows, W);
+  const size_t o_h = clip_scratch_take(&plan, rows, W);
+  const size_t o_qkv = clip_scratch_take(&plan, rows, 3 * (size_t) W);
+  const size_t o_mlp = clip_scratch_take(&plan, rows, tw->mlp);
+  const size_t o_scores = clip_scratch_take(&plan, T, T);
+  clip_status st = clip_scratch_reserve(ctx, &plan, err);
+  if (st != CLIP_OK)
+    return st;
+  float *x = ctx->scratch + o_x;
+  const clip_block_scratch s = { ctx->scratch + o_h, ctx->scratch + o_qkv, ctx->scratch + o_mlp,
+                                 ctx->scratch + o_scores };
+
+  for (int r = 0; r < n; r++)
+    for (int t = 0; t < T; t++) {
+      const float *tok = m->token_embed + (size_t) ids[(size_t) r * len + t] * W;
+      const float *pos = m->text_pos + (size_t) t * W;
+      float *row = x + ((size_t) r * T + t) * W;
+      for (int j = 0; j < W; j++)
+        row[j] = tok[j] + pos[j];
+    }
+  clip_ctx_debug(ctx, "text_hidden", 0, x, n, T, W);
+  for (int l = 0; l < tw->layers; l++) {
+    clip_block_forward(&ctx->backend, &tw->blocks[l], &shape, x, n, T, &s);
+    clip_ctx_debug(ctx, "text_hidden", l + 1, x, n, T, W);
+  }
+  if (ctx->debug) {
+    ops_layer_norm(&m->ln_final, W, shape.eps, x, W, s.h, W, (int) rows);
+    clip_ctx_debug(ctx, "text_last_hidden", 0, s.h, n, T, W);
+  }
+
+  /* Pool at the first EOT: a literal "<|endoftext|>" inside the text ends it
+   * there, as in OpenAI's argmax pooling (EOT is the largest id). */
+  float *pool = pooled ? pooled : s.h;
+  for (int r = 0; r < n; r++) {
+    const int e = clip_text_first_eot(m, ids + (size_t) r * len, len);
+    ops_layer_norm(&m->ln_final, W, shape.eps, x + ((size_t) r * T + e) * W, W,
+                   pool + (size_t) r * W, W, 1);
+  }
+  ops_linear(&ctx->backend, &m->text_proj, pool, n, embeds, OPS_EPI_NONE);
+  return CLIP_OK;
+}

@@ -1,14 +1,689 @@
-/* tokenizer.c — STUB, to be implemented (tokenizer work). */
+/* tokenizer.c — CLIP's byte-level BPE over a vocab.json/merges.txt pair.
+ *
+ * Text is cleaned (textclean.c), split by CLIP's pre-tokenizer pattern, each
+ * pre-token's UTF-8 bytes become byte symbols with "</w>" on the last one, and
+ * the lowest-ranked adjacent pair is merged (every non-overlapping occurrence,
+ * left to right) until no pair has a rank. Symbols are vocabulary ids
+ * throughout: the loader insists that both halves of every merge and their
+ * concatenation are in the vocabulary, so merging ids is merging strings. */
 #include "tokenizer.h"
-#include "error.h"
 
-clip_tokenizer *clip_tokenizer_load(const char *vocab_path, const char *merges_path, clip_error *err)
-{ (void) merges_path; clip_set_error(err, CLIP_ERR_UNSUPPORTED, "%s: tokenizer not implemented", vocab_path); return NULL; }
-void clip_tokenizer_free(clip_tokenizer *tok) { (void) tok; }
-clip_status clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
-                                  size_t cap, size_t *n, clip_error *err)
-{ (void) tok; (void) text; (void) ids; (void) cap; (void) n;
-  return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "tokenizer not implemented"); }
-int32_t clip_tokenizer_sot(const clip_tokenizer *tok) { (void) tok; return 49406; }
-int32_t clip_tokenizer_eot(const clip_tokenizer *tok) { (void) tok; return 49407; }
-int clip_tokenizer_vocab_size(const clip_tokenizer *tok) { (void) tok; return 0; }
+#include <glib.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "textclean.h"
+
+#define SOT_STRING "<|startoftext|>"
+#define EOT_STRING "<|endoftext|>"
+#define UNK_STRING "<unk>"
+#define NO_RANK INT32_MAX
+
+typedef struct {
+  const char *key; /* NULL: empty slot */
+  uint32_t hash;   /* low bits of the key's hash: most misses skip memcmp */
+  uint32_t len;
+  int32_t id;
+} vocab_slot;
+
+typedef struct {
+  uint64_t key; /* left id << 32 | right id; UINT64_MAX: empty slot */
+  int32_t rank;
+  int32_t merged;
+} merge_slot;
+
+struct clip_tokenizer {
+  char *vocab_path;
+  char *strings; /* every vocabulary string, NUL-separated */
+  vocab_slot *vocab;
+  size_t vocab_mask;
+  merge_slot *merges;
+  size_t merge_mask;
+  /* Byte symbol ids, [byte][1 when last in the word]; a missing symbol is
+   * stored as -1 - (byte | last << 8) so the error can say which. */
+  int32_t byte_symbol[256][2];
+  int32_t sot, eot, unk;
+  int vocab_size, n_merges;
+};
+
+/* ---- hash tables ------------------------------------------------------- */
+
+static uint64_t
+hash_bytes(const char *s, size_t len)
+{
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char) s[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t
+hash_u64(uint64_t x)
+{
+  x ^= x >> 33; /* murmur3 finalizer */
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+/* Slots for at least twice n entries (a power of two); 0 on overflow. */
+static size_t
+table_size(size_t n)
+{
+  size_t size = 16;
+  while (size < 2 * n) {
+    if (size > SIZE_MAX / 4)
+      return 0;
+    size *= 2;
+  }
+  return size;
+}
+
+static vocab_slot *
+vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len)
+{
+  uint64_t h = hash_bytes(s, len);
+  size_t i = h & tok->vocab_mask;
+  while (tok->vocab[i].key && !(tok->vocab[i].hash == (uint32_t) (h >> 32) &&
+                                tok->vocab[i].len == len && !memcmp(tok->vocab[i].key, s, len)))
+    i = (i + 1) & tok->vocab_mask;
+  return &tok->vocab[i];
+}
+
+/* The id of a vocabulary string of len bytes, or -1. */
+static int32_t
+vocab_find(const clip_tokenizer *tok, const char *s, size_t len)
+{
+  const vocab_slot *slot = vocab_slot_for(tok, s, len);
+  return slot->key ? slot->id : -1;
+}
+
+static merge_slot *
+merge_slot_for(const clip_tokenizer *tok, int32_t left, int32_t right)
+{
+  uint64_t key = (uint64_t) (uint32_t) left << 32 | (uint32_t) right;
+  size_t i = hash_u64(key) & tok->merge_mask;
+  while (tok->merges[i].key != UINT64_MAX && tok->merges[i].key != key)
+    i = (i + 1) & tok->merge_mask;
+  return &tok->merges[i];
+}
+
+static int32_t
+merge_rank(const clip_tokenizer *tok, int32_t left, int32_t right)
+{
+  if (left < 0 || right < 0)
+    return NO_RANK;
+  const merge_slot *slot = merge_slot_for(tok, left, right);
+  return slot->key == UINT64_MAX ? NO_RANK : slot->rank;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static const char *
+json_kind(const cJSON *item)
+{
+  if (cJSON_IsString(item))
+    return "a string";
+  if (cJSON_IsNumber(item))
+    return "a number";
+  if (cJSON_IsBool(item))
+    return "a boolean";
+  if (cJSON_IsNull(item))
+    return "null";
+  if (cJSON_IsArray(item))
+    return "an array";
+  if (cJSON_IsObject(item))
+    return "an object";
+  return "invalid JSON";
+}
+
+static clip_status
+read_file(const char *path, const char *what, char **data, size_t *len, clip_error *err)
+{
+  GError *gerr = NULL;
+  gsize size = 0;
+  if (!g_file_get_contents(path, data, &size, &gerr)) {
+    clip_status st = clip_set_error(err, CLIP_ERR_IO, "%s: cannot read the %s: %s", path, what,
+                                    gerr->message);
+    g_error_free(gerr);
+    return st;
+  }
+  /* A byte-order mark (left by some editors) is not content. */
+  if (size >= 3 && !memcmp(*data, "\xEF\xBB\xBF", 3)) {
+    memmove(*data, *data + 3, size - 3);
+    size -= 3;
+    (*data)[size] = '\0';
+  }
+  *len = size;
+  return CLIP_OK;
+}
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+  int32_t x = *(const int32_t *) a, y = *(const int32_t *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Rejects two strings sharing an id (merges work on ids, so ids must name
+ * strings one to one) and sets vocab_size to the largest id + 1. */
+static clip_status
+vocab_check_ids(clip_tokenizer *tok, size_t count, clip_error *err)
+{
+  int32_t *ids = malloc((count ? count : 1) * sizeof *ids);
+  if (!ids)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", tok->vocab_path);
+  size_t n = 0;
+  for (size_t i = 0; i <= tok->vocab_mask; i++)
+    if (tok->vocab[i].key)
+      ids[n++] = tok->vocab[i].id;
+  qsort(ids, n, sizeof *ids, cmp_int32);
+  int32_t dup = -1;
+  for (size_t i = 1; i < n && dup < 0; i++)
+    if (ids[i] == ids[i - 1])
+      dup = ids[i];
+  tok->vocab_size = n ? ids[n - 1] + 1 : 0;
+  free(ids);
+  if (dup < 0)
+    return CLIP_OK;
+  const char *names[2] = { NULL, NULL };
+  for (size_t i = 0, k = 0; i <= tok->vocab_mask && k < 2; i++)
+    if (tok->vocab[i].key && tok->vocab[i].id == dup)
+      names[k++] = tok->vocab[i].key;
+  return clip_set_error(err, CLIP_ERR_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"",
+                        tok->vocab_path, dup, names[0], names[1]);
+}
+
+static clip_status
+vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
+{
+  char *data = NULL;
+  size_t len = 0;
+  clip_status st = read_file(path, "vocabulary", &data, &len, err);
+  if (st != CLIP_OK)
+    return st;
+  cJSON *root = cJSON_ParseWithLength(data, len);
+  if (!root) {
+    const char *at = cJSON_GetErrorPtr();
+    long offset = at && at >= data && at <= data + len ? (long) (at - data) : -1;
+    st = clip_set_error(err, CLIP_ERR_FORMAT,
+                        "%s: invalid JSON near byte %ld (expected an object mapping each token "
+                        "to its id)",
+                        path, offset);
+    g_free(data);
+    return st;
+  }
+  g_free(data);
+  if (!cJSON_IsObject(root)) {
+    st = clip_set_error(err, CLIP_ERR_FORMAT,
+                        "%s: expected a JSON object mapping each token to its id, found %s", path,
+                        json_kind(root));
+    cJSON_Delete(root);
+    return st;
+  }
+
+  size_t count = 0, bytes = 0;
+  for (const cJSON *item = root->child; item; item = item->next) {
+    size_t klen = strlen(item->string);
+    if (klen > SIZE_MAX / 2 - bytes) {
+      cJSON_Delete(root);
+      return clip_set_error(err, CLIP_ERR_NOMEM, "%s: vocabulary too large", path);
+    }
+    bytes += klen + 1;
+    count++;
+  }
+  tok->strings = malloc(bytes ? bytes : 1);
+  size_t slots = table_size(count);
+  tok->vocab = slots ? calloc(slots, sizeof *tok->vocab) : NULL;
+  if (!tok->strings || !tok->vocab) {
+    cJSON_Delete(root);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory for %zu tokens", path, count);
+  }
+  tok->vocab_mask = slots - 1;
+
+  char *dst = tok->strings;
+  size_t entries = 0;
+  for (const cJSON *item = root->child; item; item = item->next) {
+    double v = item->valuedouble;
+    if (!cJSON_IsNumber(item) || !(v >= 0 && v <= INT32_MAX - 1) || v != floor(v)) {
+      if (cJSON_IsNumber(item))
+        st = clip_set_error(err, CLIP_ERR_FORMAT,
+                            "%s: token \"%s\": expected an integer id from 0 to %d, found %g",
+                            path, item->string, INT32_MAX - 1, v);
+      else
+        st = clip_set_error(err, CLIP_ERR_FORMAT,
+                            "%s: token \"%s\": expected an integer id, found %s", path,
+                            item->string, json_kind(item));
+      break;
+    }
+    size_t klen = strlen(item->string);
+    if (klen > UINT32_MAX) {
+      st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: a token of %zu bytes", path, klen);
+      break;
+    }
+    memcpy(dst, item->string, klen + 1);
+    vocab_slot *slot = vocab_slot_for(tok, dst, klen);
+    if (!slot->key)
+      entries++;
+    /* A repeated key keeps its last id, as Python's json.load does. */
+    *slot = (vocab_slot){ dst, (uint32_t) (hash_bytes(dst, klen) >> 32), (uint32_t) klen,
+                          (int32_t) v };
+    dst += klen + 1;
+  }
+  cJSON_Delete(root);
+  if (st != CLIP_OK)
+    return st;
+  if ((st = vocab_check_ids(tok, entries, err)) != CLIP_OK)
+    return st;
+
+  tok->sot = vocab_find(tok, SOT_STRING, strlen(SOT_STRING));
+  tok->eot = vocab_find(tok, EOT_STRING, strlen(EOT_STRING));
+  tok->unk = vocab_find(tok, UNK_STRING, strlen(UNK_STRING));
+  if (tok->sot < 0 || tok->eot < 0)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: the special token \"%s\" is missing", path,
+                          tok->sot < 0 ? SOT_STRING : EOT_STRING);
+  return CLIP_OK;
+}
+
+/* Bytes 0x21-0x7E, 0xA1-0xAC and 0xAE-0xFF stand for themselves; the other
+ * 68 bytes, in order, for U+0100, U+0101, ... (GPT-2's byte symbols). */
+static void
+byte_symbols_init(clip_tokenizer *tok)
+{
+  int shifted = 0;
+  for (int b = 0; b < 256; b++) {
+    bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+    gunichar c = printable ? (gunichar) b : (gunichar) (0x100 + shifted++);
+    char s[16];
+    int len = g_unichar_to_utf8(c, s);
+    for (int last = 0; last < 2; last++) {
+      int n = len;
+      if (last) {
+        memcpy(s + len, "</w>", 4);
+        n += 4;
+      }
+      int32_t id = vocab_find(tok, s, (size_t) n);
+      tok->byte_symbol[b][last] = id >= 0 ? id : -1 - (b | last << 8);
+    }
+  }
+}
+
+/* One merges.txt line: "left right" (spaces or tabs between). */
+static clip_status
+merge_add(clip_tokenizer *tok, const char *path, int line_no, const char *line, size_t len,
+          clip_error *err)
+{
+  const char *part[3];
+  size_t plen[3];
+  int parts = 0;
+  for (size_t i = 0; i < len;) {
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+      i++;
+    if (i == len)
+      break;
+    size_t b = i;
+    while (i < len && line[i] != ' ' && line[i] != '\t')
+      i++;
+    if (parts < 3) {
+      part[parts] = line + b;
+      plen[parts] = i - b;
+    }
+    parts++;
+  }
+  if (parts != 2)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s:%d: expected two symbols separated by a space, found %d: \"%.*s\"",
+                          path, line_no, parts, (int) MIN(len, 200), line);
+  int32_t id[2];
+  for (int k = 0; k < 2; k++) {
+    id[k] = vocab_find(tok, part[k], plen[k]);
+    if (id[k] < 0)
+      return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: symbol \"%.*s\" is not in %s", path,
+                            line_no, (int) MIN(plen[k], 200), part[k], tok->vocab_path);
+  }
+  char buf[256];
+  char *joined = plen[0] + plen[1] <= sizeof buf ? buf : malloc(plen[0] + plen[1]);
+  if (!joined)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s:%d: out of memory", path, line_no);
+  memcpy(joined, part[0], plen[0]);
+  memcpy(joined + plen[0], part[1], plen[1]);
+  int32_t merged = vocab_find(tok, joined, plen[0] + plen[1]);
+  if (joined != buf)
+    free(joined);
+  if (merged < 0)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: the merge \"%.*s%.*s\" is not in %s",
+                          path, line_no, (int) MIN(plen[0], 200), part[0],
+                          (int) MIN(plen[1], 200), part[1], tok->vocab_path);
+  merge_slot *slot = merge_slot_for(tok, id[0], id[1]);
+  /* A repeated pair takes its last rank, as CLIP's dict(zip(merges, ...)). */
+  slot->key = (uint64_t) (uint32_t) id[0] << 32 | (uint32_t) id[1];
+  slot->rank = tok->n_merges++;
+  slot->merged = merged;
+  return CLIP_OK;
+}
+
+static clip_status
+merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
+{
+  char *data = NULL;
+  size_t len = 0;
+  clip_status st = read_file(path, "merges", &data, &len, err);
+  if (st != CLIP_OK)
+    return st;
+  /* Trailing line breaks (LF or CRLF) are not lines. */
+  while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+    len--;
+  size_t lines = 1;
+  for (size_t i = 0; i < len; i++)
+    lines += data[i] == '\n';
+  size_t slots = table_size(lines);
+  tok->merges = slots ? malloc(slots * sizeof *tok->merges) : NULL;
+  if (!tok->merges) {
+    g_free(data);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory for %zu merges", path, lines);
+  }
+  for (size_t i = 0; i < slots; i++)
+    tok->merges[i].key = UINT64_MAX;
+  tok->merge_mask = slots - 1;
+
+  int line_no = 0;
+  for (size_t pos = 0; pos < len && st == CLIP_OK;) {
+    const char *nl = memchr(data + pos, '\n', len - pos);
+    size_t end = nl ? (size_t) (nl - data) : len, n = end - pos;
+    const char *line = data + pos;
+    pos = end + 1;
+    if (++line_no > INT32_MAX - 1) {
+      st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: too many lines", path);
+      break;
+    }
+    if (n && line[n - 1] == '\r')
+      n--;
+    if (line_no == 1 && n >= 8 && !memcmp(line, "#version", 8))
+      continue;
+    st = merge_add(tok, path, line_no, line, n, err);
+  }
+  g_free(data);
+  return st;
+}
+
+clip_tokenizer *
+clip_tokenizer_load(const char *vocab_path, const char *merges_path, clip_error *err)
+{
+  if (!vocab_path || !merges_path)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_load: NULL path"), NULL;
+  clip_tokenizer *tok = calloc(1, sizeof *tok);
+  if (!tok || !(tok->vocab_path = strdup(vocab_path))) {
+    free(tok);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", vocab_path), NULL;
+  }
+  if (vocab_load(tok, vocab_path, err) != CLIP_OK ||
+      merges_load(tok, merges_path, err) != CLIP_OK) {
+    clip_tokenizer_free(tok);
+    return NULL;
+  }
+  byte_symbols_init(tok);
+  return tok;
+}
+
+void
+clip_tokenizer_free(clip_tokenizer *tok)
+{
+  if (!tok)
+    return;
+  free(tok->merges);
+  free(tok->vocab);
+  free(tok->strings);
+  free(tok->vocab_path);
+  free(tok);
+}
+
+int32_t
+clip_tokenizer_sot(const clip_tokenizer *tok)
+{
+  return tok ? tok->sot : -1;
+}
+
+int32_t
+clip_tokenizer_eot(const clip_tokenizer *tok)
+{
+  return tok ? tok->eot : -1;
+}
+
+int
+clip_tokenizer_vocab_size(const clip_tokenizer *tok)
+{
+  return tok ? tok->vocab_size : 0;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+typedef struct {
+  int32_t *ids;
+  size_t cap, n;
+} id_sink;
+
+static void
+emit(id_sink *out, int32_t id)
+{
+  if (out->n < out->cap)
+    out->ids[out->n] = id;
+  out->n++;
+}
+
+/* Scratch for one pre-token: its UTF-8 bytes, symbols and pair ranks. */
+typedef struct {
+  char *bytes;
+  int32_t *sym, *rank;
+} bpe_scratch;
+
+static bool
+is_letter(gunichar c)
+{
+  switch (g_unichar_type(c)) {
+  case G_UNICODE_UPPERCASE_LETTER:
+  case G_UNICODE_LOWERCASE_LETTER:
+  case G_UNICODE_TITLECASE_LETTER:
+  case G_UNICODE_MODIFIER_LETTER:
+  case G_UNICODE_OTHER_LETTER:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static bool
+is_number(gunichar c)
+{
+  switch (g_unichar_type(c)) {
+  case G_UNICODE_DECIMAL_NUMBER:
+  case G_UNICODE_LETTER_NUMBER:
+  case G_UNICODE_OTHER_NUMBER:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Length of the literal at t (case-insensitively, as CLIP's pattern has
+ * re.IGNORECASE: after lower-casing only U+017F ſ still matches 's'), or 0. */
+static size_t
+match_literal(const gunichar *t, size_t n, const char *lit)
+{
+  size_t len = strlen(lit);
+  if (len > n)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (t[i] != (gunichar) lit[i] && !(lit[i] == 's' && t[i] == 0x17F))
+      return 0;
+  return len;
+}
+
+/* Length of the pre-token at t[0] (which is not a space): CLIP's pattern
+ * <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+ */
+static size_t
+pretoken_length(const gunichar *t, size_t n)
+{
+  static const char *const literals[] = {
+    SOT_STRING, EOT_STRING, "'s", "'t", "'re", "'ve", "'m", "'ll", "'d",
+  };
+  for (size_t k = 0; k < G_N_ELEMENTS(literals); k++) {
+    size_t len = match_literal(t, n, literals[k]);
+    if (len)
+      return len;
+  }
+  size_t len = 1;
+  if (is_letter(t[0])) {
+    while (len < n && is_letter(t[len]))
+      len++;
+  } else if (!is_number(t[0])) {
+    while (len < n && t[len] != ' ' && !is_letter(t[len]) && !is_number(t[len]))
+      len++;
+  }
+  return len;
+}
+
+/* BPE on one pre-token's symbols; returns the number left in s->sym. */
+static size_t
+bpe_merge(const clip_tokenizer *tok, bpe_scratch *s, size_t n)
+{
+  int32_t *sym = s->sym, *rank = s->rank;
+  for (size_t i = 0; i + 1 < n; i++)
+    rank[i] = merge_rank(tok, sym[i], sym[i + 1]);
+  while (n > 1) {
+    size_t best = 0;
+    for (size_t i = 1; i + 1 < n; i++)
+      if (rank[i] < rank[best])
+        best = i;
+    if (rank[best] == NO_RANK)
+      break;
+    int32_t first = sym[best], second = sym[best + 1];
+    int32_t merged = merge_slot_for(tok, first, second)->merged;
+    /* Merge every occurrence left to right, in place; a pair's rank is looked
+     * up again only when one of its symbols is new. */
+    size_t j = 0;
+    bool prev_copied = false;
+    for (size_t i = 0; i < n;) {
+      if (i + 1 < n && sym[i] == first && sym[i + 1] == second) {
+        sym[j] = merged;
+        if (j > 0)
+          rank[j - 1] = merge_rank(tok, sym[j - 1], merged);
+        prev_copied = false;
+        i += 2;
+      } else {
+        int32_t c = sym[i];
+        if (j > 0)
+          rank[j - 1] = prev_copied ? rank[i - 1] : merge_rank(tok, sym[j - 1], c);
+        sym[j] = c;
+        prev_copied = true;
+        i++;
+      }
+      j++;
+    }
+    n = j;
+  }
+  return n;
+}
+
+static clip_status
+encode_pretoken(const clip_tokenizer *tok, const gunichar *t, size_t len, bpe_scratch *s,
+                id_sink *out, clip_error *err)
+{
+  size_t nbytes = 0;
+  for (size_t i = 0; i < len; i++)
+    nbytes += (size_t) g_unichar_to_utf8(t[i], s->bytes + nbytes);
+  /* CLIP's cache maps the two special tokens to themselves. */
+  if (nbytes == strlen(SOT_STRING) && !memcmp(s->bytes, SOT_STRING, nbytes)) {
+    emit(out, tok->sot);
+    return CLIP_OK;
+  }
+  if (nbytes == strlen(EOT_STRING) && !memcmp(s->bytes, EOT_STRING, nbytes)) {
+    emit(out, tok->eot);
+    return CLIP_OK;
+  }
+  for (size_t i = 0; i < nbytes; i++)
+    s->sym[i] = tok->byte_symbol[(unsigned char) s->bytes[i]][i + 1 == nbytes];
+  size_t n = bpe_merge(tok, s, nbytes);
+  for (size_t i = 0; i < n; i++) {
+    int32_t id = s->sym[i];
+    if (id < 0 && tok->unk >= 0) {
+      id = tok->unk;
+    } else if (id < 0) {
+      int code = -1 - id;
+      return clip_set_error(err, CLIP_ERR_FORMAT,
+                            "%s has no symbol for byte 0x%02X%s (needed to encode \"%.*s\"), "
+                            "and no \"" UNK_STRING "\" token to use instead",
+                            tok->vocab_path, code & 0xFF, code >> 8 ? " at the end of a word" : "",
+                            (int) MIN(nbytes, 100), s->bytes);
+    }
+    emit(out, id);
+  }
+  return CLIP_OK;
+}
+
+clip_status
+clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap,
+                      size_t *n, clip_error *err)
+{
+  if (!tok || !text || !n || (cap && !ids))
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode: NULL argument");
+  const char *bad = NULL;
+  if (!g_utf8_validate(text, -1, &bad))
+    return clip_set_error(err, CLIP_ERR_ARG, "text is not valid UTF-8: byte 0x%02X at offset %zu",
+                          (unsigned char) *bad, (size_t) (bad - text));
+
+  size_t len = 0;
+  gunichar *t = clip_text_clean(text, &len);
+  bpe_scratch s = { 0 };
+  if (t && len < SIZE_MAX / 8 / sizeof(int32_t)) {
+    s.bytes = malloc(len * 4 + 1);
+    s.sym = malloc((len * 4 + 1) * sizeof *s.sym);
+    s.rank = malloc((len * 4 + 1) * sizeof *s.rank);
+  }
+  clip_status st = CLIP_OK;
+  if (!t || !s.bytes || !s.sym || !s.rank)
+    st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory tokenizing %zu bytes", strlen(text));
+
+  id_sink out = { ids, cap, 0 };
+  emit(&out, tok->sot);
+  for (size_t i = 0; i < len && st == CLIP_OK;) {
+    /* Cleanup has turned every run of \s into one space. */
+    if (t[i] == ' ') {
+      i++;
+      continue;
+    }
+    size_t plen = pretoken_length(t + i, len - i);
+    st = encode_pretoken(tok, t + i, plen, &s, &out, err);
+    i += plen;
+  }
+  emit(&out, tok->eot);
+  free(s.rank);
+  free(s.sym);
+  free(s.bytes);
+  free(t);
+  *n = st == CLIP_OK ? out.n : 0;
+  return st;
+}
+
+clip_status
+clip_tokenizer_encode_padded(const clip_tokenizer *tok, const char *text, int32_t *ids,
+                             size_t context, clip_error *err)
+{
+  if (!ids || context == 0)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode_padded: %s",
+                          ids ? "context length 0" : "NULL argument");
+  size_t n = 0;
+  clip_status st = clip_tokenizer_encode(tok, text, ids, context, &n, err);
+  if (st != CLIP_OK)
+    return st;
+  if (n > context)
+    ids[context - 1] = tok->eot;
+  for (size_t i = n; i < context; i++)
+    ids[i] = 0;
+  return CLIP_OK;
+}

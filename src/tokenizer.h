@@ -14,13 +14,21 @@ typedef struct clip_tokenizer clip_tokenizer;
  * without trailing newline). SOT/EOT ids are looked up in the vocabulary. */
 clip_tokenizer *clip_tokenizer_load(const char *vocab_path, const char *merges_path,
                                     clip_error *err);
+/* Frees a tokenizer; NULL is allowed. */
 void clip_tokenizer_free(clip_tokenizer *tok);
 
-/* SOT + tokens + EOT, untruncated: writes min(total, cap) ids, total in *n. */
+/* SOT + tokens + EOT, untruncated: writes min(total, cap) ids, total in *n.
+ * Invalid UTF-8 is CLIP_ERR_ARG. Thread-safe: tok is only read. */
 clip_status clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
                                   size_t cap, size_t *n, clip_error *err);
+/* CLIP's model input: exactly context ids, zero padded; a longer text is cut
+ * to ids[:context-1] + EOT as clip.tokenize(truncate=True) does. */
+clip_status clip_tokenizer_encode_padded(const clip_tokenizer *tok, const char *text, int32_t *ids,
+                                         size_t context, clip_error *err);
+/* Ids of <|startoftext|> and <|endoftext|> in this vocabulary. */
 int32_t clip_tokenizer_sot(const clip_tokenizer *tok);
 int32_t clip_tokenizer_eot(const clip_tokenizer *tok);
+/* Largest id in vocab.json + 1: the rows a token embedding needs. */
 int clip_tokenizer_vocab_size(const clip_tokenizer *tok);
 
 #endif

@@ -1,1 +1,88 @@
-/* vision.c — to be written (forward work). */
+/* vision.c — the image tower: patch embedding as one GEMM, class token,
+ * positions, ln_pre, the blocks, ln_post on the class token, projection. */
+#include <limits.h>
+#include <string.h>
+
+#include "encoders.h"
+#include "error.h"
+#include "transformer.h"
+
+/* Copies each P×P patch of each image into one row of patches
+ * [n·grid², 3·P·P], columns in (c, y, x) order like conv1's weight, so the
+ * convolution becomes a single GEMM over all images. */
+static void
+gather_patches(const float *pixels, int n, int S, int P, float *patches)
+{
+  const int g = S / P, row_len = 3 * P * P;
+  for (int i = 0; i < n; i++)
+    for (int gy = 0; gy < g; gy++)
+      for (int gx = 0; gx < g; gx++) {
+        float *row = patches + ((size_t) i * g * g + (size_t) gy * g + gx) * row_len;
+        for (int c = 0; c < 3; c++)
+          for (int y = 0; y < P; y++) {
+            const float *src =
+                pixels + (((size_t) i * 3 + c) * S + (size_t) gy * P + y) * S + (size_t) gx * P;
+            memcpy(row + (c * P + y) * P, src, (size_t) P * sizeof *src);
+          }
+      }
+}
+
+clip_status
+clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, float *pooled,
+                    clip_error *err)
+{
+  const clip_model *m = ctx->model;
+  const clip_tower *tw = &m->vision;
+  const int S = m->info.image_size, P = m->info.patch_size, g = S / P, n_patch = g * g;
+  const int T = 1 + n_patch, W = tw->width;
+  const clip_block_shape shape = {
+    W, tw->heads, tw->mlp, m->info.layer_norm_eps, m->info.activation, false
+  };
+
+  if ((long long) n * T > INT_MAX)
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_images: batch of %d images is too large",
+                          n);
+  const size_t rows = (size_t) n * T;
+  clip_scratch_plan plan = { 0 };
+  const size_t o_x = clip_scratch_take(&plan, rows, W);
+  const size_t o_h = clip_scratch_take(&plan, rows, W);
+  const size_t o_qkv = clip_scratch_take(&plan, rows, 3 * (size_t) W);
+  const size_t o_mlp = clip_scratch_take(&plan, rows, tw->mlp);
+  const size_t o_scores = clip_scratch_take(&plan, T, T);
+  const size_t o_patch = clip_scratch_take(&plan, (size_t) n * n_patch, 3 * (size_t) P * P);
+  clip_status st = clip_scratch_reserve(ctx, &plan, err);
+  if (st != CLIP_OK)
+    return st;
+  float *x = ctx->scratch + o_x, *patches = ctx->scratch + o_patch;
+  const clip_block_scratch s = { ctx->scratch + o_h, ctx->scratch + o_qkv, ctx->scratch + o_mlp,
+                                 ctx->scratch + o_scores };
+
+  gather_patches(pixels, n, S, P, patches);
+  ops_linear(&ctx->backend, &m->patch_embed, patches, n * n_patch, s.h, OPS_EPI_NONE);
+  for (int i = 0; i < n; i++) {
+    float *xi = x + (size_t) i * T * W;
+    for (int j = 0; j < W; j++)
+      xi[j] = m->class_embed[j] + m->vision_pos[j];
+    for (int p = 0; p < n_patch; p++) {
+      const float *pe = s.h + ((size_t) i * n_patch + p) * W;
+      const float *pos = m->vision_pos + (size_t) (1 + p) * W;
+      float *row = xi + (size_t) (1 + p) * W;
+      for (int j = 0; j < W; j++)
+        row[j] = pe[j] + pos[j];
+    }
+  }
+  clip_ctx_debug(ctx, "vision_embeddings", 0, x, n, T, W);
+
+  ops_layer_norm(&m->ln_pre, W, shape.eps, x, W, x, W, (int) rows);
+  clip_ctx_debug(ctx, "vision_hidden", 0, x, n, T, W);
+  for (int l = 0; l < tw->layers; l++) {
+    clip_block_forward(&ctx->backend, &tw->blocks[l], &shape, x, n, T, &s);
+    clip_ctx_debug(ctx, "vision_hidden", l + 1, x, n, T, W);
+  }
+
+  /* The class token (row 0 of each image) is the image's summary. */
+  float *pool = pooled ? pooled : s.h;
+  ops_layer_norm(&m->ln_post, W, shape.eps, x, T * W, pool, W, n);
+  ops_linear(&ctx->backend, &m->visual_proj, pool, n, embeds, OPS_EPI_NONE);
+  return CLIP_OK;
+}

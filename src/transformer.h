@@ -1,0 +1,32 @@
+/* transformer.h — the pre-LN residual block both towers share:
+ *   x += out_proj(attention(ln1(x)));  x += fc2(act(fc1(ln2(x)))). */
+#ifndef CLIP_TRANSFORMER_H
+#define CLIP_TRANSFORMER_H
+
+#include <stdbool.h>
+
+#include "ops.h"
+
+/* Scratch for one block over rows = n_seq·T rows of the residual stream; the
+ * caller owns it (clip_ctx), the block never allocates. */
+typedef struct {
+  float *h;      /* [rows, width]: layer-norm output, then attention output */
+  float *qkv;    /* [rows, 3·width]: q | k | v */
+  float *mlp;    /* [rows, mlp] */
+  float *scores; /* [T, T]: one head of one sequence at a time */
+} clip_block_scratch;
+
+/* Shapes and options of a tower's blocks. */
+typedef struct {
+  int width, heads, mlp;
+  float eps;
+  clip_activation act;
+  bool causal; /* text: position i attends to 0..i only */
+} clip_block_shape;
+
+/* Runs one block in place on x [n_seq·T, width] (n_seq sequences of T
+ * tokens each, attention within each sequence). */
+void clip_block_forward(const ops_backend *be, const clip_block *blk, const clip_block_shape *shape,
+                        float *x, int n_seq, int T, const clip_block_scratch *s);
+
+#endif
