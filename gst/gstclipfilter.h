@@ -1,0 +1,42 @@
+/* clipfilter: zero-shot CLIP tagging for GStreamer
+ * Copyright (C) 2026 The clipfilter authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+#ifndef __GST_CLIP_FILTER_H__
+#define __GST_CLIP_FILTER_H__
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gst/video/gstvideofilter.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_CLIP_FILTER (gst_clip_filter_get_type ())
+G_DECLARE_FINAL_TYPE (GstClipFilter, gst_clip_filter, GST, CLIP_FILTER,
+    GstVideoFilter)
+
+#define GST_TYPE_CLIP_FILTER_MODE (gst_clip_filter_mode_get_type ())
+GType gst_clip_filter_mode_get_type (void);
+
+/**
+ * GstClipFilterMode:
+ * @GST_CLIP_FILTER_MODE_AUTO: async for live sources, sync otherwise
+ * @GST_CLIP_FILTER_MODE_SYNC: analyze on the streaming thread
+ * @GST_CLIP_FILTER_MODE_ASYNC: analyze on a worker thread, never delay buffers
+ */
+typedef enum
+{
+  GST_CLIP_FILTER_MODE_AUTO,
+  GST_CLIP_FILTER_MODE_SYNC,
+  GST_CLIP_FILTER_MODE_ASYNC,
+} GstClipFilterMode;
+
+GST_ELEMENT_REGISTER_DECLARE (clipfilter);
+
+G_END_DECLS
+
+#endif /* __GST_CLIP_FILTER_H__ */

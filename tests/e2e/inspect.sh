@@ -1,0 +1,10 @@
+#!/bin/sh
+# gst-inspect-1.0 alone documents the element: klass, every property.
+. "$(dirname "$0")/common.sh"
+gst-inspect-1.0 clipfilter >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "gst-inspect-1.0 failed"; }
+grep -q "Filter/Analyzer/Video" "$TMP/out" || fail "klass"
+for p in model prompts templates interval frame-interval mode threshold threshold-off window \
+         top-k post-messages attach-meta attach-embedding threads analyzed skipped; do
+  grep -q "^  $p  *:" "$TMP/out" || fail "property $p not listed"
+done
+echo "ok: all properties listed"

@@ -1,0 +1,1273 @@
+/* test-clipfilter.c — GstCheck tests of the clipfilter element and GstClipMeta.
+ *
+ * The kit's tiny-b32 model has random weights: scores are checked for
+ * equality with the engine called directly on the same frame, not for
+ * meaning. Every test needs the kit; without it the whole program is
+ * skipped (exit 77), except under CI=true where that is a failure. */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "clip.h"
+#include "gstclipmeta.h"
+
+static gchar *model_path;       /* the kit's tiny-b32 */
+static clip_model *ref_model;   /* the engine, for expected values */
+static clip_ctx *ref_ctx;
+
+#define PROMPTS "a photo of a cat|a cat;a dog;a red car"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A clipfilter on tiny-b32 with the given properties (NULL-terminated). */
+static GstElement *
+make_filter (const gchar * first, ...)
+{
+  GstElement *e = gst_element_factory_make ("clipfilter", NULL);
+  va_list ap;
+
+  fail_unless (e != NULL, "clipfilter not found (GST_PLUGIN_PATH?)");
+  g_object_set (e, "model", model_path, "prompts", PROMPTS, "mode", 1, NULL);
+  if (first) {
+    va_start (ap, first);
+    g_object_set_valist (G_OBJECT (e), first, ap);
+    va_end (ap);
+  }
+  return e;
+}
+
+typedef struct
+{
+  GstHarness *h;
+  GstBus *bus;
+  GstElement *e;
+} Fixture;
+
+/* Plays @e in a harness with @caps; messages go to a private bus. */
+static Fixture
+fixture_start (GstElement * e, const gchar * caps)
+{
+  Fixture f;
+
+  f.e = e;
+  f.bus = gst_bus_new ();
+  gst_element_set_bus (e, f.bus);
+  f.h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_src_caps_str (f.h, caps);
+  return f;
+}
+
+static void
+fixture_stop (Fixture * f)
+{
+  gst_harness_teardown (f->h);
+  gst_element_set_bus (f->e, NULL);
+  gst_bus_set_flushing (f->bus, TRUE);
+  gst_object_unref (f->bus);
+  gst_object_unref (f->e);
+}
+
+/* A frame of @info with a deterministic pattern that depends on @seed. */
+static GstBuffer *
+make_frame (const GstVideoInfo * info, guint seed, GstClockTime pts)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, info->size, NULL);
+  GstVideoFrame frame;
+  guint p, x, y;
+
+  fail_unless (gst_video_frame_map (&frame, info, buf, GST_MAP_WRITE));
+  for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (&frame); p++) {
+    guint8 *d = GST_VIDEO_FRAME_PLANE_DATA (&frame, p);
+    gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, p);
+    guint rows = GST_VIDEO_FRAME_COMP_HEIGHT (&frame, p);
+    for (y = 0; y < rows; y++)
+      for (x = 0; x < (guint) stride; x++)
+        d[y * stride + x] = (guint8) (x * 7 + y * 13 + seed * 61 + p * 50
+            + ((x / 8 + y / 8 + seed) % 2) * 90);
+  }
+  gst_video_frame_unmap (&frame);
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 10;
+  return buf;
+}
+
+static GstVideoInfo
+info_from_caps (const gchar * caps_str)
+{
+  GstVideoInfo info;
+  GstCaps *caps = gst_caps_from_string (caps_str);
+
+  fail_unless (gst_video_info_from_caps (&info, caps));
+  gst_caps_unref (caps);
+  return info;
+}
+
+static clip_pixel_format
+clip_format (GstVideoFormat f)
+{
+  switch (f) {
+    case GST_VIDEO_FORMAT_RGB: return CLIP_FORMAT_RGB;
+    case GST_VIDEO_FORMAT_BGR: return CLIP_FORMAT_BGR;
+    case GST_VIDEO_FORMAT_RGBA: return CLIP_FORMAT_RGBA;
+    case GST_VIDEO_FORMAT_BGRA: return CLIP_FORMAT_BGRA;
+    case GST_VIDEO_FORMAT_RGBx: return CLIP_FORMAT_RGBX;
+    case GST_VIDEO_FORMAT_BGRx: return CLIP_FORMAT_BGRX;
+    case GST_VIDEO_FORMAT_xRGB: return CLIP_FORMAT_XRGB;
+    case GST_VIDEO_FORMAT_xBGR: return CLIP_FORMAT_XBGR;
+    case GST_VIDEO_FORMAT_I420: return CLIP_FORMAT_I420;
+    case GST_VIDEO_FORMAT_NV12: return CLIP_FORMAT_NV12;
+    default: return CLIP_FORMAT_GRAY8;
+  }
+}
+
+/* Expected similarities and probabilities, through the engine alone. */
+static void
+engine_scores (const gchar * const *specs, gint n, const gchar * const *tmpl,
+    gint nt, const GstVideoInfo * info, GstBuffer * buf, gfloat * sims,
+    gfloat * probs, gfloat * embed)
+{
+  const clip_model_info *mi = clip_model_get_info (ref_model);
+  gfloat *labels = g_new (gfloat, (gsize) n * mi->embed_dim);
+  gfloat *pixels = g_new (gfloat, (gsize) 3 * mi->image_size * mi->image_size);
+  gfloat *e = embed ? embed : g_new (gfloat, mi->embed_dim);
+  clip_error err = { 0 };
+  clip_image im = { 0 };
+  GstVideoFrame frame;
+  guint p;
+
+  fail_unless_equals_int (clip_embed_labels (ref_ctx, specs, n, tmpl, nt,
+          labels, &err), CLIP_OK);
+  fail_unless (gst_video_frame_map (&frame, info, buf, GST_MAP_READ));
+  im.format = clip_format (GST_VIDEO_INFO_FORMAT (info));
+  im.width = GST_VIDEO_INFO_WIDTH (info);
+  im.height = GST_VIDEO_INFO_HEIGHT (info);
+  im.matrix = info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709 ?
+      CLIP_MATRIX_BT709 : CLIP_MATRIX_BT601;
+  im.full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+  for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (&frame); p++) {
+    im.planes[p] = GST_VIDEO_FRAME_PLANE_DATA (&frame, p);
+    im.strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, p);
+  }
+  fail_unless_equals_int (clip_preprocess (ref_model, &im, pixels, &err),
+      CLIP_OK);
+  gst_video_frame_unmap (&frame);
+  fail_unless_equals_int (clip_encode_images (ref_ctx, pixels, 1, e, NULL,
+          &err), CLIP_OK);
+  clip_score (ref_model, e, labels, n, sims, probs);
+  if (!embed)
+    g_free (e);
+  g_free (pixels);
+  g_free (labels);
+}
+
+/* Pops the next element message named @name, or NULL when there is none. */
+static GstMessage *
+pop_message (GstBus * bus, const gchar * name)
+{
+  GstMessage *m;
+
+  while ((m = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    if (gst_message_has_name (m, name))
+      return m;
+    gst_message_unref (m);
+  }
+  return NULL;
+}
+
+static guint
+count_messages (GstBus * bus, const gchar * name)
+{
+  GstMessage *m;
+  guint n = 0;
+
+  while ((m = pop_message (bus, name))) {
+    n++;
+    gst_message_unref (m);
+  }
+  return n;
+}
+
+static gdouble
+array_double (const GstStructure * s, const gchar * field, guint i)
+{
+  const GValue *arr = gst_structure_get_value (s, field);
+
+  fail_unless (arr && GST_VALUE_HOLDS_ARRAY (arr), "field %s", field);
+  fail_unless (i < gst_value_array_get_size (arr));
+  return g_value_get_double (gst_value_array_get_value (arr, i));
+}
+
+static const gchar *
+array_string (const GstStructure * s, const gchar * field, guint i)
+{
+  const GValue *arr = gst_structure_get_value (s, field);
+
+  fail_unless (arr && GST_VALUE_HOLDS_ARRAY (arr), "field %s", field);
+  fail_unless (i < gst_value_array_get_size (arr));
+  return g_value_get_string (gst_value_array_get_value (arr, i));
+}
+
+static guint
+array_size (const GstStructure * s, const gchar * field)
+{
+  const GValue *arr = gst_structure_get_value (s, field);
+  fail_unless (arr && GST_VALUE_HOLDS_ARRAY (arr), "field %s", field);
+  return gst_value_array_get_size (arr);
+}
+
+static GstClockTime
+msg_time (GstMessage * m, const gchar * field)
+{
+  guint64 t = GST_CLOCK_TIME_NONE;
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (m), field,
+          &t), "field %s", field);
+  return t;
+}
+
+/* Sets @e to PLAYING alone and expects failure with an error on its bus.
+ * Returns the error (to free) and its debug text in @debug. */
+static GError *
+expect_start_error (GstElement * e, gchar ** debug)
+{
+  GstBus *bus = gst_bus_new ();
+  GstMessage *m;
+  GError *error = NULL;
+
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error message posted");
+  gst_message_parse_error (m, &error, debug);
+  gst_message_unref (m);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  return error;
+}
+
+#define CAPS_RGB "video/x-raw,format=RGB,width=64,height=48,framerate=10/1"
+
+/* ---- caps and pass-through ------------------------------------------------ */
+
+GST_START_TEST (test_every_format_passes_unchanged)
+{
+  const gchar *formats[] = { "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx",
+    "xRGB", "xBGR", "I420", "NV12", "GRAY8"
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=66,height=50,"
+        "framerate=10/1", formats[i]);
+    GstVideoInfo info = info_from_caps (caps);
+    Fixture f = fixture_start (make_filter (NULL), caps);
+    GstBuffer *in = make_frame (&info, i, 0), *out;
+    GstMemory *mem = gst_buffer_peek_memory (in, 0);
+    GstBuffer *copy = gst_buffer_copy_deep (in);
+    GstClipMeta *meta;
+
+    out = gst_harness_push_and_pull (f.h, in);
+    fail_unless (out != NULL, "%s", formats[i]);
+    /* in place: the very same memory, bytes untouched */
+    fail_unless (gst_buffer_peek_memory (out, 0) == mem, "%s", formats[i]);
+    {
+      GstMapInfo a, b;
+      gst_buffer_map (out, &a, GST_MAP_READ);
+      gst_buffer_map (copy, &b, GST_MAP_READ);
+      fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0,
+          "%s frame modified", formats[i]);
+      gst_buffer_unmap (out, &a);
+      gst_buffer_unmap (copy, &b);
+    }
+    meta = gst_buffer_get_clip_meta (out);
+    fail_unless (meta != NULL, "%s: no meta", formats[i]);
+    fail_unless_equals_int (meta->n_labels, 3);
+    gst_buffer_unref (out);
+    gst_buffer_unref (copy);
+    fixture_stop (&f);
+    g_free (caps);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_unsupported_format_refused)
+{
+  GstElement *e = make_filter (NULL);
+  GstPad *pad;
+  GstCaps *caps;
+
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  pad = gst_element_get_static_pad (e, "sink");
+  caps = gst_caps_from_string ("video/x-raw,format=YUY2,width=64,height=48");
+  fail_if (gst_pad_query_accept_caps (pad, caps));
+  gst_caps_unref (caps);
+  gst_object_unref (pad);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_other_metas_survive)
+{
+  Fixture f = fixture_start (make_filter (NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *in = make_frame (&info, 1, 0), *out;
+  GstCaps *ref = gst_caps_from_string ("timestamp/x-test");
+  GstReferenceTimestampMeta *rt;
+
+  gst_buffer_add_reference_timestamp_meta (in, ref, 12345, 6);
+  /* a second reference makes the buffer non-writable: the element must still
+   * keep the metas (and the memory) when it makes it writable */
+  gst_buffer_ref (in);
+  out = gst_harness_push_and_pull (f.h, in);
+  rt = gst_buffer_get_reference_timestamp_meta (out, ref);
+  fail_unless (rt != NULL);
+  fail_unless_equals_uint64 (rt->timestamp, 12345);
+  fail_unless (gst_buffer_get_clip_meta (out) != NULL);
+  fail_unless (gst_buffer_peek_memory (out, 0) == gst_buffer_peek_memory (in,
+          0));
+  gst_buffer_unref (in);
+  gst_buffer_unref (out);
+  gst_caps_unref (ref);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- scores equal the engine's ------------------------------------------ */
+
+static void
+check_scores_equal_engine (const gchar * caps)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const gchar *names[] = { "a photo of a cat", "a dog", "a red car" };
+  GstVideoInfo info = info_from_caps (caps);
+  Fixture f = fixture_start (make_filter ("attach-embedding", TRUE, NULL),
+      caps);
+  GstBuffer *in = make_frame (&info, 3, 0), *out;
+  const clip_model_info *mi = clip_model_get_info (ref_model);
+  gfloat sims[3], probs[3], *embed = g_new (gfloat, mi->embed_dim);
+  GstClipMeta *meta;
+  GstMessage *m;
+  const GstStructure *s;
+  guint i;
+
+  engine_scores (specs, 3, NULL, 0, &info, in, sims, probs, embed);
+  out = gst_harness_push_and_pull (f.h, in);
+  meta = gst_buffer_get_clip_meta (out);
+  fail_unless (meta != NULL);
+  m = pop_message (f.bus, "clipfilter");
+  fail_unless (m != NULL);
+  s = gst_message_get_structure (m);
+  fail_unless_equals_int (meta->n_labels, 3);
+  fail_unless_equals_int (array_size (s, "scores"), 3);
+  for (i = 0; i < 3; i++) {
+    fail_unless_equals_string (meta->labels[i], names[i]);
+    fail_unless_equals_string (array_string (s, "labels", i), names[i]);
+    fail_unless (fabs (meta->scores[i] - probs[i]) <= 1e-6, "%s: %g vs %g",
+        caps, meta->scores[i], probs[i]);
+    fail_unless (fabs (meta->similarities[i] - sims[i]) <= 1e-6);
+    fail_unless (fabs (array_double (s, "scores", i) - probs[i]) <= 1e-6);
+    fail_unless (fabs (array_double (s, "similarities", i) - sims[i]) <= 1e-6);
+  }
+  fail_unless_equals_int (meta->embedding_dim, mi->embed_dim);
+  for (i = 0; i < (guint) mi->embed_dim; i++)
+    fail_unless (fabs (meta->embedding[i] - embed[i]) <= 1e-6);
+  gst_message_unref (m);
+  gst_buffer_unref (out);
+  g_free (embed);
+  fixture_stop (&f);
+}
+
+GST_START_TEST (test_scores_equal_engine_rgb)
+{
+  check_scores_equal_engine (CAPS_RGB);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_scores_equal_engine_nv12_bt709_full_range)
+{
+  check_scores_equal_engine ("video/x-raw,format=NV12,width=70,height=40,"
+      "framerate=10/1,colorimetry=(string)1:3:5:1");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_scores_equal_engine_i420_bt601)
+{
+  check_scores_equal_engine ("video/x-raw,format=I420,width=64,height=48,"
+      "framerate=10/1,colorimetry=bt601");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_message_fields)
+{
+  Fixture f = fixture_start (make_filter ("top-k", 2, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *in = make_frame (&info, 4, 3 * GST_SECOND);
+  GstMessage *m;
+  const GstStructure *s;
+  gdouble sum = 0, best = -1;
+  const gchar *top;
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, in));
+  m = pop_message (f.bus, "clipfilter");
+  fail_unless (m != NULL);
+  s = gst_message_get_structure (m);
+  fail_unless_equals_uint64 (msg_time (m, "timestamp"), 3 * GST_SECOND);
+  fail_unless_equals_uint64 (msg_time (m, "stream-time"), 3 * GST_SECOND);
+  fail_unless_equals_uint64 (msg_time (m, "running-time"), 3 * GST_SECOND);
+  fail_unless_equals_uint64 (msg_time (m, "duration"), GST_SECOND / 10);
+  for (i = 0; i < 3; i++) {
+    sum += array_double (s, "scores", i);
+    /* window 1: smoothed is the sample itself */
+    fail_unless_equals_float (array_double (s, "smoothed", i),
+        array_double (s, "scores", i));
+    if (array_double (s, "smoothed", i) > best)
+      best = array_double (s, "smoothed", i);
+  }
+  fail_unless (fabs (sum - 1.0) < 1e-5);
+  top = gst_structure_get_string (s, "top-label");
+  fail_unless (top != NULL);
+  fail_unless_equals_float (g_value_get_double (gst_structure_get_value (s,
+              "top-score")), best);
+  fail_unless_equals_int (array_size (s, "top-labels"), 2);
+  fail_unless_equals_string (array_string (s, "top-labels", 0), top);
+  fail_unless (array_double (s, "top-scores", 0) >= array_double (s,
+          "top-scores", 1));
+  gst_message_unref (m);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_meta_survives_copy)
+{
+  Fixture f = fixture_start (make_filter (NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *out, *copy;
+  GstClipMeta *a, *b;
+  guint i;
+
+  out = gst_harness_push_and_pull (f.h, make_frame (&info, 5, GST_SECOND));
+  copy = gst_buffer_copy (out);
+  a = gst_buffer_get_clip_meta (out);
+  b = gst_buffer_get_clip_meta (copy);
+  fail_unless (a && b && a != b);
+  fail_unless_equals_int (a->n_labels, b->n_labels);
+  fail_unless_equals_int (a->top_index, b->top_index);
+  fail_unless_equals_uint64 (b->timestamp, GST_SECOND);
+  for (i = 0; i < a->n_labels; i++) {
+    fail_unless_equals_string (a->labels[i], b->labels[i]);
+    fail_unless_equals_float (a->scores[i], b->scores[i]);
+    fail_unless_equals_float (a->smoothed[i], b->smoothed[i]);
+  }
+  fail_unless (b->embedding == NULL);
+  gst_buffer_unref (out);
+  gst_buffer_unref (copy);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- cadence -------------------------------------------------------------- */
+
+/* Pushes @n frames at 10 fps and returns the analyzed timestamps. */
+static GArray *
+sampled_times (GstElement * e, guint n)
+{
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GArray *times = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+  GstMessage *m;
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (f.h, make_frame (&info, i,
+            i * GST_SECOND / 10));
+    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+    /* sync mode: a meta exactly on the analyzed frames */
+    if ((m = pop_message (f.bus, "clipfilter"))) {
+      GstClockTime t = msg_time (m, "timestamp");
+      fail_unless (meta != NULL && meta->timestamp == t);
+      fail_unless_equals_uint64 (t, GST_BUFFER_PTS (out));
+      g_array_append_val (times, t);
+      gst_message_unref (m);
+    } else {
+      fail_unless (meta == NULL);
+    }
+    gst_buffer_unref (out);
+  }
+  fixture_stop (&f);
+  return times;
+}
+
+GST_START_TEST (test_interval_cadence)
+{
+  GArray *t = sampled_times (make_filter ("interval", (guint64) 250 *
+          GST_MSECOND, NULL), 10);
+  /* frames every 100 ms; due at 0, then the first frame at or after each
+   * 250 ms grid point */
+  const GstClockTime expect[] = { 0, 300, 500, 800 };
+  guint i;
+
+  fail_unless_equals_int (t->len, G_N_ELEMENTS (expect));
+  for (i = 0; i < t->len; i++)
+    fail_unless_equals_uint64 (g_array_index (t, GstClockTime, i),
+        expect[i] * GST_MSECOND);
+  g_array_unref (t);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_frame_interval_cadence)
+{
+  GArray *t = sampled_times (make_filter ("frame-interval", 3, NULL), 10);
+  guint i;
+
+  fail_unless_equals_int (t->len, 4);
+  for (i = 0; i < t->len; i++)
+    fail_unless_equals_uint64 (g_array_index (t, GstClockTime, i),
+        i * 3 * GST_SECOND / 10);
+  g_array_unref (t);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_unsampled_frames_not_mapped)
+{
+  Fixture f = fixture_start (make_filter ("frame-interval", 2, NULL),
+      CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *tiny = gst_buffer_new_allocate (NULL, 1, NULL);
+  GstMessage *m;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  /* a 1-byte buffer cannot be mapped as a 64x48 frame: when it is not
+   * sampled it must pass without the element touching it */
+  GST_BUFFER_PTS (tiny) = GST_SECOND / 10;
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, tiny));
+  fail_unless_equals_int (count_messages (f.bus, "clipfilter"), 1);
+  m = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR);
+  fail_unless (m == NULL, "unsampled frame was mapped");
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- sync and async ------------------------------------------------------- */
+
+GST_START_TEST (test_sync_analyzes_every_sample)
+{
+  GstElement *e = make_filter ("frame-interval", 1, NULL);
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  guint64 analyzed, skipped;
+  guint i;
+
+  g_setenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS", "20", TRUE);
+  f = fixture_start (e, CAPS_RGB);
+  g_unsetenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS");
+  for (i = 0; i < 5; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (f.h, make_frame (&info, i,
+            i * GST_SECOND / 10));
+    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+    fail_unless (meta && meta->timestamp == GST_BUFFER_PTS (out));
+    gst_buffer_unref (out);
+  }
+  g_object_get (e, "analyzed", &analyzed, "skipped", &skipped, NULL);
+  fail_unless_equals_uint64 (analyzed, 5);
+  fail_unless_equals_uint64 (skipped, 0);
+  fail_unless_equals_int (count_messages (f.bus, "clipfilter"), 5);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sync_reports_latency)
+{
+  GstElement *e = make_filter ("frame-interval", 1, NULL);
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstClockTime min = 0;
+  gboolean live;
+  GstQuery *q;
+
+  g_setenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS", "50", TRUE);
+  f = fixture_start (e, CAPS_RGB);
+  g_unsetenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS");
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (f.h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, NULL);
+  /* the analysis slept 50 ms: the element holds a sampled buffer that long */
+  fail_unless (min >= 50 * GST_MSECOND, "latency %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (min));
+  gst_query_unref (q);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_async_never_waits_and_counts_skips)
+{
+  GstElement *e = make_filter ("mode", 2, "frame-interval", 1, NULL);
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *out;
+  GstClipMeta *meta;
+  guint64 analyzed, skipped;
+  GstMessage *m;
+  guint i;
+
+  /* Each analysis takes 2 s; pushing a buffer takes microseconds. */
+  g_setenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS", "2000", TRUE);
+  f = fixture_start (e, CAPS_RGB);
+  g_unsetenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS");
+  for (i = 0; i < 5; i++) {
+    out = gst_harness_push_and_pull (f.h, make_frame (&info, i,
+            i * GST_SECOND / 10));
+    /* no result can be ready yet: nothing was delayed to wait for one */
+    fail_unless (gst_buffer_get_clip_meta (out) == NULL);
+    gst_buffer_unref (out);
+  }
+  g_object_get (e, "analyzed", &analyzed, "skipped", &skipped, NULL);
+  fail_unless_equals_uint64 (analyzed, 0);
+  fail_unless_equals_uint64 (skipped, 4);
+
+  /* wait for the first analysis (frame 0) to finish, then it rides on the
+   * next buffer with its own timestamp inside */
+  for (i = 0; i < 100; i++) {
+    g_usleep (50 * 1000);
+    g_object_get (e, "analyzed", &analyzed, NULL);
+    out = gst_harness_push_and_pull (f.h, make_frame (&info, 9,
+            (5 + i) * GST_SECOND / 10));
+    meta = gst_buffer_get_clip_meta (out);
+    if (meta) {
+      fail_unless_equals_uint64 (meta->timestamp, 0);
+      gst_buffer_unref (out);
+      break;
+    }
+    gst_buffer_unref (out);
+  }
+  fail_unless (i < 100, "the result never arrived");
+  m = pop_message (f.bus, "clipfilter");
+  fail_unless (m != NULL);
+  fail_unless_equals_uint64 (msg_time (m, "timestamp"), 0);
+  gst_message_unref (m);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_async_eos_delivers_pending_result)
+{
+  GstElement *e = make_filter ("mode", 2, NULL);
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstMessage *m;
+
+  g_setenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS", "200", TRUE);
+  f = fixture_start (e, CAPS_RGB);
+  g_unsetenv ("CLIPFILTER_DEBUG_ANALYSIS_DELAY_MS");
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0,
+              GST_SECOND)));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  m = pop_message (f.bus, "clipfilter");
+  fail_unless (m != NULL, "EOS must wait for the running analysis");
+  fail_unless_equals_uint64 (msg_time (m, "timestamp"), GST_SECOND);
+  gst_message_unref (m);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- prompts while playing -------------------------------------------- */
+
+GST_START_TEST (test_prompt_change_while_playing)
+{
+  GstElement *e = make_filter ("frame-interval", 1, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const gchar *specs[] = { "a boat", "a plane" };
+  gfloat sims[2], probs[2];
+  GstMessage *m = NULL;
+  const GstStructure *s;
+  GstBuffer *in;
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  fail_unless_equals_int (count_messages (f.bus, "clipfilter"), 1);
+
+  g_object_set (e, "prompts", " a boat ; a plane ", NULL);
+  for (i = 1; i < 400; i++) {
+    in = make_frame (&info, 7, i * GST_SECOND / 10);
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, gst_buffer_ref (in)));
+    m = pop_message (f.bus, "clipfilter");
+    fail_unless (m != NULL, "every frame is sampled");
+    if (array_size (gst_message_get_structure (m), "labels") == 2)
+      break;
+    /* until the new set is ready, the old one is used: no gap */
+    fail_unless_equals_int (array_size (gst_message_get_structure (m),
+            "labels"), 3);
+    gst_message_unref (m);
+    gst_buffer_unref (in);
+    g_usleep (5000);
+  }
+  fail_unless (i < 400, "the new prompts were never used");
+  s = gst_message_get_structure (m);
+  fail_unless_equals_string (array_string (s, "labels", 0), "a boat");
+  fail_unless_equals_string (array_string (s, "labels", 1), "a plane");
+  engine_scores (specs, 2, NULL, 0, &info, in, sims, probs, NULL);
+  for (i = 0; i < 2; i++)
+    fail_unless (fabs (array_double (s, "scores", i) - probs[i]) <= 1e-6);
+  gst_message_unref (m);
+  gst_buffer_unref (in);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_invalid_prompt_change_keeps_old_set)
+{
+  GstElement *e = make_filter ("frame-interval", 1, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstMessage *m = NULL;
+  guint i;
+
+  g_object_set (e, "prompts", ";;|;", NULL);
+  for (i = 0; i < 400 && !m; i++) {
+    g_usleep (5000);
+    m = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  }
+  fail_unless (m != NULL, "no warning for invalid prompts");
+  gst_message_unref (m);
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  m = pop_message (f.bus, "clipfilter");
+  fail_unless (m != NULL);
+  fail_unless_equals_int (array_size (gst_message_get_structure (m), "labels"),
+      3);
+  gst_message_unref (m);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_templates_are_ensembled)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const gchar *tmpl[] = { "a photo of {}.", "a video of {}." };
+  Fixture f = fixture_start (make_filter ("templates",
+          "a photo of {}.;a video of {}.", NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *in = make_frame (&info, 2, 0), *out;
+  gfloat sims[3], probs[3];
+  GstClipMeta *meta;
+  guint i;
+
+  engine_scores (specs, 3, tmpl, 2, &info, in, sims, probs, NULL);
+  out = gst_harness_push_and_pull (f.h, in);
+  meta = gst_buffer_get_clip_meta (out);
+  for (i = 0; i < 3; i++)
+    fail_unless (fabs (meta->scores[i] - probs[i]) <= 1e-6);
+  gst_buffer_unref (out);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- renegotiation ------------------------------------------------------ */
+
+GST_START_TEST (test_renegotiation_to_new_resolution)
+{
+  const gchar *caps2 = "video/x-raw,format=NV12,width=40,height=90,"
+      "framerate=10/1";
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  Fixture f = fixture_start (make_filter ("frame-interval", 1, NULL),
+      CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB), info2 = info_from_caps (caps2);
+  GstBuffer *in, *out;
+  gfloat sims[3], probs[3];
+  GstClipMeta *meta;
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  gst_harness_set_src_caps_str (f.h, caps2);
+  in = make_frame (&info2, 1, GST_SECOND / 10);
+  engine_scores (specs, 3, NULL, 0, &info2, in, sims, probs, NULL);
+  out = gst_harness_push_and_pull (f.h, in);
+  meta = gst_buffer_get_clip_meta (out);
+  fail_unless (meta != NULL);
+  for (i = 0; i < 3; i++)
+    fail_unless (fabs (meta->scores[i] - probs[i]) <= 1e-6);
+  fail_unless_equals_int (count_messages (f.bus, "clipfilter"), 2);
+  gst_buffer_unref (out);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- tags ---------------------------------------------------------------- */
+
+/* The tag messages of @label posted so far, as a string of '+' and '-'. */
+static gchar *
+tag_trace (GstBus * bus, const gchar * label)
+{
+  GString *t = g_string_new (NULL);
+  GstMessage *m;
+
+  while ((m = pop_message (bus, "clipfilter-tag"))) {
+    const GstStructure *s = gst_message_get_structure (m);
+    if (g_strcmp0 (gst_structure_get_string (s, "label"), label) == 0)
+      g_string_append_c (t, g_str_equal (gst_structure_get_string (s,
+                  "state"), "on") ? '+' : '-');
+    gst_message_unref (m);
+  }
+  return g_string_free (t, FALSE);
+}
+
+GST_START_TEST (test_eos_closes_open_tags)
+{
+  Fixture f = fixture_start (make_filter ("threshold", 0.0, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GHashTable *on_scores = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, g_free);
+  GstMessage *m;
+  guint on = 0, off = 0;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  while ((m = pop_message (f.bus, "clipfilter-tag"))) {
+    const GstStructure *s = gst_message_get_structure (m);
+    const gchar *label = gst_structure_get_string (s, "label");
+    gdouble score;
+
+    fail_unless (gst_structure_get_double (s, "score", &score));
+    if (g_str_equal (gst_structure_get_string (s, "state"), "on")) {
+      on++;
+      fail_unless_equals_uint64 (msg_time (m, "timestamp"), 0);
+      g_hash_table_insert (on_scores, g_strdup (label), g_memdup2 (&score,
+              sizeof score));
+    } else {
+      off++;
+      /* closed at the end of the last buffer, with the last smoothed score */
+      fail_unless_equals_uint64 (msg_time (m, "timestamp"), GST_SECOND / 10);
+      fail_unless (g_hash_table_contains (on_scores, label));
+      fail_unless_equals_float (score, *(gdouble *) g_hash_table_lookup
+          (on_scores, label));
+    }
+    gst_message_unref (m);
+  }
+  g_hash_table_unref (on_scores);
+  fail_unless_equals_int (on, 3);
+  fail_unless_equals_int (off, 3);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* Probability of "a dog" for two frames, through the engine. */
+static void
+dog_scores (const GstVideoInfo * info, GstBuffer * a, GstBuffer * b,
+    gfloat * pa, gfloat * pb)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  gfloat sims[3], probs[3];
+
+  engine_scores (specs, 3, NULL, 0, info, a, sims, probs, NULL);
+  *pa = probs[1];
+  engine_scores (specs, 3, NULL, 0, info, b, sims, probs, NULL);
+  *pb = probs[1];
+}
+
+/* Feeds hi, lo, hi, lo frames with the given thresholds; returns the trace
+ * of "a dog"'s tag. */
+static gchar *
+hysteresis_run (gdouble on, gdouble off, guint hi_seed, guint lo_seed)
+{
+  Fixture f = fixture_start (make_filter ("frame-interval", 1, "threshold",
+          on, "threshold-off", off, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  guint seeds[] = { hi_seed, lo_seed, hi_seed, lo_seed }, i;
+  gchar *trace;
+
+  for (i = 0; i < 4; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info,
+                seeds[i], i * GST_SECOND / 10)));
+  trace = tag_trace (f.bus, "a dog");
+  fixture_stop (&f);
+  return trace;
+}
+
+GST_START_TEST (test_hysteresis)
+{
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *a = make_frame (&info, 0, 0), *b = make_frame (&info, 1, 0);
+  gfloat pa, pb, hi, lo, mid;
+  guint hi_seed, lo_seed;
+  gchar *trace;
+
+  /* The random model gives different scores to different frames; place the
+   * thresholds around them. */
+  dog_scores (&info, a, b, &pa, &pb);
+  fail_unless (pa != pb, "frames score the same, pick other seeds");
+  hi = MAX (pa, pb);
+  lo = MIN (pa, pb);
+  hi_seed = pa > pb ? 0 : 1;
+  lo_seed = 1 - hi_seed;
+  mid = (hi + lo) / 2;
+
+  /* without hysteresis the label flickers with every frame */
+  trace = hysteresis_run (mid, mid, hi_seed, lo_seed);
+  fail_unless_equals_string (trace, "+-+-");
+  g_free (trace);
+  /* with threshold-off below both, it turns on once and stays on */
+  trace = hysteresis_run (mid, MAX (lo - (hi - lo), 0.0), hi_seed, lo_seed);
+  fail_unless_equals_string (trace, "+");
+  g_free (trace);
+  gst_buffer_unref (a);
+  gst_buffer_unref (b);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_window_smooths)
+{
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  Fixture f = fixture_start (make_filter ("frame-interval", 1, "window", 2,
+          NULL), CAPS_RGB);
+  GstMessage *m;
+  gdouble first[3], second[3];
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 1,
+              GST_SECOND / 10)));
+  m = pop_message (f.bus, "clipfilter");
+  for (i = 0; i < 3; i++)
+    first[i] = array_double (gst_message_get_structure (m), "scores", i);
+  gst_message_unref (m);
+  m = pop_message (f.bus, "clipfilter");
+  for (i = 0; i < 3; i++) {
+    second[i] = array_double (gst_message_get_structure (m), "scores", i);
+    fail_unless (fabs (array_double (gst_message_get_structure (m),
+                "smoothed", i) - (first[i] + second[i]) / 2) < 1e-6);
+  }
+  gst_message_unref (m);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- errors --------------------------------------------------------------- */
+
+GST_START_TEST (test_error_model_not_found)
+{
+  gchar *debug = NULL;
+  GError *err = expect_start_error (make_filter ("model",
+          "/nonexistent/model-dir", NULL), &debug);
+
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND), "%s", err->message);
+  fail_unless (strstr (err->message, "/nonexistent/model-dir") != NULL, "%s",
+      err->message);
+  g_error_free (err);
+  g_free (debug);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_model_name_not_found)
+{
+  gchar *debug = NULL;
+  GError *err = expect_start_error (make_filter ("model", "no-such-model",
+          NULL), &debug);
+
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND));
+  fail_unless (strstr (err->message, "\"no-such-model\" not found") != NULL,
+      "%s", err->message);
+  g_error_free (err);
+  g_free (debug);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_bad_model_dir)
+{
+  gchar *dir = g_dir_make_tmp ("clipfilter-bad-XXXXXX", NULL);
+  gchar *cfg = g_build_filename (dir, "config.json", NULL);
+  gchar *st = g_build_filename (dir, "model.safetensors", NULL);
+  gchar *debug = NULL;
+  GError *err;
+
+  fail_unless (g_file_set_contents (cfg, "{ not json", -1, NULL));
+  fail_unless (g_file_set_contents (st, "garbage", -1, NULL));
+  err = expect_start_error (make_filter ("model", dir, NULL), &debug);
+  fail_unless (err->domain == GST_RESOURCE_ERROR);
+  fail_unless (strstr (err->message, "Could not load CLIP model") != NULL);
+  /* the engine's message names the file */
+  fail_unless (strstr (err->message, dir) != NULL, "%s", err->message);
+  g_error_free (err);
+  g_free (debug);
+  g_remove (cfg);
+  g_remove (st);
+  g_rmdir (dir);
+  g_free (cfg);
+  g_free (st);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+static void
+check_prompt_error (const gchar * prompts, const gchar * expect)
+{
+  GstElement *e = make_filter (NULL);
+  gchar *debug = NULL;
+  GError *err;
+
+  g_object_set (e, "prompts", prompts, NULL);
+  err = expect_start_error (e, &debug);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS), "%s", err->message);
+  fail_unless (strstr (err->message, expect) != NULL, "'%s' lacks '%s'",
+      err->message, expect);
+  g_error_free (err);
+  g_free (debug);
+}
+
+GST_START_TEST (test_error_no_prompts)
+{
+  check_prompt_error (NULL, "no prompts set");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_empty_prompts)
+{
+  check_prompt_error ("", "contain no label");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_only_separators)
+{
+  check_prompt_error (";;|;", "contain no label");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_invalid_utf8)
+{
+  check_prompt_error ("a cat;\xff\xfe dog", "not valid UTF-8");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_template_without_placeholder)
+{
+  GstElement *e = make_filter ("templates", "a photo", NULL);
+  gchar *debug = NULL;
+  GError *err = expect_start_error (e, &debug);
+
+  fail_unless (strstr (err->message, "has no {} placeholder") != NULL);
+  g_error_free (err);
+  g_free (debug);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_long_prompt_is_truncated)
+{
+  GString *p = g_string_new (NULL);
+  Fixture f;
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *out;
+
+  while (p->len < 10000)
+    g_string_append (p, "cat ");
+  g_string_truncate (p, 10000);
+  g_string_append (p, ";a dog");
+  f = fixture_start (make_filter ("prompts", p->str, NULL), CAPS_RGB);
+  out = gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0));
+  fail_unless (gst_buffer_get_clip_meta (out) != NULL);
+  fail_unless_equals_int (gst_buffer_get_clip_meta (out)->n_labels, 2);
+  gst_buffer_unref (out);
+  fixture_stop (&f);
+  g_string_free (p, TRUE);
+}
+
+GST_END_TEST;
+
+/* ---- state cycles --------------------------------------------------------- */
+
+/* Threads of this process whose name starts with "clipfilter" (the text
+ * thread and the async worker). Other libraries keep idle pools of their
+ * own, whose size is theirs to decide. */
+static guint
+clipfilter_threads (void)
+{
+  GDir *d = g_dir_open ("/proc/self/task", 0, NULL);
+  const gchar *tid;
+  guint n = 0;
+
+  while (d && (tid = g_dir_read_name (d))) {
+    gchar *path = g_build_filename ("/proc/self/task", tid, "comm", NULL);
+    gchar *comm = NULL;
+    if (g_file_get_contents (path, &comm, NULL, NULL)
+        && g_str_has_prefix (comm, "clipfilter"))
+      n++;
+    g_free (comm);
+    g_free (path);
+  }
+  if (d)
+    g_dir_close (d);
+  return n;
+}
+
+static void
+run_to_eos (GstElement * pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *m;
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS);
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_bus_set_flushing (bus, FALSE);
+  gst_object_unref (bus);
+}
+
+GST_START_TEST (test_state_cycles_leave_no_thread)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=2 ! "
+      "video/x-raw,width=64,height=48 ! clipfilter model=\"%s\" "
+      "prompts=\"a cat;a dog\" mode=%s frame-interval=1 ! fakesink",
+      model_path, "async");
+  GstElement *pipeline = gst_parse_launch (desc, NULL);
+  guint i;
+
+  fail_unless (pipeline != NULL);
+  for (i = 0; i < 200; i++) {
+    if (i % 2)
+      run_to_eos (pipeline);
+    else {
+      fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+          GST_STATE_CHANGE_FAILURE);
+      fail_unless_equals_int (gst_element_set_state (pipeline,
+              GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    }
+  }
+  fail_unless_equals_int (clipfilter_threads (), 0);
+  gst_object_unref (pipeline);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
+/* ---- main ------------------------------------------------------------------ */
+
+static Suite *
+clipfilter_suite (void)
+{
+  Suite *s = suite_create ("clipfilter");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 600);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_every_format_passes_unchanged);
+  tcase_add_test (tc, test_unsupported_format_refused);
+  tcase_add_test (tc, test_other_metas_survive);
+  tcase_add_test (tc, test_scores_equal_engine_rgb);
+  tcase_add_test (tc, test_scores_equal_engine_nv12_bt709_full_range);
+  tcase_add_test (tc, test_scores_equal_engine_i420_bt601);
+  tcase_add_test (tc, test_message_fields);
+  tcase_add_test (tc, test_meta_survives_copy);
+  tcase_add_test (tc, test_interval_cadence);
+  tcase_add_test (tc, test_frame_interval_cadence);
+  tcase_add_test (tc, test_unsampled_frames_not_mapped);
+  tcase_add_test (tc, test_sync_analyzes_every_sample);
+  tcase_add_test (tc, test_sync_reports_latency);
+  tcase_add_test (tc, test_async_never_waits_and_counts_skips);
+  tcase_add_test (tc, test_async_eos_delivers_pending_result);
+  tcase_add_test (tc, test_prompt_change_while_playing);
+  tcase_add_test (tc, test_invalid_prompt_change_keeps_old_set);
+  tcase_add_test (tc, test_templates_are_ensembled);
+  tcase_add_test (tc, test_renegotiation_to_new_resolution);
+  tcase_add_test (tc, test_eos_closes_open_tags);
+  tcase_add_test (tc, test_hysteresis);
+  tcase_add_test (tc, test_window_smooths);
+  tcase_add_test (tc, test_error_model_not_found);
+  tcase_add_test (tc, test_error_model_name_not_found);
+  tcase_add_test (tc, test_error_bad_model_dir);
+  tcase_add_test (tc, test_error_no_prompts);
+  tcase_add_test (tc, test_error_empty_prompts);
+  tcase_add_test (tc, test_error_only_separators);
+  tcase_add_test (tc, test_error_invalid_utf8);
+  tcase_add_test (tc, test_error_template_without_placeholder);
+  tcase_add_test (tc, test_long_prompt_is_truncated);
+  tcase_add_test (tc, test_state_cycles_leave_no_thread);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  const gchar *kit = g_getenv ("CLIP_REFERENCE_DIR");
+  gboolean ci = g_strcmp0 (g_getenv ("CI"), "true") == 0;
+  clip_error err = { 0 };
+  Suite *s;
+  SRunner *sr;
+  int failed;
+
+  model_path = kit ? g_build_filename (kit, "tiny-b32", NULL) : NULL;
+  if (!model_path || !g_file_test (model_path, G_FILE_TEST_IS_DIR)) {
+    g_printerr ("reference kit model not found at '%s' (CLIP_REFERENCE_DIR)%s\n",
+        model_path ? model_path : "(unset)",
+        ci ? "; under CI=true it must be present" : ": skipping");
+    g_free (model_path);
+    return ci ? 1 : 77;
+  }
+  ref_model = clip_model_load (model_path, NULL, &err);
+  if (!ref_model) {
+    g_printerr ("cannot load %s: %s\n", model_path, err.message);
+    return 1;
+  }
+  ref_ctx = clip_ctx_new (ref_model, &err);
+  if (!ref_ctx) {
+    g_printerr ("cannot create a context: %s\n", err.message);
+    return 1;
+  }
+
+  /* gst_check_init also deinitializes GStreamer at exit */
+  gst_check_init (&argc, &argv);
+  s = clipfilter_suite ();
+  sr = srunner_create (s);
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+
+  clip_ctx_free (ref_ctx);
+  clip_model_free (ref_model);
+  g_free (model_path);
+  return failed == 0 ? 0 : 1;
+}
