@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--patch", type=int, default=Config.patch_size)
     args = ap.parse_args()
 
     t_start = time.time()
@@ -73,7 +74,7 @@ def main():
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
 
-    cfg = Config()
+    cfg = Config(patch_size=args.patch)
     data = scenes.load_frames(args.cache, cfg.image_size, "train", args.seed)
     held = scenes.load_frames(args.cache, cfg.image_size, "eval", args.seed)
     images = torch.from_numpy(data["images"])
@@ -107,12 +108,25 @@ def main():
     w /= np.bincount(kinds, minlength=len(scenes.KINDS))[kinds]
     w /= w.sum()
 
+    # Hard negatives: shape scenes come in groups of four sharing the
+    # background colour, so only the shape and its colour tell them apart.
+    shape_kind = scenes.KINDS.index("shape")
+    same_bg = {b: np.where((kinds == shape_kind) & (attrs[:, 3] == b))[0] for b in range(8)}
+
+    def group_by_background(idx):
+        pos = [j for j in range(len(idx)) if kinds[idx[j]] == shape_kind]
+        for g in range(0, len(pos) - 3, 4):
+            pool = same_bg[int(attrs[idx[pos[g]], 3])]
+            for j in pos[g + 1:g + 4]:
+                idx[j] = pool[rng.integers(len(pool))]
+        return idx
+
     mean, std = export.CLIP_MEAN, export.CLIP_STD
     tok_cache = {}
     model.train()
     t_train = time.time()
     for step in range(args.steps):
-        idx = rng.choice(len(images), size=args.batch, p=w)
+        idx = group_by_background(rng.choice(len(images), size=args.batch, p=w))
         caps, stated = [], []
         for i in idx:
             text, st = scenes.caption(attrs[i], rng)
