@@ -36,6 +36,7 @@ typedef struct {
   const char *file;   /* the weights file, for messages */
   const char *config; /* where sizes came from, for shape messages */
   clip_error *err;
+  GArray *jobs;       /* relayout_job, run once every tensor is checked */
 } loader;
 
 /* ---- owned memory ---- */
@@ -52,9 +53,10 @@ alloc_floats(loader *ld, size_t n, const char *what)
   } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
     /* Large weights on huge pages: a ViT-B/32 relayout otherwise spends most
      * of its time in 4 KB page faults and TLB misses of the transpose. */
-    size_t bytes = (n * sizeof(float) + HUGE_PAGE - 1) & ~(size_t) (HUGE_PAGE - 1);
-    p = aligned_alloc(HUGE_PAGE, bytes);
-    if (p)
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
+    if (posix_memalign((void **) &p, HUGE_PAGE, bytes) != 0)
+      p = NULL;
+    else
       madvise(p, bytes, MADV_HUGEPAGE);
   } else {
     p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t) 63);
@@ -147,64 +149,118 @@ as_f32(loader *ld, const st_tensor *t)
 }
 
 /* dst[c * ld_dst + r] = src[r * cols + c]: PyTorch's [out][in] into the
- * [in][out] compute layout, in tiles so both sides stay in cache (and in
- * 4×4 SSE blocks where available: the relayout is most of a load's work). */
+ * [in][out] compute layout. The relayout is most of a load's work, so: strips
+ * of 8 destination rows written sequentially (tiles whose rows are a multiple
+ * of 4 KB apart thrash one cache set), 4×4 SSE blocks where available. */
 static void
 transpose_into(float *dst, size_t ld_dst, const float *src, size_t rows, size_t cols)
 {
-  enum { B = 64 };
-  for (size_t r0 = 0; r0 < rows; r0 += B)
-    for (size_t c0 = 0; c0 < cols; c0 += B) {
-      size_t r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
-      size_t r = r0;
+  size_t c0 = 0;
 #ifdef __SSE__
-      for (; r + 4 <= r1; r += 4) {
-        size_t c = c0;
-        for (; c + 4 <= c1; c += 4) {
-          __m128 a = _mm_loadu_ps(src + r * cols + c), b = _mm_loadu_ps(src + (r + 1) * cols + c);
-          __m128 e = _mm_loadu_ps(src + (r + 2) * cols + c), d = _mm_loadu_ps(src + (r + 3) * cols + c);
-          _MM_TRANSPOSE4_PS(a, b, e, d);
-          _mm_storeu_ps(dst + c * ld_dst + r, a);
-          _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
-          _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
-          _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
-        }
-        for (; c < c1; c++)
-          for (size_t k = r; k < r + 4; k++)
-            dst[c * ld_dst + k] = src[k * cols + c];
+  for (; c0 + 8 <= cols; c0 += 8) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      for (size_t c = c0; c < c0 + 8; c += 4) {
+        const float *s = src + r * cols + c;
+        __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + cols);
+        __m128 e = _mm_loadu_ps(s + 2 * cols), d = _mm_loadu_ps(s + 3 * cols);
+        _MM_TRANSPOSE4_PS(a, b, e, d);
+        _mm_storeu_ps(dst + c * ld_dst + r, a);
+        _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
+        _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
+        _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
       }
+    for (; r < rows; r++)
+      for (size_t c = c0; c < c0 + 8; c++)
+        dst[c * ld_dst + r] = src[r * cols + c];
+  }
 #endif
-      for (; r < r1; r++)
-        for (size_t c = c0; c < c1; c++)
-          dst[c * ld_dst + r] = src[r * cols + c];
-    }
+  for (; c0 < cols; c0 += 8) {
+    size_t c1 = c0 + 8 < cols ? c0 + 8 : cols;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t c = c0; c < c1; c++)
+        dst[c * ld_dst + r] = src[r * cols + c];
+  }
 }
 
-/* Transposes tensor t ([rows][cols] after flattening trailing dims) into
- * dst with row stride ld_dst, widening it first when needed. */
+/* One transpose of the relayout, queued while the tensors are checked and
+ * run afterwards by all load threads (it is most of a load's work). */
+typedef struct {
+  float *dst;
+  size_t ld_dst, rows, cols;
+  const st_tensor *t;
+} relayout_job;
+
+/* Queues tensor t ([rows][cols] after flattening trailing dims) to be
+ * transposed into dst with row stride ld_dst. */
 static bool
 transpose_tensor(loader *ld, float *dst, size_t ld_dst, const st_tensor *t, size_t rows,
                  size_t cols)
 {
-  const float *src = st_f32_direct(t);
-  float *tmp = NULL;
-  if (!src) {
-    tmp = malloc((size_t) t->n_elements * sizeof *tmp);
-    if (!tmp) {
-      clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory converting '%s'", ld->file,
-                     t->name);
-      return false;
-    }
-    if (st_to_f32(t, tmp, ld->err) != CLIP_OK) {
-      free(tmp);
-      return false;
-    }
-    src = tmp;
-  }
-  transpose_into(dst, ld_dst, src, rows, cols);
-  free(tmp);
-  st_release(ld->f, t);
+  relayout_job job = { dst, ld_dst, rows, cols, t };
+  g_array_append_val(ld->jobs, job);
   return true;
+}
+
+typedef struct {
+  const loader *ld;
+  gint next;
+  gint failed; /* index + 1 of a job that could not get its widening buffer */
+} relayout_state;
+
+static gpointer
+relayout_worker(gpointer data)
+{
+  relayout_state *rs = data;
+  GArray *jobs = rs->ld->jobs;
+  for (;;) {
+    guint i = (guint) g_atomic_int_add(&rs->next, 1);
+    if (i >= jobs->len)
+      return NULL;
+    const relayout_job *job = &g_array_index(jobs, relayout_job, i);
+    const float *src = st_f32_direct(job->t);
+    float *tmp = NULL;
+    if (!src) {
+      /* need() admitted only float dtypes, so st_to_f32 cannot fail. */
+      tmp = malloc((size_t) job->t->n_elements * sizeof *tmp);
+      if (!tmp || st_to_f32(job->t, tmp, NULL) != CLIP_OK) {
+        free(tmp);
+        g_atomic_int_set(&rs->failed, (gint) i + 1);
+        continue;
+      }
+      src = tmp;
+    }
+    transpose_into(job->dst, job->ld_dst, src, job->rows, job->cols);
+    free(tmp);
+    st_release(rs->ld->f, job->t);
+  }
+}
+
+/* Runs the queued transposes on params.n_threads threads (all cores when
+ * <= 0). Nothing else computes during a load, so they do not compete with
+ * the GEMM library's own threads. */
+static bool
+run_relayout(loader *ld)
+{
+  relayout_state rs = { ld, 0, 0 };
+  int n = ld->m->params.n_threads > 0 ? ld->m->params.n_threads : (int) g_get_num_processors();
+  if (n > (int) ld->jobs->len)
+    n = (int) ld->jobs->len;
+  GThread *threads[16];
+  int started = 0;
+  for (int i = 1; i < n && i < 16; i++) {
+    threads[started] = g_thread_try_new("clip-load", relayout_worker, &rs, NULL);
+    if (threads[started])
+      started++;
+  }
+  relayout_worker(&rs);
+  for (int i = 0; i < started; i++)
+    g_thread_join(threads[i]);
+  if (rs.failed)
+    clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory converting '%s'", ld->file,
+                   g_array_index(ld->jobs, relayout_job, rs.failed - 1).t->name);
+  g_array_set_size(ld->jobs, 0);
+  return !rs.failed;
 }
 
 /* A bias-free linear layer from a PyTorch [out][in] weight. */
@@ -882,6 +938,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   memcpy(in->std, clip_std, sizeof in->std);
 
   char *dir = NULL, *weights = NULL, *config = NULL, *oc_config = NULL;
+  GArray *jobs = g_array_new(FALSE, FALSE, sizeof(relayout_job));
   clip_status st = CLIP_OK;
   if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
     dir = g_strdup(path);
@@ -924,7 +981,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   }
   naming nm = detect_naming(f);
-  loader ld = { m, f, weights, NULL, err };
+  loader ld = { m, f, weights, NULL, err, jobs };
   if (nm == NAMING_HF) {
     if (!config)
       config = g_build_filename(dir, "config.json", NULL);
@@ -969,7 +1026,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
                                                       : "token_embedding.weight");
   in->dtype = probe ? st_dtype_name(probe->dtype) : "F32";
 
-  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld))) {
+  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld)) || !run_relayout(&ld)) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;
   }
@@ -979,6 +1036,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   m->sot_id = m->tokenizer ? clip_tokenizer_sot(m->tokenizer) : in->vocab_size - 2;
 
 out:
+  g_array_free(jobs, TRUE);
   g_free(dir);
   g_free(weights);
   g_free(config);

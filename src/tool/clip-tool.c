@@ -14,7 +14,7 @@ static const struct {
   { "run", cmd_run, "run MODEL --input IN.safetensors --output OUT.safetensors" },
   { "preprocess", cmd_preprocess, "preprocess --input RGB.safetensors --output OUT.safetensors [--model MODEL] [--size S]" },
   { "score", cmd_score, "score MODEL IMAGE PROMPT... [--template T]..." },
-  { "random-model", cmd_random_model, "random-model --arch ViT-B-32|ViT-B-16|ViT-L-14 --seed N OUT_DIR" },
+  { "random-model", cmd_random_model, "random-model --arch ViT-B-32|ViT-B-16|ViT-L-14 --seed N [--vocab DIR] OUT_DIR" },
   { "bench", cmd_bench, "bench MODEL [--batch B] [--runs N] [--threads T] [--backend openblas|onednn] [--precision fp32|bf16] [--text N] [--profile]" },
 };
 

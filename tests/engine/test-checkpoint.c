@@ -591,6 +591,17 @@ test_missing_files(void)
   g_free(vocab);
   remove_dir(dir);
 
+  /* A malformed merges.txt too. */
+  dir = hf_dir_with_config("bad-merges", NULL, NULL);
+  link_kit(dir, "tiny-b32/vocab.json", "vocab.json");
+  char *merges_path = g_build_filename(dir, "merges.txt", NULL);
+  g_assert_true(g_file_set_contents(merges_path, "#version: 0.2\nabc\n", -1, NULL));
+  g_assert_null(clip_model_load(dir, NULL, &err));
+  g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+  g_assert_nonnull(strstr(err.message, merges_path));
+  g_free(merges_path);
+  remove_dir(dir);
+
   /* Token ids beyond the embedding table would be read out of bounds. */
   dir = hf_dir_with_config("big-vocab", NULL, NULL);
   link_kit(dir, "tiny-b32/merges.txt", "merges.txt");
@@ -688,6 +699,36 @@ test_bad_weights(void)
   remove_dir(dir);
 }
 
+/* Replaces every occurrence of from in the file at path. */
+static void
+edit_file(const char *path, const char *from, const char *to)
+{
+  char *text;
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  GString *s = g_string_new(text);
+  g_assert_cmpuint(g_string_replace(s, from, to, 0), >, 0);
+  g_assert_true(g_file_set_contents(path, s->str, -1, NULL));
+  g_string_free(s, TRUE);
+  g_free(text);
+}
+
+/* hidden_act "gelu" (exact erf GELU) and another epsilon, in both towers. */
+static void
+test_gelu_config(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *dir = hf_dir_with_config("gelu", NULL, NULL);
+  char *cfg = g_build_filename(dir, "config.json", NULL);
+  edit_file(cfg, "\"quick_gelu\"", "\"gelu\"");
+  edit_file(cfg, "\"layer_norm_eps\": 1e-05", "\"layer_norm_eps\": 1e-06");
+  clip_model *m = load_ok(dir);
+  g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
+  g_assert_cmpfloat(m->info.layer_norm_eps, ==, 1e-6f);
+  clip_model_free(m);
+  g_free(cfg);
+  remove_dir(dir);
+}
+
 static void
 test_bad_preprocessor(void)
 {
@@ -713,6 +754,135 @@ test_bad_preprocessor(void)
   g_assert_cmpfloat(m->info.mean[0], ==, 0.5f);
   g_assert_cmpfloat(m->info.mean[1], ==, 0.4578275f);
   clip_model_free(m);
+  remove_dir(dir);
+}
+
+/* ---- layout on odd sizes ---- */
+
+static void
+add_random(st_writer *w, GRand *rng, const char *name, int n_dims, gint64 d0, gint64 d1, gint64 d2,
+           gint64 d3)
+{
+  gint64 shape[4] = { d0, d1, d2, d3 }, n = 1;
+  for (int i = 0; i < n_dims; i++)
+    n *= shape[i];
+  float *v = g_new(float, n ? n : 1);
+  for (gint64 i = 0; i < n; i++)
+    v[i] = (float) g_rand_double_range(rng, -1, 1);
+  clip_error err = { 0 };
+  g_assert_cmpint(st_writer_add(w, name, ST_F32, n_dims, shape, v, &err), ==, CLIP_OK);
+  g_free(v);
+}
+
+/* out[i][o] must be the file's [o][i] for every element. */
+static void
+assert_transposed(const st_file *f, const char *name, const float *w, int in, int out, int ld,
+                  int col0)
+{
+  const st_tensor *t = st_find(f, name);
+  g_assert_nonnull(t);
+  g_assert_cmpint(t->n_elements, ==, (gint64) in * out);
+  const float *src = st_f32_direct(t);
+  for (int o = 0; o < out; o++)
+    for (int i = 0; i < in; i++)
+      if (w[(size_t) i * ld + col0 + o] != src[(size_t) o * in + i])
+        g_error("%s: element [%d][%d] misplaced", name, o, i);
+}
+
+/* A Hugging Face checkpoint with sizes that are not multiples of 4 or 8
+ * (width 12, MLP 7 and 13, patch 3 so conv in = 27, projection 5): every
+ * relaid weight is compared element by element with the file. */
+static void
+test_layout_odd_sizes(void)
+{
+  char *dir = make_dir("odd");
+  const char *config =
+    "{\"projection_dim\": 5,"
+    " \"text_config\": {\"hidden_size\": 12, \"intermediate_size\": 7, \"num_attention_heads\": 3,"
+    "  \"num_hidden_layers\": 1, \"max_position_embeddings\": 5, \"vocab_size\": 9},"
+    " \"vision_config\": {\"hidden_size\": 12, \"intermediate_size\": 13, \"num_attention_heads\": 2,"
+    "  \"num_hidden_layers\": 1, \"image_size\": 6, \"patch_size\": 3}}";
+  char *cfg = g_build_filename(dir, "config.json", NULL);
+  g_assert_true(g_file_set_contents(cfg, config, -1, NULL));
+  GRand *rng = g_rand_new_with_seed(5);
+  st_writer *w = st_writer_new();
+  const int W = 12;
+  add_random(w, rng, "text_model.embeddings.token_embedding.weight", 2, 9, W, 0, 0);
+  add_random(w, rng, "text_model.embeddings.position_embedding.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "vision_model.embeddings.patch_embedding.weight", 4, W, 3, 3, 3);
+  add_random(w, rng, "vision_model.embeddings.class_embedding", 1, W, 0, 0, 0);
+  add_random(w, rng, "vision_model.embeddings.position_embedding.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "text_projection.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "visual_projection.weight", 2, 5, W, 0, 0);
+  add_random(w, rng, "logit_scale", 0, 0, 0, 0, 0);
+  const char *norms[] = { "text_model.final_layer_norm", "vision_model.pre_layrnorm",
+                          "vision_model.post_layernorm" };
+  char name[256];
+  for (int i = 0; i < 3; i++) {
+    add_random(w, rng, (g_snprintf(name, sizeof name, "%s.weight", norms[i]), name), 1, W, 0, 0, 0);
+    add_random(w, rng, (g_snprintf(name, sizeof name, "%s.bias", norms[i]), name), 1, W, 0, 0, 0);
+  }
+  const char *towers[] = { "text_model", "vision_model" };
+  const int mlps[] = { 7, 13 };
+  for (int t = 0; t < 2; t++) {
+    const char *suffix1[] = { "layer_norm1", "layer_norm2" };
+    for (int i = 0; i < 2; i++) {
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.%s.weight", towers[t], suffix1[i]);
+      add_random(w, rng, name, 1, W, 0, 0, 0);
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.%s.bias", towers[t], suffix1[i]);
+      add_random(w, rng, name, 1, W, 0, 0, 0);
+    }
+    const char *proj[] = { "q_proj", "k_proj", "v_proj", "out_proj" };
+    for (int i = 0; i < 4; i++) {
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.weight", towers[t], proj[i]);
+      add_random(w, rng, name, 2, W, W, 0, 0);
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.bias", towers[t], proj[i]);
+      add_random(w, rng, name, 1, W, 0, 0, 0);
+    }
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.weight", towers[t]);
+    add_random(w, rng, name, 2, mlps[t], W, 0, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.bias", towers[t]);
+    add_random(w, rng, name, 1, mlps[t], 0, 0, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.weight", towers[t]);
+    add_random(w, rng, name, 2, W, mlps[t], 0, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.bias", towers[t]);
+    add_random(w, rng, name, 1, W, 0, 0, 0);
+  }
+  char *weights = g_build_filename(dir, "model.safetensors", NULL);
+  clip_error err = { 0 };
+  g_assert_cmpint(st_writer_save(w, weights, &err), ==, CLIP_OK);
+  st_writer_free(w);
+  g_rand_free(rng);
+
+  clip_model *m = load_ok(dir);
+  const st_file *f = m->files[0];
+  g_assert_cmpint(m->info.vision_heads, ==, 2);
+  g_assert_cmpint(m->info.text_heads, ==, 3);
+  assert_transposed(f, "vision_model.embeddings.patch_embedding.weight", m->patch_embed.w, 27, W, W, 0);
+  assert_transposed(f, "text_projection.weight", m->text_proj.w, W, 5, 5, 0);
+  assert_transposed(f, "visual_projection.weight", m->visual_proj.w, W, 5, 5, 0);
+  const clip_tower *tw[] = { &m->text, &m->vision };
+  for (int t = 0; t < 2; t++) {
+    const clip_block *b = &tw[t]->blocks[0];
+    const char *qkv[] = { "q_proj", "k_proj", "v_proj" };
+    for (int i = 0; i < 3; i++) {
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.weight", towers[t], qkv[i]);
+      assert_transposed(f, name, b->qkv.w, W, W, 3 * W, i * W);
+      g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.bias", towers[t], qkv[i]);
+      g_assert_cmpmem(b->qkv.b + i * W, W * sizeof(float), st_find(f, name)->data, W * sizeof(float));
+    }
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.out_proj.weight", towers[t]);
+    assert_transposed(f, name, b->attn_out.w, W, W, W, 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.weight", towers[t]);
+    assert_transposed(f, name, b->fc1.w, W, mlps[t], mlps[t], 0);
+    g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.weight", towers[t]);
+    assert_transposed(f, name, b->fc2.w, mlps[t], W, W, 0);
+    g_assert_cmpint(b->fc2.in, ==, mlps[t]);
+    g_assert_cmpint(b->fc2.out, ==, W);
+  }
+  clip_model_free(m);
+  g_free(weights);
+  g_free(cfg);
   remove_dir(dir);
 }
 
@@ -982,6 +1152,8 @@ main(int argc, char **argv)
   g_test_add_func("/checkpoint/f16", test_f16);
   g_test_add_func("/checkpoint/misaligned-weights", test_misaligned_weights);
   g_test_add_func("/checkpoint/bf16-weights", test_bf16_weights);
+  g_test_add_func("/checkpoint/gelu-config", test_gelu_config);
+  g_test_add_func("/checkpoint/layout-odd-sizes", test_layout_odd_sizes);
   g_test_add_func("/checkpoint/bad-configs", test_bad_configs);
   g_test_add_func("/checkpoint/config-vs-shapes", test_config_vs_shapes);
   g_test_add_func("/checkpoint/missing-files", test_missing_files);
