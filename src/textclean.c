@@ -341,20 +341,81 @@ sloppy_cp1252_byte(gunichar c)
   return -1;
 }
 
-/* One step of ftfy's fix_encoding(), for its common case: UTF-8 that was
- * decoded as Latin-1 or Windows-1252 (schÃ¶n -> schön). Encodes the text back
- * and keeps the result only when the bytes are valid UTF-8. ftfy's rarer
- * paths (other code pages, UTF-8 variants, bytes lost to spaces or '?',
- * partly fixable text) are left out, and so are texts it would leave alone. */
+/* Character classes of UTF-8 mojibake seen through Windows-1252, after
+ * ftfy's badness heuristic (only the characters that code page can show). */
 static bool
-fix_encoding_step(ustr *t)
+in_set(gunichar c, const gunichar *set)
+{
+  for (; *set; set++)
+    if (*set == c)
+      return true;
+  return false;
+}
+
+static const gunichar moji_bad[] = { 0xA6, 0xA4, 0xA8, 0xAC, 0xAF, 0xB8, 0x192, 0x2C6, 0x2DC,
+                                     0x2020, 0x2021, 0x2030, 0xFFFD, 0xAA, 0xBA, 0 };
+static const gunichar moji_numeric[] = { 0xB2, 0xB3, 0xB9, 0xB1, 0xBC, 0xBD, 0xBE, 0xD7, 0xB5,
+                                         0xF7, 0 };
+static const gunichar moji_law[] = { 0xB6, 0xA7, 0 };
+static const gunichar moji_currency[] = { 0xA2, 0xA3, 0xA5, 0x20AC, 0 };
+static const gunichar moji_start_punct[] = { 0xA1, 0xAB, 0xBF, 0xA9, 0x2018, 0x201A, 0x201C,
+                                             0x201E, 0x2022, 0x2039, 0 };
+static const gunichar moji_end_punct[] = { 0xAE, 0xBB, 0x201D, 0x203A, 0x2122, 0 };
+/* What follows Â, Ã, Î or Ð in the UTF-8 of most Latin and Cyrillic letters. */
+static const gunichar moji_after_lead[] = { 0x20AC, 0x153, 0x160, 0x161, 0xA2, 0xA3, 0x178, 0x17E,
+                                            0xA0, 0xAD, 0xAE, 0xA9, 0xB0, 0xB7, 0xBB, 0x2013,
+                                            0x2014, 0xB4, 0 };
+
+static bool
+moji_upper_accented(gunichar c)
+{
+  return (c >= 0xC0 && c <= 0xD1) || c == 0xD8 || c == 0xDC || c == 0xDD || c == 0x152 ||
+         c == 0x160 || c == 0x17D || c == 0x178;
+}
+
+static bool
+moji_lower_accented(gunichar c)
+{
+  return c == 0xDF || (c >= 0xE0 && c <= 0xF1) || c == 0xFC || c == 0x153 || c == 0x161 ||
+         c == 0x17E;
+}
+
+/* True when the text shows a pair or triple that legitimate text practically
+ * never has (a C1 control, "Ã©", "Ã¼", "â€œ", ...). Every pattern here is one
+ * that ftfy's heuristic also calls bad, so we fix only what ftfy fixes; a
+ * plain "CAFÉ’S" or "ESPAÑA…" is left alone, as ftfy leaves it. */
+static bool
+looks_like_mojibake(const ustr *t)
+{
+  for (size_t i = 0; i < t->n; i++) {
+    gunichar a = t->v[i], b = i + 1 < t->n ? t->v[i + 1] : 0, c = i + 2 < t->n ? t->v[i + 2] : 0;
+    bool accented = moji_upper_accented(a) || moji_lower_accented(a);
+    if (a >= 0x80 && a <= 0x9F)
+      return true;
+    if (!b)
+      break;
+    if ((a == 0xC2 || a == 0xC3 || a == 0xCE || a == 0xD0) &&
+        (in_set(b, moji_after_lead) || in_set(b, moji_start_punct) || in_set(b, moji_end_punct)))
+      return true;
+    if (accented && in_set(b, moji_bad))
+      return true;
+    if (moji_upper_accented(a) && (in_set(b, moji_numeric) || in_set(b, moji_law)))
+      return true;
+    if ((moji_lower_accented(a) || in_set(a, moji_end_punct)) && in_set(b, moji_currency))
+      return true;
+    if ((accented || in_set(a, moji_currency) || in_set(a, moji_numeric) || in_set(a, moji_law)) &&
+        in_set(b, moji_end_punct) && c && in_set(c, moji_start_punct))
+      return true;
+  }
+  return false;
+}
+
+/* The whole text encoded back as Latin-1 or Windows-1252 and decoded as
+ * UTF-8, when those bytes are valid UTF-8. */
+static bool
+decode_whole_text(ustr *t)
 {
   static int (*const encoders[])(gunichar) = { latin1_byte, sloppy_cp1252_byte };
-  bool ascii = true;
-  for (size_t i = 0; i < t->n && ascii; i++)
-    ascii = t->v[i] < 0x80;
-  if (ascii || t->oom)
-    return false;
   char *bytes = malloc(t->n + 1);
   if (!bytes) {
     t->oom = true;
@@ -389,6 +450,120 @@ fix_encoding_step(ustr *t)
   }
   free(bytes);
   return fixed;
+}
+
+static bool fix_encoding_step(ustr *t);
+
+/* ftfy's clues of UTF-8 read as a single-byte code page, limited to the
+ * characters Latin-1 and Windows-1252 can show (decode_inconsistent_utf8
+ * runs only on text made of those, so the runs found are ftfy's runs). */
+static bool
+utf8_first_of_2(gunichar c)
+{
+  return (c >= 0xC2 && c <= 0xDF) || c == 0x160 || c == 0x17D;
+}
+
+static bool
+utf8_first_of_3(gunichar c)
+{
+  return c >= 0xE0 && c <= 0xEF;
+}
+
+static bool
+utf8_first_of_4(gunichar c)
+{
+  return c == 0xF0 || c == 0xF3 || c == 0x161;
+}
+
+/* Continuation bytes 0x80-0xBF as Latin-1 or Windows-1252 show them (and
+ * Æ Ø æ ø, which Windows-1257 puts there); "strict" leaves out the space and
+ * the punctuation that can stand for itself next to mojibake. */
+static bool
+utf8_continuation(gunichar c, bool strict)
+{
+  static const gunichar loose[] = { 0x201A, 0x201E, 0x2026, 0x2018, 0x2019, 0x201C, 0x201D,
+                                    0x2022, 0x2013, 0x2014, 0 };
+  if ((c >= 0x80 && c <= 0xBF) || c == 0xC6 || c == 0xD8 || c == 0xE6 || c == 0xF8)
+    return true;
+  if (c == ' ' || in_set(c, loose))
+    return !strict;
+  int b = sloppy_cp1252_byte(c);
+  return b >= 0x80 && b <= 0x9F;
+}
+
+/* Length of the run of UTF-8-looking sequences at t[i], or 0. */
+static size_t
+utf8_run(const ustr *t, size_t i)
+{
+  size_t j = i;
+  for (;;) {
+    size_t k = 0, left = t->n - j;
+    if (left >= 2 && utf8_first_of_2(t->v[j]))
+      k = 2;
+    else if (left >= 3 && utf8_first_of_3(t->v[j]))
+      k = 3;
+    else if (left >= 4 && utf8_first_of_4(t->v[j]))
+      k = 4;
+    for (size_t m = 1; m < k; m++)
+      if (!utf8_continuation(t->v[j + m], false))
+        k = 0;
+    if (!k)
+      return j - i;
+    j += k;
+  }
+}
+
+/* ftfy's decode_inconsistent_utf8(): runs of mojibake inside text that as
+ * a whole does not decode are fixed one by one, when each looks bad. */
+static bool
+decode_inconsistent_utf8(ustr *t)
+{
+  for (size_t i = 0; i < t->n; i++)
+    if (sloppy_cp1252_byte(t->v[i]) < 0 && latin1_byte(t->v[i]) < 0)
+      return false;
+  ustr out = { 0 };
+  for (size_t i = 0; i < t->n && !out.oom;) {
+    size_t len = i > 0 && utf8_continuation(t->v[i - 1], true) ? 0 : utf8_run(t, i);
+    if (!len) {
+      us_push(&out, t->v[i++]);
+      continue;
+    }
+    ustr run = { 0 };
+    us_append(&run, t->v + i, len);
+    if (len < t->n && looks_like_mojibake(&run))
+      for (int k = 0; k < 16 && fix_encoding_step(&run); k++)
+        ;
+    us_append(&out, run.v, run.n);
+    out.oom |= run.oom;
+    us_clear(&run);
+    i += len;
+  }
+  bool changed = !out.oom && !us_equal(&out, t);
+  if (out.oom)
+    t->oom = true;
+  if (changed) {
+    free(t->v);
+    *t = out;
+  } else {
+    us_clear(&out);
+  }
+  return changed;
+}
+
+/* One step of ftfy's fix_encoding(), for its common case: UTF-8 that was
+ * decoded as Latin-1 or Windows-1252 (schÃ¶n -> schön), as a whole or in
+ * runs. Only text that looks like mojibake is touched. ftfy's rarer paths
+ * (other code pages, UTF-8 variants, bytes lost to spaces or '?') are left
+ * out. */
+static bool
+fix_encoding_step(ustr *t)
+{
+  bool ascii = true;
+  for (size_t i = 0; i < t->n && ascii; i++)
+    ascii = t->v[i] < 0x80;
+  if (ascii || t->oom || !looks_like_mojibake(t))
+    return false;
+  return decode_whole_text(t) || decode_inconsistent_utf8(t);
 }
 
 /* ---- ftfy: character fixes ----------------------------------------------- */

@@ -24,9 +24,10 @@
 #define UNK_STRING "<unk>"
 #define NO_RANK INT32_MAX
 
+/* 16 bytes, so the 49k-token table stays small enough to be cache friendly. */
 typedef struct {
-  const char *key; /* NULL: empty slot */
-  uint32_t hash;   /* low bits of the key's hash: most misses skip memcmp */
+  uint32_t key;  /* offset of the string in tok->strings + 1; 0: empty slot */
+  uint32_t hash; /* high bits of the key's hash: most misses skip memcmp */
   uint32_t len;
   int32_t id;
 } vocab_slot;
@@ -72,12 +73,14 @@ hash_u64(uint64_t x)
   return x ^ (x >> 33);
 }
 
-/* Slots for at least twice n entries (a power of two); 0 on overflow. */
+/* A power of two of at least n * num / den slots; 0 on overflow. */
 static size_t
-table_size(size_t n)
+table_size(size_t n, size_t num, size_t den)
 {
   size_t size = 16;
-  while (size < 2 * n) {
+  if (n > SIZE_MAX / num)
+    return 0;
+  while (size < n * num / den) {
     if (size > SIZE_MAX / 4)
       return 0;
     size *= 2;
@@ -85,22 +88,30 @@ table_size(size_t n)
   return size;
 }
 
-static vocab_slot *
-vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len)
+static const char *
+vocab_string(const clip_tokenizer *tok, const vocab_slot *slot)
 {
-  uint64_t h = hash_bytes(s, len);
+  return tok->strings + slot->key - 1;
+}
+
+/* The slot holding s (len bytes, hash h), or the empty slot where it goes. */
+static vocab_slot *
+vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len, uint64_t h)
+{
   size_t i = h & tok->vocab_mask;
-  while (tok->vocab[i].key && !(tok->vocab[i].hash == (uint32_t) (h >> 32) &&
-                                tok->vocab[i].len == len && !memcmp(tok->vocab[i].key, s, len)))
-    i = (i + 1) & tok->vocab_mask;
-  return &tok->vocab[i];
+  for (;; i = (i + 1) & tok->vocab_mask) {
+    const vocab_slot *slot = &tok->vocab[i];
+    if (!slot->key || (slot->hash == (uint32_t) (h >> 32) && slot->len == len &&
+                       !memcmp(vocab_string(tok, slot), s, len)))
+      return &tok->vocab[i];
+  }
 }
 
 /* The id of a vocabulary string of len bytes, or -1. */
 static int32_t
 vocab_find(const clip_tokenizer *tok, const char *s, size_t len)
 {
-  const vocab_slot *slot = vocab_slot_for(tok, s, len);
+  const vocab_slot *slot = vocab_slot_for(tok, s, len, hash_bytes(s, len));
   return slot->key ? slot->id : -1;
 }
 
@@ -164,38 +175,39 @@ read_file(const char *path, const char *what, char **data, size_t *len, clip_err
   return CLIP_OK;
 }
 
-static int
-cmp_int32(const void *a, const void *b)
-{
-  int32_t x = *(const int32_t *) a, y = *(const int32_t *) b;
-  return x < y ? -1 : x > y;
-}
-
 /* Rejects two strings sharing an id (merges work on ids, so ids must name
  * strings one to one) and sets vocab_size to the largest id + 1. */
 static clip_status
-vocab_check_ids(clip_tokenizer *tok, size_t count, clip_error *err)
+vocab_check_ids(clip_tokenizer *tok, clip_error *err)
 {
-  int32_t *ids = malloc((count ? count : 1) * sizeof *ids);
-  if (!ids)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", tok->vocab_path);
-  size_t n = 0;
+  int32_t max_id = -1;
   for (size_t i = 0; i <= tok->vocab_mask; i++)
-    if (tok->vocab[i].key)
-      ids[n++] = tok->vocab[i].id;
-  qsort(ids, n, sizeof *ids, cmp_int32);
+    if (tok->vocab[i].key && tok->vocab[i].id > max_id)
+      max_id = tok->vocab[i].id;
+  tok->vocab_size = max_id + 1;
+  /* One bit per id up to the largest: at most 256 MB for a hostile file,
+   * and that allocation may simply fail. */
+  size_t words = (size_t) max_id / 64 + 1;
+  uint64_t *seen = calloc(words, sizeof *seen);
+  if (!seen)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory checking ids up to %d",
+                          tok->vocab_path, max_id);
   int32_t dup = -1;
-  for (size_t i = 1; i < n && dup < 0; i++)
-    if (ids[i] == ids[i - 1])
-      dup = ids[i];
-  tok->vocab_size = n ? ids[n - 1] + 1 : 0;
-  free(ids);
+  for (size_t i = 0; i <= tok->vocab_mask && dup < 0; i++) {
+    if (!tok->vocab[i].key)
+      continue;
+    uint32_t id = (uint32_t) tok->vocab[i].id;
+    if (seen[id / 64] & (1ull << (id % 64)))
+      dup = (int32_t) id;
+    seen[id / 64] |= 1ull << (id % 64);
+  }
+  free(seen);
   if (dup < 0)
     return CLIP_OK;
   const char *names[2] = { NULL, NULL };
   for (size_t i = 0, k = 0; i <= tok->vocab_mask && k < 2; i++)
     if (tok->vocab[i].key && tok->vocab[i].id == dup)
-      names[k++] = tok->vocab[i].key;
+      names[k++] = vocab_string(tok, &tok->vocab[i]);
   return clip_set_error(err, CLIP_ERR_FORMAT, "%s: id %d is given to both \"%s\" and \"%s\"",
                         tok->vocab_path, dup, names[0], names[1]);
 }
@@ -238,8 +250,13 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
     bytes += klen + 1;
     count++;
   }
+  if (bytes >= UINT32_MAX) {
+    cJSON_Delete(root);
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %zu bytes of tokens, more than 4 GB", path,
+                          bytes);
+  }
   tok->strings = malloc(bytes ? bytes : 1);
-  size_t slots = table_size(count);
+  size_t slots = table_size(count, 4, 3);
   tok->vocab = slots ? calloc(slots, sizeof *tok->vocab) : NULL;
   if (!tok->strings || !tok->vocab) {
     cJSON_Delete(root);
@@ -248,7 +265,6 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
   tok->vocab_mask = slots - 1;
 
   char *dst = tok->strings;
-  size_t entries = 0;
   for (const cJSON *item = root->child; item; item = item->next) {
     double v = item->valuedouble;
     if (!cJSON_IsNumber(item) || !(v >= 0 && v <= INT32_MAX - 1) || v != floor(v)) {
@@ -263,23 +279,21 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
       break;
     }
     size_t klen = strlen(item->string);
-    if (klen > UINT32_MAX) {
-      st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: a token of %zu bytes", path, klen);
-      break;
-    }
-    memcpy(dst, item->string, klen + 1);
-    vocab_slot *slot = vocab_slot_for(tok, dst, klen);
-    if (!slot->key)
-      entries++;
+    uint64_t h = hash_bytes(item->string, klen);
+    vocab_slot *slot = vocab_slot_for(tok, item->string, klen, h);
     /* A repeated key keeps its last id, as Python's json.load does. */
-    *slot = (vocab_slot){ dst, (uint32_t) (hash_bytes(dst, klen) >> 32), (uint32_t) klen,
-                          (int32_t) v };
-    dst += klen + 1;
+    if (!slot->key) {
+      memcpy(dst, item->string, klen + 1);
+      *slot = (vocab_slot){ (uint32_t) (dst - tok->strings) + 1, (uint32_t) (h >> 32),
+                            (uint32_t) klen, 0 };
+      dst += klen + 1;
+    }
+    slot->id = (int32_t) v;
   }
   cJSON_Delete(root);
   if (st != CLIP_OK)
     return st;
-  if ((st = vocab_check_ids(tok, entries, err)) != CLIP_OK)
+  if ((st = vocab_check_ids(tok, err)) != CLIP_OK)
     return st;
 
   tok->sot = vocab_find(tok, SOT_STRING, strlen(SOT_STRING));
@@ -382,7 +396,7 @@ merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
   size_t lines = 1;
   for (size_t i = 0; i < len; i++)
     lines += data[i] == '\n';
-  size_t slots = table_size(lines);
+  size_t slots = table_size(lines, 2, 1);
   tok->merges = slots ? malloc(slots * sizeof *tok->merges) : NULL;
   if (!tok->merges) {
     g_free(data);
