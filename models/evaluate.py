@@ -114,7 +114,7 @@ def run(model, tok, data, mean, std, verbose=True):
                             sim[:, c * 8 + c] = -2
                     pred[m] = sim.argmax(-1).numpy()
                 rows.append((name, t, float((pred == y).mean()), len(sel)))
-                confusions.append((name, t, y, pred))
+                confusions.append((name, t, y, pred, labels))
         else:
             for t in templates:
                 lab = embed_texts(model, tok, [t.format(l) if "{}" in t else t.format(c=l)
@@ -171,20 +171,14 @@ def report(rows, confusions, out=sys.stdout):
         print(f"| {name} | {cls} | {100 * acc:.1f}% | {inst} |", file=out)
 
 
-def main():
-    from bpe import Tokenizer
+def load_model(directory):
+    """The exported checkpoint (F16 weights widened to F32) as a torch CLIP,
+    and its preprocessor config."""
+    import json
     from clipmodel import CLIP, Config
     from export import load_hf_into
-    import json
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=os.path.join(here, "clipfilter-mini"))
-    ap.add_argument("--cache", default=os.path.join(here, ".cache"))
-    ap.add_argument("--seed", type=int, default=1234)
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    cfg_j = json.load(open(os.path.join(args.model, "config.json")))
-    pp = json.load(open(os.path.join(args.model, "preprocessor_config.json")))
+    cfg_j = json.load(open(os.path.join(directory, "config.json")))
+    pp = json.load(open(os.path.join(directory, "preprocessor_config.json")))
     t, v = cfg_j["text_config"], cfg_j["vision_config"]
     cfg = Config(image_size=v["image_size"], patch_size=v["patch_size"],
                  vision_width=v["hidden_size"], vision_layers=v["num_hidden_layers"],
@@ -192,9 +186,22 @@ def main():
                  text_layers=t["num_hidden_layers"], text_heads=t["num_attention_heads"],
                  context_length=t["max_position_embeddings"], vocab_size=t["vocab_size"],
                  embed_dim=cfg_j["projection_dim"])
-    model = load_hf_into(CLIP(cfg), os.path.join(args.model, "model.safetensors"))
+    model = load_hf_into(CLIP(cfg), os.path.join(directory, "model.safetensors"))
+    return model.eval(), pp
+
+
+def main():
+    from bpe import Tokenizer
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=os.path.join(here, "clipfilter-mini"))
+    ap.add_argument("--cache", default=os.path.join(here, ".cache"))
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model, pp = load_model(args.model)
     tok = Tokenizer.read(args.model)
-    data = scenes.load_frames(args.cache, cfg.image_size, "eval", args.seed)
+    data = scenes.load_frames(args.cache, model.cfg.image_size, "eval", args.seed)
     rows, conf = run(model, tok, data, pp["image_mean"], pp["image_std"])
     report(rows, conf)
 

@@ -16,7 +16,7 @@ def write_safetensors(path, tensors, metadata=None):
     header, blobs, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    dtypes = {np.dtype("float16"): "F16", np.dtype("float32"): "F32"}
+    dtypes = {np.dtype("float16"): "F16", np.dtype("float32"): "F32", np.dtype("int32"): "I32"}
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name])
         data = a.astype(a.dtype.newbyteorder("<")).tobytes()
