@@ -187,7 +187,7 @@ def draw_shape(shape, fg, bg, width, height, rng):
     im = Image.new("RGB", (width, height), RGB[COLORS[bg]])
     d = ImageDraw.Draw(im)
     s = min(width, height)
-    r = s * rng.uniform(0.10, 0.30)
+    r = s * rng.uniform(0.15, 0.38)
     cx = width / 2 + rng.uniform(-1, 1) * (s / 2 - r) * 0.9
     cy = height / 2 + rng.uniform(-1, 1) * (s / 2 - r) * 0.9
     rot = rng.uniform(-0.35, 0.35)
@@ -208,7 +208,7 @@ def draw_shape(shape, fg, bg, width, height, rng):
 
 
 # Bump when build_frames() changes what it renders (the cache key).
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 TRAIN_SIZES = [(320, 240), (640, 480), (1280, 720), (240, 320), (352, 288), (160, 120)]
 EVAL_SIZES = [(320, 240), (400, 300), (720, 480)]

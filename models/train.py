@@ -64,6 +64,7 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--patch", type=int, default=Config.patch_size)
+    ap.add_argument("--vision-width", type=int, default=Config.vision_width)
     args = ap.parse_args()
 
     t_start = time.time()
@@ -74,7 +75,8 @@ def main():
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
 
-    cfg = Config(patch_size=args.patch)
+    cfg = Config(patch_size=args.patch, vision_width=args.vision_width,
+                 vision_heads=max(1, args.vision_width // 64))
     data = scenes.load_frames(args.cache, cfg.image_size, "train", args.seed)
     held = scenes.load_frames(args.cache, cfg.image_size, "eval", args.seed)
     images = torch.from_numpy(data["images"])
