@@ -3,16 +3,7 @@
 # source tree's models/ without any environment variable) names every
 # videotestsrc pattern and colour that docs/model.md lists: each pipeline's
 # analyzed frames must all carry the expected top label.
-set -u
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-case "${CLIPFILTER_SANITIZE:-none}" in
-  none|'') ;;
-  *) skip "sanitized build ($CLIPFILTER_SANITIZE): the system gst-launch-1.0 cannot load this plugin" ;;
-esac
-command -v gst-launch-1.0 >/dev/null || skip "gst-launch-1.0 not installed"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/common.sh"
 unset CLIPFILTER_MODEL_PATH
 
 PATTERNS="smpte color bars;tv static;a checkerboard;concentric circles;a pinwheel;spokes;a gradient;a color palette;a ball"
