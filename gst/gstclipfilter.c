@@ -260,7 +260,7 @@ typedef struct
   /* sampling, smoothing and tags (streaming thread) */
   gboolean mode_decided, async;
   guint64 frame_index;
-  GstClockTime next_due, last_end;
+  GstClockTime last_due, last_end;     /* last_due: grid point of the last sample */
   Labels *active;
   gfloat *ring;
   guint ring_window, ring_fill, ring_pos;
@@ -1272,7 +1272,7 @@ gst_clip_filter_start (GstBaseTransform * trans)
   g_return_val_if_fail (st != NULL, FALSE);
   st->mode_decided = FALSE;
   st->frame_index = 0;
-  st->next_due = GST_CLOCK_TIME_NONE;
+  st->last_due = GST_CLOCK_TIME_NONE;
   st->last_end = GST_CLOCK_TIME_NONE;
   st->latency = 0;
   reset_smoothing (st);
@@ -1645,17 +1645,17 @@ is_due (State * st, const Settings * set, GstClockTime stime)
     return index % set->frame_interval == 0;
   if (!GST_CLOCK_TIME_IS_VALID (stime))
     return TRUE;
-  if (GST_CLOCK_TIME_IS_VALID (st->next_due) && stime + set->interval <=
-      st->next_due)
-    st->next_due = GST_CLOCK_TIME_NONE; /* went back in time: restart */
-  if (GST_CLOCK_TIME_IS_VALID (st->next_due) && stime < st->next_due)
+  /* The grid is kept as the last sample's grid point, never as the next
+   * one: last + interval overflows for huge intervals. A frame at or
+   * before the last sample went back in time and restarts the grid. */
+  if (!GST_CLOCK_TIME_IS_VALID (st->last_due) || stime <= st->last_due) {
+    st->last_due = stime;
+    return TRUE;
+  }
+  if (stime - st->last_due < set->interval)
     return FALSE;
   /* Keep to a grid, so the cadence does not drift with the frame rate. */
-  if (!GST_CLOCK_TIME_IS_VALID (st->next_due))
-    st->next_due = stime + set->interval;
-  else
-    st->next_due += ((stime - st->next_due) / set->interval + 1) *
-        set->interval;
+  st->last_due += (stime - st->last_due) / set->interval * set->interval;
   return TRUE;
 }
 
@@ -1860,14 +1860,14 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
           gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, end),
           set.post_messages, &msgs);
       reset_smoothing (st);
-      st->next_due = GST_CLOCK_TIME_NONE;
+      st->last_due = GST_CLOCK_TIME_NONE;
       st->frame_index = 0;
       settings_clear (&set);
       post_all (self, &msgs);
       break;
     }
     case GST_EVENT_SEGMENT:
-      st->next_due = GST_CLOCK_TIME_NONE;
+      st->last_due = GST_CLOCK_TIME_NONE;
       st->frame_index = 0;
       break;
     default:

@@ -540,6 +540,19 @@ GST_START_TEST (test_interval_cadence)
 
 GST_END_TEST;
 
+/* The largest interval means "the first frame only"; the grid arithmetic
+ * must not wrap around (it once sampled every frame). */
+GST_START_TEST (test_interval_max_samples_first_frame_only)
+{
+  GArray *t = sampled_times (make_filter ("interval", G_MAXUINT64, NULL), 10);
+
+  fail_unless_equals_int (t->len, 1);
+  fail_unless_equals_uint64 (g_array_index (t, GstClockTime, 0), 0);
+  g_array_unref (t);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_frame_interval_cadence)
 {
   GArray *t = sampled_times (make_filter ("frame-interval", 3, NULL), 10);
@@ -1557,6 +1570,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_message_fields);
   tcase_add_test (tc, test_meta_survives_copy);
   tcase_add_test (tc, test_interval_cadence);
+  tcase_add_test (tc, test_interval_max_samples_first_frame_only);
   tcase_add_test (tc, test_frame_interval_cadence);
   tcase_add_test (tc, test_unsampled_frames_not_mapped);
   tcase_add_test (tc, test_sync_analyzes_every_sample);
