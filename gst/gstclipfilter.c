@@ -60,7 +60,9 @@
  * frame after start, a flush or a new segment, then the first frame at or
  * after each multiple of the interval), or every Nth frame when
  * #GstClipFilter:frame-interval is set. Buffers without a timestamp are all
- * sampled in interval mode. Unsampled frames are not even mapped.
+ * sampled in interval mode. In a segment that is not in time (appsrc's
+ * default BYTES format), the timestamps stand for stream and running time.
+ * Unsampled frames are not even mapped.
  *
  * In `sync` mode a sampled frame is analyzed on the streaming thread before
  * it is pushed on: results are deterministic, nothing is skipped, and the
@@ -1635,6 +1637,26 @@ flush_pending (GstClipFilter * self, State * st, const Settings * set,
   return ok;
 }
 
+/* Stream and running time of @t. Raw video can come in a segment that is
+ * not in time (appsrc's default format is BYTES), where the segment
+ * functions would fail a precondition: the timestamps are then taken as
+ * they are, as in a default time segment. */
+static GstClockTime
+stream_time (const GstSegment * seg, GstClockTime t)
+{
+  if (seg->format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_stream_time (seg, GST_FORMAT_TIME, t);
+}
+
+static GstClockTime
+running_time (const GstSegment * seg, GstClockTime t)
+{
+  if (seg->format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_running_time (seg, GST_FORMAT_TIME, t);
+}
+
 /* Whether the frame at @pts (stream time @stime) is due for a sample. */
 static gboolean
 is_due (State * st, const Settings * set, GstClockTime stime)
@@ -1707,7 +1729,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
     reset_smoothing (st);
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    stime = gst_segment_to_stream_time (seg, GST_FORMAT_TIME, pts);
+    stime = stream_time (seg, pts);
     st->last_end = GST_BUFFER_DURATION_IS_VALID (buf) ?
         pts + GST_BUFFER_DURATION (buf) : pts;
   }
@@ -1743,7 +1765,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   smp->pts = pts;
   smp->duration = GST_BUFFER_DURATION (buf);
   smp->stream_time = stime;
-  smp->running_time = gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts);
+  smp->running_time = running_time (seg, pts);
 
   {
     gint64 t0 = g_get_monotonic_time ();
@@ -1856,8 +1878,8 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
         g_mutex_unlock (&st->lock);
       }
       close_tags (self, st, end,
-          gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, end),
-          gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, end),
+          stream_time (&trans->segment, end),
+          running_time (&trans->segment, end),
           set.post_messages, &msgs);
       reset_smoothing (st);
       st->last_due = GST_CLOCK_TIME_NONE;

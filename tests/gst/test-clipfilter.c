@@ -553,6 +553,41 @@ GST_START_TEST (test_interval_max_samples_first_frame_only)
 
 GST_END_TEST;
 
+/* appsrc's default format is BYTES: raw video may arrive in a segment
+ * that is not in time. The PTS are then taken as they are, for the cadence
+ * and the messages' times (it once hit a critical in the segment calls). */
+GST_START_TEST (test_bytes_segment_uses_timestamps)
+{
+  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
+          GST_MSECOND, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const GstClockTime expect[] = { 0, 300, 500, 800 };
+  GstSegment seg;
+  GstMessage *m;
+  guint i, n = 0;
+
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+  for (i = 0; i < 10; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
+                i * GST_SECOND / 10)));
+  while ((m = pop_message (f.bus, "clipfilter"))) {
+    fail_unless (n < G_N_ELEMENTS (expect));
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
+        expect[n] * GST_MSECOND);
+    fail_unless_equals_uint64 (msg_time (m, "stream-time"),
+        expect[n] * GST_MSECOND);
+    fail_unless_equals_uint64 (msg_time (m, "running-time"),
+        expect[n] * GST_MSECOND);
+    gst_message_unref (m);
+    n++;
+  }
+  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_frame_interval_cadence)
 {
   GArray *t = sampled_times (make_filter ("frame-interval", 3, NULL), 10);
@@ -1571,6 +1606,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_meta_survives_copy);
   tcase_add_test (tc, test_interval_cadence);
   tcase_add_test (tc, test_interval_max_samples_first_frame_only);
+  tcase_add_test (tc, test_bytes_segment_uses_timestamps);
   tcase_add_test (tc, test_frame_interval_cadence);
   tcase_add_test (tc, test_unsampled_frames_not_mapped);
   tcase_add_test (tc, test_sync_analyzes_every_sample);
