@@ -1721,7 +1721,12 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 
   settings_copy (self, &set, FALSE);
   if (G_UNLIKELY (!st->mode_decided)) {
-    st->async = decide_async (self, &set);
+    gboolean async = decide_async (self, &set);
+
+    /* under the lock: the LATENCY query reads it from another thread */
+    g_mutex_lock (&st->lock);
+    st->async = async;
+    g_mutex_unlock (&st->lock);
     st->mode_decided = TRUE;
     if (st->async)
       st->worker = g_thread_new ("clipfilter-worker", worker_func, st);
