@@ -588,6 +588,36 @@ GST_START_TEST (test_bytes_segment_uses_timestamps)
 
 GST_END_TEST;
 
+/* An interval change while PLAYING applies from the next frame, on the
+ * grid of the first sample (0 s): 1 s, then 200 ms from 0.3 s on. */
+GST_START_TEST (test_interval_change_while_playing)
+{
+  GstElement *e = make_filter ("interval", GST_SECOND, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const GstClockTime expect[] = { 0, 300, 400, 600, 800 };
+  GstMessage *m;
+  guint i, n = 0;
+
+  for (i = 0; i < 10; i++) {
+    if (i == 3)
+      g_object_set (e, "interval", (guint64) 200 * GST_MSECOND, NULL);
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
+                i * GST_SECOND / 10)));
+  }
+  while ((m = pop_message (f.bus, "clipfilter"))) {
+    fail_unless (n < G_N_ELEMENTS (expect));
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
+        expect[n] * GST_MSECOND);
+    gst_message_unref (m);
+    n++;
+  }
+  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_frame_interval_cadence)
 {
   GArray *t = sampled_times (make_filter ("frame-interval", 3, NULL), 10);
@@ -1607,6 +1637,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_interval_cadence);
   tcase_add_test (tc, test_interval_max_samples_first_frame_only);
   tcase_add_test (tc, test_bytes_segment_uses_timestamps);
+  tcase_add_test (tc, test_interval_change_while_playing);
   tcase_add_test (tc, test_frame_interval_cadence);
   tcase_add_test (tc, test_unsampled_frames_not_mapped);
   tcase_add_test (tc, test_sync_analyzes_every_sample);
