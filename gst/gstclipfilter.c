@@ -62,6 +62,8 @@
  * #GstClipFilter:frame-interval is set. Buffers without a timestamp are all
  * sampled in interval mode. In a segment that is not in time (appsrc's
  * default BYTES format), the timestamps stand for stream and running time.
+ * In reverse playback the grid runs backwards with the stream time and the
+ * running time of a frame is that of its end, where sinks start playing it.
  * Unsampled frames are not even mapped.
  *
  * In `sync` mode a sampled frame is analyzed on the streaming thread before
@@ -1657,11 +1659,13 @@ running_time (const GstSegment * seg, GstClockTime t)
   return gst_segment_to_running_time (seg, GST_FORMAT_TIME, t);
 }
 
-/* Whether the frame at @pts (stream time @stime) is due for a sample. */
+/* Whether the frame at stream time @stime is due for a sample. In reverse
+ * playback stream time runs backwards, and so does the grid. */
 static gboolean
-is_due (State * st, const Settings * set, GstClockTime stime)
+is_due (State * st, const Settings * set, GstClockTime stime, gboolean reverse)
 {
   guint64 index = st->frame_index++;
+  GstClockTime d, step;
 
   if (set->frame_interval > 0)
     return index % set->frame_interval == 0;
@@ -1669,15 +1673,19 @@ is_due (State * st, const Settings * set, GstClockTime stime)
     return TRUE;
   /* The grid is kept as the last sample's grid point, never as the next
    * one: last + interval overflows for huge intervals. A frame at or
-   * before the last sample went back in time and restarts the grid. */
-  if (!GST_CLOCK_TIME_IS_VALID (st->last_due) || stime <= st->last_due) {
+   * before the last sample (in playback order) went back in time and
+   * restarts the grid. */
+  if (!GST_CLOCK_TIME_IS_VALID (st->last_due) || (reverse ?
+          stime >= st->last_due : stime <= st->last_due)) {
     st->last_due = stime;
     return TRUE;
   }
-  if (stime - st->last_due < set->interval)
+  d = reverse ? st->last_due - stime : stime - st->last_due;
+  if (d < set->interval)
     return FALSE;
   /* Keep to a grid, so the cadence does not drift with the frame rate. */
-  st->last_due += (stime - st->last_due) / set->interval * set->interval;
+  step = d / set->interval * set->interval;
+  st->last_due = reverse ? st->last_due - step : st->last_due + step;
   return TRUE;
 }
 
@@ -1735,7 +1743,8 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     reset_smoothing (st);
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
     stime = stream_time (seg, pts);
-    st->last_end = GST_BUFFER_DURATION_IS_VALID (buf) ?
+    /* where playback of this buffer ends: its start when reversed */
+    st->last_end = GST_BUFFER_DURATION_IS_VALID (buf) && seg->rate > 0 ?
         pts + GST_BUFFER_DURATION (buf) : pts;
   }
 
@@ -1751,7 +1760,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     }
   }
 
-  if (!is_due (st, &set, stime))
+  if (!is_due (st, &set, stime, seg->rate < 0))
     goto out;
   if (busy) {
     GST_OBJECT_LOCK (self);
@@ -1770,7 +1779,10 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   smp->pts = pts;
   smp->duration = GST_BUFFER_DURATION (buf);
   smp->stream_time = stime;
-  smp->running_time = running_time (seg, pts);
+  /* A reversed frame is played from its end (as sinks sync it). */
+  smp->running_time = running_time (seg, seg->rate < 0
+      && GST_BUFFER_DURATION_IS_VALID (buf) ? pts + GST_BUFFER_DURATION (buf)
+      : pts);
 
   {
     gint64 t0 = g_get_monotonic_time ();

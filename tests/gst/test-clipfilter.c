@@ -618,6 +618,46 @@ GST_START_TEST (test_interval_change_while_playing)
 
 GST_END_TEST;
 
+/* Reverse playback (rate -1 over 0-1 s, frames 0.9 s down to 0): the
+ * cadence mirrors the forward one instead of sampling every frame, and a
+ * frame's running time is that of its end, where a sink plays it from. */
+GST_START_TEST (test_reverse_playback_cadence_and_running_time)
+{
+  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
+          GST_MSECOND, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const GstClockTime expect[] = { 900, 600, 400, 100 };
+  GstSegment seg;
+  GstMessage *m;
+  guint i, n = 0;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.rate = -1.0;
+  seg.start = 0;
+  seg.stop = GST_SECOND;
+  seg.position = GST_SECOND;
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+  for (i = 0; i < 10; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
+                (9 - i) * GST_SECOND / 10)));
+  while ((m = pop_message (f.bus, "clipfilter"))) {
+    fail_unless (n < G_N_ELEMENTS (expect));
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
+        expect[n] * GST_MSECOND);
+    fail_unless_equals_uint64 (msg_time (m, "stream-time"),
+        expect[n] * GST_MSECOND);
+    /* end of the frame, 100 ms after its PTS, counted back from 1 s */
+    fail_unless_equals_uint64 (msg_time (m, "running-time"),
+        (1000 - expect[n] - 100) * GST_MSECOND);
+    gst_message_unref (m);
+    n++;
+  }
+  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_frame_interval_cadence)
 {
   GArray *t = sampled_times (make_filter ("frame-interval", 3, NULL), 10);
@@ -1638,6 +1678,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_interval_max_samples_first_frame_only);
   tcase_add_test (tc, test_bytes_segment_uses_timestamps);
   tcase_add_test (tc, test_interval_change_while_playing);
+  tcase_add_test (tc, test_reverse_playback_cadence_and_running_time);
   tcase_add_test (tc, test_frame_interval_cadence);
   tcase_add_test (tc, test_unsampled_frames_not_mapped);
   tcase_add_test (tc, test_sync_analyzes_every_sample);
