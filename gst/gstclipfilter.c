@@ -38,13 +38,33 @@
  * and used from the next sample after it is ready; if the new set is
  * invalid, a warning is posted and the previous set stays in use.
  *
+ * ## Backend and precision
+ *
+ * #GstClipFilter:backend picks the engine's matrix-product backend: `auto`
+ * (oneDNN when the engine was built with it, else OpenBLAS), `openblas` or
+ * `onednn`. #GstClipFilter:precision is `fp32` (the default) or `bf16`:
+ * weights and activations in bf16 with fp32 accumulation, about twice as
+ * fast with slightly different scores (see docs/performance.md); bf16 needs
+ * the oneDNN backend. Both, like #GstClipFilter:threads, may change in NULL
+ * or READY only and take effect at the next NULL→READY; they override the
+ * engine's `CLIP_BACKEND`/`CLIP_PRECISION` environment variables. A
+ * combination the build cannot run (`precision=bf16` with
+ * `backend=openblas`, or oneDNN in a build without it) fails that state
+ * change with an error naming the reason. Instances that load the same
+ * checkpoint with the same backend, precision and threads share one copy
+ * of the weights.
+ *
  * ## Sampling and modes
  *
  * A frame is sampled every #GstClipFilter:interval of stream time (the first
  * frame after start, a flush or a new segment, then the first frame at or
  * after each multiple of the interval), or every Nth frame when
  * #GstClipFilter:frame-interval is set. Buffers without a timestamp are all
- * sampled in interval mode. Unsampled frames are not even mapped.
+ * sampled in interval mode. In a segment that is not in time (appsrc's
+ * default BYTES format), the timestamps stand for stream and running time.
+ * In reverse playback the grid runs backwards with the stream time and the
+ * running time of a frame is that of its end, where sinks start playing it.
+ * Unsampled frames are not even mapped.
  *
  * In `sync` mode a sampled frame is analyzed on the streaming thread before
  * it is pushed on: results are deterministic, nothing is skipped, and the
@@ -153,6 +173,8 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 #define DEFAULT_ATTACH_EMBEDDING FALSE
 #define DEFAULT_THREADS 0
 #define DEFAULT_BATCH_SIZE 1
+#define DEFAULT_BACKEND GST_CLIP_FILTER_BACKEND_AUTO
+#define DEFAULT_PRECISION GST_CLIP_FILTER_PRECISION_FP32
 
 enum
 {
@@ -172,6 +194,8 @@ enum
   PROP_ATTACH_EMBEDDING,
   PROP_THREADS,
   PROP_BATCH_SIZE,
+  PROP_BACKEND,
+  PROP_PRECISION,
   PROP_ANALYZED,
   PROP_SKIPPED,
 };
@@ -194,6 +218,8 @@ typedef struct
   gboolean attach_embedding;
   gint threads;
   guint batch_size;
+  GstClipFilterBackend backend;
+  GstClipFilterPrecision precision;
 } Settings;
 
 /* One embedded prompt set, shared by reference between the text thread,
@@ -238,7 +264,7 @@ typedef struct
   /* sampling, smoothing and tags (streaming thread) */
   gboolean mode_decided, async;
   guint64 frame_index;
-  GstClockTime next_due, last_end;
+  GstClockTime last_due, last_end;     /* last_due: grid point of the last sample */
   Labels *active;
   gfloat *ring;
   guint ring_window, ring_fill, ring_pos;
@@ -316,6 +342,56 @@ gst_clip_filter_mode_get_type (void)
 
   if (g_once_init_enter (&type)) {
     GType t = g_enum_register_static ("GstClipFilterMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+/* The element's enums mirror the engine's, so a cast converts them. */
+G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_BACKEND_AUTO ==
+    (gint) CLIP_BACKEND_DEFAULT);
+G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_BACKEND_OPENBLAS ==
+    (gint) CLIP_BACKEND_OPENBLAS);
+G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_BACKEND_ONEDNN ==
+    (gint) CLIP_BACKEND_ONEDNN);
+G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_PRECISION_FP32 ==
+    (gint) CLIP_PRECISION_FP32);
+G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_PRECISION_BF16 ==
+    (gint) CLIP_PRECISION_BF16);
+
+GType
+gst_clip_filter_backend_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_FILTER_BACKEND_AUTO,
+        "oneDNN when the engine was built with it, else OpenBLAS", "auto"},
+    {GST_CLIP_FILTER_BACKEND_OPENBLAS, "OpenBLAS (fp32 only)", "openblas"},
+    {GST_CLIP_FILTER_BACKEND_ONEDNN, "oneDNN (fp32 or bf16)", "onednn"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstClipFilterBackend", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_clip_filter_precision_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_FILTER_PRECISION_FP32, "fp32", "fp32"},
+    {GST_CLIP_FILTER_PRECISION_BF16,
+        "bf16 weights and activations, fp32 accumulation (oneDNN only)",
+        "bf16"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstClipFilterPrecision", values);
     g_once_init_leave (&type, t);
   }
   return type;
@@ -412,6 +488,21 @@ gst_clip_filter_class_init (GstClipFilterClass * klass)
           "throughput; results (messages, metas) come when the batch is full "
           "or at EOS, on the buffer that completed it. Ignored in async mode",
           1, 256, DEFAULT_BATCH_SIZE, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_BACKEND,
+      g_param_spec_enum ("backend", "Backend",
+          "Engine backend for the matrix products: auto (oneDNN when built "
+          "with it, else OpenBLAS), openblas, onednn. Takes effect at the "
+          "next NULL->READY; a backend this build lacks fails that change",
+          GST_TYPE_CLIP_FILTER_BACKEND, DEFAULT_BACKEND,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PRECISION,
+      g_param_spec_enum ("precision", "Precision",
+          "Compute precision: fp32, or bf16 (weights and activations in bf16, "
+          "fp32 accumulation; about twice as fast, slightly different "
+          "scores; needs the oneDNN backend, otherwise NULL->READY fails). "
+          "Takes effect at the next NULL->READY",
+          GST_TYPE_CLIP_FILTER_PRECISION, DEFAULT_PRECISION,
+          rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ANALYZED,
       g_param_spec_uint64 ("analyzed", "Analyzed",
           "Samples analyzed since the element started", 0, G_MAXUINT64, 0,
@@ -440,6 +531,8 @@ gst_clip_filter_class_init (GstClipFilterClass * klass)
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_clip_filter_set_info);
 
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_MODE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_BACKEND, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_PRECISION, 0);
   GST_DEBUG_CATEGORY_INIT (gst_clip_filter_debug, "clipfilter", 0,
       "CLIP zero-shot tagger");
 }
@@ -464,6 +557,8 @@ gst_clip_filter_init (GstClipFilter * self)
   self->settings.attach_embedding = DEFAULT_ATTACH_EMBEDDING;
   self->settings.threads = DEFAULT_THREADS;
   self->settings.batch_size = DEFAULT_BATCH_SIZE;
+  self->settings.backend = DEFAULT_BACKEND;
+  self->settings.precision = DEFAULT_PRECISION;
   g_mutex_init (&self->text_lock);
   g_cond_init (&self->text_cond);
   g_mutex_init (&self->state_lock);
@@ -557,6 +652,12 @@ gst_clip_filter_set_property (GObject * object, guint prop_id,
     case PROP_BATCH_SIZE:
       s->batch_size = g_value_get_uint (value);
       break;
+    case PROP_BACKEND:
+      s->backend = g_value_get_enum (value);
+      break;
+    case PROP_PRECISION:
+      s->precision = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -626,6 +727,12 @@ gst_clip_filter_get_property (GObject * object, guint prop_id,
       break;
     case PROP_BATCH_SIZE:
       g_value_set_uint (value, s->batch_size);
+      break;
+    case PROP_BACKEND:
+      g_value_set_enum (value, s->backend);
+      break;
+    case PROP_PRECISION:
+      g_value_set_enum (value, s->precision);
       break;
     case PROP_ANALYZED:
       g_value_set_uint64 (value, self->analyzed);
@@ -866,7 +973,7 @@ resolve_model (const gchar * model, GString * searched)
 }
 
 /* Loaded models, shared by every instance that uses the same checkpoint
- * with the same thread count: a clip_model is immutable once loaded, so
+ * with the same thread count, backend and precision: a clip_model is immutable once loaded, so
  * several cameras' pipelines can read one copy of the weights. A model is
  * freed when its last user stops. */
 typedef struct
@@ -957,6 +1064,14 @@ state_free (State * st)
   g_free (st);
 }
 
+static const gchar *
+backend_nick (GstClipFilterBackend b)
+{
+  GEnumValue *v = g_enum_get_value (g_type_class_peek
+      (GST_TYPE_CLIP_FILTER_BACKEND), b);
+  return v ? v->value_nick : "?";
+}
+
 /* Loads the model, creates the contexts and embeds the prompts; posts an
  * error and returns NULL when any of it fails. */
 static State *
@@ -989,10 +1104,28 @@ state_new (GstClipFilter * self)
     goto fail;
   }
 
+  /* The properties decide, not the engine's CLIP_BACKEND/CLIP_PRECISION
+   * environment defaults: a pipeline behaves as written. */
   params.n_threads = s.threads;
+  params.backend = (clip_backend) s.backend;
+  params.precision = (clip_precision) s.precision;
+  if (s.precision == GST_CLIP_FILTER_PRECISION_BF16
+      && s.backend == GST_CLIP_FILTER_BACKEND_OPENBLAS) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("precision=bf16 needs backend=onednn (or auto in a build with "
+            "oneDNN); backend=openblas computes in fp32 only"), (NULL));
+    goto fail;
+  }
   st->model = shared_model_acquire (path, &params, &err);
   if (!st->model) {
-    if (err.status == CLIP_ERR_IO)
+    /* UNSUPPORTED is mostly a backend or precision this build cannot run;
+     * the engine's message says which. */
+    if (err.status == CLIP_ERR_UNSUPPORTED)
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Could not load CLIP model with backend=%s precision=%s: %s",
+              backend_nick (s.backend), s.precision ? "bf16" : "fp32",
+              err.message), ("model: %s", path));
+    else if (err.status == CLIP_ERR_IO)
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
           ("Could not load CLIP model: %s", err.message), ("model: %s", path));
     else
@@ -1143,7 +1276,7 @@ gst_clip_filter_start (GstBaseTransform * trans)
   g_return_val_if_fail (st != NULL, FALSE);
   st->mode_decided = FALSE;
   st->frame_index = 0;
-  st->next_due = GST_CLOCK_TIME_NONE;
+  st->last_due = GST_CLOCK_TIME_NONE;
   st->last_end = GST_CLOCK_TIME_NONE;
   st->latency = 0;
   reset_smoothing (st);
@@ -1506,27 +1639,53 @@ flush_pending (GstClipFilter * self, State * st, const Settings * set,
   return ok;
 }
 
-/* Whether the frame at @pts (stream time @stime) is due for a sample. */
+/* Stream and running time of @t. Raw video can come in a segment that is
+ * not in time (appsrc's default format is BYTES), where the segment
+ * functions would fail a precondition: the timestamps are then taken as
+ * they are, as in a default time segment. */
+static GstClockTime
+stream_time (const GstSegment * seg, GstClockTime t)
+{
+  if (seg->format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_stream_time (seg, GST_FORMAT_TIME, t);
+}
+
+static GstClockTime
+running_time (const GstSegment * seg, GstClockTime t)
+{
+  if (seg->format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_running_time (seg, GST_FORMAT_TIME, t);
+}
+
+/* Whether the frame at stream time @stime is due for a sample. In reverse
+ * playback stream time runs backwards, and so does the grid. */
 static gboolean
-is_due (State * st, const Settings * set, GstClockTime stime)
+is_due (State * st, const Settings * set, GstClockTime stime, gboolean reverse)
 {
   guint64 index = st->frame_index++;
+  GstClockTime d, step;
 
   if (set->frame_interval > 0)
     return index % set->frame_interval == 0;
   if (!GST_CLOCK_TIME_IS_VALID (stime))
     return TRUE;
-  if (GST_CLOCK_TIME_IS_VALID (st->next_due) && stime + set->interval <=
-      st->next_due)
-    st->next_due = GST_CLOCK_TIME_NONE; /* went back in time: restart */
-  if (GST_CLOCK_TIME_IS_VALID (st->next_due) && stime < st->next_due)
+  /* The grid is kept as the last sample's grid point, never as the next
+   * one: last + interval overflows for huge intervals. A frame at or
+   * before the last sample (in playback order) went back in time and
+   * restarts the grid. */
+  if (!GST_CLOCK_TIME_IS_VALID (st->last_due) || (reverse ?
+          stime >= st->last_due : stime <= st->last_due)) {
+    st->last_due = stime;
+    return TRUE;
+  }
+  d = reverse ? st->last_due - stime : stime - st->last_due;
+  if (d < set->interval)
     return FALSE;
   /* Keep to a grid, so the cadence does not drift with the frame rate. */
-  if (!GST_CLOCK_TIME_IS_VALID (st->next_due))
-    st->next_due = stime + set->interval;
-  else
-    st->next_due += ((stime - st->next_due) / set->interval + 1) *
-        set->interval;
+  step = d / set->interval * set->interval;
+  st->last_due = reverse ? st->last_due - step : st->last_due + step;
   return TRUE;
 }
 
@@ -1570,7 +1729,12 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 
   settings_copy (self, &set, FALSE);
   if (G_UNLIKELY (!st->mode_decided)) {
-    st->async = decide_async (self, &set);
+    gboolean async = decide_async (self, &set);
+
+    /* under the lock: the LATENCY query reads it from another thread */
+    g_mutex_lock (&st->lock);
+    st->async = async;
+    g_mutex_unlock (&st->lock);
     st->mode_decided = TRUE;
     if (st->async)
       st->worker = g_thread_new ("clipfilter-worker", worker_func, st);
@@ -1578,8 +1742,9 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
     reset_smoothing (st);
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    stime = gst_segment_to_stream_time (seg, GST_FORMAT_TIME, pts);
-    st->last_end = GST_BUFFER_DURATION_IS_VALID (buf) ?
+    stime = stream_time (seg, pts);
+    /* where playback of this buffer ends: its start when reversed */
+    st->last_end = GST_BUFFER_DURATION_IS_VALID (buf) && seg->rate > 0 ?
         pts + GST_BUFFER_DURATION (buf) : pts;
   }
 
@@ -1595,7 +1760,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     }
   }
 
-  if (!is_due (st, &set, stime))
+  if (!is_due (st, &set, stime, seg->rate < 0))
     goto out;
   if (busy) {
     GST_OBJECT_LOCK (self);
@@ -1614,7 +1779,10 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   smp->pts = pts;
   smp->duration = GST_BUFFER_DURATION (buf);
   smp->stream_time = stime;
-  smp->running_time = gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts);
+  /* A reversed frame is played from its end (as sinks sync it). */
+  smp->running_time = running_time (seg, seg->rate < 0
+      && GST_BUFFER_DURATION_IS_VALID (buf) ? pts + GST_BUFFER_DURATION (buf)
+      : pts);
 
   {
     gint64 t0 = g_get_monotonic_time ();
@@ -1727,18 +1895,18 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
         g_mutex_unlock (&st->lock);
       }
       close_tags (self, st, end,
-          gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, end),
-          gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, end),
+          stream_time (&trans->segment, end),
+          running_time (&trans->segment, end),
           set.post_messages, &msgs);
       reset_smoothing (st);
-      st->next_due = GST_CLOCK_TIME_NONE;
+      st->last_due = GST_CLOCK_TIME_NONE;
       st->frame_index = 0;
       settings_clear (&set);
       post_all (self, &msgs);
       break;
     }
     case GST_EVENT_SEGMENT:
-      st->next_due = GST_CLOCK_TIME_NONE;
+      st->last_due = GST_CLOCK_TIME_NONE;
       st->frame_index = 0;
       break;
     default:

@@ -35,6 +35,42 @@ typedef enum
   GST_CLIP_FILTER_MODE_ASYNC,
 } GstClipFilterMode;
 
+#define GST_TYPE_CLIP_FILTER_BACKEND (gst_clip_filter_backend_get_type ())
+GType gst_clip_filter_backend_get_type (void);
+
+/**
+ * GstClipFilterBackend:
+ * @GST_CLIP_FILTER_BACKEND_AUTO: oneDNN when the engine was built with it,
+ *   else OpenBLAS
+ * @GST_CLIP_FILTER_BACKEND_OPENBLAS: OpenBLAS (always available, fp32 only)
+ * @GST_CLIP_FILTER_BACKEND_ONEDNN: oneDNN (fp32 or bf16)
+ *
+ * The values equal the engine's clip_backend.
+ */
+typedef enum
+{
+  GST_CLIP_FILTER_BACKEND_AUTO,
+  GST_CLIP_FILTER_BACKEND_OPENBLAS,
+  GST_CLIP_FILTER_BACKEND_ONEDNN,
+} GstClipFilterBackend;
+
+#define GST_TYPE_CLIP_FILTER_PRECISION (gst_clip_filter_precision_get_type ())
+GType gst_clip_filter_precision_get_type (void);
+
+/**
+ * GstClipFilterPrecision:
+ * @GST_CLIP_FILTER_PRECISION_FP32: fp32 weights and activations
+ * @GST_CLIP_FILTER_PRECISION_BF16: bf16 weights and activations, fp32
+ *   accumulation (oneDNN backend only)
+ *
+ * The values equal the engine's clip_precision.
+ */
+typedef enum
+{
+  GST_CLIP_FILTER_PRECISION_FP32,
+  GST_CLIP_FILTER_PRECISION_BF16,
+} GstClipFilterPrecision;
+
 GST_ELEMENT_REGISTER_DECLARE (clipfilter);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 
 #include "clip.h"
 #include "gstclipmeta.h"
+#include "gstclipfilter.h"
 
 static gchar *model_path;       /* the kit's tiny-b32 */
 static clip_model *ref_model;   /* the engine, for expected values */
@@ -344,14 +345,15 @@ GST_END_TEST;
 
 /* ---- scores equal the engine's ------------------------------------------ */
 
+/* Scores of @e (a make_filter() element, taken) equal those of the engine
+ * model in ref_model/ref_ctx. */
 static void
-check_scores_equal_engine (const gchar * caps)
+check_filter_scores_equal_engine (GstElement * e, const gchar * caps)
 {
   const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
   const gchar *names[] = { "a photo of a cat", "a dog", "a red car" };
   GstVideoInfo info = info_from_caps (caps);
-  Fixture f = fixture_start (make_filter ("attach-embedding", TRUE, NULL),
-      caps);
+  Fixture f = fixture_start (e, caps);
   GstBuffer *in = make_frame (&info, 3, 0), *out;
   const clip_model_info *mi = clip_model_get_info (ref_model);
   gfloat sims[3], probs[3], *embed = g_new (gfloat, mi->embed_dim);
@@ -385,6 +387,13 @@ check_scores_equal_engine (const gchar * caps)
   gst_buffer_unref (out);
   g_free (embed);
   fixture_stop (&f);
+}
+
+static void
+check_scores_equal_engine (const gchar * caps)
+{
+  check_filter_scores_equal_engine (make_filter ("attach-embedding", TRUE,
+          NULL), caps);
 }
 
 GST_START_TEST (test_scores_equal_engine_rgb)
@@ -527,6 +536,124 @@ GST_START_TEST (test_interval_cadence)
     fail_unless_equals_uint64 (g_array_index (t, GstClockTime, i),
         expect[i] * GST_MSECOND);
   g_array_unref (t);
+}
+
+GST_END_TEST;
+
+/* The largest interval means "the first frame only"; the grid arithmetic
+ * must not wrap around (it once sampled every frame). */
+GST_START_TEST (test_interval_max_samples_first_frame_only)
+{
+  GArray *t = sampled_times (make_filter ("interval", G_MAXUINT64, NULL), 10);
+
+  fail_unless_equals_int (t->len, 1);
+  fail_unless_equals_uint64 (g_array_index (t, GstClockTime, 0), 0);
+  g_array_unref (t);
+}
+
+GST_END_TEST;
+
+/* appsrc's default format is BYTES: raw video may arrive in a segment
+ * that is not in time. The PTS are then taken as they are, for the cadence
+ * and the messages' times (it once hit a critical in the segment calls). */
+GST_START_TEST (test_bytes_segment_uses_timestamps)
+{
+  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
+          GST_MSECOND, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const GstClockTime expect[] = { 0, 300, 500, 800 };
+  GstSegment seg;
+  GstMessage *m;
+  guint i, n = 0;
+
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+  for (i = 0; i < 10; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
+                i * GST_SECOND / 10)));
+  while ((m = pop_message (f.bus, "clipfilter"))) {
+    fail_unless (n < G_N_ELEMENTS (expect));
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
+        expect[n] * GST_MSECOND);
+    fail_unless_equals_uint64 (msg_time (m, "stream-time"),
+        expect[n] * GST_MSECOND);
+    fail_unless_equals_uint64 (msg_time (m, "running-time"),
+        expect[n] * GST_MSECOND);
+    gst_message_unref (m);
+    n++;
+  }
+  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* An interval change while PLAYING applies from the next frame, on the
+ * grid of the first sample (0 s): 1 s, then 200 ms from 0.3 s on. */
+GST_START_TEST (test_interval_change_while_playing)
+{
+  GstElement *e = make_filter ("interval", GST_SECOND, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const GstClockTime expect[] = { 0, 300, 400, 600, 800 };
+  GstMessage *m;
+  guint i, n = 0;
+
+  for (i = 0; i < 10; i++) {
+    if (i == 3)
+      g_object_set (e, "interval", (guint64) 200 * GST_MSECOND, NULL);
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
+                i * GST_SECOND / 10)));
+  }
+  while ((m = pop_message (f.bus, "clipfilter"))) {
+    fail_unless (n < G_N_ELEMENTS (expect));
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
+        expect[n] * GST_MSECOND);
+    gst_message_unref (m);
+    n++;
+  }
+  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* Reverse playback (rate -1 over 0-1 s, frames 0.9 s down to 0): the
+ * cadence mirrors the forward one instead of sampling every frame, and a
+ * frame's running time is that of its end, where a sink plays it from. */
+GST_START_TEST (test_reverse_playback_cadence_and_running_time)
+{
+  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
+          GST_MSECOND, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const GstClockTime expect[] = { 900, 600, 400, 100 };
+  GstSegment seg;
+  GstMessage *m;
+  guint i, n = 0;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.rate = -1.0;
+  seg.start = 0;
+  seg.stop = GST_SECOND;
+  seg.position = GST_SECOND;
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
+  for (i = 0; i < 10; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
+                (9 - i) * GST_SECOND / 10)));
+  while ((m = pop_message (f.bus, "clipfilter"))) {
+    fail_unless (n < G_N_ELEMENTS (expect));
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
+        expect[n] * GST_MSECOND);
+    fail_unless_equals_uint64 (msg_time (m, "stream-time"),
+        expect[n] * GST_MSECOND);
+    /* end of the frame, 100 ms after its PTS, counted back from 1 s */
+    fail_unless_equals_uint64 (msg_time (m, "running-time"),
+        (1000 - expect[n] - 100) * GST_MSECOND);
+    gst_message_unref (m);
+    n++;
+  }
+  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  fixture_stop (&f);
 }
 
 GST_END_TEST;
@@ -1154,6 +1281,133 @@ GST_START_TEST (test_window_smooths)
 
 GST_END_TEST;
 
+/* ---- backend and precision ------------------------------------------------ */
+
+/* The element with backend @b and precision @p scores like the engine
+ * loaded with the same parameters; where the engine cannot load them (a
+ * build without oneDNN), NULL->READY fails with the engine's reason. */
+static void
+check_backend_precision (const gchar * b, const gchar * p, clip_backend cb,
+    clip_precision cp)
+{
+  clip_params params = clip_default_params ();
+  clip_model *saved_model = ref_model, *m;
+  clip_ctx *saved_ctx = ref_ctx;
+  clip_error err = { 0 };
+  GstElement *e = make_filter ("attach-embedding", TRUE, NULL);
+
+  gst_util_set_object_arg (G_OBJECT (e), "backend", b);
+  gst_util_set_object_arg (G_OBJECT (e), "precision", p);
+  params.backend = cb;
+  params.precision = cp;
+  m = clip_model_load (model_path, &params, &err);
+  if (!m) {
+    gchar *debug = NULL;
+    GError *gerr;
+
+    fail_unless_equals_int (err.status, CLIP_ERR_UNSUPPORTED);
+    gerr = expect_start_error (e, &debug);
+    fail_unless (g_error_matches (gerr, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS), "%s", gerr->message);
+    fail_unless (strstr (gerr->message, err.message) != NULL, "%s",
+        gerr->message);
+    GST_INFO ("backend=%s precision=%s unsupported: %s", b, p, gerr->message);
+    g_error_free (gerr);
+    g_free (debug);
+    return;
+  }
+  ref_model = m;
+  ref_ctx = clip_ctx_new (m, &err);
+  fail_unless (ref_ctx != NULL, "%s", err.message);
+  check_filter_scores_equal_engine (e, CAPS_RGB);
+  clip_ctx_free (ref_ctx);
+  clip_model_free (m);
+  ref_model = saved_model;
+  ref_ctx = saved_ctx;
+}
+
+GST_START_TEST (test_backend_values)
+{
+  check_backend_precision ("auto", "fp32", CLIP_BACKEND_DEFAULT,
+      CLIP_PRECISION_FP32);
+  check_backend_precision ("openblas", "fp32", CLIP_BACKEND_OPENBLAS,
+      CLIP_PRECISION_FP32);
+  check_backend_precision ("onednn", "fp32", CLIP_BACKEND_ONEDNN,
+      CLIP_PRECISION_FP32);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_bf16_scores_equal_engine_bf16)
+{
+  check_backend_precision ("onednn", "bf16", CLIP_BACKEND_ONEDNN,
+      CLIP_PRECISION_BF16);
+  check_backend_precision ("auto", "bf16", CLIP_BACKEND_DEFAULT,
+      CLIP_PRECISION_BF16);
+}
+
+GST_END_TEST;
+
+/* Two instances on one checkpoint, one fp32 and one bf16, running at the
+ * same time: the shared-model key keeps their weights apart. */
+GST_START_TEST (test_shared_model_keeps_precisions_apart)
+{
+  clip_params params = clip_default_params ();
+  clip_error err = { 0 };
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  Fixture a, b;
+  GstBuffer *fa, *fb;
+  GstClipMeta *ma, *mb;
+  clip_model *probe;
+  gdouble diff = 0;
+  guint i;
+
+  params.backend = CLIP_BACKEND_ONEDNN;
+  params.precision = CLIP_PRECISION_BF16;
+  if (!(probe = clip_model_load (model_path, &params, &err))) {
+    GST_INFO ("no bf16 in this build: %s", err.message);
+    return;
+  }
+  clip_model_free (probe);
+  a = fixture_start (make_filter ("backend", GST_CLIP_FILTER_BACKEND_ONEDNN,
+          NULL), CAPS_RGB);
+  b = fixture_start (make_filter ("backend", GST_CLIP_FILTER_BACKEND_ONEDNN,
+          "precision", GST_CLIP_FILTER_PRECISION_BF16, NULL), CAPS_RGB);
+  fa = gst_harness_push_and_pull (a.h, make_frame (&info, 5, 0));
+  fb = gst_harness_push_and_pull (b.h, make_frame (&info, 5, 0));
+  ma = gst_buffer_get_clip_meta (fa);
+  mb = gst_buffer_get_clip_meta (fb);
+  fail_unless (ma && mb);
+  for (i = 0; i < ma->n_labels; i++)
+    diff = MAX (diff, fabs (ma->similarities[i] - mb->similarities[i]));
+  /* bf16 rounding shows in the cosines; one shared fp32 model would not */
+  fail_unless (diff > 1e-6, "fp32 and bf16 instances gave equal similarities");
+  fail_unless (diff < 0.05, "bf16 far from fp32: %g", diff);
+  gst_buffer_unref (fa);
+  gst_buffer_unref (fb);
+  fixture_stop (&a);
+  fixture_stop (&b);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_bf16_with_openblas)
+{
+  gchar *debug = NULL;
+  GError *err = expect_start_error (make_filter ("backend",
+          GST_CLIP_FILTER_BACKEND_OPENBLAS, "precision",
+          GST_CLIP_FILTER_PRECISION_BF16, NULL), &debug);
+
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS), "%s", err->message);
+  fail_unless (strstr (err->message, "precision=bf16 needs backend=onednn")
+      != NULL, "%s", err->message);
+  g_error_free (err);
+  g_free (debug);
+}
+
+GST_END_TEST;
+
 /* ---- errors --------------------------------------------------------------- */
 
 GST_START_TEST (test_error_model_not_found)
@@ -1421,6 +1675,10 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_message_fields);
   tcase_add_test (tc, test_meta_survives_copy);
   tcase_add_test (tc, test_interval_cadence);
+  tcase_add_test (tc, test_interval_max_samples_first_frame_only);
+  tcase_add_test (tc, test_bytes_segment_uses_timestamps);
+  tcase_add_test (tc, test_interval_change_while_playing);
+  tcase_add_test (tc, test_reverse_playback_cadence_and_running_time);
   tcase_add_test (tc, test_frame_interval_cadence);
   tcase_add_test (tc, test_unsampled_frames_not_mapped);
   tcase_add_test (tc, test_sync_analyzes_every_sample);
@@ -1439,6 +1697,10 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_discont_restarts_smoothing);
   tcase_add_test (tc, test_hysteresis);
   tcase_add_test (tc, test_window_smooths);
+  tcase_add_test (tc, test_backend_values);
+  tcase_add_test (tc, test_bf16_scores_equal_engine_bf16);
+  tcase_add_test (tc, test_shared_model_keeps_precisions_apart);
+  tcase_add_test (tc, test_error_bf16_with_openblas);
   tcase_add_test (tc, test_error_model_not_found);
   tcase_add_test (tc, test_error_model_name_not_found);
   tcase_add_test (tc, test_model_name_found_in_model_path);
