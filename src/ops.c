@@ -5,8 +5,11 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -132,17 +135,35 @@ model_layers(clip_model *m, model_layer *out)
   return n;
 }
 
-/* Frees p if the loader owns it (a converted or transposed copy); weights
- * still mapped from the file stay with the mapping. */
-static void
+/* Frees p if the loader owns it (a converted copy); false for weights
+ * still mapped from the file, which stay with the mapping. */
+static bool
 free_owned(clip_model *m, const void *p)
 {
   for (int i = 0; p && i < m->n_owned; i++)
     if (m->owned[i] == p) {
       free(m->owned[i]);
       m->owned[i] = NULL;
-      return;
+      return true;
     }
+  return false;
+}
+
+/* Drops the resident pages of mapped weights that were reordered into the
+ * backend's own memory, so the model is not held twice. Only pages wholly
+ * inside [p, p + bytes): neighbouring tensors may still be read in place
+ * (and a dropped page of the private read-only mapping would just be read
+ * back from the file). */
+static void
+release_mapped(const void *p, size_t bytes)
+{
+  long page = sysconf(_SC_PAGESIZE);
+  if (!p || page <= 0)
+    return;
+  uintptr_t begin = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+  uintptr_t end = ((uintptr_t) p + bytes) & ~((uintptr_t) page - 1);
+  if (end > begin)
+    madvise((void *) begin, end - begin, MADV_DONTNEED);
 }
 
 /* Creates the primitives of a one-image vision pass at load, so the first
@@ -206,14 +227,15 @@ ops_model_prepare(clip_model *m, clip_error *err)
     clip_linear *lin = layers[i].lin;
     if (!lin->w || lin->in <= 0 || lin->out <= 0)
       continue; /* a tower this checkpoint does not have */
-    onednn_linear *prep = onednn_linear_new(om->eng, lin->w, lin->b, lin->in, lin->out,
-                                            be.precision == CLIP_PRECISION_BF16,
+    onednn_linear *prep = onednn_linear_new(om->eng, lin->w, lin->transposed, lin->b, lin->in,
+                                            lin->out, be.precision == CLIP_PRECISION_BF16,
                                             layers[i].m_hint, err);
     if (!prep) {
       st = err ? err->status : CLIP_ERR_UNSUPPORTED;
     } else {
       g_hash_table_insert(om->layers, lin, prep);
-      free_owned(m, lin->w);
+      if (!free_owned(m, lin->w))
+        release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
       lin->w = NULL;
     }
   }
@@ -329,8 +351,8 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
     return;
   }
   /* The residual add rides on GEMM's beta = 1, so y never needs a copy. */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, x, K, lin->w, N,
-              epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f, y, N);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
+              1.0f, x, K, lin->w, lin->transposed ? K : N, epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f, y, N);
   if (!lin->b && (epi == OPS_EPI_NONE || epi == OPS_EPI_RESIDUAL))
     return;
   for (int i = 0; i < M; i++) {

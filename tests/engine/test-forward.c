@@ -528,11 +528,16 @@ test_ops(void)
   /* linear with each epilogue on a 2×3 · 3×2 product. */
   const float w[6] = { 1, 0, 0, 1, 1, -1 }, bias[2] = { 0.5f, -1 };
   const float in[6] = { 1, 2, 3, -1, 0, 2 };
-  const clip_linear lin = { w, bias, 3, 2 };
+  const clip_linear lin = { w, bias, 3, 2, false };
   ops_backend be = { 0 };
   float out[4];
   ops_linear(&be, &lin, in, 2, out, OPS_EPI_NONE);
   const float plain_out[4] = { 4.5f, -2, 1.5f, -3 };
+  g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
+  /* The same weights in PyTorch's [out][in] layout give the same product. */
+  const float wt[6] = { 1, 0, 1, 0, 1, -1 };
+  const clip_linear lin_t = { wt, bias, 3, 2, true };
+  ops_linear(&be, &lin_t, in, 2, out, OPS_EPI_NONE);
   g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
   ops_linear(&be, &lin, in, 2, out, OPS_EPI_RESIDUAL);
   for (int i = 0; i < 4; i++)
