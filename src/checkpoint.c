@@ -47,8 +47,8 @@ alloc_floats(loader *ld, size_t n, const char *what)
   if (n > (SIZE_MAX - HUGE_PAGE) / sizeof(float)) {
     /* too large: reported below */
   } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
-    /* Large converted weights (F16/BF16, HF's fused qkv) on huge pages: 4 KB
-     * page faults are otherwise much of the conversion's time. */
+    /* Large converted weights (F16/BF16) on huge pages: 4 KB page faults
+     * are otherwise much of the conversion's time. */
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
     if (posix_memalign((void **) &p, HUGE_PAGE, bytes) != 0)
       p = NULL;
@@ -206,27 +206,23 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
       !norm(ld, &blk->ln2, prefix, "layer_norm2.weight", "layer_norm2.bias", width))
     return false;
 
-  /* q, k, v become the row blocks of one [3·width][width] matrix (the
-   * layout of open_clip's in_proj_weight): one fused GEMM instead of three. */
+  /* q, k, v are the row blocks of one fused [3·width][width] layer (the
+   * layout of open_clip's in_proj_weight), each used in place. */
   static const char *const parts[3] = { "q", "k", "v" };
-  size_t ww = (size_t) width * (size_t) width;
-  float *w = alloc_floats(ld, 3 * ww, "qkv");
   float *b = alloc_floats(ld, 3 * (size_t) width, "qkv bias");
-  if (!w || !b)
+  if (!b)
     return false;
+  blk->qkv = (clip_linear) { NULL, b, width, 3 * width, true, 3, { NULL } };
   for (int p = 0; p < 3; p++) {
     char suffix[64];
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.weight", parts[p]);
-    const st_tensor *tw = NEED2(ld, NAME(n, suffix), width, width);
-    if (!tw || st_to_f32(tw, w + (size_t) p * ww, ld->err) != CLIP_OK)
+    if (!(blk->qkv.split[p] = as_f32(ld, NEED2(ld, NAME(n, suffix), width, width))))
       return false;
-    st_release(ld->f, tw);
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
     const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
     if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK)
       return false;
   }
-  blk->qkv = (clip_linear) { w, b, width, 3 * width, true };
 
   return linear_from_torch(ld, &blk->attn_out,
                            NEED2(ld, NAME(n, "self_attn.out_proj.weight"), width, width),

@@ -17,6 +17,11 @@ typedef struct {
   const float *b;
   int in, out;
   bool transposed;
+  /* When n_split > 0, w is NULL and the transposed [out][in] matrix is
+   * n_split row blocks of out / n_split rows each at split[i]: HF's separate
+   * q, k, v weights used in place as one fused layer. */
+  int n_split;
+  const float *split[3];
 } clip_linear;
 
 /* Layer-norm gain and bias, [width] each. */
@@ -61,8 +66,7 @@ struct clip_model {
   /* Ownership: the mapped files, and the blocks allocated for converted or
    * re-laid-out tensors. Freed by clip_model_free(). Embedding, positional
    * layer-norm and linear-weight pointers point into files[0]'s mapping
-   * when the tensor is F32 and aligned; F16/BF16 tensors and the HF fused
-   * qkv weight are owned copies. */
+   * when the tensor is F32 and aligned; F16/BF16 tensors are owned copies. */
   st_file *files[2];
   void **owned;
   int n_owned, cap_owned;

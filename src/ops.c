@@ -225,18 +225,39 @@ ops_model_prepare(clip_model *m, clip_error *err)
   int n = model_layers(m, layers);
   for (int i = 0; i < n && st == CLIP_OK; i++) {
     clip_linear *lin = layers[i].lin;
-    if (!lin->w || lin->in <= 0 || lin->out <= 0)
+    if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
       continue; /* a tower this checkpoint does not have */
-    onednn_linear *prep = onednn_linear_new(om->eng, lin->w, lin->transposed, lin->b, lin->in,
+    const float *w = lin->w;
+    float *joined = NULL;
+    size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
+    if (lin->n_split > 0) {
+      /* One transient copy of this layer only: the packed layout interleaves
+       * the blocks, so the reorder wants them side by side. */
+      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
+        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
+        break;
+      }
+      for (int p = 0; p < lin->n_split; p++)
+        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
+      w = joined;
+    }
+    onednn_linear *prep = onednn_linear_new(om->eng, w, lin->transposed, lin->b, lin->in,
                                             lin->out, be.precision == CLIP_PRECISION_BF16,
                                             layers[i].m_hint, err);
+    free(joined);
     if (!prep) {
       st = err ? err->status : CLIP_ERR_UNSUPPORTED;
     } else {
       g_hash_table_insert(om->layers, lin, prep);
-      if (!free_owned(m, lin->w))
+      if (lin->w && !free_owned(m, lin->w))
         release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
+      for (int p = 0; p < lin->n_split; p++) {
+        if (!free_owned(m, lin->split[p]))
+          release_mapped(lin->split[p], block * sizeof(float));
+        lin->split[p] = NULL;
+      }
       lin->w = NULL;
+      lin->n_split = 0;
     }
   }
   free(layers);
@@ -351,8 +372,17 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
     return;
   }
   /* The residual add rides on GEMM's beta = 1, so y never needs a copy. */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
-              1.0f, x, K, lin->w, lin->transposed ? K : N, epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f, y, N);
+  float beta = epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f;
+  if (lin->n_split > 0) {
+    /* Column blocks of y, one product per stored row block of W. */
+    int Np = N / lin->n_split;
+    for (int p = 0; p < lin->n_split; p++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Np, K, 1.0f, x, K, lin->split[p], K,
+                  beta, y + (size_t) p * Np, N);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
+                1.0f, x, K, lin->w, lin->transposed ? K : N, beta, y, N);
+  }
   if (!lin->b && (epi == OPS_EPI_NONE || epi == OPS_EPI_RESIDUAL))
     return;
   for (int i = 0; i < M; i++) {

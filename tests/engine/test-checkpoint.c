@@ -67,6 +67,18 @@ check_tiny_b32(const clip_model_info *in, const char *dtype, const char *naming)
   g_assert_cmpstr(in->naming, ==, naming);
 }
 
+/* Row r of a transposed layer's [out][in] matrix, whole or split. */
+static const float *
+torch_row(const clip_linear *l, int r)
+{
+  g_assert_true(l->transposed);
+  if (l->n_split > 0) {
+    int rows = l->out / l->n_split;
+    return l->split[r / rows] + (size_t) (r % rows) * l->in;
+  }
+  return l->w + (size_t) r * l->in;
+}
+
 static void
 test_hf_dir(void)
 {
@@ -108,7 +120,8 @@ test_hf_dir(void)
   const float *kw = k->data, *kbv = kb->data, *f1 = fc1->data, *pw = pe->data;
   for (int o = 0; o < 64; o += 7)
     for (int i = 0; i < 64; i += 5)
-      g_assert_true(b->qkv.w[(64 + o) * 64 + i] == kw[o * 64 + i]);
+      g_assert_true(torch_row(&b->qkv, 64 + o)[i] == kw[o * 64 + i]);
+  g_assert_true(b->qkv.n_split == 3 && b->qkv.split[1] == kw); /* in place */
   g_assert_true(b->qkv.transposed && b->fc1.transposed && m->patch_embed.transposed);
   g_assert_true(b->fc1.w == f1);
   g_assert_true(b->qkv.b[64 + 3] == kbv[3]);
@@ -136,7 +149,7 @@ assert_same(const float *a, const float *b, size_t n, const char *what)
 static float
 weight_at(const clip_linear *l, int i, int o)
 {
-  return l->transposed ? l->w[(size_t) o * l->in + i] : l->w[(size_t) i * l->out + o];
+  return l->transposed ? torch_row(l, o)[i] : l->w[(size_t) i * l->out + o];
 }
 
 /* Same weights element by element, whatever layout each naming stores (the
@@ -146,8 +159,6 @@ assert_same_linear(const clip_linear *a, const clip_linear *b, const char *what)
 {
   g_assert_cmpint(a->in, ==, b->in);
   g_assert_cmpint(a->out, ==, b->out);
-  g_assert_nonnull(a->w);
-  g_assert_nonnull(b->w);
   for (int i = 0; i < a->in; i++)
     for (int o = 0; o < a->out; o++)
       if (weight_at(a, i, o) != weight_at(b, i, o))
@@ -309,7 +320,7 @@ test_bf16_weights(void)
   guint32 bits = q[3 * 64 + 10] & 0xffff0000u;
   float want;
   memcpy(&want, &bits, sizeof want);
-  g_assert_true(m->vision.blocks[1].qkv.w[(128 + 3) * 64 + 10] == want);
+  g_assert_true(torch_row(&m->vision.blocks[1].qkv, 128 + 3)[10] == want);
   guint32 ls = *(const guint32 *) st_find(f, "logit_scale")->data & 0xffff0000u;
   memcpy(&want, &ls, sizeof want);
   g_assert_true(m->info.logit_scale == want);
@@ -843,7 +854,7 @@ assert_torch_layout(const st_file *f, const char *name, const clip_linear *lin, 
   const float *src = st_f32_direct(t);
   for (int o = 0; o < out; o++)
     for (int i = 0; i < in; i++)
-      if (lin->w[(size_t) (row0 + o) * in + i] != src[(size_t) o * in + i])
+      if (torch_row(lin, row0 + o)[i] != src[(size_t) o * in + i])
         g_error("%s: element [%d][%d] misplaced", name, o, i);
 }
 
