@@ -106,8 +106,8 @@ onednn_engine_new(int n_threads, clip_error *err)
 void onednn_engine_free(onednn_engine *eng) { (void) eng; }
 int onednn_engine_threads(const onednn_engine *eng) { (void) eng; return 0; }
 onednn_linear *
-onednn_linear_new(onednn_engine *eng, const float *w, const float *b, int K, int N, bool bf16,
-                  int m_hint, clip_error *err)
+onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const float *b, int K, int N,
+                  bool bf16, int m_hint, clip_error *err)
 {
   (void) eng, (void) w, (void) b, (void) K, (void) N, (void) bf16, (void) m_hint;
   UNBUILT(err);
@@ -409,8 +409,8 @@ make_linear(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primit
 }
 
 onednn_linear *
-onednn_linear_new(onednn_engine *eng, const float *w, const float *b, int K, int N, bool bf16,
-                  int m_hint, clip_error *err)
+onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const float *b, int K, int N,
+                  bool bf16, int m_hint, clip_error *err)
 {
   clip_status st = CLIP_OK;
   dnnl_primitive_desc_t pd = NULL, rpd = NULL;
@@ -446,8 +446,10 @@ onednn_linear_new(onednn_engine *eng, const float *w, const float *b, int K, int
   lin->wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   lin->bytes = dnnl_memory_desc_get_size(&lin->wei_md);
 
-  /* One reorder (and fp32 -> bf16 conversion) from the caller's plain copy. */
-  md_2d(&plain_md, K, N, dnnl_f32, dnnl_ab);
+  /* One reorder (and fp32 -> bf16 conversion) straight from the caller's
+   * weights, which may be the mapped file: K×N as [K][N] (ab) or as
+   * PyTorch's [N][K] (ba). */
+  md_2d(&plain_md, K, N, dnnl_f32, transposed ? dnnl_ba : dnnl_ab);
   TRY(dnnl_memory_create(&plain, &plain_md, eng->engine, (void *) w), "weight memory");
   TRY(dnnl_memory_create(&lin->wei, &lin->wei_md, eng->engine, DNNL_MEMORY_ALLOCATE),
       "packed weight memory");

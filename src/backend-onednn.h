@@ -40,12 +40,14 @@ onednn_engine *onednn_engine_new(int n_threads, clip_error *err);
 void onednn_engine_free(onednn_engine *eng);
 int onednn_engine_threads(const onednn_engine *eng);
 
-/* Prepares y = x·W + b for W [K][N] row-major fp32 and b [N] (or NULL): the
- * weights are reordered once into the layout the matmul prefers for about
- * m_hint rows (stored as bf16 when bf16 is set; then x is bf16). The caller's
- * w and b may be freed afterwards. */
-onednn_linear *onednn_linear_new(onednn_engine *eng, const float *w, const float *b, int K, int N,
-                                 bool bf16, int m_hint, clip_error *err);
+/* Prepares y = x·W + b for W fp32, row-major [K][N] or, when transposed,
+ * [N][K] (PyTorch's layout), and b [N] (or NULL): the weights are reordered
+ * once into the layout the matmul prefers for about m_hint rows (stored as
+ * bf16 when bf16 is set; then x is bf16). The caller's w and b may be freed
+ * afterwards. */
+onednn_linear *onednn_linear_new(onednn_engine *eng, const float *w, bool transposed,
+                                 const float *b, int K, int N, bool bf16, int m_hint,
+                                 clip_error *err);
 void onednn_linear_free(onednn_linear *lin);
 /* Bytes held by the prepared weights and bias. */
 size_t onednn_linear_bytes(const onednn_linear *lin);

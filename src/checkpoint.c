@@ -4,7 +4,8 @@
  * pass (model.h). Two namings map onto the same struct:
  *   Hugging Face  text_model.* / vision_model.* / *_projection.weight
  *   OpenAI/open_clip  token_embedding.weight, transformer.resblocks.*, visual.*
- * F32 tensors that need no re-layout are used in place from the mapping. */
+ * F32 aligned tensors, linear weights included (kept in PyTorch's [out][in]
+ * layout), are used in place from the mapping: a load copies no fp32 data. */
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -19,10 +20,6 @@
 
 #include "error.h"
 
-#ifdef __SSE__
-#include <xmmintrin.h>
-#endif
-
 /* Sizes beyond this are refused as absurd before anything is allocated. */
 #define MAX_SIZE 1000000
 #define HUGE_PAGE ((size_t) 2 << 20)
@@ -36,7 +33,6 @@ typedef struct {
   const char *file;   /* the weights file, for messages */
   const char *config; /* where sizes came from, for shape messages */
   clip_error *err;
-  GArray *jobs;       /* relayout_job, run once every tensor is checked */
 } loader;
 
 /* ---- owned memory ---- */
@@ -51,8 +47,8 @@ alloc_floats(loader *ld, size_t n, const char *what)
   if (n > (SIZE_MAX - HUGE_PAGE) / sizeof(float)) {
     /* too large: reported below */
   } else if (n * sizeof(float) >= HUGE_PAGE / 2) {
-    /* Large weights on huge pages: a ViT-B/32 relayout otherwise spends most
-     * of its time in 4 KB page faults and TLB misses of the transpose. */
+    /* Large converted weights (F16/BF16) on huge pages: 4 KB page faults
+     * are otherwise much of the conversion's time. */
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t) 63;
     if (posix_memalign((void **) &p, HUGE_PAGE, bytes) != 0)
       p = NULL;
@@ -148,141 +144,24 @@ as_f32(loader *ld, const st_tensor *t)
   return copy;
 }
 
-/* dst[c * ld_dst + r] = src[r * cols + c]: PyTorch's [out][in] into the
- * [in][out] compute layout. The relayout is most of a load's work, so: strips
- * of 8 destination rows written sequentially (tiles whose rows are a multiple
- * of 4 KB apart thrash one cache set), 4×4 SSE blocks where available. */
-static void
-transpose_into(float *dst, size_t ld_dst, const float *src, size_t rows, size_t cols)
-{
-  size_t c0 = 0;
-#ifdef __SSE__
-  for (; c0 + 8 <= cols; c0 += 8) {
-    size_t r = 0;
-    for (; r + 4 <= rows; r += 4)
-      for (size_t c = c0; c < c0 + 8; c += 4) {
-        const float *s = src + r * cols + c;
-        __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + cols);
-        __m128 e = _mm_loadu_ps(s + 2 * cols), d = _mm_loadu_ps(s + 3 * cols);
-        _MM_TRANSPOSE4_PS(a, b, e, d);
-        _mm_storeu_ps(dst + c * ld_dst + r, a);
-        _mm_storeu_ps(dst + (c + 1) * ld_dst + r, b);
-        _mm_storeu_ps(dst + (c + 2) * ld_dst + r, e);
-        _mm_storeu_ps(dst + (c + 3) * ld_dst + r, d);
-      }
-    for (; r < rows; r++)
-      for (size_t c = c0; c < c0 + 8; c++)
-        dst[c * ld_dst + r] = src[r * cols + c];
-  }
-#endif
-  for (; c0 < cols; c0 += 8) {
-    size_t c1 = c0 + 8 < cols ? c0 + 8 : cols;
-    for (size_t r = 0; r < rows; r++)
-      for (size_t c = c0; c < c1; c++)
-        dst[c * ld_dst + r] = src[r * cols + c];
-  }
-}
-
-/* One transpose of the relayout, queued while the tensors are checked and
- * run afterwards by all load threads (it is most of a load's work). */
-typedef struct {
-  float *dst;
-  size_t ld_dst, rows, cols;
-  const st_tensor *t;
-} relayout_job;
-
-/* Queues tensor t ([rows][cols] after flattening trailing dims) to be
- * transposed into dst with row stride ld_dst. */
-static bool
-transpose_tensor(loader *ld, float *dst, size_t ld_dst, const st_tensor *t, size_t rows,
-                 size_t cols)
-{
-  relayout_job job = { dst, ld_dst, rows, cols, t };
-  g_array_append_val(ld->jobs, job);
-  return true;
-}
-
-typedef struct {
-  const loader *ld;
-  gint next;
-  gint failed; /* index + 1 of a job that could not get its widening buffer */
-} relayout_state;
-
-static gpointer
-relayout_worker(gpointer data)
-{
-  relayout_state *rs = data;
-  GArray *jobs = rs->ld->jobs;
-  for (;;) {
-    guint i = (guint) g_atomic_int_add(&rs->next, 1);
-    if (i >= jobs->len)
-      return NULL;
-    const relayout_job *job = &g_array_index(jobs, relayout_job, i);
-    const float *src = st_f32_direct(job->t);
-    float *tmp = NULL;
-    st_prefault(rs->ld->f, job->t);
-    if (!src) {
-      /* need() admitted only float dtypes, so st_to_f32 cannot fail. */
-      tmp = malloc((size_t) job->t->n_elements * sizeof *tmp);
-      if (!tmp || st_to_f32(job->t, tmp, NULL) != CLIP_OK) {
-        free(tmp);
-        g_atomic_int_set(&rs->failed, (gint) i + 1);
-        continue;
-      }
-      src = tmp;
-    }
-    transpose_into(job->dst, job->ld_dst, src, job->rows, job->cols);
-    free(tmp);
-    st_release(rs->ld->f, job->t);
-  }
-}
-
-/* Runs the queued transposes on params.n_threads threads (all cores when
- * <= 0). Nothing else computes during a load, so they do not compete with
- * the GEMM library's own threads. */
-static bool
-run_relayout(loader *ld)
-{
-  relayout_state rs = { ld, 0, 0 };
-  int n = ld->m->params.n_threads > 0 ? ld->m->params.n_threads : (int) g_get_num_processors();
-  if (n > (int) ld->jobs->len)
-    n = (int) ld->jobs->len;
-  GThread *threads[16];
-  int started = 0;
-  for (int i = 1; i < n && i < 16; i++) {
-    threads[started] = g_thread_try_new("clip-load", relayout_worker, &rs, NULL);
-    if (threads[started])
-      started++;
-  }
-  relayout_worker(&rs);
-  for (int i = 0; i < started; i++)
-    g_thread_join(threads[i]);
-  if (rs.failed)
-    clip_set_error(ld->err, CLIP_ERR_NOMEM, "%s: out of memory converting '%s'", ld->file,
-                   g_array_index(ld->jobs, relayout_job, rs.failed - 1).t->name);
-  g_array_set_size(ld->jobs, 0);
-  return !rs.failed;
-}
-
-/* A bias-free linear layer from a PyTorch [out][in] weight. */
+/* A bias-free linear layer from a PyTorch [out][in] weight (trailing dims
+ * flattened into in, as for conv1), kept in that layout: GEMM reads it
+ * transposed at about the cost of a copied [in][out] one, so an F32 weight
+ * is used straight from the mapping. */
 static bool
 linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
 {
   if (!w)
     return false;
-  float *dst = alloc_floats(ld, (size_t) in * (size_t) out, w->name);
-  if (!dst || !transpose_tensor(ld, dst, (size_t) out, w, (size_t) out, (size_t) in))
-    return false;
-  lin->w = dst;
   lin->in = in;
   lin->out = out;
   lin->b = NULL;
-  return true;
+  lin->transposed = true;
+  return (lin->w = as_f32(ld, w)) != NULL;
 }
 
-/* A linear layer from a PyTorch [out][in] weight (trailing dims flattened
- * into in, as for conv1) and an [out] bias; NULL w or b (not found, error
- * set) fails. */
+/* A linear layer from a PyTorch [out][in] weight and an [out] bias; NULL w
+ * or b (not found, error set) fails. */
 static bool
 linear_from_torch(loader *ld, clip_linear *lin, const st_tensor *w, const st_tensor *b, int in,
                   int out)
@@ -299,6 +178,7 @@ linear_from_matrix(loader *ld, clip_linear *lin, const st_tensor *w, int in, int
   lin->in = in;
   lin->out = out;
   lin->b = NULL;
+  lin->transposed = false;
   return (lin->w = as_f32(ld, w)) != NULL;
 }
 
@@ -326,26 +206,23 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
       !norm(ld, &blk->ln2, prefix, "layer_norm2.weight", "layer_norm2.bias", width))
     return false;
 
-  /* q, k, v become the column blocks of one [width][3·width] matrix. */
+  /* q, k, v are the row blocks of one fused [3·width][width] layer (the
+   * layout of open_clip's in_proj_weight), each used in place. */
   static const char *const parts[3] = { "q", "k", "v" };
-  float *w = alloc_floats(ld, (size_t) width * 3 * (size_t) width, "qkv");
   float *b = alloc_floats(ld, 3 * (size_t) width, "qkv bias");
-  if (!w || !b)
+  if (!b)
     return false;
+  blk->qkv = (clip_linear) { NULL, b, width, 3 * width, true, 3, { NULL } };
   for (int p = 0; p < 3; p++) {
     char suffix[64];
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.weight", parts[p]);
-    const st_tensor *tw = NEED2(ld, NAME(n, suffix), width, width);
-    if (!tw || !transpose_tensor(ld, w + (size_t) p * width, 3 * (size_t) width, tw,
-                                 (size_t) width, (size_t) width))
+    if (!(blk->qkv.split[p] = as_f32(ld, NEED2(ld, NAME(n, suffix), width, width))))
       return false;
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
-    const float *tb = as_f32(ld, NEED1(ld, NAME(n, suffix), width));
-    if (!tb)
+    const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
+    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK)
       return false;
-    memcpy(b + (size_t) p * width, tb, (size_t) width * sizeof *b);
   }
-  blk->qkv = (clip_linear) { w, b, width, 3 * width };
 
   return linear_from_torch(ld, &blk->attn_out,
                            NEED2(ld, NAME(n, "self_attn.out_proj.weight"), width, width),
@@ -362,8 +239,7 @@ block_openclip(loader *ld, clip_block *blk, const char *prefix, int width, int m
   char n[256], nb[256];
   return norm(ld, &blk->ln1, prefix, "ln_1.weight", "ln_1.bias", width) &&
          norm(ld, &blk->ln2, prefix, "ln_2.weight", "ln_2.bias", width) &&
-         /* in_proj_weight rows are q | k | v, so its transpose has them as
-          * column blocks already. */
+         /* in_proj_weight rows are q | k | v: the fused layout already. */
          linear_from_torch(ld, &blk->qkv, NEED2(ld, NAME(n, "attn.in_proj_weight"), 3 * width, width),
                            NEED1(ld, NAME(nb, "attn.in_proj_bias"), 3 * width), width, 3 * width) &&
          linear_from_torch(ld, &blk->attn_out, NEED2(ld, NAME(n, "attn.out_proj.weight"), width, width),
@@ -1015,7 +891,6 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   memcpy(in->std, clip_std, sizeof in->std);
 
   char *dir = NULL, *weights = NULL, *config = NULL, *oc_config = NULL;
-  GArray *jobs = g_array_new(FALSE, FALSE, sizeof(relayout_job));
   clip_status st = locate(path, &dir, &weights, &config, err);
   if (st != CLIP_OK)
     goto out;
@@ -1026,7 +901,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   }
   naming nm = detect_naming(f);
-  loader ld = { m, f, weights, NULL, err, jobs };
+  loader ld = { m, f, weights, NULL, err };
   if (nm == NAMING_HF) {
     if (!config)
       config = g_build_filename(dir, "config.json", NULL);
@@ -1071,7 +946,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
                                                       : "token_embedding.weight");
   in->dtype = probe ? st_dtype_name(probe->dtype) : "F32";
 
-  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld)) || !run_relayout(&ld)) {
+  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld))) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;
   }
@@ -1081,7 +956,6 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   m->sot_id = m->tokenizer ? clip_tokenizer_sot(m->tokenizer) : in->vocab_size - 2;
 
 out:
-  g_array_free(jobs, TRUE);
   g_free(dir);
   g_free(weights);
   g_free(config);

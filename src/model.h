@@ -8,12 +8,20 @@
 #include "safetensors.h"
 #include "tokenizer.h"
 
-/* A linear layer y = x·W + b in the compute layout: w is [in][out] row-major
- * (K×N, so cblas_sgemm runs NoTrans/NoTrans); b is [out] or NULL. */
+/* A linear layer y = x·W + b; b is [out] or NULL. w is row-major [in][out]
+ * (K×N) or, when transposed, PyTorch's [out][in] (N×K): the stored layout is
+ * used as it is (GEMM reads either at about the same speed), so F32 weights
+ * stay in the file mapping and a load copies nothing. */
 typedef struct {
   const float *w;
   const float *b;
   int in, out;
+  bool transposed;
+  /* When n_split > 0, w is NULL and the transposed [out][in] matrix is
+   * n_split row blocks of out / n_split rows each at split[i]: HF's separate
+   * q, k, v weights used in place as one fused layer. */
+  int n_split;
+  const float *split[3];
 } clip_linear;
 
 /* Layer-norm gain and bias, [width] each. */
@@ -57,8 +65,8 @@ struct clip_model {
 
   /* Ownership: the mapped files, and the blocks allocated for converted or
    * re-laid-out tensors. Freed by clip_model_free(). Embedding, positional
-   * and layer-norm pointers point into files[0]'s mapping when the tensor is
-   * F32 and aligned; linear weights are always owned copies (transposed). */
+   * layer-norm and linear-weight pointers point into files[0]'s mapping
+   * when the tensor is F32 and aligned; F16/BF16 tensors are owned copies. */
   st_file *files[2];
   void **owned;
   int n_owned, cap_owned;

@@ -5,8 +5,11 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -132,17 +135,35 @@ model_layers(clip_model *m, model_layer *out)
   return n;
 }
 
-/* Frees p if the loader owns it (a converted or transposed copy); weights
- * still mapped from the file stay with the mapping. */
-static void
+/* Frees p if the loader owns it (a converted copy); false for weights
+ * still mapped from the file, which stay with the mapping. */
+static bool
 free_owned(clip_model *m, const void *p)
 {
   for (int i = 0; p && i < m->n_owned; i++)
     if (m->owned[i] == p) {
       free(m->owned[i]);
       m->owned[i] = NULL;
-      return;
+      return true;
     }
+  return false;
+}
+
+/* Drops the resident pages of mapped weights that were reordered into the
+ * backend's own memory, so the model is not held twice. Only pages wholly
+ * inside [p, p + bytes): neighbouring tensors may still be read in place
+ * (and a dropped page of the private read-only mapping would just be read
+ * back from the file). */
+static void
+release_mapped(const void *p, size_t bytes)
+{
+  long page = sysconf(_SC_PAGESIZE);
+  if (!p || page <= 0)
+    return;
+  uintptr_t begin = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+  uintptr_t end = ((uintptr_t) p + bytes) & ~((uintptr_t) page - 1);
+  if (end > begin)
+    madvise((void *) begin, end - begin, MADV_DONTNEED);
 }
 
 /* Creates the primitives of a one-image vision pass at load, so the first
@@ -204,17 +225,39 @@ ops_model_prepare(clip_model *m, clip_error *err)
   int n = model_layers(m, layers);
   for (int i = 0; i < n && st == CLIP_OK; i++) {
     clip_linear *lin = layers[i].lin;
-    if (!lin->w || lin->in <= 0 || lin->out <= 0)
+    if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
       continue; /* a tower this checkpoint does not have */
-    onednn_linear *prep = onednn_linear_new(om->eng, lin->w, lin->b, lin->in, lin->out,
-                                            be.precision == CLIP_PRECISION_BF16,
+    const float *w = lin->w;
+    float *joined = NULL;
+    size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
+    if (lin->n_split > 0) {
+      /* One transient copy of this layer only: the packed layout interleaves
+       * the blocks, so the reorder wants them side by side. */
+      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
+        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
+        break;
+      }
+      for (int p = 0; p < lin->n_split; p++)
+        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
+      w = joined;
+    }
+    onednn_linear *prep = onednn_linear_new(om->eng, w, lin->transposed, lin->b, lin->in,
+                                            lin->out, be.precision == CLIP_PRECISION_BF16,
                                             layers[i].m_hint, err);
+    free(joined);
     if (!prep) {
       st = err ? err->status : CLIP_ERR_UNSUPPORTED;
     } else {
       g_hash_table_insert(om->layers, lin, prep);
-      free_owned(m, lin->w);
+      if (lin->w && !free_owned(m, lin->w))
+        release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
+      for (int p = 0; p < lin->n_split; p++) {
+        if (!free_owned(m, lin->split[p]))
+          release_mapped(lin->split[p], block * sizeof(float));
+        lin->split[p] = NULL;
+      }
       lin->w = NULL;
+      lin->n_split = 0;
     }
   }
   free(layers);
@@ -329,8 +372,17 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
     return;
   }
   /* The residual add rides on GEMM's beta = 1, so y never needs a copy. */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, x, K, lin->w, N,
-              epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f, y, N);
+  float beta = epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f;
+  if (lin->n_split > 0) {
+    /* Column blocks of y, one product per stored row block of W. */
+    int Np = N / lin->n_split;
+    for (int p = 0; p < lin->n_split; p++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Np, K, 1.0f, x, K, lin->split[p], K,
+                  beta, y + (size_t) p * Np, N);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
+                1.0f, x, K, lin->w, lin->transposed ? K : N, beta, y, N);
+  }
   if (!lin->b && (epi == OPS_EPI_NONE || epi == OPS_EPI_RESIDUAL))
     return;
   for (int i = 0; i < M; i++) {

@@ -149,8 +149,9 @@ run_once(floor_method m, onednn_exec *ex, session_shape *p)
   else if (s->attention)
     onednn_attention(ex, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y, NULL);
   else if (m == FLOOR_OPENBLAS) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->M, s->N, s->K, 1.0f, p->x, s->K, p->w,
-                s->N, 0.0f, p->y, s->N);
+    /* Weights in PyTorch's [N][K] layout, as the model keeps them. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->M, s->N, s->K, 1.0f, p->x, s->K, p->w,
+                s->K, 0.0f, p->y, s->N);
     if (p->b)
       for (int i = 0; i < s->M; i++)
         for (int j = 0; j < s->N; j++)
@@ -189,7 +190,7 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
     return false;
   if (m == FLOOR_OPENBLAS)
     return true;
-  if (!(p->lin = onednn_linear_new(eng, p->w, p->b, s->K, s->N, m == FLOOR_ONEDNN_BF16, s->M, NULL)))
+  if (!(p->lin = onednn_linear_new(eng, p->w, true, p->b, s->K, s->N, m == FLOOR_ONEDNN_BF16, s->M, NULL)))
     return false;
   if (m == FLOOR_ONEDNN_BF16) {
     if (!(p->xb = malloc(nx * sizeof *p->xb)))

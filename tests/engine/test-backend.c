@@ -82,7 +82,7 @@ check_linear(onednn_engine *eng, int M, int K, int N, bool bias, onednn_act act,
   float *y = rand_buf((size_t) M * N, 1.0f);
   double *ref = g_new(double, (size_t) M * N), *exact = g_new(double, (size_t) M * N);
 
-  onednn_linear *lin = onednn_linear_new(eng, w, b, K, N, bf16, M, &err);
+  onednn_linear *lin = onednn_linear_new(eng, w, false, b, K, N, bf16, M, &err);
   g_assert_nonnull(lin);
   g_assert_true(onednn_linear_is_bf16(lin) == bf16);
   for (int i = 0; i < M; i++)
@@ -179,7 +179,7 @@ test_linear_many_m(void)
   rng_state = 11;
   int K = 48, N = 40;
   float *w = rand_buf((size_t) K * N, 0.2f), *b = rand_buf(N, 0.1f);
-  onednn_linear *lin = onednn_linear_new(eng, w, b, K, N, false, 50, &err);
+  onednn_linear *lin = onednn_linear_new(eng, w, false, b, K, N, false, 50, &err);
   onednn_exec *ex = onednn_exec_new(eng, &err);
   g_assert_nonnull(lin);
   for (int M = 1; M <= 130; M += 43) {
@@ -246,7 +246,7 @@ test_linear_threads(void)
   rng_state = 13;
   int K = 64, N = 48;
   float *w = rand_buf((size_t) K * N, 0.2f), *b = rand_buf(N, 0.1f);
-  onednn_linear *lin = onednn_linear_new(eng, w, b, K, N, false, 8, &err);
+  onednn_linear *lin = onednn_linear_new(eng, w, false, b, K, N, false, 8, &err);
   thread_job jobs[2] = { { eng, lin, w, b, K, N, 1, 0 }, { eng, lin, w, b, K, N, 5, 0 } };
   GThread *t[2];
   for (int i = 0; i < 2; i++)
@@ -275,6 +275,44 @@ test_linear_bf16(void)
   onednn_engine_free(eng);
 }
 
+/* Weights given as PyTorch's [N][K] (transposed) prepare to the same packed
+ * layer as the [K][N] copy: bit-identical outputs, fp32 and bf16, on shapes
+ * that are not multiples of the blocking. */
+static void
+test_linear_transposed(void)
+{
+  onednn_engine *eng = engine_or_skip();
+  if (!eng)
+    return;
+  static const int shapes[][3] = { { 50, 768, 96 }, { 1, 77, 33 }, { 7, 13, 5 } };
+  for (int bf16 = 0; bf16 < 2; bf16++)
+    for (size_t c = 0; c < G_N_ELEMENTS(shapes); c++) {
+      int M = shapes[c][0], K = shapes[c][1], N = shapes[c][2];
+      clip_error err = { 0 };
+      float *w = rand_buf((size_t) K * N, 0.1f), *wt = g_new(float, (size_t) K * N);
+      float *b = rand_buf((size_t) N, 0.5f), *x = rand_buf((size_t) M * K, 1.0f);
+      float *y = g_new(float, (size_t) M * N), *yt = g_new(float, (size_t) M * N);
+      for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++)
+          wt[(size_t) n * K + k] = w[(size_t) k * N + n];
+      onednn_linear *lin = onednn_linear_new(eng, w, false, b, K, N, bf16, M, &err);
+      onednn_linear *lint = onednn_linear_new(eng, wt, true, b, K, N, bf16, M, &err);
+      g_assert_nonnull(lin);
+      g_assert_nonnull(lint);
+      onednn_exec *ex = onednn_exec_new(eng, &err);
+      g_assert_cmpint(onednn_linear_run(ex, lin, x, M, y, ONEDNN_ACT_NONE, false, &err), ==,
+                      CLIP_OK);
+      g_assert_cmpint(onednn_linear_run(ex, lint, x, M, yt, ONEDNN_ACT_NONE, false, &err), ==,
+                      CLIP_OK);
+      g_assert_cmpmem(y, (size_t) M * N * sizeof *y, yt, (size_t) M * N * sizeof *yt);
+      onednn_exec_free(ex);
+      onednn_linear_free(lin);
+      onednn_linear_free(lint);
+      g_free(w), g_free(wt), g_free(b), g_free(x), g_free(y), g_free(yt);
+    }
+  onednn_engine_free(eng);
+}
+
 static void
 test_linear_errors(void)
 {
@@ -283,10 +321,10 @@ test_linear_errors(void)
     return;
   clip_error err = { 0 };
   float w[4] = { 1, 2, 3, 4 }, x[2] = { 1, 1 }, y[2];
-  g_assert_null(onednn_linear_new(eng, w, NULL, 0, 2, false, 1, &err));
+  g_assert_null(onednn_linear_new(eng, w, false, NULL, 0, 2, false, 1, &err));
   g_assert_cmpint(err.status, ==, CLIP_ERR_ARG);
   g_assert_nonnull(strstr(err.message, "K=0"));
-  onednn_linear *lin = onednn_linear_new(eng, w, NULL, 2, 2, false, 1, &err);
+  onednn_linear *lin = onednn_linear_new(eng, w, false, NULL, 2, 2, false, 1, &err);
   onednn_exec *ex = onednn_exec_new(eng, &err);
   g_assert_cmpint(onednn_linear_run(ex, lin, x, 0, y, ONEDNN_ACT_NONE, false, &err), ==, CLIP_ERR_ARG);
   g_assert_nonnull(strstr(err.message, "M=0"));
@@ -488,6 +526,7 @@ main(int argc, char **argv)
   g_test_add_func("/backend/linear-many-m", test_linear_many_m);
   g_test_add_func("/backend/linear-bf16", test_linear_bf16);
   g_test_add_func("/backend/linear-threads", test_linear_threads);
+  g_test_add_func("/backend/linear-transposed", test_linear_transposed);
   g_test_add_func("/backend/linear-errors", test_linear_errors);
   g_test_add_func("/backend/attention", test_attention);
   g_test_add_func("/backend/bf16-conversion", test_bf16_conversion);

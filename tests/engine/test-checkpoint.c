@@ -67,6 +67,18 @@ check_tiny_b32(const clip_model_info *in, const char *dtype, const char *naming)
   g_assert_cmpstr(in->naming, ==, naming);
 }
 
+/* Row r of a transposed layer's [out][in] matrix, whole or split. */
+static const float *
+torch_row(const clip_linear *l, int r)
+{
+  g_assert_true(l->transposed);
+  if (l->n_split > 0) {
+    int rows = l->out / l->n_split;
+    return l->split[r / rows] + (size_t) (r % rows) * l->in;
+  }
+  return l->w + (size_t) r * l->in;
+}
+
 static void
 test_hf_dir(void)
 {
@@ -99,8 +111,8 @@ test_hf_dir(void)
   g_assert_cmpint(m->visual_proj.in, ==, 64);
   g_assert_cmpint(m->visual_proj.out, ==, 32);
 
-  /* Spot-check the transposes against the file: k_proj.weight[o][i] must be
-   * qkv.w[i][64 + o]; fc1.weight[o][i] is fc1.w[i][o]. */
+  /* Spot-check the layout against the file: linear weights stay [out][in];
+   * k_proj.weight[o][i] must be qkv.w[64 + o][i]; fc1.weight is used in place. */
   const st_tensor *k = st_find(m->files[0], "text_model.encoder.layers.1.self_attn.k_proj.weight");
   const st_tensor *kb = st_find(m->files[0], "text_model.encoder.layers.1.self_attn.k_proj.bias");
   const st_tensor *fc1 = st_find(m->files[0], "text_model.encoder.layers.1.mlp.fc1.weight");
@@ -108,13 +120,16 @@ test_hf_dir(void)
   const float *kw = k->data, *kbv = kb->data, *f1 = fc1->data, *pw = pe->data;
   for (int o = 0; o < 64; o += 7)
     for (int i = 0; i < 64; i += 5)
-      g_assert_true(b->qkv.w[i * 192 + 64 + o] == kw[o * 64 + i]);
+      g_assert_true(torch_row(&b->qkv, 64 + o)[i] == kw[o * 64 + i]);
+  g_assert_true(b->qkv.n_split == 3 && b->qkv.split[1] == kw); /* in place */
+  g_assert_true(b->qkv.transposed && b->fc1.transposed && m->patch_embed.transposed);
+  g_assert_true(b->fc1.w == f1);
   g_assert_true(b->qkv.b[64 + 3] == kbv[3]);
   for (int o = 0; o < 256; o += 11)
     for (int i = 0; i < 64; i += 3)
-      g_assert_true(b->fc1.w[i * 256 + o] == f1[o * 64 + i]);
+      g_assert_true(b->fc1.w[o * 64 + i] == f1[o * 64 + i]);
   /* conv1 [64, 3, 32, 32]: input index c*1024 + y*32 + x. */
-  g_assert_true(m->patch_embed.w[(2 * 1024 + 5 * 32 + 7) * 64 + 9] ==
+  g_assert_true(m->patch_embed.w[9 * 3072 + 2 * 1024 + 5 * 32 + 7] ==
                 pw[9 * 3072 + 2 * 1024 + 5 * 32 + 7]);
   /* F32 tables are used in place from the mapping. */
   const st_tensor *tok = st_find(m->files[0], "text_model.embeddings.token_embedding.weight");
@@ -130,12 +145,24 @@ assert_same(const float *a, const float *b, size_t n, const char *what)
     g_error("%s differs between the namings", what);
 }
 
+/* W[i][o] of either stored layout. */
+static float
+weight_at(const clip_linear *l, int i, int o)
+{
+  return l->transposed ? torch_row(l, o)[i] : l->w[(size_t) i * l->out + o];
+}
+
+/* Same weights element by element, whatever layout each naming stores (the
+ * open_clip projections are [in][out], the HF ones [out][in]). */
 static void
 assert_same_linear(const clip_linear *a, const clip_linear *b, const char *what)
 {
   g_assert_cmpint(a->in, ==, b->in);
   g_assert_cmpint(a->out, ==, b->out);
-  assert_same(a->w, b->w, (size_t) a->in * a->out, what);
+  for (int i = 0; i < a->in; i++)
+    for (int o = 0; o < a->out; o++)
+      if (weight_at(a, i, o) != weight_at(b, i, o))
+        g_error("%s differs between the namings at [%d][%d]", what, i, o);
   assert_same(a->b, b->b, (size_t) a->out, what);
 }
 
@@ -289,11 +316,11 @@ test_bf16_weights(void)
   clip_model *m = load_ok(dir);
   g_assert_cmpstr(m->info.dtype, ==, "BF16");
   const guint32 *q = st_find(f, "vision_model.encoder.layers.1.self_attn.v_proj.weight")->data;
-  /* v_proj.weight[o=3][i=10] -> qkv.w[10][128 + 3] */
+  /* v_proj.weight[o=3][i=10] -> qkv.w[128 + 3][10] */
   guint32 bits = q[3 * 64 + 10] & 0xffff0000u;
   float want;
   memcpy(&want, &bits, sizeof want);
-  g_assert_true(m->vision.blocks[1].qkv.w[10 * 192 + 128 + 3] == want);
+  g_assert_true(torch_row(&m->vision.blocks[1].qkv, 128 + 3)[10] == want);
   guint32 ls = *(const guint32 *) st_find(f, "logit_scale")->data & 0xffff0000u;
   memcpy(&want, &ls, sizeof want);
   g_assert_true(m->info.logit_scale == want);
@@ -395,7 +422,7 @@ test_f16(void)
   const st_tensor *t = st_find(m->files[0], "text_model.encoder.layers.0.mlp.fc2.weight");
   const guint8 *h = t->data;
   float want = st_f16_to_f32((guint16) (h[2 * (5 * 512 + 17)] | h[2 * (5 * 512 + 17) + 1] << 8));
-  g_assert_true(m->text.blocks[0].fc2.w[17 * 128 + 5] == want);
+  g_assert_true(m->text.blocks[0].fc2.w[5 * 512 + 17] == want);
   const st_tensor *tok = st_find(m->files[0], "text_model.embeddings.token_embedding.weight");
   g_assert_true(m->token_embed != tok->data);
   clip_model_free(m);
@@ -814,24 +841,26 @@ add_random(st_writer *w, GRand *rng, const char *name, int n_dims, gint64 d0, gi
   g_free(v);
 }
 
-/* out[i][o] must be the file's [o][i] for every element. */
+/* The layer's [out][in] rows row0.. must be the file's [o][i] for every
+ * element (PyTorch's layout, kept as stored). */
 static void
-assert_transposed(const st_file *f, const char *name, const float *w, int in, int out, int ld,
-                  int col0)
+assert_torch_layout(const st_file *f, const char *name, const clip_linear *lin, int out, int row0)
 {
   const st_tensor *t = st_find(f, name);
   g_assert_nonnull(t);
+  g_assert_true(lin->transposed);
+  int in = lin->in;
   g_assert_cmpint(t->n_elements, ==, (gint64) in * out);
   const float *src = st_f32_direct(t);
   for (int o = 0; o < out; o++)
     for (int i = 0; i < in; i++)
-      if (w[(size_t) i * ld + col0 + o] != src[(size_t) o * in + i])
+      if (torch_row(lin, row0 + o)[i] != src[(size_t) o * in + i])
         g_error("%s: element [%d][%d] misplaced", name, o, i);
 }
 
 /* A Hugging Face checkpoint with sizes that are not multiples of 4 or 8
  * (width 12, MLP 7 and 13, patch 3 so conv in = 27, projection 5): every
- * relaid weight is compared element by element with the file. */
+ * linear weight is compared element by element with the file. */
 static void
 test_layout_odd_sizes(void)
 {
@@ -902,25 +931,27 @@ test_layout_odd_sizes(void)
   const st_file *f = m->files[0];
   g_assert_cmpint(m->info.vision_heads, ==, 2);
   g_assert_cmpint(m->info.text_heads, ==, 3);
-  assert_transposed(f, "vision_model.embeddings.patch_embedding.weight", m->patch_embed.w, 27, W, W, 0);
-  assert_transposed(f, "text_projection.weight", m->text_proj.w, W, 5, 5, 0);
-  assert_transposed(f, "visual_projection.weight", m->visual_proj.w, W, 5, 5, 0);
+  g_assert_cmpint(m->patch_embed.in, ==, 27);
+  assert_torch_layout(f, "vision_model.embeddings.patch_embedding.weight", &m->patch_embed, W, 0);
+  assert_torch_layout(f, "text_projection.weight", &m->text_proj, 5, 0);
+  assert_torch_layout(f, "visual_projection.weight", &m->visual_proj, 5, 0);
   const clip_tower *tw[] = { &m->text, &m->vision };
   for (int t = 0; t < 2; t++) {
     const clip_block *b = &tw[t]->blocks[0];
     const char *qkv[] = { "q_proj", "k_proj", "v_proj" };
     for (int i = 0; i < 3; i++) {
       g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.weight", towers[t], qkv[i]);
-      assert_transposed(f, name, b->qkv.w, W, W, 3 * W, i * W);
+      assert_torch_layout(f, name, &b->qkv, W, i * W);
       g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.bias", towers[t], qkv[i]);
       g_assert_cmpmem(b->qkv.b + i * W, W * sizeof(float), st_find(f, name)->data, W * sizeof(float));
     }
     g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.out_proj.weight", towers[t]);
-    assert_transposed(f, name, b->attn_out.w, W, W, W, 0);
+    assert_torch_layout(f, name, &b->attn_out, W, 0);
     g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc1.weight", towers[t]);
-    assert_transposed(f, name, b->fc1.w, W, mlps[t], mlps[t], 0);
+    assert_torch_layout(f, name, &b->fc1, mlps[t], 0);
     g_snprintf(name, sizeof name, "%s.encoder.layers.0.mlp.fc2.weight", towers[t]);
-    assert_transposed(f, name, b->fc2.w, mlps[t], W, W, 0);
+    g_assert_cmpint(b->fc2.in, ==, mlps[t]);
+    assert_torch_layout(f, name, &b->fc2, W, 0);
     g_assert_cmpint(b->fc2.in, ==, mlps[t]);
     g_assert_cmpint(b->fc2.out, ==, W);
   }

@@ -528,12 +528,26 @@ test_ops(void)
   /* linear with each epilogue on a 2×3 · 3×2 product. */
   const float w[6] = { 1, 0, 0, 1, 1, -1 }, bias[2] = { 0.5f, -1 };
   const float in[6] = { 1, 2, 3, -1, 0, 2 };
-  const clip_linear lin = { w, bias, 3, 2 };
+  const clip_linear lin = { .w = w, .b = bias, .in = 3, .out = 2 };
   ops_backend be = { 0 };
   float out[4];
   ops_linear(&be, &lin, in, 2, out, OPS_EPI_NONE);
   const float plain_out[4] = { 4.5f, -2, 1.5f, -3 };
   g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
+  /* The same weights in PyTorch's [out][in] layout give the same product. */
+  const float wt[6] = { 1, 0, 1, 0, 1, -1 };
+  const clip_linear lin_t = { .w = wt, .b = bias, .in = 3, .out = 2, .transposed = true };
+  ops_linear(&be, &lin_t, in, 2, out, OPS_EPI_NONE);
+  g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
+  /* ... and so do they as two separate row blocks (HF's q, k, v). */
+  const clip_linear lin_s = { .b = bias, .in = 3, .out = 2, .transposed = true, .n_split = 2,
+                              .split = { wt, wt + 3 } };
+  ops_linear(&be, &lin_s, in, 2, out, OPS_EPI_NONE);
+  g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
+  ops_linear(&be, &lin_s, in, 2, out, OPS_EPI_RESIDUAL);
+  for (int i = 0; i < 4; i++)
+    g_assert_cmpfloat(out[i], ==, 2 * plain_out[i]);
+  ops_linear(&be, &lin, in, 2, out, OPS_EPI_NONE);
   ops_linear(&be, &lin, in, 2, out, OPS_EPI_RESIDUAL);
   for (int i = 0; i < 4; i++)
     g_assert_cmpfloat(out[i], ==, 2 * plain_out[i]);
