@@ -327,16 +327,19 @@ def load_frames(cache_dir, size, split, seed):
 
 # ---------------------------------------------------------------- captions
 
-def caption(attrs, rng, heldout=False):
+def caption(attrs, rng, heldout=False, shape_stated=None):
     """A random caption for an image with these attributes.
     Returns (text, stated) where stated is (kind, shape, fg, bg) with -1 for
-    attributes the text does not state."""
+    attributes the text does not state. shape_stated, if given, limits a shape
+    scene's training templates to those stating exactly one of these sets."""
     kind, shape, fg, bg = (int(a) for a in attrs[:4])
     kname = KINDS[kind]
     prefixes = PREFIXES_HELDOUT if heldout else PREFIXES_TRAIN
     prefix = prefixes[rng.integers(len(prefixes))]
     if kname == "shape":
         temps = SHAPE_TEMPLATES_HELDOUT if heldout else SHAPE_TEMPLATES_TRAIN
+        if shape_stated is not None:
+            temps = [ts for ts in temps if ts[1] in shape_stated]
         t, stated = temps[rng.integers(len(temps))]
         words = SHAPE_NAMES[SHAPES[shape]]
         text = t.format(fg=COLORS[fg], bg=COLORS[bg], shape=words[rng.integers(len(words))])

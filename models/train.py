@@ -65,6 +65,9 @@ def main():
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--patch", type=int, default=Config.patch_size)
     ap.add_argument("--vision-width", type=int, default=Config.vision_width)
+    ap.add_argument("--recipe", choices=("base", "swap"), default="base",
+                    help="swap: each shape scene's colour-swapped twin in the same batch, "
+                         "with one-colour captions as hard negatives")
     args = ap.parse_args()
 
     t_start = time.time()
@@ -123,15 +126,52 @@ def main():
                 idx[j] = pool[rng.integers(len(pool))]
         return idx
 
+    # The image side learned which two colours a frame holds but not which is
+    # the object: a held-out pair's swap (blue ball on red for red on blue) is
+    # a training pair, and the model answers with it. So put a scene and its
+    # swap (same shape, when that pair is a training pair too) side by side;
+    # only captions naming the roles tell them apart.
+    same_pair = {(s_, f, b): np.where((kinds == shape_kind) & (attrs[:, 1] == s_)
+                                     & (attrs[:, 2] == f) & (attrs[:, 3] == b))[0]
+                 for s_ in range(len(scenes.SHAPES)) for f in range(8) for b in range(8)}
+    swapped = np.zeros(args.batch, bool)  # per batch slot, filled below
+
+    def group_with_swap(idx):
+        swapped[:] = False
+        pos = [j for j in range(len(idx)) if kinds[idx[j]] == shape_kind]
+        for g in range(0, len(pos) - 3, 4):
+            s_, f, b = (int(v) for v in attrs[idx[pos[g]], 1:4])
+            twin = same_pair[(s_, b, f)]
+            if len(twin):
+                idx[pos[g + 1]] = twin[rng.integers(len(twin))]
+                swapped[pos[g]] = swapped[pos[g + 1]] = True
+            else:
+                pool = same_bg[b]
+                idx[pos[g + 1]] = pool[rng.integers(len(pool))]
+            pool = same_bg[b]
+            for j in pos[g + 2:g + 4]:
+                idx[j] = pool[rng.integers(len(pool))]
+        return idx
+
+    # captions naming one colour alone, which are false for the swapped twin
+    ONE_COLOUR = ("fs", "f", "b")
+
     mean, std = export.CLIP_MEAN, export.CLIP_STD
     tok_cache = {}
     model.train()
     t_train = time.time()
     for step in range(args.steps):
-        idx = group_by_background(rng.choice(len(images), size=args.batch, p=w))
+        idx = rng.choice(len(images), size=args.batch, p=w)
+        if args.recipe == "swap":
+            idx = group_with_swap(idx)
+        else:
+            idx = group_by_background(idx)
         caps, stated = [], []
-        for i in idx:
-            text, st = scenes.caption(attrs[i], rng)
+        for j, i in enumerate(idx):
+            if args.recipe == "swap" and swapped[j] and rng.random() < 0.5:
+                text, st = scenes.caption(attrs[i], rng, shape_stated=ONE_COLOUR)
+            else:
+                text, st = scenes.caption(attrs[i], rng)
             if text not in tok_cache:
                 tok_cache[text] = tok.encode_padded(text, cfg.context_length)
             caps.append(tok_cache[text])
@@ -165,6 +205,8 @@ def main():
     model.eval()
     meta = {"format": "pt", "seed": args.seed, "steps": args.steps, "batch": args.batch,
             "threads": args.threads, "trainer": "models/train.py"}
+    if args.recipe != "base":  # the base recipe's export stays byte-identical
+        meta["recipe"] = args.recipe
     export.export(model, tok, args.out, meta)
     print(f"training {train_s:.0f}s, total {time.time() - t_start:.0f}s; exported to {args.out}")
     # evaluate what was exported: the F16 weights, as the engine loads them
