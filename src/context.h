@@ -6,6 +6,7 @@
 #include "debug.h"
 #include "model.h"
 #include "ops.h"
+#include "transformer.h"
 
 struct clip_ctx {
   const clip_model *model;
@@ -28,6 +29,18 @@ size_t clip_scratch_take(clip_scratch_plan *plan, size_t a, size_t b);
 
 /* Reserves the planned scratch; fails on overflow or out of memory. */
 clip_status clip_scratch_reserve(clip_ctx *ctx, const clip_scratch_plan *plan, clip_error *err);
+
+/* A tower's residual stream x [rows, width] and its blocks' scratch, for
+ * rows = sequences × T tokens: offsets taken from a plan... */
+typedef struct {
+  size_t x, h, qkv, mlp, scores;
+} clip_tower_plan;
+
+clip_tower_plan clip_tower_plan_take(clip_scratch_plan *plan, size_t rows, int T,
+                                     const clip_tower *tower);
+
+/* ...and the pointers once the plan is reserved. */
+clip_block_scratch clip_tower_block_scratch(const clip_ctx *ctx, const clip_tower_plan *tp);
 
 /* Calls the debug hook when one is installed. */
 static inline void

@@ -33,17 +33,12 @@ clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, floa
                           n);
   const size_t rows = (size_t) n * T;
   clip_scratch_plan plan = { 0 };
-  const size_t o_x = clip_scratch_take(&plan, rows, W);
-  const size_t o_h = clip_scratch_take(&plan, rows, W);
-  const size_t o_qkv = clip_scratch_take(&plan, rows, 3 * (size_t) W);
-  const size_t o_mlp = clip_scratch_take(&plan, rows, tw->mlp);
-  const size_t o_scores = clip_scratch_take(&plan, T, T);
+  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, T, tw);
   clip_status st = clip_scratch_reserve(ctx, &plan, err);
   if (st != CLIP_OK)
     return st;
-  float *x = ctx->scratch + o_x;
-  const clip_block_scratch s = { ctx->scratch + o_h, ctx->scratch + o_qkv, ctx->scratch + o_mlp,
-                                 ctx->scratch + o_scores };
+  float *x = ctx->scratch + tp.x;
+  const clip_block_scratch s = clip_tower_block_scratch(ctx, &tp);
 
   for (int r = 0; r < n; r++)
     for (int t = 0; t < T; t++) {

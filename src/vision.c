@@ -44,18 +44,13 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
                           n);
   const size_t rows = (size_t) n * T;
   clip_scratch_plan plan = { 0 };
-  const size_t o_x = clip_scratch_take(&plan, rows, W);
-  const size_t o_h = clip_scratch_take(&plan, rows, W);
-  const size_t o_qkv = clip_scratch_take(&plan, rows, 3 * (size_t) W);
-  const size_t o_mlp = clip_scratch_take(&plan, rows, tw->mlp);
-  const size_t o_scores = clip_scratch_take(&plan, T, T);
+  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, T, tw);
   const size_t o_patch = clip_scratch_take(&plan, (size_t) n * n_patch, 3 * (size_t) P * P);
   clip_status st = clip_scratch_reserve(ctx, &plan, err);
   if (st != CLIP_OK)
     return st;
-  float *x = ctx->scratch + o_x, *patches = ctx->scratch + o_patch;
-  const clip_block_scratch s = { ctx->scratch + o_h, ctx->scratch + o_qkv, ctx->scratch + o_mlp,
-                                 ctx->scratch + o_scores };
+  float *x = ctx->scratch + tp.x, *patches = ctx->scratch + o_patch;
+  const clip_block_scratch s = clip_tower_block_scratch(ctx, &tp);
 
   gather_patches(pixels, n, S, P, patches);
   ops_linear(&ctx->backend, &m->patch_embed, patches, n * n_patch, s.h, OPS_EPI_NONE);
