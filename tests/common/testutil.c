@@ -2,6 +2,7 @@
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 const char *
 testutil_reference_dir(void)
@@ -68,4 +69,23 @@ testutil_write_file(const char *name, const void *data, gsize len)
   char *path = g_build_filename(testutil_tmpdir(), name, NULL);
   g_assert_true(g_file_set_contents(path, data, (gssize) len, NULL));
   return path;
+}
+
+int
+testutil_run_tool(const char *const *args, char **out, char **err)
+{
+  const char *tool = g_getenv("CLIP_TOOL");
+  g_assert_nonnull(tool);
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (char *) tool);
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add(argv, (char *) *a);
+  g_ptr_array_add(argv, NULL);
+  int status = 0;
+  GError *error = NULL;
+  if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, err,
+                    &status, &error))
+    g_error("cannot run %s: %s", tool, error->message);
+  g_ptr_array_free(argv, TRUE);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

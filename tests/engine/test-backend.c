@@ -459,19 +459,7 @@ test_unbuilt_reports(void)
 static int
 run_tool(const char *const *args, char **out, char **errs)
 {
-  const char *tool = g_getenv("CLIP_TOOL");
-  g_assert_nonnull(tool);
-  GPtrArray *argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (gpointer) tool);
-  for (int i = 0; args[i]; i++)
-    g_ptr_array_add(argv, (gpointer) args[i]);
-  g_ptr_array_add(argv, NULL);
-  int status = 0;
-  GError *error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
-                             errs, &status, &error));
-  g_ptr_array_free(argv, TRUE);
-  return WEXITSTATUS(status);
+  return testutil_run_tool(args, out, errs);
 }
 
 /* clip-tool bench: usage errors, and a short real run whose JSON has the

@@ -967,20 +967,7 @@ test_layout_odd_sizes(void)
 static int
 run_tool(const char *const *args, char **out, char **errout)
 {
-  const char *tool = g_getenv("CLIP_TOOL");
-  g_assert_nonnull(tool);
-  GPtrArray *argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (char *) tool);
-  for (const char *const *a = args; *a; a++)
-    g_ptr_array_add(argv, (char *) *a);
-  g_ptr_array_add(argv, NULL);
-  int wait_status = 0;
-  GError *gerr = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
-                             errout, &wait_status, &gerr));
-  g_ptr_array_free(argv, TRUE);
-  g_assert_true(WIFEXITED(wait_status));
-  return WEXITSTATUS(wait_status);
+  return testutil_run_tool(args, out, errout);
 }
 
 static cJSON *

@@ -562,19 +562,7 @@ test_ops(void)
 static int
 spawn_tool(char **argv_tail, char **err_out)
 {
-  const char *tool = g_getenv("CLIP_TOOL");
-  g_assert_nonnull(tool);
-  GPtrArray *argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (char *) tool);
-  for (int i = 0; argv_tail[i]; i++)
-    g_ptr_array_add(argv, argv_tail[i]);
-  g_ptr_array_add(argv, NULL);
-  int status = 0;
-  GError *error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL,
-                             err_out, &status, &error));
-  g_ptr_array_free(argv, TRUE);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return testutil_run_tool((const char *const *) argv_tail, NULL, err_out);
 }
 
 /* clip-tool run on the kit's own inputs reproduces the kit's outputs. */

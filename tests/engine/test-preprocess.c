@@ -709,28 +709,7 @@ test_extreme_geometry(void)
 static int
 run_tool_out(const char *const *args, char **out_out, char **err_out)
 {
-  const char *tool = g_getenv("CLIP_TOOL");
-  g_assert_nonnull(tool);
-  GPtrArray *argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (gpointer) tool);
-  for (int i = 0; args[i]; i++)
-    g_ptr_array_add(argv, (gpointer) args[i]);
-  g_ptr_array_add(argv, NULL);
-  int status = 0;
-  GError *gerr = NULL;
-  char *out = NULL, *err = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                             &err, &status, &gerr));
-  g_ptr_array_free(argv, TRUE);
-  if (out_out)
-    *out_out = out;
-  else
-    g_free(out);
-  if (err_out)
-    *err_out = err;
-  else
-    g_free(err);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return testutil_run_tool(args, out_out, err_out);
 }
 
 static int

@@ -644,27 +644,16 @@ typedef struct {
 static gboolean
 run_tool(tool_result *r, const char *first, ...)
 {
-  const char *tool = g_getenv("CLIP_TOOL");
-  if (!tool) {
-    g_test_skip("CLIP_TOOL is not set");
-    return FALSE;
-  }
-  GPtrArray *argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (char *) tool);
-  g_ptr_array_add(argv, (char *) "tokenize");
+  GPtrArray *args = g_ptr_array_new();
+  g_ptr_array_add(args, (char *) "tokenize");
   va_list ap;
   va_start(ap, first);
   for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *) a);
+    g_ptr_array_add(args, (char *) a);
   va_end(ap);
-  g_ptr_array_add(argv, NULL);
-  int wait = 0;
-  GError *error = NULL;
-  if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r->out,
-                    &r->err, &wait, &error))
-    g_error("cannot run %s: %s", tool, error->message);
-  g_ptr_array_free(argv, TRUE);
-  r->status = WIFEXITED(wait) ? WEXITSTATUS(wait) : -1;
+  g_ptr_array_add(args, NULL);
+  r->status = testutil_run_tool((const char *const *) args->pdata, &r->out, &r->err);
+  g_ptr_array_free(args, TRUE);
   return TRUE;
 }
 
