@@ -126,14 +126,19 @@ blas_attention(const floor_shape *s, const float *qkv, float *scores, float *out
 
 typedef struct {
   floor_shape s;
-  onednn_linear *lin;
-  float *w, *b, *x, *y, *scores;
+  /* n_w weight sets: one per call of the pass when the session has the
+   * model's weights (each layer its own), else one reused by every call. */
+  int n_w;
+  onednn_linear **lin;
+  float **w, **b;
+  float *x, *y, *scores;
   uint16_t *xb;
 } session_shape;
 
 struct floor_session {
   floor_method m;
   int threads, n;
+  bool model_weights;
   onednn_engine *eng;
   onednn_exec *ex;
   session_shape *sh;
@@ -141,7 +146,7 @@ struct floor_session {
 
 /* One call of one shape with the session's buffers. */
 static void
-run_once(floor_method m, onednn_exec *ex, session_shape *p)
+run_once(floor_method m, onednn_exec *ex, session_shape *p, int c)
 {
   const floor_shape *s = &p->s;
   if (s->attention && m == FLOOR_OPENBLAS)
@@ -150,27 +155,37 @@ run_once(floor_method m, onednn_exec *ex, session_shape *p)
     onednn_attention(ex, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y, NULL);
   else if (m == FLOOR_OPENBLAS) {
     /* Weights in PyTorch's [N][K] layout, as the model keeps them. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->M, s->N, s->K, 1.0f, p->x, s->K, p->w,
-                s->K, 0.0f, p->y, s->N);
-    if (p->b)
+    const float *b = p->b[c];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->M, s->N, s->K, 1.0f, p->x, s->K,
+                p->w[c], s->K, 0.0f, p->y, s->N);
+    if (b)
       for (int i = 0; i < s->M; i++)
         for (int j = 0; j < s->N; j++)
-          p->y[(size_t) i * s->N + j] += p->b[j];
+          p->y[(size_t) i * s->N + j] += b[j];
   } else if (m == FLOOR_ONEDNN_BF16)
-    onednn_linear_run_bf16(ex, p->lin, p->xb, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+    onednn_linear_run_bf16(ex, p->lin[c], p->xb, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
   else
-    onednn_linear_run(ex, p->lin, p->x, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+    onednn_linear_run(ex, p->lin[c], p->x, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
 }
 
 static void
 shape_free(session_shape *p)
 {
-  onednn_linear_free(p->lin);
-  free(p->w), free(p->b), free(p->x), free(p->y), free(p->scores), free(p->xb);
+  for (int c = 0; c < p->n_w; c++) {
+    if (p->lin)
+      onednn_linear_free(p->lin[c]);
+    if (p->w)
+      free(p->w[c]);
+    if (p->b)
+      free(p->b[c]);
+  }
+  free(p->lin), free(p->w), free(p->b);
+  free(p->x), free(p->y), free(p->scores), free(p->xb);
 }
 
 static bool
-shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine *eng)
+shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine *eng,
+           bool model_weights)
 {
   memset(p, 0, sizeof *p);
   p->s = *s;
@@ -186,12 +201,24 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
     return false;
   if (s->attention)
     return m != FLOOR_OPENBLAS || (p->scores = filled((size_t) s->n * s->H * s->T * s->T, 0.0f));
-  if (!(p->w = filled((size_t) s->K * s->N, 0.1f)) || (s->bias && !(p->b = filled(s->N, 0.1f))))
+  p->n_w = model_weights ? s->count : 1;
+  if (!(p->w = calloc((size_t) p->n_w, sizeof *p->w)) || !(p->b = calloc((size_t) p->n_w, sizeof *p->b))
+      || (m != FLOOR_OPENBLAS && !(p->lin = calloc((size_t) p->n_w, sizeof *p->lin))))
     return false;
-  if (m == FLOOR_OPENBLAS)
-    return true;
-  if (!(p->lin = onednn_linear_new(eng, p->w, true, p->b, s->K, s->N, m == FLOOR_ONEDNN_BF16, s->M, NULL)))
-    return false;
+  for (int c = 0; c < p->n_w; c++) {
+    if (!(p->w[c] = filled((size_t) s->K * s->N, 0.1f)) || (s->bias && !(p->b[c] = filled(s->N, 0.1f))))
+      return false;
+    if (m == FLOOR_OPENBLAS)
+      continue;
+    p->lin[c] = onednn_linear_new(eng, p->w[c], true, p->b[c], s->K, s->N, m == FLOOR_ONEDNN_BF16,
+                                  s->M, NULL);
+    if (!p->lin[c])
+      return false;
+    /* The prepacked copy is all oneDNN reads: drop the plain one so the
+     * session holds what a model holds. */
+    free(p->w[c]), free(p->b[c]);
+    p->w[c] = p->b[c] = NULL;
+  }
   if (m == FLOOR_ONEDNN_BF16) {
     if (!(p->xb = malloc(nx * sizeof *p->xb)))
       return false;
@@ -201,14 +228,14 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
 }
 
 floor_session *
-floor_session_new(const floor_shape *s, int n, floor_method m, int threads)
+floor_session_new(const floor_shape *s, int n, floor_method m, int threads, bool model_weights)
 {
   floor_session *fs = calloc(1, sizeof *fs);
   if (!fs || !(fs->sh = calloc((size_t) n, sizeof *fs->sh))) {
     free(fs);
     return NULL;
   }
-  fs->m = m, fs->threads = threads, fs->n = n;
+  fs->m = m, fs->threads = threads, fs->n = n, fs->model_weights = model_weights;
   if (m != FLOOR_OPENBLAS
       && (!onednn_built() || !(fs->eng = onednn_engine_new(threads, NULL))
           || !(fs->ex = onednn_exec_new(fs->eng, NULL)))) {
@@ -216,7 +243,7 @@ floor_session_new(const floor_shape *s, int n, floor_method m, int threads)
     return NULL;
   }
   for (int i = 0; i < n; i++)
-    if (!shape_init(&fs->sh[i], &s[i], m, fs->eng)) {
+    if (!shape_init(&fs->sh[i], &s[i], m, fs->eng, model_weights)) {
       floor_session_free(fs);
       return NULL;
     }
@@ -232,7 +259,7 @@ floor_session_pass(floor_session *fs)
     if (fs->m == FLOOR_OPENBLAS)
       openblas_set_num_threads(fs->sh[i].s.attention ? 1 : fs->threads);
     for (int c = 0; c < fs->sh[i].s.count; c++)
-      run_once(fs->m, fs->ex, &fs->sh[i]);
+      run_once(fs->m, fs->ex, &fs->sh[i], fs->sh[i].n_w > 1 ? c : 0);
   }
   if (fs->m == FLOOR_OPENBLAS)
     openblas_set_num_threads(fs->threads);
@@ -255,7 +282,7 @@ floor_session_free(floor_session *fs)
 bool
 floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
 {
-  floor_session *fs = floor_session_new(s, 1, m, threads);
+  floor_session *fs = floor_session_new(s, 1, m, threads, false);
   if (!fs)
     return false;
   if (m == FLOOR_OPENBLAS)
@@ -263,7 +290,7 @@ floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
   double best = INFINITY, start = floor_now();
   for (int rep = 0; rep < 3 || (floor_now() - start < min_seconds && rep < 100000); rep++) {
     double t0 = floor_now();
-    run_once(m, fs->ex, &fs->sh[0]);
+    run_once(m, fs->ex, &fs->sh[0], 0);
     best = fmin(best, floor_now() - t0);
   }
   if (m == FLOOR_OPENBLAS)

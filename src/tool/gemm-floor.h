@@ -47,9 +47,15 @@ void floor_measure_all(floor_shape *s, int n, floor_method m, int threads, doubl
 /* A "floor pass": every shape run count times in a row, as a forward pass
  * would, with buffers and prepacked weights made once. Timing floor passes
  * interleaved with forward passes exposes both to the same load from other
- * processes, so their ratio holds on a busy machine. */
+ * processes, so their ratio holds on a busy machine.
+ * model_weights: every call gets its own weights, as every layer of a model
+ * has, so the pass streams as many weight bytes from memory as a forward
+ * pass does (at batch 1 a ViT-B/32 pass reads 350 MB of fp32 weights, far
+ * more than the caches; reusing one set per shape keeps it in cache and
+ * measures a limit no model can reach). false: one set reused. */
 typedef struct floor_session floor_session;
-floor_session *floor_session_new(const floor_shape *s, int n, floor_method m, int threads);
+floor_session *floor_session_new(const floor_shape *s, int n, floor_method m, int threads,
+                                 bool model_weights);
 /* One pass; returns its milliseconds. */
 double floor_session_pass(floor_session *fs);
 void floor_session_free(floor_session *fs);
