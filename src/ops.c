@@ -192,9 +192,10 @@ typedef struct {
 } blas_state;
 
 /* Rough single-thread cost of the passes (measured on the ViT-B/32 shapes,
- * Zen 4 at 2 threads), to decide whether one is worth waking the workers
- * for: a wake-up and join costs tens of µs, more on shared cores, and at
- * 50 rows (one image) a layer norm or the attention core measured no faster
+ * 2 threads), to decide whether one is worth waking the workers for. A
+ * wake-up and join costs tens of µs on idle cores but far more when other
+ * processes hold them: at 50 rows (one image) no pass measured faster
+ * split, not even fc1's activation (≈ 0.4 ms), so only batched passes
  * split. Per element: a bias fill or add, an activation (expf or erff
  * dominate), a layer norm (three sweeps); attention per multiply-add of its
  * two products. */
@@ -202,7 +203,7 @@ typedef struct {
 #define NS_ACT 2.8
 #define NS_NORM 0.6
 #define NS_ATTN_MAC 0.055
-#define SPLIT_NS_DEFAULT 250000.0
+#define SPLIT_NS_DEFAULT 500000.0
 
 static clip_status
 blas_bind(ops_backend *be, const clip_model *model, clip_error *err)
