@@ -709,8 +709,8 @@ attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int hea
     return;
   }
   const blas_state *bs = be->impl;
-  if (T > bs->t_max || T <= 0 || hd <= 0)
-    return; /* not a sequence length of this model: the towers never ask */
+  if (!bs || T > bs->t_max || T <= 0 || hd <= 0)
+    return; /* unbound, or not a length of this model: the towers never ask */
   /* As many rows per block as stay under the threshold, evened out. */
   long rows = BLAS_SERIAL_MNK / ((long) T * hd);
   if (rows < 1)

@@ -84,8 +84,10 @@ void ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, i
 /* Multi-head self-attention core of n_seq sequences of T tokens: qkv
  * [n_seq·T, 3·heads·hd] holds q | k | v; writes out [n_seq·T, heads·hd] =
  * softmax(q·kᵀ/√hd, causal when asked)·v per head, heads side by side.
- * OpenBLAS splits the (sequence, head) pairs over the context's workers,
- * with scores scratch of their own; the bits do not depend on the split. */
+ * Needs a bound backend (ops_backend_bind) and T up to the model's longest
+ * sequence. OpenBLAS splits the (sequence, head) pairs over the context's
+ * workers, with scores scratch of their own; the bits do not depend on the
+ * split. */
 void ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
                    bool causal, float *out);
 
