@@ -149,14 +149,13 @@ clip_scratch_take(clip_scratch_plan *plan, size_t a, size_t b)
 }
 
 clip_tower_plan
-clip_tower_plan_take(clip_scratch_plan *plan, size_t rows, int T, const clip_tower *tower)
+clip_tower_plan_take(clip_scratch_plan *plan, size_t rows, const clip_tower *tower)
 {
   clip_tower_plan tp;
   tp.x = clip_scratch_take(plan, rows, tower->width);
   tp.h = clip_scratch_take(plan, rows, tower->width);
   tp.qkv = clip_scratch_take(plan, rows, 3 * (size_t) tower->width);
   tp.mlp = clip_scratch_take(plan, rows, tower->mlp);
-  tp.scores = clip_scratch_take(plan, T, T);
   return tp;
 }
 
@@ -164,7 +163,7 @@ clip_block_scratch
 clip_tower_block_scratch(const clip_ctx *ctx, const clip_tower_plan *tp)
 {
   const clip_block_scratch s = { ctx->scratch + tp->h, ctx->scratch + tp->qkv,
-                                 ctx->scratch + tp->mlp, ctx->scratch + tp->scores };
+                                 ctx->scratch + tp->mlp };
   return s;
 }
 

@@ -33,10 +33,10 @@ clip_status clip_scratch_reserve(clip_ctx *ctx, const clip_scratch_plan *plan, c
 /* A tower's residual stream x [rows, width] and its blocks' scratch, for
  * rows = sequences × T tokens: offsets taken from a plan... */
 typedef struct {
-  size_t x, h, qkv, mlp, scores;
+  size_t x, h, qkv, mlp;
 } clip_tower_plan;
 
-clip_tower_plan clip_tower_plan_take(clip_scratch_plan *plan, size_t rows, int T,
+clip_tower_plan clip_tower_plan_take(clip_scratch_plan *plan, size_t rows,
                                      const clip_tower *tower);
 
 /* ...and the pointers once the plan is reserved. */

@@ -3,7 +3,9 @@
 #include "ops.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -62,11 +64,183 @@ ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
   return CLIP_OK;
 }
 
+/* The OpenBLAS backend's own workers. OpenBLAS threads the big products
+ * itself but runs everything else of a pass on the calling thread: the
+ * epilogues, the layer norms and the tiny per-head attention products. A
+ * context with n_threads > 1 gets n_threads − 1 pthreads of its own
+ * (created at bind, asleep on a condition variable between calls; the
+ * caller is worker 0), so nothing is shared with another context and
+ * OpenBLAS's process-wide thread count is never touched in a pass. */
+typedef void (*pool_fn)(void *arg, int worker, int n_workers);
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t go, done;
+  pthread_t *threads;
+  int n, started;     /* workers including the caller; threads running */
+  unsigned long round; /* bumped for every pool_run() */
+  int pending;        /* threads still in this round */
+  bool quit;
+  pool_fn fn;
+  void *arg;
+} ops_pool;
+
+typedef struct {
+  ops_pool *pool;
+  int worker;
+} pool_seat;
+
+static void *
+pool_main(void *p)
+{
+  pool_seat seat = *(pool_seat *) p;
+  ops_pool *pool = seat.pool;
+  free(p);
+  unsigned long seen = 0;
+  pthread_mutex_lock(&pool->mu);
+  for (;;) {
+    while (pool->round == seen && !pool->quit)
+      pthread_cond_wait(&pool->go, &pool->mu);
+    if (pool->quit)
+      break;
+    seen = pool->round;
+    pool_fn fn = pool->fn;
+    void *arg = pool->arg;
+    pthread_mutex_unlock(&pool->mu);
+    fn(arg, seat.worker, pool->n);
+    pthread_mutex_lock(&pool->mu);
+    if (--pool->pending == 0)
+      pthread_cond_signal(&pool->done);
+  }
+  pthread_mutex_unlock(&pool->mu);
+  return NULL;
+}
+
+static void
+pool_free(ops_pool *pool)
+{
+  if (!pool)
+    return;
+  pthread_mutex_lock(&pool->mu);
+  pool->quit = true;
+  pthread_cond_broadcast(&pool->go);
+  pthread_mutex_unlock(&pool->mu);
+  for (int i = 0; i < pool->started; i++)
+    pthread_join(pool->threads[i], NULL);
+  pthread_cond_destroy(&pool->go);
+  pthread_cond_destroy(&pool->done);
+  pthread_mutex_destroy(&pool->mu);
+  free(pool->threads);
+  free(pool);
+}
+
+static ops_pool *
+pool_new(int n, clip_error *err)
+{
+  ops_pool *pool = calloc(1, sizeof *pool);
+  if (!pool || !(pool->threads = calloc((size_t) n, sizeof *pool->threads))) {
+    free(pool);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %d worker threads", n), NULL;
+  }
+  pool->n = n;
+  pthread_mutex_init(&pool->mu, NULL);
+  pthread_cond_init(&pool->go, NULL);
+  pthread_cond_init(&pool->done, NULL);
+  for (int i = 1; i < n; i++) {
+    pool_seat *seat = malloc(sizeof *seat);
+    if (seat)
+      *seat = (pool_seat) { pool, i };
+    if (!seat || pthread_create(&pool->threads[pool->started], NULL, pool_main, seat) != 0) {
+      free(seat);
+      pool_free(pool);
+      return clip_set_error(err, CLIP_ERR_NOMEM, "cannot start worker thread %d of %d", i, n - 1),
+             NULL;
+    }
+    pool->started++;
+  }
+  return pool;
+}
+
+/* Runs fn(arg, w, n) for every worker w, the caller as worker 0, and
+ * returns when all are done. */
+static void
+pool_run(ops_pool *pool, pool_fn fn, void *arg)
+{
+  pthread_mutex_lock(&pool->mu);
+  pool->fn = fn;
+  pool->arg = arg;
+  pool->pending = pool->n - 1;
+  pool->round++;
+  pthread_cond_broadcast(&pool->go);
+  pthread_mutex_unlock(&pool->mu);
+  fn(arg, 0, pool->n);
+  pthread_mutex_lock(&pool->mu);
+  while (pool->pending > 0)
+    pthread_cond_wait(&pool->done, &pool->mu);
+  pthread_mutex_unlock(&pool->mu);
+}
+
+/* A context's OpenBLAS state: its workers and one attention scores block
+ * per worker, sized at bind for the model's longest sequence so a pass
+ * never allocates. */
+typedef struct {
+  ops_pool *pool; /* NULL with one thread */
+  float *scores;
+  size_t scores_stride; /* floats per worker: t_max², cache-line rounded */
+  int t_max;
+  double split_ns;
+} blas_state;
+
+/* Rough single-thread cost of the passes (measured on the ViT-B/32 shapes,
+ * 2 threads), to decide whether one is worth waking the workers for. A
+ * wake-up and join costs tens of µs on idle cores but far more when other
+ * processes hold them: at 50 rows (one image) no pass measured faster
+ * split, not even fc1's activation (≈ 0.4 ms), so only batched passes
+ * split. Per element: a bias fill or add, an activation (expf or erff
+ * dominate), a layer norm (three sweeps); attention per multiply-add of its
+ * two products. */
+#define NS_BIAS 0.3
+#define NS_ACT 2.8
+#define NS_NORM 0.6
+#define NS_ATTN_MAC 0.055
+#define SPLIT_NS_DEFAULT 500000.0
+
+static clip_status
+blas_bind(ops_backend *be, const clip_model *model, clip_error *err)
+{
+  const clip_model_info *in = &model->info;
+  const size_t grid = in->patch_size > 0 ? (size_t) (in->image_size / in->patch_size) : 0;
+  size_t t_max = grid * grid + 1, stride, bytes;
+  if (in->context_length > 0 && (size_t) in->context_length > t_max)
+    t_max = (size_t) in->context_length;
+  if (t_max > INT_MAX || !g_size_checked_mul(&stride, t_max, t_max)
+      || !g_size_checked_add(&stride, stride, 15)
+      || !g_size_checked_mul(&bytes, stride & ~(size_t) 15, (size_t) be->n_threads * sizeof(float)))
+    return clip_set_error(err, CLIP_ERR_ARG, "%s: sequences of %zu tokens are too long",
+                          model->path ? model->path : "model", t_max);
+  blas_state *bs = calloc(1, sizeof *bs);
+  if (!bs || !(bs->scores = aligned_alloc(64, bytes))) {
+    free(bs);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %zu MB of attention scratch",
+                          bytes >> 20);
+  }
+  bs->scores_stride = stride & ~(size_t) 15;
+  bs->t_max = (int) t_max;
+  bs->split_ns = SPLIT_NS_DEFAULT;
+  if (be->n_threads > 1 && !(bs->pool = pool_new(be->n_threads, err))) {
+    free(bs->scores);
+    free(bs);
+    return err ? err->status : CLIP_ERR_NOMEM;
+  }
+  be->impl = bs;
+  return CLIP_OK;
+}
+
 clip_status
 ops_backend_bind(ops_backend *be, const clip_model *model, clip_error *err)
 {
   if (be->kind != CLIP_BACKEND_ONEDNN)
-    return CLIP_OK;
+    return blas_bind(be, model, err);
   if (!model->backend)
     return clip_set_error(err, CLIP_ERR_ARG, "%s: the model was loaded for another backend",
                           model->path ? model->path : "model");
@@ -86,18 +260,30 @@ ops_backend_bind(ops_backend *be, const clip_model *model, clip_error *err)
 void
 ops_backend_release(ops_backend *be)
 {
-  onednn_state *st = be->impl;
-  if (st) {
+  if (be->kind == CLIP_BACKEND_ONEDNN && be->impl) {
+    onednn_state *st = be->impl;
     onednn_exec_free(st->ex);
     free(st);
+  } else if (be->impl) {
+    blas_state *bs = be->impl;
+    pool_free(bs->pool);
+    free(bs->scores);
+    free(bs);
   }
   be->impl = NULL;
+}
+
+void
+ops_backend_set_split_threshold(ops_backend *be, double ns)
+{
+  if (be->kind != CLIP_BACKEND_ONEDNN && be->impl)
+    ((blas_state *) be->impl)->split_ns = ns;
 }
 
 clip_status
 ops_backend_take_error(const ops_backend *be, clip_error *err)
 {
-  onednn_state *st = be->impl;
+  onednn_state *st = be->kind == CLIP_BACKEND_ONEDNN ? be->impl : NULL;
   if (!st || st->err.status == CLIP_OK)
     return CLIP_OK;
   clip_status s = st->err.status;
@@ -105,6 +291,40 @@ ops_backend_take_error(const ops_backend *be, clip_error *err)
     *err = st->err;
   memset(&st->err, 0, sizeof st->err);
   return s;
+}
+
+/* Items [0, n) of a pass in contiguous ranges, one per worker. */
+typedef void (*range_fn)(const void *job, long begin, long end, int worker);
+
+typedef struct {
+  range_fn fn;
+  const void *job;
+  long n;
+} split_job;
+
+static void
+split_worker(void *arg, int w, int n_workers)
+{
+  const split_job *s = arg;
+  const long b = s->n * w / n_workers, e = s->n * (w + 1) / n_workers;
+  if (b < e)
+    s->fn(s->job, b, e, w);
+}
+
+/* Runs fn over [0, n) on the context's workers when the pass (ns of one
+ * thread's work) pays for waking them, else on the calling thread. Each item
+ * is computed the same way wherever it runs: the split never shows in the
+ * bits. */
+static void
+split_run(const ops_backend *be, long n, double ns, range_fn fn, const void *job)
+{
+  const blas_state *bs = be->kind != CLIP_BACKEND_ONEDNN ? be->impl : NULL;
+  if (bs && bs->pool && n > 1 && ns >= bs->split_ns) {
+    split_job s = { fn, job, n };
+    pool_run(bs->pool, split_worker, &s);
+  } else if (n > 0) {
+    fn(job, 0, n, 0);
+  }
 }
 
 /* Every linear layer of a model with the row count it usually runs at (one
@@ -319,7 +539,7 @@ profile_add(ops_profile *p, bool attention, int M, int K, int N, int hd, double 
 static void linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
                        float *y, ops_epilogue epi);
 static void attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int heads,
-                          int hd, bool causal, float *out, float *scores);
+                          int hd, bool causal, float *out);
 
 void
 ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
@@ -336,15 +556,53 @@ ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, int M,
 
 void
 ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
-              bool causal, float *out, float *scores)
+              bool causal, float *out)
 {
   if (!be->profile) {
-    attention_run(be, qkv, n_seq, T, heads, hd, causal, out, scores);
+    attention_run(be, qkv, n_seq, T, heads, hd, causal, out);
     return;
   }
   double t0 = now_seconds();
-  attention_run(be, qkv, n_seq, T, heads, hd, causal, out, scores);
+  attention_run(be, qkv, n_seq, T, heads, hd, causal, out);
   profile_add(be->profile, true, n_seq, T, heads, hd, now_seconds() - t0);
+}
+
+typedef struct {
+  const float *b;
+  float *y;
+  int N;
+  ops_epilogue epi;
+} epilogue_job;
+
+/* Rows [r0, r1) of y: = b, or += b onto the residual stream. */
+static void
+bias_rows(const void *arg, long r0, long r1, int worker)
+{
+  const epilogue_job *j = arg;
+  (void) worker;
+  for (long r = r0; r < r1; r++) {
+    float *row = j->y + (size_t) r * j->N;
+    if (j->epi == OPS_EPI_RESIDUAL)
+      for (int c = 0; c < j->N; c++)
+        row[c] += j->b[c];
+    else
+      memcpy(row, j->b, (size_t) j->N * sizeof *row);
+  }
+}
+
+static void
+activation_rows(const void *arg, long r0, long r1, int worker)
+{
+  const epilogue_job *j = arg;
+  (void) worker;
+  float *y = j->y + (size_t) r0 * j->N;
+  const size_t n = (size_t) (r1 - r0) * j->N;
+  if (j->epi == OPS_EPI_QUICK_GELU)
+    for (size_t i = 0; i < n; i++)
+      y[i] = ops_quick_gelu(y[i]);
+  else
+    for (size_t i = 0; i < n; i++)
+      y[i] = ops_gelu(y[i]);
 }
 
 static void
@@ -371,8 +629,17 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
     onednn_linear_run(st->ex, prep, x, M, y, acts[epi], epi == OPS_EPI_RESIDUAL, &st->err);
     return;
   }
-  /* The residual add rides on GEMM's beta = 1, so y never needs a copy. */
-  float beta = epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f;
+  /* The bias goes into y first and the product accumulates onto it with
+   * β = 1: for y = x·W + b the fill takes the place of the pass in which
+   * OpenBLAS zeroes y for β = 0, for the residual (y already holds the
+   * stream) it is the one add there has to be (measured: never slower
+   * than the add after the product). Large passes split over the workers,
+   * and so does the activation after the product. */
+  const epilogue_job job = { lin->b, y, N, epi };
+  const double elems = (double) M * N;
+  if (lin->b)
+    split_run(be, M, elems * NS_BIAS, bias_rows, &job);
+  const float beta = lin->b || epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f;
   if (lin->n_split > 0) {
     /* Column blocks of y, one product per stored row block of W. */
     int Np = N / lin->n_split;
@@ -383,52 +650,76 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
                 1.0f, x, K, lin->w, lin->transposed ? K : N, beta, y, N);
   }
-  if (!lin->b && (epi == OPS_EPI_NONE || epi == OPS_EPI_RESIDUAL))
-    return;
-  for (int i = 0; i < M; i++) {
-    float *row = y + (size_t) i * N;
-    const float *b = lin->b;
-    switch (epi) {
-    case OPS_EPI_NONE:
-    case OPS_EPI_RESIDUAL:
-      for (int j = 0; j < N; j++)
-        row[j] += b[j];
-      break;
-    case OPS_EPI_QUICK_GELU:
-      for (int j = 0; j < N; j++)
-        row[j] = ops_quick_gelu(row[j] + (b ? b[j] : 0.0f));
-      break;
-    case OPS_EPI_GELU:
-      for (int j = 0; j < N; j++)
-        row[j] = ops_gelu(row[j] + (b ? b[j] : 0.0f));
-      break;
+  if (epi == OPS_EPI_QUICK_GELU || epi == OPS_EPI_GELU)
+    split_run(be, M, elems * NS_ACT, activation_rows, &job);
+}
+
+/* OpenBLAS 0.3.21 runs a product on its own threads when M·N·K exceeds
+ * 4 · 65536 (interface/gemm.c; measured: 64×77×64 is threaded, 40×77×64 is
+ * not), and a 77×77×64 product then took 70 µs at 2 threads against 14 µs
+ * on one, besides sharing OpenBLAS's one pool between our workers. A head
+ * of the text tower (T = 77, 64 wide) is over that line, so the per-head
+ * products go in row blocks under it (ViT's T = 50: one block). The blocks
+ * depend on the shape only: every (sequence, head) pair is computed the
+ * same way on whichever worker it lands. */
+#define BLAS_SERIAL_MNK (4L * 65536)
+
+typedef struct {
+  const ops_backend *be;
+  const float *qkv;
+  int T, heads, hd, block;
+  bool causal;
+  float *out, *scores;
+  size_t scores_stride;
+} attention_job;
+
+/* Pairs [p0, p1) of (sequence, head), with worker w's own scores block. */
+static void
+attention_pairs(const void *arg, long p0, long p1, int w)
+{
+  const attention_job *j = arg;
+  const int T = j->T, hd = j->hd, W = j->heads * hd, ld = 3 * W;
+  const float scale = 1.0f / sqrtf((float) hd);
+  float *scores = j->scores + (size_t) w * j->scores_stride;
+  for (long p = p0; p < p1; p++) {
+    const long n = p / j->heads, h = p % j->heads;
+    const float *q = j->qkv + (size_t) n * T * ld + h * hd, *k = q + W, *v = q + 2 * W;
+    float *out = j->out + (size_t) n * T * W + h * hd;
+    for (int r = 0; r < T; r += j->block) {
+      const int m = T - r < j->block ? T - r : j->block;
+      ops_matmul_nt(j->be, m, T, hd, scale, q + (size_t) r * ld, ld, k, ld, scores + (size_t) r * T,
+                    T);
+    }
+    ops_softmax_rows(scores, T, T, T, j->causal);
+    for (int r = 0; r < T; r += j->block) {
+      const int m = T - r < j->block ? T - r : j->block;
+      ops_matmul_nn(j->be, m, hd, T, scores + (size_t) r * T, T, v, ld, out + (size_t) r * W, W);
     }
   }
 }
 
 static void
 attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
-              bool causal, float *out, float *scores)
+              bool causal, float *out)
 {
-  const int W = heads * hd, ld_qkv = 3 * W;
-  const float scale = 1.0f / sqrtf((float) hd);
   if (be->kind == CLIP_BACKEND_ONEDNN) {
     onednn_state *st = be->impl;
     if (st->err.status == CLIP_OK)
       onednn_attention(st->ex, qkv, n_seq, T, heads, hd, causal, out, &st->err);
     return;
   }
-  /* One (sequence, head) pair at a time: these GEMMs are small and OpenBLAS
-   * runs them on one thread. */
-  for (int n = 0; n < n_seq; n++) {
-    const float *base = qkv + (size_t) n * T * ld_qkv;
-    for (int h = 0; h < heads; h++) {
-      const float *q = base + h * hd, *k = q + W, *v = q + 2 * W;
-      ops_matmul_nt(be, T, T, hd, scale, q, ld_qkv, k, ld_qkv, scores, T);
-      ops_softmax_rows(scores, T, T, T, causal);
-      ops_matmul_nn(be, T, hd, T, scores, T, v, ld_qkv, out + (size_t) n * T * W + h * hd, W);
-    }
-  }
+  const blas_state *bs = be->impl;
+  if (!bs || T > bs->t_max || T <= 0 || hd <= 0)
+    return; /* unbound, or not a length of this model: the towers never ask */
+  /* As many rows per block as stay under the threshold, evened out. */
+  long rows = BLAS_SERIAL_MNK / ((long) T * hd);
+  if (rows < 1)
+    rows = 1;
+  const long n_blocks = (T + rows - 1) / rows;
+  const attention_job job = { be,     qkv, T, heads, hd, (int) ((T + n_blocks - 1) / n_blocks),
+                              causal, out, bs->scores, bs->scores_stride };
+  const long pairs = (long) n_seq * heads;
+  split_run(be, pairs, (double) pairs * 2.0 * T * T * hd * NS_ATTN_MAC, attention_pairs, &job);
 }
 
 void
@@ -490,6 +781,25 @@ ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in, int
   }
 }
 
+typedef struct {
+  const clip_norm *norm;
+  int width;
+  float eps;
+  const float *in;
+  int ld_in;
+  float *out;
+  int ld_out;
+} norm_job;
+
+static void
+norm_rows(const void *arg, long r0, long r1, int worker)
+{
+  const norm_job *j = arg;
+  (void) worker;
+  ops_layer_norm(j->norm, j->width, j->eps, j->in + (size_t) r0 * j->ld_in, j->ld_in,
+                 j->out + (size_t) r0 * j->ld_out, j->ld_out, (int) (r1 - r0));
+}
+
 void
 ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
                     const float *in, int ld_in, float *out, int ld_out, int rows)
@@ -507,8 +817,8 @@ ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, flo
     return;
   }
 #endif
-  (void) be;
-  ops_layer_norm(norm, width, eps, in, ld_in, out, ld_out, rows);
+  const norm_job job = { norm, width, eps, in, ld_in, out, ld_out };
+  split_run(be, rows, (double) rows * width * NS_NORM, norm_rows, &job);
 }
 
 void

@@ -16,8 +16,8 @@
 #include "model.h"
 
 /* Which library runs the matrix products, and with how many threads.
- * impl is reserved for a backend's own state (primitive caches, prepacked
- * weights); the OpenBLAS path does not use it. */
+ * impl is the backend's per-context state (oneDNN: stream and scratch;
+ * OpenBLAS: worker threads and attention scratch). */
 /* Time per matrix-product shape, collected when a backend has a profile
  * (clip-tool bench --profile); everything else is the rest of the pass. */
 typedef struct {
@@ -46,9 +46,15 @@ typedef struct {
 clip_status ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err);
 
 /* Gives a context's backend its execution state for model (oneDNN: a stream
- * and scratchpad on the model's engine). Free with ops_backend_release(). */
+ * and scratchpad on the model's engine; OpenBLAS: n_threads − 1 worker
+ * threads and attention scratch). Free with ops_backend_release(). */
 clip_status ops_backend_bind(ops_backend *be, const clip_model *model, clip_error *err);
 void ops_backend_release(ops_backend *be);
+
+/* OpenBLAS: passes estimated under ns nanoseconds of one thread's work run
+ * on the calling thread instead of the workers (default 500 µs); the tests
+ * set 0 to split every pass. */
+void ops_backend_set_split_threshold(ops_backend *be, double ns);
 
 /* The first failure inside the matrix products since the last call (oneDNN
  * can fail to create a primitive, or run out of memory), then cleared; the
@@ -78,9 +84,12 @@ void ops_linear(const ops_backend *be, const clip_linear *lin, const float *x, i
 /* Multi-head self-attention core of n_seq sequences of T tokens: qkv
  * [n_seq·T, 3·heads·hd] holds q | k | v; writes out [n_seq·T, heads·hd] =
  * softmax(q·kᵀ/√hd, causal when asked)·v per head, heads side by side.
- * scores: [T, T] of scratch (used by the OpenBLAS path). */
+ * Needs a bound backend (ops_backend_bind) and T up to the model's longest
+ * sequence. OpenBLAS splits the (sequence, head) pairs over the context's
+ * workers, with scores scratch of their own; the bits do not depend on the
+ * split. */
 void ops_attention(const ops_backend *be, const float *qkv, int n_seq, int T, int heads, int hd,
-                   bool causal, float *out, float *scores);
+                   bool causal, float *out);
 
 /* C[M, N] = alpha · A[M, K] · B[N, K]ᵀ with leading dimensions (row strides)
  * lda, ldb, ldc: attention scores Q·Kᵀ on strided head views. */
@@ -97,9 +106,9 @@ void ops_layer_norm(const clip_norm *norm, int width, float eps, const float *in
                     float *out, int ld_out, int rows);
 
 /* ops_layer_norm() over the backend's threads: with oneDNN the rows are
- * split over its OpenMP pool (large batches spend a few % of a pass here);
- * with OpenBLAS it runs on the calling thread, so no second pool competes
- * with OpenBLAS's. Same results either way (rows are independent). */
+ * split over its OpenMP pool, with OpenBLAS over the context's workers
+ * (large batches spend a few % of a pass here). Same results either way
+ * (rows are independent). */
 void ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
                          const float *in, int ld_in, float *out, int ld_out, int rows);
 

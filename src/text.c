@@ -33,7 +33,7 @@ clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, floa
                           n);
   const size_t rows = (size_t) n * T;
   clip_scratch_plan plan = { 0 };
-  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, T, tw);
+  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, tw);
   clip_status st = clip_scratch_reserve(ctx, &plan, err);
   if (st != CLIP_OK)
     return st;

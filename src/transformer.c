@@ -13,8 +13,7 @@ clip_block_forward(const ops_backend *be, const clip_block *blk, const clip_bloc
   ops_layer_norm_rows(be, &blk->ln1, W, shape->eps, x, W, s->h, W, rows);
   ops_linear(be, &blk->qkv, s->h, rows, s->qkv, OPS_EPI_NONE);
   /* Heads land side by side in s->h: the layout out_proj expects. */
-  ops_attention(be, s->qkv, n_seq, T, shape->heads, W / shape->heads, shape->causal, s->h,
-                s->scores);
+  ops_attention(be, s->qkv, n_seq, T, shape->heads, W / shape->heads, shape->causal, s->h);
   ops_linear(be, &blk->attn_out, s->h, rows, x, OPS_EPI_RESIDUAL);
 
   ops_layer_norm_rows(be, &blk->ln2, W, shape->eps, x, W, s->h, W, rows);

@@ -13,7 +13,6 @@ typedef struct {
   float *h;      /* [rows, width]: layer-norm output, then attention output */
   float *qkv;    /* [rows, 3·width]: q | k | v */
   float *mlp;    /* [rows, mlp] */
-  float *scores; /* [T, T]: one head of one sequence at a time */
 } clip_block_scratch;
 
 /* Shapes and options of a tower's blocks. */

@@ -44,7 +44,7 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
                           n);
   const size_t rows = (size_t) n * T;
   clip_scratch_plan plan = { 0 };
-  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, T, tw);
+  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, tw);
   const size_t o_patch = clip_scratch_take(&plan, (size_t) n * n_patch, 3 * (size_t) P * P);
   clip_status st = clip_scratch_reserve(ctx, &plan, err);
   if (st != CLIP_OK)
