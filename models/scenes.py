@@ -23,6 +23,10 @@ RGB = {
     "white": (255, 255, 255), "black": (0, 0, 0),
 }
 SHAPES = ["circle", "square", "triangle", "star"]
+# Attribute value of a colour that has no name here (a random colour far from
+# the eight): no caption states it, so scenes with one teach the named
+# colour of the other role on its own, not as a memorised pair.
+OTHER = len(COLORS)
 # Pattern kinds the model knows; "solid" is a one-colour screen, "shape" one
 # shape (videotestsrc's ball is a shape: a circle) on a one-colour background.
 KINDS = ["bars", "snow", "checkers", "rings", "pinwheel", "spokes", "gradient",
@@ -111,8 +115,13 @@ def argb(name):
 
 
 def is_heldout_pair(fg, bg):
-    """Colour pairs never shown in training (about one in five)."""
-    return (3 * fg + bg) % 5 == 0
+    """Colour pairs never shown together in training, in either role: red and
+    blue, red and black, green and white, blue and magenta, yellow and cyan,
+    magenta and black (12 of the 56 ordered pairs; every colour is in one).
+    Holding out both orders matters: when a blue ball on red is a training
+    frame, a model can name a red ball on blue from that memory of the two
+    colours instead of seeing which one is the ball."""
+    return (fg + bg) % 5 == 2
 
 
 def preprocess_frame(rgb, size):
@@ -182,16 +191,26 @@ def _star(cx, cy, r, rot):
     return pts
 
 
+def other_color(rng):
+    """A random RGB colour far (L1 > 150) from every named colour."""
+    while True:
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        if min(sum(abs(a - b) for a, b in zip(c, named)) for named in RGB.values()) > 150:
+            return c
+
+
 def draw_shape(shape, fg, bg, width, height, rng):
-    """A frame with one shape, placed so that it survives the centre crop."""
-    im = Image.new("RGB", (width, height), RGB[COLORS[bg]])
+    """A frame with one shape, placed so that it survives the centre crop.
+    fg and bg are colour indices or RGB tuples."""
+    col = RGB[COLORS[fg]] if isinstance(fg, (int, np.integer)) else fg
+    bgc = RGB[COLORS[bg]] if isinstance(bg, (int, np.integer)) else bg
+    im = Image.new("RGB", (width, height), bgc)
     d = ImageDraw.Draw(im)
     s = min(width, height)
     r = s * rng.uniform(0.15, 0.38)
     cx = width / 2 + rng.uniform(-1, 1) * (s / 2 - r) * 0.9
     cy = height / 2 + rng.uniform(-1, 1) * (s / 2 - r) * 0.9
     rot = rng.uniform(-0.35, 0.35)
-    col = RGB[COLORS[fg]]
     if shape == "circle":
         d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=col)
     elif shape == "square":
@@ -208,7 +227,12 @@ def draw_shape(shape, fg, bg, width, height, rng):
 
 
 # Bump when build_frames() changes what it renders (the cache key).
-RENDER_VERSION = 2
+RENDER_VERSION = 4
+
+# Drawn scenes per (named colour pair, shape) and per (named colour, role,
+# shape) with an unnamed colour in the other role.
+N_SHAPE_TRAIN = 30
+N_OTHER = 40
 
 TRAIN_SIZES = [(320, 240), (640, 480), (1280, 720), (240, 320), (352, 288), (160, 120)]
 EVAL_SIZES = [(320, 240), (400, 300), (720, 480)]
@@ -297,13 +321,26 @@ def build_frames(size, split, seed):
                     break
 
     # drawn shape scenes
-    n_shape = 10 if split == "train" else 3
+    n_shape = N_SHAPE_TRAIN if split == "train" else 3
     for fg, bg in pairs:
         for si, shape in enumerate(SHAPES):
             for _ in range(n_shape):
                 w, h = pick_size()
                 add(draw_shape(shape, fg, bg, w, h, rng), "shape", shape=si, fg=fg, bg=bg,
                     drawn=1)
+    if split == "train":
+        # one named colour with an unnamed one in the other role: the named
+        # colour's role must be seen, there is no pair to remember
+        for c in range(len(COLORS)):
+            for si, shape in enumerate(SHAPES):
+                for k in range(2 * N_OTHER):
+                    w, h = pick_size()
+                    if k % 2 == 0:
+                        frame = draw_shape(shape, c, other_color(rng), w, h, rng)
+                        add(frame, "shape", shape=si, fg=c, bg=OTHER, drawn=1)
+                    else:
+                        frame = draw_shape(shape, other_color(rng), c, w, h, rng)
+                        add(frame, "shape", shape=si, fg=OTHER, bg=c, drawn=1)
 
     return {"images": np.stack(imgs), "attrs": np.array(attrs, np.int64)}
 
@@ -340,9 +377,15 @@ def caption(attrs, rng, heldout=False, shape_stated=None):
         temps = SHAPE_TEMPLATES_HELDOUT if heldout else SHAPE_TEMPLATES_TRAIN
         if shape_stated is not None:
             temps = [ts for ts in temps if ts[1] in shape_stated]
+        # an unnamed colour is never stated
+        if fg == OTHER:
+            temps = [ts for ts in temps if "f" not in ts[1]]
+        if bg == OTHER:
+            temps = [ts for ts in temps if "b" not in ts[1]]
         t, stated = temps[rng.integers(len(temps))]
         words = SHAPE_NAMES[SHAPES[shape]]
-        text = t.format(fg=COLORS[fg], bg=COLORS[bg], shape=words[rng.integers(len(words))])
+        text = t.format(fg=COLORS[fg] if fg < OTHER else "", bg=COLORS[bg] if bg < OTHER else "",
+                        shape=words[rng.integers(len(words))])
         st = (kind if "s" in stated else -1, shape if "s" in stated else -1,
               fg if "f" in stated else -1, bg if "b" in stated else -1)
         if "s" not in stated:
