@@ -590,6 +590,65 @@ bias_rows(const void *arg, long r0, long r1, int worker)
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* ops_quick_gelu() eight at a time: with expf per element the activation
+ * after fc1 was the largest cost above the GEMM floor on OpenBLAS at batch
+ * 16 (≈ 5 ms of a 61 ms image). exp(t) = 2^k·e^r, |r| ≤ ln2/2, with
+ * Cephes' expf polynomial (≈ 1 ulp); t is clamped to expf's finite range,
+ * where x / (1 + e^t) is 0 or x to float precision anyway. The division is
+ * exact IEEE, so the result is within a few ulp of ops_quick_gelu()
+ * (tests/engine/test-forward.c). */
+__attribute__((target("avx2,fma"))) static void
+quick_gelu_avx2(float *y, size_t n)
+{
+  const __m256 c = _mm256_set1_ps(-1.702f), lo = _mm256_set1_ps(-87.3f),
+               hi = _mm256_set1_ps(88.7f), log2e = _mm256_set1_ps(1.44269504088896341f),
+               ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f),
+               one = _mm256_set1_ps(1.0f);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(y + i);
+    __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(c, x), lo), hi);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(t, log2e),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, ln2_hi, t);
+    r = _mm256_fnmadd_ps(k, ln2_lo, r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, one));
+    /* 2^k through the exponent bits; k is in [-126, 128] after the clamp,
+     * and 2^128 is split as 2·2^127 so the exponent field never overflows. */
+    const __m256i ki = _mm256_cvtps_epi32(k);
+    const __m256i k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, _mm256_set1_epi32(127)), 23));
+    const __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    _mm256_storeu_ps(y + i, _mm256_div_ps(x, _mm256_add_ps(one, e)));
+  }
+  for (; i < n; i++)
+    y[i] = ops_quick_gelu(y[i]);
+}
+#endif
+
+void
+ops_quick_gelu_rows(float *y, size_t n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    quick_gelu_avx2(y, n);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; i++)
+    y[i] = ops_quick_gelu(y[i]);
+}
+
 static void
 activation_rows(const void *arg, long r0, long r1, int worker)
 {
@@ -598,8 +657,7 @@ activation_rows(const void *arg, long r0, long r1, int worker)
   float *y = j->y + (size_t) r0 * j->N;
   const size_t n = (size_t) (r1 - r0) * j->N;
   if (j->epi == OPS_EPI_QUICK_GELU)
-    for (size_t i = 0; i < n; i++)
-      y[i] = ops_quick_gelu(y[i]);
+    ops_quick_gelu_rows(y, n);
   else
     for (size_t i = 0; i < n; i++)
       y[i] = ops_gelu(y[i]);

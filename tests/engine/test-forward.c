@@ -3,6 +3,7 @@
  * namings of tiny-b32 and for the two-head F16 model, batching, the text
  * length optimisation, argument errors, the numeric kernels, and
  * `clip-tool run`. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #include <glib/gstdio.h>
@@ -498,6 +499,23 @@ test_ops(void)
   g_assert_cmpfloat_with_epsilon(ops_quick_gelu(1.0f), 1.0 / (1.0 + exp(-1.702)), 1e-7);
   g_assert_cmpfloat_with_epsilon(ops_quick_gelu(-2.0f), -2.0 / (1.0 + exp(3.404)), 1e-7);
   g_assert_cmpfloat(ops_quick_gelu(-1000.0f), ==, 0.0f);
+  /* The vectorized QuickGELU of the OpenBLAS epilogue against the scalar
+   * one, over the whole range (and a tail that is not a multiple of 8):
+   * within 4 ulp, or 1e-30 where the value underflows. */
+  enum { N_SWEEP = 40003 };
+  float *sweep = g_new(float, N_SWEEP);
+  for (int i = 0; i < N_SWEEP; i++)
+    sweep[i] = -120.0f + 240.0f * i / (N_SWEEP - 1);
+  sweep[0] = -1000.0f, sweep[1] = 1000.0f, sweep[2] = 0.0f, sweep[3] = -1e-30f;
+  float *vec = g_memdup2(sweep, N_SWEEP * sizeof *sweep);
+  ops_quick_gelu_rows(vec, N_SWEEP);
+  for (int i = 0; i < N_SWEEP; i++) {
+    const float want = ops_quick_gelu(sweep[i]);
+    const float tol = fmaxf(4 * FLT_EPSILON * fabsf(want), 1e-30f);
+    if (fabsf(vec[i] - want) > tol)
+      g_test_fail_printf("quick_gelu_rows(%.9g) = %.9g, scalar %.9g", sweep[i], vec[i], want);
+  }
+  g_free(sweep), g_free(vec);
   g_assert_cmpfloat_with_epsilon(ops_gelu(1.0f), 0.8413447460685429, 1e-7);
   g_assert_cmpfloat_with_epsilon(ops_gelu(-0.5f), -0.15426876936299347, 1e-7);
 
