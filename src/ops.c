@@ -708,8 +708,12 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
                 1.0f, x, K, lin->w, lin->transposed ? K : N, beta, y, N);
   }
-  if (epi == OPS_EPI_QUICK_GELU || epi == OPS_EPI_GELU)
+  if (epi == OPS_EPI_QUICK_GELU || epi == OPS_EPI_GELU) {
+    double t0 = be->profile ? now_seconds() : 0.0;
     split_run(be, M, elems * NS_ACT, activation_rows, &job);
+    if (be->profile)
+      be->profile->activation_seconds += now_seconds() - t0;
+  }
 }
 
 /* OpenBLAS 0.3.21 runs a product on its own threads when M·N·K exceeds
@@ -858,8 +862,25 @@ norm_rows(const void *arg, long r0, long r1, int worker)
                  j->out + (size_t) r0 * j->ld_out, j->ld_out, (int) (r1 - r0));
 }
 
+static void layer_norm_rows_run(const ops_backend *be, const clip_norm *norm, int width,
+                                float eps, const float *in, int ld_in, float *out, int ld_out,
+                                int rows);
+
 void
 ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,
+                    const float *in, int ld_in, float *out, int ld_out, int rows)
+{
+  if (!be->profile) {
+    layer_norm_rows_run(be, norm, width, eps, in, ld_in, out, ld_out, rows);
+    return;
+  }
+  double t0 = now_seconds();
+  layer_norm_rows_run(be, norm, width, eps, in, ld_in, out, ld_out, rows);
+  be->profile->layer_norm_seconds += now_seconds() - t0;
+}
+
+static void
+layer_norm_rows_run(const ops_backend *be, const clip_norm *norm, int width, float eps,
                     const float *in, int ld_in, float *out, int ld_out, int rows)
 {
 #ifdef _OPENMP

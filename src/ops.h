@@ -30,6 +30,8 @@ typedef struct {
 typedef struct {
   ops_profile_entry e[64];
   int n;
+  double layer_norm_seconds; /* the blocks' and ln_pre's layer norms */
+  double activation_seconds; /* OpenBLAS's activation pass, inside its fc1 entry */
 } ops_profile;
 
 typedef struct {

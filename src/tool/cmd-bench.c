@@ -152,6 +152,11 @@ print_profile(const ops_profile *p, const clip_model_info *in, int batch, double
     printf("%s\"%s\": %.3f", k ? ", " : "", names[k], s * 1e3 / passes);
   }
   printf(", \"outside_products\": %.3f},\n", (total_s - gemm) * 1e3 / passes);
+  /* Parts of the stages above: layer norms are outside the products; the
+   * activation is inside fc1 (oneDNN fuses it into the product as a
+   * post-op, so there it has no time of its own and reads 0). */
+  printf("    \"layer_norm_ms_per_pass\": %.3f,\n    \"activation_in_fc1_ms_per_pass\": %.3f,\n",
+         p->layer_norm_seconds * 1e3 / passes, p->activation_seconds * 1e3 / passes);
   printf("    \"share_outside_products\": %.3f", total_s > 0 ? (total_s - gemm) / total_s : 0.0);
 }
 

@@ -495,7 +495,8 @@ test_tool_bench(void)
                                 "\"images_per_s\"", "\"model_load_ms\"", "\"peak_rss_mb\"",
                                 "\"gemm_floor_ms_per_image\"", "\"ratio_to_model_floor_min\"",
                                 "\"model_floor_ms_tokens_run_min\"", "\"tokens_run\"",
-                                "\"stages_ms_per_pass\"", "\"qkv\"", "\"attention\"" };
+                                "\"stages_ms_per_pass\"", "\"qkv\"", "\"attention\"",
+                                "\"layer_norm_ms_per_pass\"", "\"activation_in_fc1_ms_per_pass\"" };
   for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
     if (!strstr(out, keys[i]))
       g_test_fail_printf("clip-tool bench output lacks %s:\n%s", keys[i], out);
