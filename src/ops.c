@@ -408,6 +408,10 @@ warm_vision(clip_model *m, onednn_model *om, clip_error *err)
             { &b->attn_out, T, ONEDNN_ACT_NONE, true },
             { &b->fc1, T, act, false },
             { &b->fc2, T, ONEDNN_ACT_NONE, true },
+            /* the last block past attention runs on the class token only */
+            { &b->attn_out, 1, ONEDNN_ACT_NONE, true },
+            { &b->fc1, 1, act, false },
+            { &b->fc2, 1, ONEDNN_ACT_NONE, true },
             { &m->visual_proj, 1, ONEDNN_ACT_NONE, false } };
   for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
     onednn_linear *prep = g_hash_table_lookup(om->layers, w[i].lin);
