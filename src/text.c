@@ -33,8 +33,7 @@ clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, floa
                           n);
   const size_t rows = (size_t) n * T;
   clip_scratch_plan plan = { 0 };
-  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, tw);
-  const size_t o_eot = clip_scratch_take(&plan, (size_t) n, (size_t) W);
+  const clip_tower_plan tp = clip_tower_plan_take(&plan, (size_t) n, (size_t) T, tw);
   const size_t o_pos = clip_scratch_take(&plan, (size_t) n, 1);
   clip_status st = clip_scratch_reserve(ctx, &plan, err);
   if (st != CLIP_OK)
@@ -52,27 +51,15 @@ clip_text_forward(clip_ctx *ctx, const int32_t *ids, int n, int len, int T, floa
     }
   clip_ctx_debug(ctx, "text_hidden", 0, x, n, T, W);
   /* Pool at the first EOT: a literal "<|endoftext|>" inside the text ends it
-   * there, as in OpenAI's argmax pooling (EOT is the largest id). Only that
-   * row is read after the last block, which runs the rest only as far as
-   * attention needs it, unless a debug hook wants every hidden state. */
+   * there, as in OpenAI's argmax pooling (EOT is the largest id). */
   int *eot = (int *) (ctx->scratch + o_pos); /* scratch is plain malloc'd memory */
   for (int r = 0; r < n; r++)
     eot[r] = clip_text_first_eot(m, ids + (size_t) r * len, len);
-  const int full = ctx->debug || tw->layers < 1 ? tw->layers : tw->layers - 1;
-  float *kept = ctx->scratch + o_eot;
-  for (int l = 0; l < full; l++) {
-    clip_block_forward(&ctx->backend, &tw->blocks[l], &shape, x, n, T, &s);
-    clip_ctx_debug(ctx, "text_hidden", l + 1, x, n, T, W);
-  }
-  if (full < tw->layers) {
-    clip_block_forward_kept(&ctx->backend, &tw->blocks[full], &shape, x, n, T, eot, kept, &s);
-  } else {
-    if (ctx->debug) {
-      ops_layer_norm(&m->ln_final, W, shape.eps, x, W, s.h, W, (int) rows);
-      clip_ctx_debug(ctx, "text_last_hidden", 0, s.h, n, T, W);
-    }
-    for (int r = 0; r < n; r++)
-      memcpy(kept + (size_t) r * W, x + ((size_t) r * T + eot[r]) * W, (size_t) W * sizeof *kept);
+  float *kept = ctx->scratch + tp.pooled;
+  clip_tower_blocks(ctx, tw, &shape, x, n, T, &s, eot, kept, "text_hidden");
+  if (ctx->debug) {
+    ops_layer_norm(&m->ln_final, W, shape.eps, x, W, s.h, W, (int) rows);
+    clip_ctx_debug(ctx, "text_last_hidden", 0, s.h, n, T, W);
   }
 
   float *pool = pooled ? pooled : s.h;

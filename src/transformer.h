@@ -32,9 +32,10 @@ void clip_block_forward(const ops_backend *be, const clip_block *blk, const clip
  * (the class token, the first end-of-text token): ln1, qkv and attention
  * for all rows (keys and values need them), everything after attention for
  * the kept rows only, a quarter of the block's products. keep[r] is the kept
- * row of sequence r (keep NULL: row 0 of each, the class token); the kept rows' outputs go to out [n_seq, width], the
- * same values the full block would leave in those rows of x. x is left
- * partly updated. The scratch is the full block's. */
+ * row of sequence r (keep NULL: row 0 of each, the class token); the kept
+ * rows' outputs go to out [n_seq, width], the same values the full block
+ * would leave in those rows of x, which is left as it was. The scratch is
+ * the full block's. */
 void clip_block_forward_kept(const ops_backend *be, const clip_block *blk,
                              const clip_block_shape *shape, float *x, int n_seq, int T,
                              const int *keep, float *out, const clip_block_scratch *s);

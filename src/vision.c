@@ -44,9 +44,8 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
                           n);
   const size_t rows = (size_t) n * T;
   clip_scratch_plan plan = { 0 };
-  const clip_tower_plan tp = clip_tower_plan_take(&plan, rows, tw);
+  const clip_tower_plan tp = clip_tower_plan_take(&plan, (size_t) n, (size_t) T, tw);
   const size_t o_patch = clip_scratch_take(&plan, (size_t) n * n_patch, 3 * (size_t) P * P);
-  const size_t o_cls = clip_scratch_take(&plan, (size_t) n, (size_t) W);
   clip_status st = clip_scratch_reserve(ctx, &plan, err);
   if (st != CLIP_OK)
     return st;
@@ -71,23 +70,12 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
 
   ops_layer_norm_rows(&ctx->backend, &m->ln_pre, W, shape.eps, x, W, x, W, (int) rows);
   clip_ctx_debug(ctx, "vision_hidden", 0, x, n, T, W);
-  /* The class token (row 0 of each image) is the image's summary: the last
-   * block runs the rest of its rows only as far as attention needs them,
-   * unless a debug hook wants every hidden state. */
-  const int full = ctx->debug || tw->layers < 1 ? tw->layers : tw->layers - 1;
-  float *cls = ctx->scratch + o_cls;
-  for (int l = 0; l < full; l++) {
-    clip_block_forward(&ctx->backend, &tw->blocks[l], &shape, x, n, T, &s);
-    clip_ctx_debug(ctx, "vision_hidden", l + 1, x, n, T, W);
-  }
-  if (full < tw->layers)
-    clip_block_forward_kept(&ctx->backend, &tw->blocks[full], &shape, x, n, T, NULL, cls, &s);
+  /* The class token (row 0 of each image) is the image's summary. */
+  float *cls = ctx->scratch + tp.pooled;
+  clip_tower_blocks(ctx, tw, &shape, x, n, T, &s, NULL, cls, "vision_hidden");
 
   float *pool = pooled ? pooled : s.h;
-  if (full < tw->layers)
-    ops_layer_norm(&m->ln_post, W, shape.eps, cls, W, pool, W, n);
-  else
-    ops_layer_norm(&m->ln_post, W, shape.eps, x, T * W, pool, W, n);
+  ops_layer_norm(&m->ln_post, W, shape.eps, cls, W, pool, W, n);
   ops_linear(&ctx->backend, &m->visual_proj, pool, n, embeds, OPS_EPI_NONE);
   return ops_backend_take_error(&ctx->backend, err);
 }
