@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "clip.h"
+#include "error.h"
 #include "context.h"
 #include "gemm-floor.h"
 #include "tool.h"
@@ -112,6 +113,59 @@ measure_floor(floor_shape *s, int n, floor_method m, int threads, double seconds
     }
 }
 
+/* One tower's encode, for time_against_floor(). */
+typedef struct {
+  clip_ctx *ctx;
+  const float *pixels; /* images, or */
+  const int32_t *ids;  /* texts of len ids */
+  int n, len;
+  float *embeds;
+} encode_job;
+
+static clip_status
+encode(const encode_job *j, clip_error *err)
+{
+  return j->pixels ? clip_encode_images(j->ctx, j->pixels, j->n, j->embeds, NULL, err)
+                   : clip_encode_texts(j->ctx, j->ids, j->n, j->len, j->embeds, NULL, err);
+}
+
+typedef struct {
+  double min, median, floor_min, ratio_median;
+} timed;
+
+/* `runs` encodes, each followed by one model-floor pass over the tower's
+ * shapes (every product alone, each layer with its own weights): both see
+ * the same load from other processes and read the same weight bytes from
+ * memory. Times are ms divided by per; times and ratios hold runs values. */
+static bool
+time_against_floor(const encode_job *j, double per, const floor_shape *s, int n, floor_method m,
+                   int threads, int runs, double *times, double *ratios, timed *out,
+                   clip_error *err)
+{
+  floor_session *fs = floor_session_new(s, n, m, threads, true);
+  if (!fs) {
+    clip_set_error(err, CLIP_ERR_NOMEM, "cannot set up the floor pass");
+    return false;
+  }
+  *out = (timed) { INFINITY, 0, INFINITY, 0 };
+  for (int i = 0; i < runs; i++) {
+    double t0 = floor_now();
+    if (encode(j, err) != CLIP_OK) {
+      floor_session_free(fs);
+      return false;
+    }
+    times[i] = (floor_now() - t0) * 1e3 / per;
+    double pass = floor_session_pass(fs) / per;
+    out->min = fmin(out->min, times[i]);
+    out->floor_min = fmin(out->floor_min, pass);
+    ratios[i] = times[i] / pass;
+  }
+  floor_session_free(fs);
+  out->median = median(times, runs);
+  out->ratio_median = median(ratios, runs);
+  return true;
+}
+
 /* Names a profiled product after the model shape it matches. */
 static const char *
 shape_name(const ops_profile_entry *e, const clip_model_info *in, int batch)
@@ -196,7 +250,8 @@ cmd_bench(int argc, char **argv)
   float *embeds = malloc((size_t) (B > o.texts ? B : o.texts + 1) * in->embed_dim * sizeof *embeds);
   int32_t *ids = calloc((size_t) (o.texts + 1) * in->context_length, sizeof *ids);
   double *times = malloc((size_t) o.runs * sizeof *times);
-  if (!pixels || !embeds || !ids || !times) {
+  double *ratios = malloc((size_t) o.runs * sizeof *ratios);
+  if (!pixels || !embeds || !ids || !times || !ratios) {
     fprintf(stderr, "clip-tool bench: out of memory\n");
     rc = 1;
     goto out;
@@ -259,68 +314,29 @@ cmd_bench(int argc, char **argv)
   double rss_mb = ru.ru_maxrss / 1024.0;
 
   floor_measure_all(vis, n_vis, method, o.threads, o.floor_seconds);
-  /* Forward passes alternate with floor passes (every product of the pass,
-   * alone, each layer with its own weights): both see the same load from
-   * other processes and read the same weight bytes from memory. */
-  floor_session *fs = floor_session_new(vis, n_vis, method, o.threads, true);
-  if (!fs) {
-    fprintf(stderr, "clip-tool bench: cannot set up the floor pass\n");
+  const encode_job img_job = { ctx, pixels, NULL, B, 0, embeds };
+  timed img = { 0 }, txt = { 0 };
+  if (!time_against_floor(&img_job, B, vis, n_vis, method, o.threads, o.runs, times, ratios, &img,
+                          &err)) {
+    fprintf(stderr, "clip-tool bench: %s\n", err.message);
     rc = 1;
     goto out;
   }
-  double pass_min = INFINITY;
-  double *ratios = malloc((size_t) o.runs * sizeof *ratios);
-  for (int i = 0; ratios && i < o.runs; i++) {
-    t0 = floor_now();
-    clip_encode_images(ctx, pixels, B, embeds, NULL, &err);
-    times[i] = (floor_now() - t0) * 1e3 / B;
-    double pass = floor_session_pass(fs) / B;
-    pass_min = fmin(pass_min, pass);
-    ratios[i] = times[i] / pass;
-  }
-  floor_session_free(fs);
   measure_floor(vis, n_vis, method, o.threads, o.floor_seconds);
-  double img_min = INFINITY;
-  for (int i = 0; i < o.runs; i++)
-    img_min = fmin(img_min, times[i]);
-  double img_med = median(times, o.runs);
   double floor_img = floor_total_ms(vis, n_vis, method) / B;
-  double ratio_pass_med = ratios ? median(ratios, o.runs) : 0.0;
 
-  double txt_min = 0, txt_med = 0, txt_pass_min = INFINITY, txt_ratio_med = 0;
   if (o.texts > 0) {
     floor_measure_all(txt_full, n_txt, method, o.threads, o.floor_seconds);
     floor_measure_all(txt_run, n_txt, method, o.threads, o.floor_seconds);
-    floor_session *ts = floor_session_new(txt_run, n_txt, method, o.threads, true);
-    if (!ts || !ratios) {
-      fprintf(stderr, "clip-tool bench: cannot set up the text floor pass\n");
-      floor_session_free(ts);
-      free(ratios);
+    const encode_job txt_job = { ctx, NULL, ids, o.texts, in->context_length, embeds };
+    if (!time_against_floor(&txt_job, 1, txt_run, n_txt, method, o.threads, o.runs, times, ratios,
+                            &txt, &err)) {
+      fprintf(stderr, "clip-tool bench: %s\n", err.message);
       rc = 1;
       goto out;
     }
-    txt_min = INFINITY;
-    for (int i = 0; i < o.runs; i++) {
-      t0 = floor_now();
-      if (clip_encode_texts(ctx, ids, o.texts, in->context_length, embeds, NULL, &err) != CLIP_OK) {
-        fprintf(stderr, "clip-tool bench: %s\n", err.message);
-        floor_session_free(ts);
-        free(ratios);
-        rc = 1;
-        goto out;
-      }
-      times[i] = (floor_now() - t0) * 1e3;
-      txt_min = fmin(txt_min, times[i]);
-      double pass = floor_session_pass(ts);
-      txt_pass_min = fmin(txt_pass_min, pass);
-      ratios[i] = times[i] / pass;
-    }
-    floor_session_free(ts);
-    txt_med = median(times, o.runs);
-    txt_ratio_med = median(ratios, o.runs);
     measure_floor(txt_run, n_txt, method, o.threads, o.floor_seconds);
   }
-  free(ratios);
 
   ops_profile prof = { 0 };
   double prof_s = 0.0;
@@ -364,13 +380,13 @@ cmd_bench(int argc, char **argv)
   printf("  \"model_load_ms\": %.1f,\n  \"first_pass_ms\": %.1f,\n", load_ms, first_ms);
   printf("  \"ms_per_image_min\": %.2f,\n  \"ms_per_image_median\": %.2f,\n"
          "  \"images_per_s\": %.1f,\n",
-         img_min, img_med, 1000.0 / img_med);
+         img.min, img.median, 1000.0 / img.median);
   printf("  \"gemm_floor_ms_per_image\": %.2f,\n  \"ratio_to_floor_min\": %.3f,\n"
          "  \"ratio_to_floor_median\": %.3f,\n",
-         floor_img, img_min / floor_img, img_med / floor_img);
+         floor_img, img.min / floor_img, img.median / floor_img);
   printf("  \"model_floor_ms_per_image_min\": %.2f,\n  \"ratio_to_model_floor_min\": %.3f,\n"
          "  \"ratio_to_model_floor_median\": %.3f,\n",
-         pass_min, img_min / pass_min, ratio_pass_med);
+         img.floor_min, img.min / img.floor_min, img.ratio_median);
   printf("  \"vision_floor\": {\n");
   floor_print_json(stdout, vis, n_vis, B, "    ");
   printf("\n  },\n");
@@ -384,8 +400,8 @@ cmd_bench(int argc, char **argv)
            "    \"model_floor_ms_tokens_run_min\": %.2f,\n"
            "    \"ratio_to_model_floor_min\": %.3f,\n    \"ratio_to_model_floor_median\": %.3f\n"
            "  },\n",
-           o.texts, t_run, txt_min, txt_med, f_full, f_run, txt_min / f_full, txt_min / f_run,
-           txt_pass_min, txt_min / txt_pass_min, txt_ratio_med);
+           o.texts, t_run, txt.min, txt.median, f_full, f_run, txt.min / f_full, txt.min / f_run,
+           txt.floor_min, txt.min / txt.floor_min, txt.ratio_median);
   }
   printf("  \"peak_rss_mb\": %.1f,\n  \"weights_mb_compute_precision\": %.1f,\n"
          "  \"rss_budget_mb\": %.1f",
@@ -398,7 +414,7 @@ cmd_bench(int argc, char **argv)
   }
   printf("\n}\n");
 out:
-  free(pixels), free(embeds), free(ids), free(times);
+  free(pixels), free(embeds), free(ids), free(times), free(ratios);
   clip_ctx_free(ctx);
   clip_model_free(model);
   return rc;
