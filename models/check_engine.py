@@ -21,7 +21,7 @@ import scenes  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
 from clipmodel import normalize_pixels  # noqa: E402
 from evaluate import load_model  # noqa: E402
-from export import read_safetensors, write_safetensors, CLIP_MEAN, CLIP_STD  # noqa: E402
+from engine_eval import EngineModel  # noqa: E402
 
 
 def all_prompts():
@@ -66,11 +66,9 @@ def main():
                               pp["image_std"])
     prompts = texts[::max(1, len(texts) // 16)][:16]
     ids = torch.tensor([tok.encode_padded(t, model.cfg.context_length) for t in prompts])
-    write_safetensors(os.path.join(tmp, "in.safetensors"),
-                      {"pixel_values": pixels.numpy(), "input_ids": ids.numpy().astype(np.int32)})
-    subprocess.run([args.clip_tool, "run", args.model, "--input", os.path.join(tmp, "in.safetensors"),
-                    "--output", os.path.join(tmp, "out.safetensors")], check=True)
-    eng = read_safetensors(os.path.join(tmp, "out.safetensors"))
+    engine = EngineModel(args.clip_tool, args.model, model.cfg, {}, tmp)
+    eng = {"image_embeds": engine.encode_image(pixels).numpy(),
+           "text_embeds": engine.encode_text(ids).numpy()}
     with torch.no_grad():
         ref_img = model.encode_image(pixels).numpy()
         ref_txt = model.encode_text(ids).numpy()
@@ -87,7 +85,6 @@ def main():
         (ref_txt / np.linalg.norm(ref_txt, axis=1, keepdims=True)).T
     print(f"cosine similarity matrix 16x16: max abs difference {np.abs(s_eng - s_ref).max():.2e}, "
           f"same arg-max per image: {(s_eng.argmax(1) == s_ref.argmax(1)).all()}")
-    _ = CLIP_MEAN, CLIP_STD
 
 
 if __name__ == "__main__":
