@@ -604,6 +604,13 @@ bias_rows(const void *arg, long r0, long r1, int worker)
  * where x / (1 + e^t) is 0 or x to float precision anyway. The division is
  * exact IEEE, so the result is within a few ulp of ops_quick_gelu()
  * (tests/engine/test-forward.c). */
+/* 2^k for k in [-126, 127], built in the exponent field. */
+__attribute__((target("avx2"))) static inline __m256
+pow2_avx2(__m256i k)
+{
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+}
+
 __attribute__((target("avx2,fma"))) static void
 quick_gelu_avx2(float *y, size_t n)
 {
@@ -628,11 +635,9 @@ quick_gelu_avx2(float *y, size_t n)
     p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, one));
     /* 2^k through the exponent bits; k is in [-126, 128] after the clamp,
      * and 2^128 is split as 2·2^127 so the exponent field never overflows. */
-    const __m256i ki = _mm256_cvtps_epi32(k);
-    const __m256i k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, _mm256_set1_epi32(127)), 23));
-    const __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    const __m256i ki = _mm256_cvtps_epi32(k), k1 = _mm256_srai_epi32(ki, 1);
+    const __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, pow2_avx2(k1)),
+                                   pow2_avx2(_mm256_sub_epi32(ki, k1)));
     _mm256_storeu_ps(y + i, _mm256_div_ps(x, _mm256_add_ps(one, e)));
   }
   for (; i < n; i++)
