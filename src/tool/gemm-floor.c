@@ -138,7 +138,6 @@ typedef struct {
 struct floor_session {
   floor_method m;
   int threads, n;
-  bool model_weights;
   onednn_engine *eng;
   onednn_exec *ex;
   session_shape *sh;
@@ -202,11 +201,13 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
   if (s->attention)
     return m != FLOOR_OPENBLAS || (p->scores = filled((size_t) s->n * s->H * s->T * s->T, 0.0f));
   p->n_w = model_weights ? s->count : 1;
-  if (!(p->w = calloc((size_t) p->n_w, sizeof *p->w)) || !(p->b = calloc((size_t) p->n_w, sizeof *p->b))
+  if (!(p->w = calloc((size_t) p->n_w, sizeof *p->w))
+      || !(p->b = calloc((size_t) p->n_w, sizeof *p->b))
       || (m != FLOOR_OPENBLAS && !(p->lin = calloc((size_t) p->n_w, sizeof *p->lin))))
     return false;
   for (int c = 0; c < p->n_w; c++) {
-    if (!(p->w[c] = filled((size_t) s->K * s->N, 0.1f)) || (s->bias && !(p->b[c] = filled(s->N, 0.1f))))
+    if (!(p->w[c] = filled((size_t) s->K * s->N, 0.1f))
+        || (s->bias && !(p->b[c] = filled(s->N, 0.1f))))
       return false;
     if (m == FLOOR_OPENBLAS)
       continue;
@@ -235,7 +236,7 @@ floor_session_new(const floor_shape *s, int n, floor_method m, int threads, bool
     free(fs);
     return NULL;
   }
-  fs->m = m, fs->threads = threads, fs->n = n, fs->model_weights = model_weights;
+  fs->m = m, fs->threads = threads, fs->n = n;
   if (m != FLOOR_OPENBLAS
       && (!onednn_built() || !(fs->eng = onednn_engine_new(threads, NULL))
           || !(fs->ex = onednn_exec_new(fs->eng, NULL)))) {
