@@ -166,6 +166,22 @@ time_against_floor(const encode_job *j, double per, const floor_shape *s, int n,
   return true;
 }
 
+/* `runs` encodes with the backend's per-stage timing on; their seconds. */
+static double
+profile_runs(const encode_job *j, int runs, ops_profile *prof)
+{
+  ops_backend *be = &j->ctx->backend;
+  double s = 0.0;
+  be->profile = prof;
+  for (int i = 0; i < runs; i++) {
+    double t0 = floor_now();
+    encode(j, NULL);
+    s += floor_now() - t0;
+  }
+  be->profile = NULL;
+  return s;
+}
+
 /* Names a profiled product after the model shape it matches. */
 static const char *
 shape_name(const ops_profile_entry *e, const clip_model_info *in, int batch)
@@ -338,16 +354,13 @@ cmd_bench(int argc, char **argv)
     measure_floor(txt_run, n_txt, method, o.threads, o.floor_seconds);
   }
 
-  ops_profile prof = { 0 };
-  double prof_s = 0.0;
+  ops_profile prof = { 0 }, txt_prof = { 0 };
+  double prof_s = 0.0, txt_prof_s = 0.0;
   if (o.profile) {
-    ctx->backend.profile = &prof;
-    for (int i = 0; i < o.runs; i++) {
-      t0 = floor_now();
-      clip_encode_images(ctx, pixels, B, embeds, NULL, &err);
-      prof_s += floor_now() - t0;
-    }
-    ctx->backend.profile = NULL;
+    const encode_job txt_job = { ctx, NULL, ids, o.texts, in->context_length, embeds };
+    prof_s = profile_runs(&img_job, o.runs, &prof);
+    if (o.texts > 0)
+      txt_prof_s = profile_runs(&txt_job, o.runs, &txt_prof);
   }
 
   /* Weights in the compute precision: the linear layers in fp32 or bf16,
@@ -411,6 +424,12 @@ cmd_bench(int argc, char **argv)
            prof_s * 1e3 / o.runs / B);
     print_profile(&prof, in, B, prof_s, o.runs * B);
     printf("\n  }");
+    if (o.texts > 0) {
+      printf(",\n  \"text_profile\": {\n    \"passes\": %d,\n    \"ms_per_pass\": %.2f,\n",
+             o.runs, txt_prof_s * 1e3 / o.runs);
+      print_profile(&txt_prof, in, B, txt_prof_s, o.runs);
+      printf("\n  }");
+    }
   }
   printf("\n}\n");
 out:

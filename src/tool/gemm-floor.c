@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "backend-onednn.h"
+#include "ops.h"
 
 double
 floor_now(void)
@@ -92,38 +93,6 @@ filled(size_t n, float scale)
   return p;
 }
 
-/* The OpenBLAS attention core as the reference path runs it: one sgemm per
- * (sequence, head), spread over the threads by our own loop with OpenBLAS
- * itself on one thread. */
-static void
-blas_attention(const floor_shape *s, const float *qkv, float *scores, float *out)
-{
-  int T = s->T, H = s->H, Dh = s->Dh, W = H * Dh, ld = 3 * W;
-  float scale = 1.0f / sqrtf((float) Dh);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-  for (int p = 0; p < s->n * H; p++) {
-    int b = p / H, h = p % H;
-    const float *q = qkv + (size_t) b * T * ld + h * Dh;
-    float *sc = scores + (size_t) p * T * T;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, scale, q, ld, q + W, ld, 0.0f,
-                sc, T);
-    for (int i = 0; i < T; i++) {
-      float *row = sc + (size_t) i * T, mx = row[0], sum = 0.0f;
-      int last = s->causal ? i : T - 1;
-      for (int j = 1; j <= last; j++)
-        mx = fmaxf(mx, row[j]);
-      for (int j = 0; j <= last; j++)
-        sum += (row[j] = expf(row[j] - mx));
-      for (int j = 0; j < T; j++)
-        row[j] = j <= last ? row[j] / sum : 0.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, sc, T, q + 2 * W, ld,
-                0.0f, out + (size_t) b * T * W + h * Dh, W);
-  }
-}
-
 typedef struct {
   floor_shape s;
   /* n_w weight sets: one per call of the pass when the session has the
@@ -131,7 +100,7 @@ typedef struct {
   int n_w;
   onednn_linear **lin;
   float **w, **b;
-  float *x, *y, *scores;
+  float *x, *y;
   uint16_t *xb;
 } session_shape;
 
@@ -140,31 +109,36 @@ struct floor_session {
   int threads, n;
   onednn_engine *eng;
   onednn_exec *ex;
+  /* OpenBLAS: the engine's own backend state (its worker threads), bound
+   * for the session's longest sequence, for the attention core. */
+  ops_backend blas;
   session_shape *sh;
 };
 
-/* One call of one shape with the session's buffers. */
+/* One call of one shape with the session's buffers. The attention core is
+ * the engine's own on either backend (on OpenBLAS its per-(sequence, head)
+ * products split over the context's workers, on oneDNN its primitives): it
+ * is a chain of tiny products with a softmax between them, and no single
+ * library call has it. */
 static void
-run_once(floor_method m, onednn_exec *ex, session_shape *p, int c)
+run_once(floor_session *fs, session_shape *p, int c)
 {
   const floor_shape *s = &p->s;
-  if (s->attention && m == FLOOR_OPENBLAS)
-    blas_attention(s, p->x, p->scores, p->y);
+  if (s->attention && fs->m == FLOOR_OPENBLAS)
+    ops_attention(&fs->blas, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y);
   else if (s->attention)
-    onednn_attention(ex, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y, NULL);
-  else if (m == FLOOR_OPENBLAS) {
-    /* Weights in PyTorch's [N][K] layout, as the model keeps them. */
-    const float *b = p->b[c];
+    onednn_attention(fs->ex, p->x, s->n, s->T, s->H, s->Dh, s->causal, p->y, NULL);
+  else if (fs->m == FLOOR_OPENBLAS)
+    /* The product alone, weights in PyTorch's [N][K] layout as the model
+     * keeps them. No bias pass: with β = 0 OpenBLAS already makes one pass
+     * over y (zeroing it), the pass in which the engine writes the bias
+     * before a β = 1 product. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->M, s->N, s->K, 1.0f, p->x, s->K,
                 p->w[c], s->K, 0.0f, p->y, s->N);
-    if (b)
-      for (int i = 0; i < s->M; i++)
-        for (int j = 0; j < s->N; j++)
-          p->y[(size_t) i * s->N + j] += b[j];
-  } else if (m == FLOOR_ONEDNN_BF16)
-    onednn_linear_run_bf16(ex, p->lin[c], p->xb, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+  else if (fs->m == FLOOR_ONEDNN_BF16)
+    onednn_linear_run_bf16(fs->ex, p->lin[c], p->xb, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
   else
-    onednn_linear_run(ex, p->lin[c], p->x, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
+    onednn_linear_run(fs->ex, p->lin[c], p->x, s->M, p->y, ONEDNN_ACT_NONE, false, NULL);
 }
 
 static void
@@ -179,7 +153,7 @@ shape_free(session_shape *p)
       free(p->b[c]);
   }
   free(p->lin), free(p->w), free(p->b);
-  free(p->x), free(p->y), free(p->scores), free(p->xb);
+  free(p->x), free(p->y), free(p->xb);
 }
 
 static bool
@@ -199,7 +173,7 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
   if (!(p->x = filled(nx, 2.0f)) || !(p->y = filled(ny, 1.0f)))
     return false;
   if (s->attention)
-    return m != FLOOR_OPENBLAS || (p->scores = filled((size_t) s->n * s->H * s->T * s->T, 0.0f));
+    return true;
   p->n_w = model_weights ? s->count : 1;
   if (!(p->w = calloc((size_t) p->n_w, sizeof *p->w))
       || !(p->b = calloc((size_t) p->n_w, sizeof *p->b))
@@ -228,6 +202,24 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
   return true;
 }
 
+/* The engine's OpenBLAS backend on `threads` threads, bound as for a model
+ * whose longest sequence is the longest attention shape's. Binding sets
+ * OpenBLAS's own thread count to `threads`, as a context does. */
+static bool
+blas_bind_for(ops_backend *be, const floor_shape *s, int n, int threads)
+{
+  clip_params params = clip_default_params();
+  params.backend = CLIP_BACKEND_OPENBLAS;
+  params.n_threads = threads;
+  clip_model shapes;
+  memset(&shapes, 0, sizeof shapes);
+  for (int i = 0; i < n; i++)
+    if (s[i].attention && s[i].T > shapes.info.context_length)
+      shapes.info.context_length = s[i].T;
+  return ops_backend_init(be, &params, NULL) == CLIP_OK
+         && ops_backend_bind(be, &shapes, NULL) == CLIP_OK;
+}
+
 floor_session *
 floor_session_new(const floor_shape *s, int n, floor_method m, int threads, bool model_weights)
 {
@@ -237,6 +229,10 @@ floor_session_new(const floor_shape *s, int n, floor_method m, int threads, bool
     return NULL;
   }
   fs->m = m, fs->threads = threads, fs->n = n;
+  if (m == FLOOR_OPENBLAS && !blas_bind_for(&fs->blas, s, n, threads)) {
+    floor_session_free(fs);
+    return NULL;
+  }
   if (m != FLOOR_OPENBLAS
       && (!onednn_built() || !(fs->eng = onednn_engine_new(threads, NULL))
           || !(fs->ex = onednn_exec_new(fs->eng, NULL)))) {
@@ -256,14 +252,9 @@ double
 floor_session_pass(floor_session *fs)
 {
   double t0 = floor_now();
-  for (int i = 0; i < fs->n; i++) {
-    if (fs->m == FLOOR_OPENBLAS)
-      openblas_set_num_threads(fs->sh[i].s.attention ? 1 : fs->threads);
+  for (int i = 0; i < fs->n; i++)
     for (int c = 0; c < fs->sh[i].s.count; c++)
-      run_once(fs->m, fs->ex, &fs->sh[i], fs->sh[i].n_w > 1 ? c : 0);
-  }
-  if (fs->m == FLOOR_OPENBLAS)
-    openblas_set_num_threads(fs->threads);
+      run_once(fs, &fs->sh[i], fs->sh[i].n_w > 1 ? c : 0);
   return (floor_now() - t0) * 1e3;
 }
 
@@ -275,6 +266,7 @@ floor_session_free(floor_session *fs)
   for (int i = 0; fs->sh && i < fs->n; i++)
     shape_free(&fs->sh[i]);
   free(fs->sh);
+  ops_backend_release(&fs->blas);
   onednn_exec_free(fs->ex);
   onednn_engine_free(fs->eng);
   free(fs);
@@ -286,16 +278,12 @@ floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
   floor_session *fs = floor_session_new(s, 1, m, threads, false);
   if (!fs)
     return false;
-  if (m == FLOOR_OPENBLAS)
-    openblas_set_num_threads(s->attention ? 1 : threads);
   double best = INFINITY, start = floor_now();
   for (int rep = 0; rep < 3 || (floor_now() - start < min_seconds && rep < 100000); rep++) {
     double t0 = floor_now();
-    run_once(m, fs->ex, &fs->sh[0], 0);
+    run_once(fs, &fs->sh[0], 0);
     best = fmin(best, floor_now() - t0);
   }
-  if (m == FLOOR_OPENBLAS)
-    openblas_set_num_threads(threads);
   s->ms[m] = best * 1e3;
   s->impl[m] = m == FLOOR_OPENBLAS ? "cblas_sgemm" : onednn_exec_last_impl(fs->ex);
   floor_session_free(fs);
