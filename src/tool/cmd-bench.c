@@ -12,16 +12,18 @@
 #include "clip.h"
 #include "error.h"
 #include "context.h"
+#include "encoders.h"
 #include "gemm-floor.h"
 #include "tool.h"
 
 #define USAGE                                                                                      \
   "usage: clip-tool bench MODEL [--batch B] [--runs N] [--threads T] [--backend openblas|onednn]\n" \
-  "                       [--precision fp32|bf16] [--text N] [--profile] [--floor-seconds S]\n"
+  "                       [--precision fp32|bf16] [--text N] [--text-tokens L] [--profile]\n"    \
+  "                       [--floor-seconds S]\n"
 
 typedef struct {
   const char *model;
-  int batch, runs, threads, texts;
+  int batch, runs, threads, texts, text_tokens;
   bool profile;
   double floor_seconds;
   clip_params params;
@@ -47,6 +49,8 @@ parse(int argc, char **argv, options *o)
       o->threads = atoi(v), i++;
     else if (!strcmp(a, "--text"))
       o->texts = atoi(v), i++;
+    else if (!strcmp(a, "--text-tokens"))
+      o->text_tokens = atoi(v), i++;
     else if (!strcmp(a, "--floor-seconds"))
       o->floor_seconds = atof(v), i++;
     else if (!strcmp(a, "--backend")) {
@@ -76,9 +80,10 @@ parse(int argc, char **argv, options *o)
   }
   if (!o->model)
     return fprintf(stderr, USAGE), 2;
-  if (o->batch < 1 || o->runs < 1 || o->threads < 1 || o->texts < 0 || o->floor_seconds <= 0)
+  if (o->batch < 1 || o->runs < 1 || o->threads < 1 || o->texts < 0 || o->floor_seconds <= 0
+      || (o->text_tokens != 0 && o->text_tokens < 2))
     return fprintf(stderr, "clip-tool bench: batch, runs and threads must be >= 1, text >= 0, "
-                           "floor-seconds > 0\n"), 2;
+                           "text-tokens >= 2, floor-seconds > 0\n"), 2;
   o->params.n_threads = o->threads;
   return 0;
 }
@@ -278,25 +283,33 @@ cmd_bench(int argc, char **argv)
     pixels[i] = ((r >> 8) * (1.0f / 16777216.0f)) * 4.0f - 2.0f; /* normalized pixel range */
   }
 
-  /* Texts: real prompts when the model has a tokenizer; the run length is
-   * the longest prompt's end-of-text token + 1 (the engine stops there). */
+  /* Texts: real prompts when the model has a tokenizer, else (or with
+   * --text-tokens L) synthetic texts of L tokens (default 8): start, L − 2
+   * ordinary ids, end. The run length is the longest text's end-of-text
+   * token + 1 (the engine stops there). */
+  if (o.text_tokens > in->context_length) {
+    fprintf(stderr, "clip-tool bench: --text-tokens %d: the model's context is %d tokens\n",
+            o.text_tokens, in->context_length);
+    rc = 2;
+    goto out;
+  }
   int t_run = 0;
+  const int32_t lowest_special = model->sot_id < model->eot_id ? model->sot_id : model->eot_id;
   for (int i = 0; i < o.texts; i++) {
     char prompt[128];
     snprintf(prompt, sizeof prompt, "a photo of a %s.", words[i % (sizeof words / sizeof *words)]);
     int32_t *row = ids + (size_t) i * in->context_length;
-    if (clip_tokenize_padded(model, prompt, row, NULL) != CLIP_OK) {
-      row[0] = 49406; /* no tokenizer: a fixed 8-token text */
-      for (int t = 1; t < 7; t++)
-        row[t] = 320 + t;
-      row[7] = 49407;
+    if (o.text_tokens > 0 || clip_tokenize_padded(model, prompt, row, NULL) != CLIP_OK) {
+      const int L = o.text_tokens > 0 ? o.text_tokens : 8;
+      memset(row, 0, (size_t) in->context_length * sizeof *row);
+      row[0] = model->sot_id;
+      for (int t = 1; t < L - 1; t++)
+        row[t] = (int32_t) ((i * 131 + t * 17) % (lowest_special > 0 ? lowest_special : 1));
+      row[L - 1] = model->eot_id;
     }
-    for (int t = 0; t < in->context_length; t++)
-      if (row[t] == 49407) {
-        if (t + 1 > t_run)
-          t_run = t + 1;
-        break;
-      }
+    int eot = clip_text_first_eot(model, row, in->context_length);
+    if (eot + 1 > t_run)
+      t_run = eot + 1;
   }
 
   floor_shape vis[16], txt_full[16], txt_run[16];

@@ -480,6 +480,10 @@ test_tool_bench(void)
   g_assert_cmpint(run_tool(no_value, &out, &errs), ==, 2);
   g_assert_nonnull(strstr(errs, "--runs needs a value"));
   g_free(out), g_free(errs);
+  const char *bad_tokens[] = { "bench", "model", "--text-tokens", "1", NULL };
+  g_assert_cmpint(run_tool(bad_tokens, &out, &errs), ==, 2);
+  g_assert_nonnull(strstr(errs, "text-tokens >= 2"));
+  g_free(out), g_free(errs);
   const char *missing[] = { "bench", "/nonexistent/model-dir", NULL };
   g_assert_cmpint(run_tool(missing, &out, &errs), ==, 1);
   g_assert_nonnull(strstr(errs, "/nonexistent/model-dir"));
@@ -509,6 +513,17 @@ test_tool_bench(void)
     g_free(b);
     g_free(out), g_free(errs);
   }
+  /* Synthetic texts of a given length: the run length is that length, and
+   * the context is the limit. */
+  const char *long_texts[] = { "bench", model, "--runs", "1", "--text", "2", "--text-tokens", "77",
+                               "--floor-seconds", "0.01", NULL };
+  g_assert_cmpint(run_tool(long_texts, &out, &errs), ==, 0);
+  g_assert_nonnull(strstr(out, "\"tokens_run\": 77,"));
+  g_free(out), g_free(errs);
+  const char *too_long[] = { "bench", model, "--text-tokens", "78", NULL };
+  g_assert_cmpint(run_tool(too_long, &out, &errs), ==, 2);
+  g_assert_nonnull(strstr(errs, "--text-tokens 78: the model's context is 77 tokens"));
+  g_free(out), g_free(errs);
   g_free(model);
 }
 
