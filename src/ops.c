@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -56,32 +57,45 @@ ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
   be->n_threads = p.n_threads > 0 ? p.n_threads : openblas_get_num_procs();
   if (be->n_threads < 1)
     be->n_threads = 1;
-  /* OpenBLAS has one process-wide pool; setting it only when it differs
-   * avoids resizing the pool under another context's running GEMM. (The
-   * oneDNN engine pins it to one thread instead: see onednn_engine_new.) */
-  if (be->kind == CLIP_BACKEND_OPENBLAS && openblas_get_num_threads() != be->n_threads)
-    openblas_set_num_threads(be->n_threads);
+  /* The products run on the context's own workers, each calling OpenBLAS
+   * on one thread: OpenBLAS's process-wide pool would spin on the cores
+   * after every product while our workers run the attention core, the
+   * two-pool cost the issue measured (attention at batch 16 took 3.4 ms
+   * per image next to it, 1.9 ms with OpenBLAS's spinning cut short).
+   * Setting it only when it differs avoids resizing the pool under another
+   * user's running GEMM. (oneDNN pins it the same way: onednn_engine_new.) */
+  if (be->kind == CLIP_BACKEND_OPENBLAS && openblas_get_num_threads() != 1)
+    openblas_set_num_threads(1);
   return CLIP_OK;
 }
 
-/* The OpenBLAS backend's own workers. OpenBLAS threads the big products
- * itself but runs everything else of a pass on the calling thread: the
- * epilogues, the layer norms and the tiny per-head attention products. A
- * context with n_threads > 1 gets n_threads − 1 pthreads of its own
- * (created at bind, asleep on a condition variable between calls; the
- * caller is worker 0), so nothing is shared with another context and
- * OpenBLAS's process-wide thread count is never touched in a pass. */
+/* The OpenBLAS backend's own workers. They run all of a pass's parallel
+ * work: the products (each worker calls OpenBLAS on one thread, see
+ * linear_run), the epilogues, the layer norms and the per-head attention
+ * products. A context with n_threads > 1 gets n_threads − 1 pthreads of its
+ * own (created at bind; the caller is worker 0), so nothing is shared with
+ * another context and OpenBLAS's process-wide thread count stays at one.
+ *
+ * A pass hands the workers a job a hundred times or more, milliseconds
+ * apart or less. A worker that slept on a condition variable between two
+ * of them would be woken through the kernel every time, and on a virtual
+ * machine an idle vCPU first has to be woken by the host: measured, that
+ * made a one-image pass 10 % slower. So a worker spins for a while
+ * (POOL_SPIN pause loops, ≈ 0.1 ms) after each job before it sleeps, as
+ * OpenMP's and OpenBLAS's own pools do; between frames it sleeps. */
 typedef void (*pool_fn)(void *arg, int worker, int n_workers);
+
+#define POOL_SPIN 4000
 
 typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t go, done;
   pthread_t *threads;
-  int n, started;     /* workers including the caller; threads running */
-  unsigned long round; /* bumped for every pool_run() */
-  int pending;        /* threads still in this round */
-  bool quit;
-  pool_fn fn;
+  int n, started;       /* workers including the caller; threads running */
+  atomic_ulong round;   /* bumped for every pool_run() (and to quit) */
+  atomic_int pending;   /* threads still in this round */
+  atomic_bool quit;
+  pool_fn fn;           /* written before round is bumped */
   void *arg;
 } ops_pool;
 
@@ -90,6 +104,14 @@ typedef struct {
   int worker;
 } pool_seat;
 
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 static void *
 pool_main(void *p)
 {
@@ -97,22 +119,30 @@ pool_main(void *p)
   ops_pool *pool = seat.pool;
   free(p);
   unsigned long seen = 0;
-  pthread_mutex_lock(&pool->mu);
   for (;;) {
-    while (pool->round == seen && !pool->quit)
-      pthread_cond_wait(&pool->go, &pool->mu);
-    if (pool->quit)
+    unsigned long r = atomic_load_explicit(&pool->round, memory_order_acquire);
+    for (int i = 0; i < POOL_SPIN && r == seen; i++) {
+      cpu_relax();
+      r = atomic_load_explicit(&pool->round, memory_order_acquire);
+    }
+    if (r == seen) {
+      /* The round is read again under the mutex, which pool_run() takes
+       * to broadcast after bumping it: no wake-up is lost. */
+      pthread_mutex_lock(&pool->mu);
+      while ((r = atomic_load(&pool->round)) == seen)
+        pthread_cond_wait(&pool->go, &pool->mu);
+      pthread_mutex_unlock(&pool->mu);
+    }
+    if (atomic_load(&pool->quit))
       break;
-    seen = pool->round;
-    pool_fn fn = pool->fn;
-    void *arg = pool->arg;
-    pthread_mutex_unlock(&pool->mu);
-    fn(arg, seat.worker, pool->n);
-    pthread_mutex_lock(&pool->mu);
-    if (--pool->pending == 0)
+    seen = r;
+    pool->fn(pool->arg, seat.worker, pool->n);
+    if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
+      pthread_mutex_lock(&pool->mu);
       pthread_cond_signal(&pool->done);
+      pthread_mutex_unlock(&pool->mu);
+    }
   }
-  pthread_mutex_unlock(&pool->mu);
   return NULL;
 }
 
@@ -122,7 +152,8 @@ pool_free(ops_pool *pool)
   if (!pool)
     return;
   pthread_mutex_lock(&pool->mu);
-  pool->quit = true;
+  atomic_store(&pool->quit, true);
+  atomic_fetch_add(&pool->round, 1);
   pthread_cond_broadcast(&pool->go);
   pthread_mutex_unlock(&pool->mu);
   for (int i = 0; i < pool->started; i++)
@@ -143,6 +174,9 @@ pool_new(int n, clip_error *err)
     return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %d worker threads", n), NULL;
   }
   pool->n = n;
+  atomic_init(&pool->round, 0);
+  atomic_init(&pool->pending, 0);
+  atomic_init(&pool->quit, false);
   pthread_mutex_init(&pool->mu, NULL);
   pthread_cond_init(&pool->go, NULL);
   pthread_cond_init(&pool->done, NULL);
@@ -166,18 +200,23 @@ pool_new(int n, clip_error *err)
 static void
 pool_run(ops_pool *pool, pool_fn fn, void *arg)
 {
-  pthread_mutex_lock(&pool->mu);
   pool->fn = fn;
   pool->arg = arg;
-  pool->pending = pool->n - 1;
-  pool->round++;
+  atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&pool->round, 1, memory_order_release);
+  pthread_mutex_lock(&pool->mu);
   pthread_cond_broadcast(&pool->go);
   pthread_mutex_unlock(&pool->mu);
   fn(arg, 0, pool->n);
-  pthread_mutex_lock(&pool->mu);
-  while (pool->pending > 0)
-    pthread_cond_wait(&pool->done, &pool->mu);
-  pthread_mutex_unlock(&pool->mu);
+  for (int i = 0; i < POOL_SPIN && atomic_load_explicit(&pool->pending, memory_order_acquire) > 0;
+       i++)
+    cpu_relax();
+  if (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) {
+    pthread_mutex_lock(&pool->mu);
+    while (atomic_load(&pool->pending) > 0)
+      pthread_cond_wait(&pool->done, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+  }
 }
 
 /* A context's OpenBLAS state: its workers and one attention scores block
@@ -203,7 +242,11 @@ typedef struct {
 #define NS_ACT 2.8
 #define NS_NORM 0.6
 #define NS_ATTN_MAC 0.055
-#define SPLIT_NS_DEFAULT 500000.0
+/* A product's multiply-adds at OpenBLAS's one-thread rate (≈ 35 GMAC/s),
+ * and the row count from which products split by rows, not columns. */
+#define NS_GEMM_MAC 0.03
+#define GEMM_ROWS_SPLIT 256
+#define SPLIT_NS_DEFAULT 100000.0
 
 static clip_status
 blas_bind(ops_backend *be, const clip_model *model, clip_error *err)
@@ -672,6 +715,62 @@ activation_rows(const void *arg, long r0, long r1, int worker)
       y[i] = ops_gelu(y[i]);
 }
 
+/* Columns [c0, c1) of y = x·W (+ β·y) for rows [r0, r1). */
+static void
+product_block(const clip_linear *lin, const float *x, float *y, int r0, int r1, int c0, int c1,
+              float beta)
+{
+  const int K = lin->in, N = lin->out, M = r1 - r0;
+  x += (size_t) r0 * K, y += (size_t) r0 * N;
+  if (lin->n_split > 0) {
+    /* HF's q, k, v: column blocks of y, one stored row block of W each. */
+    const int Np = N / lin->n_split;
+    for (int p = 0; p < lin->n_split; p++) {
+      const int b0 = c0 > p * Np ? c0 : p * Np, b1 = c1 < (p + 1) * Np ? c1 : (p + 1) * Np;
+      if (b0 < b1)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, b1 - b0, K, 1.0f, x, K,
+                    lin->split[p] + (size_t) (b0 - p * Np) * K, K, beta, y + b0, N);
+    }
+  } else if (lin->transposed) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, c1 - c0, K, 1.0f, x, K,
+                lin->w + (size_t) c0 * K, K, beta, y + c0, N);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, c1 - c0, K, 1.0f, x, K, lin->w + c0,
+                N, beta, y + c0, N);
+  }
+}
+
+typedef struct {
+  const clip_linear *lin;
+  const float *x;
+  float *y;
+  int M;
+  float beta;
+  bool by_rows;
+} product_job;
+
+/* One worker's share of a product: a block of rows (many rows: each
+ * worker packs all of W, but W is read once per many rows) or of columns
+ * (few rows: each worker reads only its part of W, which is most of the
+ * memory traffic). Block edges are multiples of 16, a whole number of
+ * OpenBLAS's micro-tiles, so every element is computed by the same kernel
+ * the same way whatever the split (tests/engine/test-threads.c). */
+static void
+product_part(const void *arg, long b, long e, int worker)
+{
+  const product_job *j = arg;
+  const long n = j->by_rows ? j->M : j->lin->out;
+  (void) worker;
+  b = b == 0 ? 0 : (b + 8) / 16 * 16, e = e == n ? n : (e + 8) / 16 * 16;
+  b = b < n ? b : n, e = e < n ? e : n;
+  if (b >= e)
+    return;
+  if (j->by_rows)
+    product_block(j->lin, j->x, j->y, (int) b, (int) e, 0, j->lin->out, j->beta);
+  else
+    product_block(j->lin, j->x, j->y, 0, j->M, (int) b, (int) e, j->beta);
+}
+
 static void
 linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M, float *y,
            ops_epilogue epi)
@@ -707,16 +806,8 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
   if (lin->b)
     split_run(be, M, elems * NS_BIAS, bias_rows, &job);
   const float beta = lin->b || epi == OPS_EPI_RESIDUAL ? 1.0f : 0.0f;
-  if (lin->n_split > 0) {
-    /* Column blocks of y, one product per stored row block of W. */
-    int Np = N / lin->n_split;
-    for (int p = 0; p < lin->n_split; p++)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Np, K, 1.0f, x, K, lin->split[p], K,
-                  beta, y + (size_t) p * Np, N);
-  } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, lin->transposed ? CblasTrans : CblasNoTrans, M, N, K,
-                1.0f, x, K, lin->w, lin->transposed ? K : N, beta, y, N);
-  }
+  const product_job pj = { lin, x, y, M, beta, M >= GEMM_ROWS_SPLIT };
+  split_run(be, pj.by_rows ? M : N, (double) M * N * K * NS_GEMM_MAC, product_part, &pj);
   if (epi == OPS_EPI_QUICK_GELU || epi == OPS_EPI_GELU) {
     double t0 = be->profile ? now_seconds() : 0.0;
     split_run(be, M, elems * NS_ACT, activation_rows, &job);
