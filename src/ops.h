@@ -54,7 +54,7 @@ clip_status ops_backend_bind(ops_backend *be, const clip_model *model, clip_erro
 void ops_backend_release(ops_backend *be);
 
 /* OpenBLAS: passes estimated under ns nanoseconds of one thread's work run
- * on the calling thread instead of the workers (default 500 µs); the tests
+ * on the calling thread instead of the workers (default 100 µs); the tests
  * set 0 to split every pass. */
 void ops_backend_set_split_threshold(ops_backend *be, double ns);
 
