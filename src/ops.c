@@ -752,9 +752,11 @@ typedef struct {
 /* One worker's share of a product: a block of rows (many rows: each
  * worker packs all of W, but W is read once per many rows) or of columns
  * (few rows: each worker reads only its part of W, which is most of the
- * memory traffic). Block edges are multiples of 16, a whole number of
- * OpenBLAS's micro-tiles, so every element is computed by the same kernel
- * the same way whatever the split (tests/engine/test-threads.c). */
+ * memory traffic). Block edges are multiples of 16, whole micro-tiles of
+ * OpenBLAS's kernels. OpenBLAS picks its kernels by shape, so a product cut
+ * in two can differ from the whole in the last bits; the cut depends only
+ * on the shape and the worker count, so a given thread count always gives
+ * the same bits (tests/engine/test-threads.c). */
 static void
 product_part(const void *arg, long b, long e, int worker)
 {
