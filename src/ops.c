@@ -231,13 +231,14 @@ typedef struct {
 } blas_state;
 
 /* Rough single-thread cost of the passes (measured on the ViT-B/32 shapes,
- * 2 threads), to decide whether one is worth waking the workers for. A
- * wake-up and join costs tens of µs on idle cores but far more when other
- * processes hold them: at 50 rows (one image) no pass measured faster
- * split, not even fc1's activation (≈ 0.4 ms), so only batched passes
- * split. Per element: a bias fill or add, an activation (expf or erff
+ * 2 threads), to decide whether one is worth handing to the workers: a
+ * pass under the split threshold (SPLIT_NS_DEFAULT) runs on the calling
+ * thread. Per element: a bias fill or add, an activation (expf or erff
  * dominate), a layer norm (three sweeps); attention per multiply-add of its
- * two products. */
+ * two products. The threshold was 500 µs while OpenBLAS's own pool spun
+ * beside the workers (then no pass of one image measured faster split);
+ * with that pool held at one thread, one image's attention core and
+ * activation pay at 100 µs. */
 #define NS_BIAS 0.3
 #define NS_ACT 2.8
 #define NS_NORM 0.6
@@ -355,9 +356,9 @@ split_worker(void *arg, int w, int n_workers)
 }
 
 /* Runs fn over [0, n) on the context's workers when the pass (ns of one
- * thread's work) pays for waking them, else on the calling thread. Each item
- * is computed the same way wherever it runs: the split never shows in the
- * bits. */
+ * thread's work) pays for waking them, else on the calling thread. Items
+ * are computed the same way wherever they run, except a product's blocks
+ * (product_part), whose bits depend on where the product is cut. */
 static void
 split_run(const ops_backend *be, long n, double ns, range_fn fn, const void *job)
 {
@@ -722,21 +723,20 @@ product_block(const clip_linear *lin, const float *x, float *y, int r0, int r1, 
 {
   const int K = lin->in, N = lin->out, M = r1 - r0;
   x += (size_t) r0 * K, y += (size_t) r0 * N;
-  if (lin->n_split > 0) {
-    /* HF's q, k, v: column blocks of y, one stored row block of W each. */
-    const int Np = N / lin->n_split;
-    for (int p = 0; p < lin->n_split; p++) {
-      const int b0 = c0 > p * Np ? c0 : p * Np, b1 = c1 < (p + 1) * Np ? c1 : (p + 1) * Np;
-      if (b0 < b1)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, b1 - b0, K, 1.0f, x, K,
-                    lin->split[p] + (size_t) (b0 - p * Np) * K, K, beta, y + b0, N);
-    }
-  } else if (lin->transposed) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, c1 - c0, K, 1.0f, x, K,
-                lin->w + (size_t) c0 * K, K, beta, y + c0, N);
-  } else {
+  if (!lin->transposed && lin->n_split == 0) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, c1 - c0, K, 1.0f, x, K, lin->w + c0,
                 N, beta, y + c0, N);
+    return;
+  }
+  /* [out][in] weights: one matrix, or HF's q, k, v as row blocks stored
+   * apart, each giving a column block of y. */
+  const int parts = lin->n_split > 0 ? lin->n_split : 1, Np = N / parts;
+  for (int p = 0; p < parts; p++) {
+    const float *w = lin->n_split > 0 ? lin->split[p] : lin->w;
+    const int b0 = c0 > p * Np ? c0 : p * Np, b1 = c1 < (p + 1) * Np ? c1 : (p + 1) * Np;
+    if (b0 < b1)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, b1 - b0, K, 1.0f, x, K,
+                  w + (size_t) (b0 - p * Np) * K, K, beta, y + b0, N);
   }
 }
 
@@ -818,20 +818,10 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
   }
 }
 
-/* OpenBLAS 0.3.21 runs a product on its own threads when M·N·K exceeds
- * 4 · 65536 (interface/gemm.c; measured: 64×77×64 is threaded, 40×77×64 is
- * not), and a 77×77×64 product then took 70 µs at 2 threads against 14 µs
- * on one, besides sharing OpenBLAS's one pool between our workers. A head
- * of the text tower (T = 77, 64 wide) is over that line, so the per-head
- * products go in row blocks under it (ViT's T = 50: one block). The blocks
- * depend on the shape only: every (sequence, head) pair is computed the
- * same way on whichever worker it lands. */
-#define BLAS_SERIAL_MNK (4L * 65536)
-
 typedef struct {
   const ops_backend *be;
   const float *qkv;
-  int T, heads, hd, block;
+  int T, heads, hd;
   bool causal;
   float *out, *scores;
   size_t scores_stride;
@@ -849,16 +839,9 @@ attention_pairs(const void *arg, long p0, long p1, int w)
     const long n = p / j->heads, h = p % j->heads;
     const float *q = j->qkv + (size_t) n * T * ld + h * hd, *k = q + W, *v = q + 2 * W;
     float *out = j->out + (size_t) n * T * W + h * hd;
-    for (int r = 0; r < T; r += j->block) {
-      const int m = T - r < j->block ? T - r : j->block;
-      ops_matmul_nt(j->be, m, T, hd, scale, q + (size_t) r * ld, ld, k, ld, scores + (size_t) r * T,
-                    T);
-    }
+    ops_matmul_nt(j->be, T, T, hd, scale, q, ld, k, ld, scores, T);
     ops_softmax_rows(scores, T, T, T, j->causal);
-    for (int r = 0; r < T; r += j->block) {
-      const int m = T - r < j->block ? T - r : j->block;
-      ops_matmul_nn(j->be, m, hd, T, scores + (size_t) r * T, T, v, ld, out + (size_t) r * W, W);
-    }
+    ops_matmul_nn(j->be, T, hd, T, scores, T, v, ld, out, W);
   }
 }
 
@@ -875,13 +858,9 @@ attention_run(const ops_backend *be, const float *qkv, int n_seq, int T, int hea
   const blas_state *bs = be->impl;
   if (!bs || T > bs->t_max || T <= 0 || hd <= 0)
     return; /* unbound, or not a length of this model: the towers never ask */
-  /* As many rows per block as stay under the threshold, evened out. */
-  long rows = BLAS_SERIAL_MNK / ((long) T * hd);
-  if (rows < 1)
-    rows = 1;
-  const long n_blocks = (T + rows - 1) / rows;
-  const attention_job job = { be,     qkv, T, heads, hd, (int) ((T + n_blocks - 1) / n_blocks),
-                              causal, out, bs->scores, bs->scores_stride };
+  /* Each (sequence, head) pair is two tiny products on its worker's thread
+   * (OpenBLAS is held at one thread: ops_backend_init). */
+  const attention_job job = { be, qkv, T, heads, hd, causal, out, bs->scores, bs->scores_stride };
   const long pairs = (long) n_seq * heads;
   split_run(be, pairs, (double) pairs * 2.0 * T * T * hd * NS_ATTN_MAC, attention_pairs, &job);
 }

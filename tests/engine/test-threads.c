@@ -44,7 +44,7 @@ encode_all(clip_ctx *ctx, const inputs *in, outputs *o)
   o->img = g_new(float, o->n_img), o->img_pool = g_new(float, o->n_img_pool);
   g_assert_cmpint(clip_encode_texts(ctx, in->ids, in->n_txt, in->len, o->txt, o->txt_pool, &err),
                   ==, CLIP_OK);
-  /* All 77 positions: the text heads' products then go in row blocks. */
+  /* All 77 positions as well as the truncated run. */
   clip_ctx_set_text_truncation(ctx, false);
   g_assert_cmpint(clip_encode_texts(ctx, in->ids, in->n_txt, in->len, o->txt_full,
                                     o->txt_full_pool, &err),
