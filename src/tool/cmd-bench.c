@@ -344,6 +344,7 @@ cmd_bench(int argc, char **argv)
 
   floor_measure_all(vis, n_vis, method, o.threads, o.floor_seconds);
   const encode_job img_job = { ctx, pixels, NULL, B, 0, embeds };
+  const encode_job txt_job = { ctx, NULL, ids, o.texts, in->context_length, embeds };
   timed img = { 0 }, txt = { 0 };
   if (!time_against_floor(&img_job, B, vis, n_vis, method, o.threads, o.runs, times, ratios, &img,
                           &err)) {
@@ -357,7 +358,6 @@ cmd_bench(int argc, char **argv)
   if (o.texts > 0) {
     floor_measure_all(txt_full, n_txt, method, o.threads, o.floor_seconds);
     floor_measure_all(txt_run, n_txt, method, o.threads, o.floor_seconds);
-    const encode_job txt_job = { ctx, NULL, ids, o.texts, in->context_length, embeds };
     if (!time_against_floor(&txt_job, 1, txt_run, n_txt, method, o.threads, o.runs, times, ratios,
                             &txt, &err)) {
       fprintf(stderr, "clip-tool bench: %s\n", err.message);
@@ -370,7 +370,6 @@ cmd_bench(int argc, char **argv)
   ops_profile prof = { 0 }, txt_prof = { 0 };
   double prof_s = 0.0, txt_prof_s = 0.0;
   if (o.profile) {
-    const encode_job txt_job = { ctx, NULL, ids, o.texts, in->context_length, embeds };
     prof_s = profile_runs(&img_job, o.runs, &prof);
     if (o.texts > 0)
       txt_prof_s = profile_runs(&txt_job, o.runs, &txt_prof);

@@ -180,11 +180,12 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
       || (m != FLOOR_OPENBLAS && !(p->lin = calloc((size_t) p->n_w, sizeof *p->lin))))
     return false;
   for (int c = 0; c < p->n_w; c++) {
-    if (!(p->w[c] = filled((size_t) s->K * s->N, 0.1f))
-        || (s->bias && !(p->b[c] = filled(s->N, 0.1f))))
+    if (!(p->w[c] = filled((size_t) s->K * s->N, 0.1f)))
       return false;
     if (m == FLOOR_OPENBLAS)
-      continue;
+      continue; /* the product alone: no bias (run_once) */
+    if (s->bias && !(p->b[c] = filled(s->N, 0.1f)))
+      return false;
     p->lin[c] = onednn_linear_new(eng, p->w[c], true, p->b[c], s->K, s->N, m == FLOOR_ONEDNN_BF16,
                                   s->M, NULL);
     if (!p->lin[c])
