@@ -5,7 +5,6 @@ tokenize), and the same image/text embeddings (clip-tool run).
     /usr/bin/python3 models/check_engine.py --clip-tool build/src/clip-tool \
         [--model models/clipfilter-mini]
 """
-import argparse
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ import scenes  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
 from clipmodel import normalize_pixels  # noqa: E402
 from evaluate import load_model  # noqa: E402
-from engine_eval import EngineModel  # noqa: E402
+from engine_eval import EngineModel, engine_args  # noqa: E402
 
 
 def all_prompts():
@@ -36,12 +35,7 @@ def all_prompts():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clip-tool", required=True)
-    ap.add_argument("--model", default=os.path.join(HERE, "clipfilter-mini"))
-    ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+    args = engine_args()
     tok = Tokenizer.read(args.model)
     tmp = tempfile.mkdtemp()
 

@@ -57,13 +57,20 @@ class EngineModel:
         return torch.from_numpy(out["text_embeds"].copy())
 
 
-def main():
+def engine_args():
+    """The command line of the engine checks (this and check_engine.py):
+    --clip-tool, --model, --cache. Sets torch to one thread, as in training."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--clip-tool", required=True)
     ap.add_argument("--model", default=os.path.join(HERE, "clipfilter-mini"))
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
     args = ap.parse_args()
     torch.set_num_threads(1)
+    return args
+
+
+def main():
+    args = engine_args()
     ref, pp = evaluate.load_model(args.model)
     tok = Tokenizer.read(args.model)
     data = scenes.load_frames(args.cache, ref.cfg.image_size, "eval", 1234)
