@@ -70,18 +70,37 @@ SHAPE_TEMPLATES_TRAIN = [
     ("a {fg} {shape} on {bg}", "fsb"),
     ("{fg} {shape} over a {bg} background", "fsb"),
     ("a {bg} background with a {fg} {shape}", "fsb"),
+    ("a {bg} background behind a {fg} {shape}", "fsb"),
+    ("on {bg}, a {fg} {shape}", "fsb"),
+    ("{bg} behind a {fg} {shape}", "fsb"),
     ("a {shape} colored {fg} on a {bg} background", "fsb"),
     ("a {shape} coloured {fg} on {bg}", "fsb"),
     ("a {fg} {shape}. the background is {bg}", "fsb"),
+    ("a {fg} {shape} against a {bg} background", "fsb"),
+    ("a {fg} {shape} in front of a solid {bg} background", "fsb"),
+    ("a {shape} in {fg} on a flat {bg} background", "fsb"),
+    ("{fg} {shape}, {bg} background", "fsb"),
+    ("a {fg} {shape} with a uniform {bg} background", "fsb"),
+    ("a {fg} {shape} and a {bg} background", "fsb"),
+    ("a {shape} that is {fg} and a background that is {bg}", "fsb"),
     ("a {fg} {shape}", "fs"),
     ("the {shape} is {fg}", "fs"),
+    ("a {shape} in {fg}", "fs"),
+    ("one {fg} {shape}", "fs"),
+    ("a {shape} that is {fg}", "fs"),
     ("a {shape} on a {bg} background", "sb"),
     ("a {shape} on {bg}", "sb"),
+    ("a {shape} against {bg}", "sb"),
+    ("a {shape} on a solid {bg} background", "sb"),
+    ("a {shape} with a {bg} background", "sb"),
     ("a {shape}", "s"),
     ("a {fg} thing on a {bg} background", "fb"),
     ("{fg} on {bg}", "fb"),
     ("something {fg}", "f"),
+    ("a {fg} object", "f"),
     ("a {bg} background", "b"),
+    ("a solid {bg} background", "b"),
+    ("the background color is {bg}", "b"),
 ]
 SHAPE_TEMPLATES_HELDOUT = [
     ("the {shape} is {fg} and the background is {bg}", "fsb"),
@@ -226,13 +245,30 @@ def draw_shape(shape, fg, bg, width, height, rng):
     return np.asarray(im)
 
 
-# Bump when build_frames() changes what it renders (the cache key).
-RENDER_VERSION = 4
+def draw_mask(shape, width, height, size, rng):
+    """One drawn shape as the engine will see it, without its colours: the
+    shape drawn white on black, preprocessed, one channel (size x size uint8).
+    Preprocessing is linear in the pixel values (up to rounding and Pillow's
+    clamping of bicubic overshoot), so compose() colours it as if the
+    coloured frame had been preprocessed."""
+    white, black = (255, 255, 255), (0, 0, 0)
+    return preprocess_frame(draw_shape(shape, white, black, width, height, rng), size)[..., 0]
 
-# Drawn scenes per (named colour pair, shape) and per (named colour, role,
-# shape) with an unnamed colour in the other role.
-N_SHAPE_TRAIN = 30
-N_OTHER = 40
+
+def compose(masks, fg_rgb, bg_rgb):
+    """[B,H,W] uint8 masks, [B,3] foreground and background RGB -> [B,H,W,3]
+    uint8 frames: bg + (fg - bg) * mask / 255, rounded."""
+    a = masks.astype(np.float32)[..., None] / 255.0
+    fg = np.asarray(fg_rgb, np.float32)[:, None, None, :]
+    bg = np.asarray(bg_rgb, np.float32)[:, None, None, :]
+    return np.clip(np.rint(bg + (fg - bg) * a), 0, 255).astype(np.uint8)
+
+
+# Bump when build_frames() changes what it renders for a split (the cache key).
+RENDER_VERSION = {"train": 6, "eval": 4}
+
+# Drawn shapes per shape in the training split, as masks.
+N_MASKS = 2000
 
 TRAIN_SIZES = [(320, 240), (640, 480), (1280, 720), (240, 320), (352, 288), (160, 120)]
 EVAL_SIZES = [(320, 240), (400, 300), (720, 480)]
@@ -299,9 +335,37 @@ def build_frames(size, split, seed):
                 props = f"foreground-color={argb(COLORS[fg])} background-color={argb(COLORS[bg])}"
                 add(render_gst(pat, w, h, 1, props, via())[0], kind, fg=fg, bg=bg)
 
+    if split == "train":
+        # The ball, the drawn shapes: kept as masks (white on black) and
+        # coloured per batch by compose(); videotestsrc blends the ball's
+        # edge linearly, so a mask coloured afterwards is the frame
+        # videotestsrc renders in those colours (exactly in RGB; within a few
+        # levels through I420, whose chroma is subsampled).
+        ball_masks = []
+        white_on_black = "foreground-color=0xffffffff background-color=0xff000000"
+        for motion in ("wavy", "sweep", "hsweep"):
+            for w, h in sizes:
+                for flip in ("false", "true"):
+                    for i420 in (False, True):
+                        frames = render_gst("ball", w, h, 120,
+                                            f"{white_on_black} motion={motion} flip={flip}", i420)
+                        for k in range(int(rng.integers(0, 12)), 120, 12):
+                            crop = preprocess_frame(frames[k], size)
+                            if _visible(crop, (0, 0, 0), 3):
+                                ball_masks.append(crop[..., 0])
+        masks, mask_shapes = [], []
+        for si, shape in enumerate(SHAPES):
+            for _ in range(N_MASKS):
+                w, h = pick_size()
+                masks.append(draw_mask(shape, w, h, size, rng))
+                mask_shapes.append(si)
+        return {"images": np.stack(imgs), "attrs": np.array(attrs, np.int64),
+                "masks": np.stack(masks), "mask_shapes": np.array(mask_shapes, np.int64),
+                "ball_masks": np.stack(ball_masks)}
+
     # the ball: videotestsrc's moving ball, frames spread over its motion
     circle = SHAPES.index("circle")
-    n_per = 6 if split == "train" else 2
+    n_per = 2
     for fg, bg in pairs:
         for motion in ("wavy", "sweep", "hsweep"):
             w, h = pick_size()
@@ -321,37 +385,23 @@ def build_frames(size, split, seed):
                     break
 
     # drawn shape scenes
-    n_shape = N_SHAPE_TRAIN if split == "train" else 3
+    n_shape = 3
     for fg, bg in pairs:
         for si, shape in enumerate(SHAPES):
             for _ in range(n_shape):
                 w, h = pick_size()
                 add(draw_shape(shape, fg, bg, w, h, rng), "shape", shape=si, fg=fg, bg=bg,
                     drawn=1)
-    if split == "train":
-        # one named colour with an unnamed one in the other role: the named
-        # colour's role must be seen, there is no pair to remember
-        for c in range(len(COLORS)):
-            for si, shape in enumerate(SHAPES):
-                for k in range(2 * N_OTHER):
-                    w, h = pick_size()
-                    if k % 2 == 0:
-                        frame = draw_shape(shape, c, other_color(rng), w, h, rng)
-                        add(frame, "shape", shape=si, fg=c, bg=OTHER, drawn=1)
-                    else:
-                        frame = draw_shape(shape, other_color(rng), c, w, h, rng)
-                        add(frame, "shape", shape=si, fg=OTHER, bg=c, drawn=1)
-
     return {"images": np.stack(imgs), "attrs": np.array(attrs, np.int64)}
 
 
 def load_frames(cache_dir, size, split, seed):
     """build_frames() with an .npz cache keyed by everything it depends on."""
-    key = f"{split}-{size}-{seed}-v{RENDER_VERSION}"
+    key = f"{split}-{size}-{seed}-v{RENDER_VERSION[split]}"
     path = os.path.join(cache_dir, f"frames-{key}.npz")
     if os.path.exists(path):
         z = np.load(path)
-        return {"images": z["images"], "attrs": z["attrs"]}
+        return {k: z[k] for k in z.files}
     data = build_frames(size, split, seed)
     os.makedirs(cache_dir, exist_ok=True)
     buf = io.BytesIO()

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 
@@ -37,6 +38,14 @@ KIND_WEIGHTS = {"bars": 1, "snow": 1, "checkers": 1, "rings": 1, "pinwheel": 1, 
 # videotestsrc's ball, sampled as a kind of its own beside the drawn shapes
 # (these far outnumber it)
 BALL_WEIGHT = 2
+# Colours of the drawn shapes: a training pair of named colours, else one
+# named colour with an unnamed one, else two unnamed colours.
+P_NAMED_PAIR = 0.6
+P_ONE_NAMED = 0.35
+OTHER = scenes.OTHER
+# Share of those one-named scenes whose unnamed colour differs from the named
+# one in a single channel.
+P_ONE_CHANNEL = 0.5
 
 
 def consistent(stated, image_attrs):
@@ -55,8 +64,55 @@ def contrastive_loss(img, txt, logit_scale, stated, attrs):
     logits = logit_scale.exp() * img @ txt.t()  # [img, txt]
     pos = consistent(stated, attrs).t().float()  # [img, txt]
     li = -(F.log_softmax(logits, 1) * (pos / pos.sum(1, keepdim=True))).sum(1).mean()
-    lt = -(F.log_softmax(logits, 0) * (pos / pos.sum(0, keepdim=True))).sum(0).mean()
+    # a hard-negative caption (swapped_colours()) may describe no image of the
+    # batch: it only takes part in the images' softmax
+    has = pos.sum(0) > 0
+    lt = -(F.log_softmax(logits[:, has], 0) * (pos[:, has] / pos[:, has].sum(0))).sum(0).mean()
     return (li + lt) / 2
+
+
+COLOUR_WORD = re.compile(r"\b(" + "|".join(scenes.COLORS) + r")\b")
+
+
+def swapped_colours(text, stated):
+    """The caption with its object and background colours exchanged ("a red
+    ball on blue" -> "a blue ball on red") and what it states, or None when it
+    does not name two different colours. As a negative beside the true
+    caption it makes the text side bind each colour to its role and the image
+    side tell the roles apart."""
+    f, b = stated[2], stated[3]
+    if f < 0 or b < 0 or f == b:
+        return None
+    names = {scenes.COLORS[f]: scenes.COLORS[b], scenes.COLORS[b]: scenes.COLORS[f]}
+    return (COLOUR_WORD.sub(lambda m: names.get(m.group(1), m.group(1)), text),
+            (stated[0], stated[1], b, f))
+
+
+class AttributeHeads(torch.nn.Module):
+    """Auxiliary classifiers on the normalised image embedding, used in
+    training only (not exported): the pattern kind, the shape, and the
+    colour of the object and of the background, each where the frame has a
+    named one. Cosine logits, like the text side's."""
+
+    def __init__(self, dim, scale=16.0):
+        super().__init__()
+        self.scale = scale
+        self.heads = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.randn(n, dim) * dim ** -0.5)
+             for n in (len(scenes.KINDS), len(scenes.SHAPES), OTHER, OTHER)])
+
+    def forward(self, img, attrs):
+        img = img / img.norm(dim=-1, keepdim=True)
+        loss = 0.0
+        for col, w in enumerate(self.heads):
+            y = attrs[:, col]
+            sel = (y >= 0) & (y < w.shape[0])
+            if col == 1:
+                sel &= attrs[:, 0] == scenes.KINDS.index("shape")
+            if sel.any():
+                logits = self.scale * img[sel] @ (w / w.norm(dim=-1, keepdim=True)).t()
+                loss = loss + F.cross_entropy(logits, y[sel])
+        return loss
 
 
 def main():
@@ -70,11 +126,14 @@ def main():
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--image-size", type=int, default=Config.image_size)
     ap.add_argument("--patch", type=int, default=Config.patch_size)
     ap.add_argument("--vision-width", type=int, default=Config.vision_width)
-    ap.add_argument("--recipe", choices=("base", "swap"), default="base",
-                    help="swap: each shape scene's colour-swapped twin in the same batch, "
-                         "with one-colour captions as hard negatives")
+    ap.add_argument("--aux", type=float, default=1.0,
+                    help="weight of the auxiliary attribute loss (0: contrastive loss only)")
+    ap.add_argument("--swap-negatives", type=int, default=1,
+                    help="1: each caption naming two colours of a shape scene gets its "
+                         "colour-swapped twin as a negative")
     args = ap.parse_args()
 
     t_start = time.time()
@@ -85,11 +144,11 @@ def main():
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
 
-    cfg = Config(patch_size=args.patch, vision_width=args.vision_width,
+    cfg = Config(image_size=args.image_size, patch_size=args.patch, vision_width=args.vision_width,
                  vision_heads=max(1, args.vision_width // 64))
     data = scenes.load_frames(args.cache, cfg.image_size, "train", args.seed)
     held = scenes.load_frames(args.cache, cfg.image_size, "eval", args.seed)
-    images = torch.from_numpy(data["images"])
+    images = data["images"]
     attrs = data["attrs"]
     print(f"frames: {len(images)} train, {len(held['images'])} held out "
           f"({time.time() - t_start:.0f}s)", flush=True)
@@ -114,87 +173,128 @@ def main():
         p = (step - warmup) / max(1, args.steps - warmup)
         return args.lr * 0.5 * (1 + math.cos(math.pi * p))
 
-    # kind-balanced sampling probabilities per frame
-    kinds = attrs[:, 0]
-    ball = (attrs[:, 0] == scenes.KINDS.index("shape")) & (attrs[:, 4] == 0)
-    pool = np.where(ball, len(scenes.KINDS), kinds)
-    weight = [KIND_WEIGHTS[k] for k in scenes.KINDS] + [BALL_WEIGHT]
-    w = np.array([weight[k] for k in pool], np.float64)
-    w /= np.bincount(pool, minlength=len(weight))[pool]
-    w /= w.sum()
-
-    # Hard negatives: shape scenes come in groups of four sharing the
-    # background colour, so only the shape and its colour tell them apart;
-    # the second of each group also has the first one's object colour, so
-    # only the shape tells those two apart.
+    # Each batch slot first draws a pool (a pattern kind, the ball, or a drawn
+    # shape) by KIND_WEIGHTS, then a frame of that pool; drawn shapes are a
+    # mask coloured for this batch (drawn_colours()).
     shape_kind = scenes.KINDS.index("shape")
-    same_bg = {b: np.where((kinds == shape_kind) & (attrs[:, 3] == b))[0]
-               for b in range(scenes.OTHER + 1)}
-    same_colours = {(f, b): np.where((kinds == shape_kind) & (attrs[:, 2] == f) & (attrs[:, 3] == b))[0]
-                    for f in range(scenes.OTHER + 1) for b in range(scenes.OTHER + 1)}
+    ball_pool = len(scenes.KINDS)
+    # the frames in images: patterns and plain colours only
+    members = [np.where(attrs[:, 0] == k)[0] for k in range(len(scenes.KINDS))]
+    pool_p = np.array([KIND_WEIGHTS[k] for k in scenes.KINDS] + [BALL_WEIGHT], np.float64)
+    pool_p /= pool_p.sum()
+    circle = scenes.SHAPES.index("circle")
+    ball_masks = data["ball_masks"]
+    # pool -> (masks, their shapes, the attrs' fifth column: 1 = drawn)
+    masked = {shape_kind: (data["masks"], data["mask_shapes"], 1),
+              ball_pool: (ball_masks, np.full(len(ball_masks), circle), 0)}
+    print(f"masks: {len(data['masks'])} drawn shapes, {len(ball_masks)} ball frames", flush=True)
 
-    def group_by_background(idx):
-        pos = [j for j in range(len(idx)) if kinds[idx[j]] == shape_kind]
-        for g in range(0, len(pos) - 3, 4):
-            f, b = (int(v) for v in attrs[idx[pos[g]], 2:4])
-            pool = same_colours[(f, b)]
-            idx[pos[g + 1]] = pool[rng.integers(len(pool))]
-            pool = same_bg[b]
-            for j in pos[g + 2:g + 4]:
-                idx[j] = pool[rng.integers(len(pool))]
-        return idx
+    train_pairs = [(f, b) for f in range(8) for b in range(8)
+                   if f != b and not scenes.is_heldout_pair(f, b)]
+    fg_for_bg = {b: [f for f, b2 in train_pairs if b2 == b] for b in range(8)}
+    fg_for_bg[OTHER] = list(range(8))
 
-    # The image side learned which two colours a frame holds but not which is
-    # the object: a held-out pair's swap (blue ball on red for red on blue) is
-    # a training pair, and the model answers with it. So put a scene and its
-    # swap (same shape, when that pair is a training pair too) side by side;
-    # only captions naming the roles tell them apart.
-    same_pair = {(s_, f, b): np.where((kinds == shape_kind) & (attrs[:, 1] == s_)
-                                     & (attrs[:, 2] == f) & (attrs[:, 3] == b))[0]
-                 for s_ in range(len(scenes.SHAPES)) for f in range(8) for b in range(8)}
-    swapped = np.zeros(args.batch, bool)  # per batch slot, filled below
+    def rgb(c, avoid=None):
+        if c < OTHER:
+            return scenes.RGB[scenes.COLORS[c]]
+        while True:
+            v = scenes.other_color(rng)
+            if avoid is None or sum(abs(a - b) for a, b in zip(v, avoid)) > 150:
+                return v
 
-    def group_with_swap(idx):
-        swapped[:] = False
-        pos = [j for j in range(len(idx)) if kinds[idx[j]] == shape_kind]
-        for g in range(0, len(pos) - 3, 4):
-            s_, f, b = (int(v) for v in attrs[idx[pos[g]], 1:4])
-            twin = same_pair.get((s_, b, f), [])
-            if len(twin):
-                idx[pos[g + 1]] = twin[rng.integers(len(twin))]
-                swapped[pos[g]] = swapped[pos[g + 1]] = True
+    def one_channel_variant(c):
+        """An unnamed colour that differs from named colour c in one channel
+        only (red and black, blue and magenta differ so): telling such
+        colours' roles apart needs that channel's layout, not the mix."""
+        base = scenes.RGB[scenes.COLORS[c]]
+        while True:
+            ch = int(rng.integers(3))
+            v = list(base)
+            v[ch] = int(rng.integers(0, 256))
+            if abs(v[ch] - base[ch]) >= 100 and min(
+                    sum(abs(x - y) for x, y in zip(v, named)) for named in scenes.RGB.values()) > 60:
+                return tuple(v)
+
+    def drawn_colours(n):
+        """Colours for n drawn shapes, in groups of four with one background:
+        the second of a group has the first one's colours too, so only the
+        shape tells them apart; the other two another object colour. A pair
+        is a training pair of named colours, or one named colour with an
+        unnamed one (no caption names it), or two unnamed colours."""
+        fg, bg, fg_rgb, bg_rgb = [], [], [], []
+        while len(fg) < n:
+            r = rng.random()
+            if r < P_NAMED_PAIR:
+                f, b = train_pairs[rng.integers(len(train_pairs))]
+            elif r < P_NAMED_PAIR + P_ONE_NAMED:
+                c = int(rng.integers(8))
+                f, b = (c, OTHER) if rng.integers(2) == 0 else (OTHER, c)
             else:
-                pool = same_bg[b]
-                idx[pos[g + 1]] = pool[rng.integers(len(pool))]
-            pool = same_bg[b]
-            for j in pos[g + 2:g + 4]:
-                idx[j] = pool[rng.integers(len(pool))]
-        return idx
+                f, b = OTHER, OTHER
+            if (f == OTHER) != (b == OTHER) and rng.random() < P_ONE_CHANNEL:
+                named = f if b == OTHER else b
+                near = one_channel_variant(named)
+                f_rgb, b_rgb = (rgb(f), near) if b == OTHER else (near, rgb(b))
+            else:
+                b_rgb = rgb(b)
+                f_rgb = rgb(f, b_rgb)
+            group = [(f, f_rgb), (f, f_rgb)]
+            for _ in range(2):
+                f2 = int(rng.choice(fg_for_bg[b] + [OTHER]))
+                group.append((f2, rgb(f2, b_rgb)))
+            for f2, f2_rgb in group:
+                fg.append(f2)
+                bg.append(b)
+                fg_rgb.append(f2_rgb)
+                bg_rgb.append(b_rgb)
+        return (np.array(fg[:n], np.int64), np.array(bg[:n], np.int64),
+                np.array(fg_rgb[:n], np.float32).reshape(-1, 3),
+                np.array(bg_rgb[:n], np.float32).reshape(-1, 3))
 
-    # captions naming one colour alone, which are false for the swapped twin
-    ONE_COLOUR = ("fs", "f", "b")
+    def batch_frames():
+        pools = rng.choice(len(pool_p), size=args.batch, p=pool_p)
+        frames = np.empty((args.batch,) + images.shape[1:], np.uint8)
+        batch_attrs = np.empty((args.batch, attrs.shape[1]), np.int64)
+        for j in np.where((pools != shape_kind) & (pools != ball_pool))[0]:
+            i = members[pools[j]][rng.integers(len(members[pools[j]]))]
+            frames[j] = images[i]
+            batch_attrs[j] = attrs[i]
+        for pool, (masks, shapes, drawn) in masked.items():
+            js = np.where(pools == pool)[0]
+            m = rng.integers(len(masks), size=len(js))
+            fg, bg, fg_rgb, bg_rgb = drawn_colours(len(js))
+            frames[js] = scenes.compose(masks[m], fg_rgb, bg_rgb)
+            batch_attrs[js] = np.stack([np.full(len(js), shape_kind), shapes[m], fg, bg,
+                                        np.full(len(js), drawn)], 1)
+        return frames, batch_attrs
 
+    aux = AttributeHeads(cfg.embed_dim) if args.aux else None
+    if aux is not None:
+        opt.add_param_group({"params": list(aux.parameters()), "weight_decay": 0.0})
     mean, std = export.CLIP_MEAN, export.CLIP_STD
     tok_cache = {}
     model.train()
     t_train = time.time()
     for step in range(args.steps):
-        idx = rng.choice(len(images), size=args.batch, p=w)
-        if args.recipe == "swap":
-            idx = group_with_swap(idx)
-        else:
-            idx = group_by_background(idx)
+        frames, batch_attrs = batch_frames()
         caps, stated = [], []
-        for j, i in enumerate(idx):
-            if args.recipe == "swap" and swapped[j] and rng.random() < 0.5:
-                text, st = scenes.caption(attrs[i], rng, shape_stated=ONE_COLOUR)
-            else:
-                text, st = scenes.caption(attrs[i], rng)
+        texts = []
+        for a in batch_attrs:
+            text, st = scenes.caption(a, rng)
+            texts.append(text)
             if text not in tok_cache:
                 tok_cache[text] = tok.encode_padded(text, cfg.context_length)
             caps.append(tok_cache[text])
             stated.append(st)
-        x = images[torch.from_numpy(idx)]
+        if args.swap_negatives:
+            for j, a in enumerate(batch_attrs):
+                neg = swapped_colours(texts[j], stated[j]) if a[0] == shape_kind else None
+                if neg is not None:
+                    if neg[0] not in tok_cache:
+                        tok_cache[neg[0]] = tok.encode_padded(neg[0], cfg.context_length)
+                    caps.append(tok_cache[neg[0]])
+                    stated.append(neg[1])
+        x = torch.from_numpy(frames)
         flip = torch.from_numpy(rng.random(args.batch) < 0.5)
         x = torch.where(flip[:, None, None, None], x.flip(2), x)
         pix = normalize_pixels(x, mean, std)
@@ -203,8 +303,12 @@ def main():
         ids = ids[:, :int((ids == tok.eot).int().argmax(-1).max()) + 1]
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        loss = contrastive_loss(model.encode_image(pix), model.encode_text(ids), model.logit_scale,
-                                torch.tensor(stated), torch.from_numpy(attrs[idx]))
+        img = model.encode_image(pix)
+        batch_attrs = torch.from_numpy(batch_attrs)
+        loss = contrastive_loss(img, model.encode_text(ids), model.logit_scale,
+                                torch.tensor(stated), batch_attrs)
+        if aux is not None:
+            loss = loss + args.aux * aux(img, batch_attrs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -223,8 +327,8 @@ def main():
     model.eval()
     meta = {"format": "pt", "seed": args.seed, "steps": args.steps, "batch": args.batch,
             "threads": args.threads, "trainer": "models/train.py"}
-    if args.recipe != "base":  # the base recipe's export stays byte-identical
-        meta["recipe"] = args.recipe
+    if args.aux:
+        meta["aux"] = str(args.aux)
     export.export(model, tok, args.out, meta)
     print(f"training {train_s:.0f}s, total {time.time() - t_start:.0f}s; exported to {args.out}")
     # evaluate what was exported: the F16 weights, as the engine loads them
