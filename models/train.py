@@ -3,7 +3,11 @@ exports it to models/clipfilter-mini/ in the Hugging Face layout.
 
     /usr/bin/python3 models/train.py [--threads 1] [--steps 3500] [--out DIR]
 
-The defaults are the shipped model's recipe. One thread is the default
+The defaults are the shipped model's recipe (docs/model.md): patterns and
+plain colours as rendered frames, the ball and drawn shapes as masks coloured
+per batch, CLIP's contrastive loss with colour-swapped captions as extra
+negatives, and auxiliary attribute heads on the image embedding (training
+only, not exported). One thread is the default
 because on a shared 2-core machine a 2-thread torch step waits for the
 other process at every barrier (measured 3-4x slower per step under load),
 while one thread leaves the second core to the rest of the machine.
