@@ -210,11 +210,21 @@ def _star(cx, cy, r, rot):
     return pts
 
 
+def l1(a, b):
+    """L1 distance of two RGB colours."""
+    return sum(abs(x - y) for x, y in zip(a, b))
+
+
+def distance_to_named(c):
+    """L1 distance from an RGB colour to the nearest named colour."""
+    return min(l1(c, named) for named in RGB.values())
+
+
 def other_color(rng):
     """A random RGB colour far (L1 > 150) from every named colour."""
     while True:
         c = tuple(int(v) for v in rng.integers(0, 256, 3))
-        if min(sum(abs(a - b) for a, b in zip(c, named)) for named in RGB.values()) > 150:
+        if distance_to_named(c) > 150:
             return c
 
 

@@ -203,7 +203,7 @@ def main():
             return scenes.RGB[scenes.COLORS[c]]
         while True:
             v = scenes.other_color(rng)
-            if avoid is None or sum(abs(a - b) for a, b in zip(v, avoid)) > 150:
+            if avoid is None or scenes.l1(v, avoid) > 150:
                 return v
 
     def one_channel_variant(c):
@@ -215,8 +215,7 @@ def main():
             ch = int(rng.integers(3))
             v = list(base)
             v[ch] = int(rng.integers(0, 256))
-            if abs(v[ch] - base[ch]) >= 100 and min(
-                    sum(abs(x - y) for x, y in zip(v, named)) for named in scenes.RGB.values()) > 60:
+            if abs(v[ch] - base[ch]) >= 100 and scenes.distance_to_named(v) > 60:
                 return tuple(v)
 
     def drawn_colours(n):
@@ -281,23 +280,16 @@ def main():
     t_train = time.time()
     for step in range(args.steps):
         frames, batch_attrs = batch_frames()
-        caps, stated = [], []
-        texts = []
-        for a in batch_attrs:
-            text, st = scenes.caption(a, rng)
-            texts.append(text)
+        captions = [scenes.caption(a, rng) for a in batch_attrs]  # (text, stated)
+        if args.swap_negatives:
+            twins = [swapped_colours(text, st)
+                     for a, (text, st) in zip(batch_attrs, captions) if a[0] == shape_kind]
+            captions += [t for t in twins if t is not None]
+        for text, _ in captions:
             if text not in tok_cache:
                 tok_cache[text] = tok.encode_padded(text, cfg.context_length)
-            caps.append(tok_cache[text])
-            stated.append(st)
-        if args.swap_negatives:
-            for j, a in enumerate(batch_attrs):
-                neg = swapped_colours(texts[j], stated[j]) if a[0] == shape_kind else None
-                if neg is not None:
-                    if neg[0] not in tok_cache:
-                        tok_cache[neg[0]] = tok.encode_padded(neg[0], cfg.context_length)
-                    caps.append(tok_cache[neg[0]])
-                    stated.append(neg[1])
+        caps = [tok_cache[text] for text, _ in captions]
+        stated = [st for _, st in captions]
         x = torch.from_numpy(frames)
         flip = torch.from_numpy(rng.random(args.batch) < 0.5)
         x = torch.where(flip[:, None, None, None], x.flip(2), x)
