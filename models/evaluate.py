@@ -137,8 +137,11 @@ def report(rows, confusions, out=sys.stdout):
     for name, t, acc, n in rows:
         print(f"| {name} | `{t}` | {100 * acc:.1f}% | {n} |", file=out)
     accs = [r[2] for r in rows]
+    right = sum(round(acc * n) for _, _, acc, n in rows)
+    answers = sum(n for *_, n in rows)
     print(f"\nmean top-1 over all rows: {100 * np.mean(accs):.1f}%, "
-          f"worst row: {100 * min(accs):.1f}%\n", file=out)
+          f"worst row: {100 * min(accs):.1f}%; over all {answers} answers: "
+          f"{100 * right / answers:.1f}%\n", file=out)
     # worst classes: pool every template of a task
     print("Worst classes (pooled over the task's templates):\n", file=out)
     print("| task | true class | top-1 | most often predicted instead |", file=out)
