@@ -73,6 +73,9 @@ SHAPE_TEMPLATES_TRAIN = [
     ("a {bg} background behind a {fg} {shape}", "fsb"),
     ("on {bg}, a {fg} {shape}", "fsb"),
     ("{bg} behind a {fg} {shape}", "fsb"),
+    ("{bg} background with a {fg} {shape}", "fsb"),
+    ("{bg} background behind a {fg} {shape}", "fsb"),
+    ("{bg} background, {fg} {shape}", "fsb"),
     ("a {shape} colored {fg} on a {bg} background", "fsb"),
     ("a {shape} coloured {fg} on {bg}", "fsb"),
     ("a {fg} {shape}. the background is {bg}", "fsb"),
@@ -100,6 +103,7 @@ SHAPE_TEMPLATES_TRAIN = [
     ("a {fg} object", "f"),
     ("a {bg} background", "b"),
     ("a solid {bg} background", "b"),
+    ("{bg} background", "b"),
     ("the background color is {bg}", "b"),
 ]
 SHAPE_TEMPLATES_HELDOUT = [

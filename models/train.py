@@ -5,12 +5,13 @@ exports it to models/clipfilter-mini/ in the Hugging Face layout.
 
 The defaults are the shipped model's recipe (docs/model.md): patterns and
 plain colours as rendered frames, the ball and drawn shapes as masks coloured
-per batch, CLIP's contrastive loss with colour-swapped captions as extra
+per batch, CLIP's contrastive loss with role-swapped captions as extra
 negatives, and auxiliary attribute heads on the image embedding (training
 only, not exported). One thread is the default
-because on a shared 2-core machine a 2-thread torch step waits for the
-other process at every barrier (measured 3-4x slower per step under load),
-while one thread leaves the second core to the rest of the machine.
+because a 2-thread torch step is slower, not faster, on the 2-core machine
+(measured 0.61 s against 0.27 s per step with nothing else running, 3-4x
+slower under load), and one thread leaves the second core to the rest of
+the machine.
 Everything is seeded and torch runs with deterministic algorithms, so the
 same seed, step count and thread count give the same exported bytes.
 """
@@ -78,18 +79,29 @@ def contrastive_loss(img, txt, logit_scale, stated, attrs):
 COLOUR_WORD = re.compile(r"\b(" + "|".join(scenes.COLORS) + r")\b")
 
 
-def swapped_colours(text, stated):
-    """The caption with its object and background colours exchanged ("a red
-    ball on blue" -> "a blue ball on red") and what it states, or None when it
-    does not name two different colours. As a negative beside the true
-    caption it makes the text side bind each colour to its role and the image
-    side tell the roles apart."""
+def swapped_colours(text, stated, image):
+    """A false twin of a shape scene's caption, or None: a caption naming
+    both colours gets them exchanged ("a red ball on blue" -> "a blue ball
+    on red"); a caption naming one role's colour gets the image's other
+    colour in that role ("a red ball" on blue -> "a blue ball"), and what the
+    twin states. As negatives beside the true caption they make the text side
+    bind each colour to its role and the image side tell the roles apart,
+    also when the object is a few pixels on a large background."""
     f, b = stated[2], stated[3]
-    if f < 0 or b < 0 or f == b:
+    if f >= 0 and b >= 0:
+        if f == b:
+            return None
+        names = {scenes.COLORS[f]: scenes.COLORS[b], scenes.COLORS[b]: scenes.COLORS[f]}
+        twin = (stated[0], stated[1], b, f)
+    elif f >= 0 and 0 <= image[3] < OTHER and image[3] != f:
+        names = {scenes.COLORS[f]: scenes.COLORS[image[3]]}
+        twin = (stated[0], stated[1], int(image[3]), -1)
+    elif b >= 0 and 0 <= image[2] < OTHER and image[2] != b:
+        names = {scenes.COLORS[b]: scenes.COLORS[image[2]]}
+        twin = (stated[0], stated[1], -1, int(image[2]))
+    else:
         return None
-    names = {scenes.COLORS[f]: scenes.COLORS[b], scenes.COLORS[b]: scenes.COLORS[f]}
-    return (COLOUR_WORD.sub(lambda m: names.get(m.group(1), m.group(1)), text),
-            (stated[0], stated[1], b, f))
+    return COLOUR_WORD.sub(lambda m: names.get(m.group(1), m.group(1)), text), twin
 
 
 class AttributeHeads(torch.nn.Module):
@@ -136,8 +148,8 @@ def main():
     ap.add_argument("--aux", type=float, default=1.0,
                     help="weight of the auxiliary attribute loss (0: contrastive loss only)")
     ap.add_argument("--swap-negatives", type=int, default=1,
-                    help="1: each caption naming two colours of a shape scene gets its "
-                         "colour-swapped twin as a negative")
+                    help="1: each caption naming a colour of a shape scene gets its "
+                         "role-swapped twin as a negative (swapped_colours())")
     args = ap.parse_args()
 
     t_start = time.time()
@@ -282,7 +294,7 @@ def main():
         frames, batch_attrs = batch_frames()
         captions = [scenes.caption(a, rng) for a in batch_attrs]  # (text, stated)
         if args.swap_negatives:
-            twins = [swapped_colours(text, st)
+            twins = [swapped_colours(text, st, a)
                      for a, (text, st) in zip(batch_attrs, captions) if a[0] == shape_kind]
             captions += [t for t in twins if t is not None]
         for text, _ in captions:
