@@ -88,20 +88,15 @@ def swapped_colours(text, stated, image):
     bind each colour to its role and the image side tell the roles apart,
     also when the object is a few pixels on a large background."""
     f, b = stated[2], stated[3]
-    if f >= 0 and b >= 0:
-        if f == b:
-            return None
-        names = {scenes.COLORS[f]: scenes.COLORS[b], scenes.COLORS[b]: scenes.COLORS[f]}
-        twin = (stated[0], stated[1], b, f)
-    elif f >= 0 and 0 <= image[3] < OTHER and image[3] != f:
-        names = {scenes.COLORS[f]: scenes.COLORS[image[3]]}
-        twin = (stated[0], stated[1], int(image[3]), -1)
-    elif b >= 0 and 0 <= image[2] < OTHER and image[2] != b:
-        names = {scenes.COLORS[b]: scenes.COLORS[image[2]]}
-        twin = (stated[0], stated[1], -1, int(image[2]))
-    else:
+    # every colour the caption names becomes the image's colour in the other role
+    twin_f = int(image[3]) if f >= 0 else -1
+    twin_b = int(image[2]) if b >= 0 else -1
+    named = [(c, t) for c, t in ((f, twin_f), (b, twin_b)) if c >= 0]
+    if not named or any(not 0 <= t < OTHER or t == c for c, t in named):
         return None
-    return COLOUR_WORD.sub(lambda m: names.get(m.group(1), m.group(1)), text), twin
+    names = {scenes.COLORS[c]: scenes.COLORS[t] for c, t in named}
+    return (COLOUR_WORD.sub(lambda m: names.get(m.group(1), m.group(1)), text),
+            (stated[0], stated[1], twin_f, twin_b))
 
 
 class AttributeHeads(torch.nn.Module):
