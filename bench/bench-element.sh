@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the element costs in a pipeline (issue 5), as ratios measured in one
+# What the element costs in a pipeline, as ratios measured in one
 # run: usage: bench/bench-element.sh BUILD_DIR MODEL_DIR [FRAMES]
 # MODEL_DIR needs a tokenizer (vocab.json, merges.txt): a `clip-tool
 # random-model` checkpoint has none; copy one beside its weights.

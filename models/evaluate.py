@@ -5,7 +5,7 @@ out of training: colour pairs never trained on, frame sizes never trained on
     /usr/bin/python3 models/evaluate.py [--model models/clipfilter-mini]
 
 Prints a Markdown table (accuracy per task and held-out template) and the
-worst confusions, as docs/model.md quotes them.
+worst confusions, as docs/shipped-model.md quotes them.
 """
 import argparse
 import os

@@ -56,7 +56,7 @@ if ! curl -fsSL --connect-timeout 15 --retry 2 ${auth:+-H "$auth"} \
     -o "$meta" "$endpoint/api/models/$repo?blobs=true"; then
   echo "fetch-model.sh: cannot reach $endpoint (no network, a proxy needed, or '$repo' does not exist)." >&2
   echo "  Nothing was downloaded. On a machine with network access, run this script there and" >&2
-  echo "  copy $dest to the same place here; see docs/models.md." >&2
+  echo "  copy $dest to the same place here; see docs/checkpoints.md." >&2
   exit 2
 fi
 
@@ -129,6 +129,6 @@ done
 
 if [ -f "$dest/pytorch_model.bin" ] && [ ! -f "$dest/model.safetensors" ]; then
   echo "note: $repo publishes only pytorch_model.bin; convert it to model.safetensors"
-  echo "      before use (docs/models.md, 'Converting other checkpoints')."
+  echo "      before use (docs/checkpoints.md, 'Converting other checkpoints')."
 fi
 echo "done: $dest  (use it as model=$short)"

@@ -3,7 +3,7 @@ exports it to models/clipfilter-mini/ in the Hugging Face layout.
 
     /usr/bin/python3 models/train.py [--threads 1] [--steps 3500] [--out DIR]
 
-The defaults are the shipped model's recipe (docs/model.md): patterns and
+The defaults are the shipped model's recipe (docs/shipped-model.md): patterns and
 plain colours as rendered frames, the ball and drawn shapes as masks coloured
 per batch, CLIP's contrastive loss with role-swapped captions as extra
 negatives, and auxiliary attribute heads on the image embedding (training
