@@ -1,7 +1,7 @@
 #!/bin/sh
 # The shipped model (the element's default, clipfilter-mini, found in the
 # source tree's models/ without any environment variable) names every
-# videotestsrc pattern and colour that docs/model.md lists: each pipeline's
+# videotestsrc pattern and colour that docs/shipped-model.md lists: each pipeline's
 # analyzed frames must all carry the expected top label.
 . "$(dirname "$0")/common.sh"
 unset CLIPFILTER_MODEL_PATH
@@ -19,7 +19,7 @@ check() {
   got=$(grep -o 'top-label=(string)[^,]*' "$TMP/out" | sed 's/^top-label=(string)//; s/\\//g; s/^"//; s/"$//' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
   n_bad=$(grep -o 'top-label=(string)[^,]*' "$TMP/out" | sed 's/^top-label=(string)//; s/\\//g; s/^"//; s/"$//' | grep -cvx "$want")
   n_all=$(grep -c 'top-label=(string)' "$TMP/out")
-  # MAJORITY=1: most frames, not all (see docs/model.md on the white ball)
+  # MAJORITY=1: most frames, not all (see docs/shipped-model.md on the white ball)
   allowed=0
   [ "${MAJORITY:-0}" = 1 ] && allowed=$(((n_all - 1) / 2))
   if [ "$n_all" -eq 0 ] || [ "$n_bad" -gt "$allowed" ]; then
@@ -46,7 +46,7 @@ N=60
 # shellcheck disable=SC2046
 check "a ball" "a ball;smpte color bars;tv static" "{}" $(src ball)
 # among all nine patterns the white-on-black ball passes for spokes on some
-# frames (docs/model.md): most frames must still say ball
+# frames (docs/shipped-model.md): most frames must still say ball
 MAJORITY=1
 # shellcheck disable=SC2046
 check "a ball" "$PATTERNS" "a video of {}" $(src ball)
@@ -65,7 +65,7 @@ done
 # The ball's colours: most frames, not all. On the first frame the ball sits
 # at the centre of the frame, where four of the model's 16-pixel patches meet,
 # so each patch sees a quarter of it, and its colour is read against the
-# background's (docs/model.md, "Limits"); the other frames must be right.
+# background's (docs/shipped-model.md, "Limits"); the other frames must be right.
 MAJORITY=1
 # background colour behind the ball
 for c in "red:0xffff0000" "blue:0xff0000ff" "green:0xff00ff00" "yellow:0xffffff00"; do
@@ -75,7 +75,7 @@ for c in "red:0xffff0000" "blue:0xff0000ff" "green:0xff00ff00" "yellow:0xffffff0
 done
 
 # colour of the ball itself, on black (colour pairs trained on; red and
-# magenta on black are held out of training, see docs/model.md)
+# magenta on black are held out of training, see docs/shipped-model.md)
 for c in "green:0xff00ff00" "blue:0xff0000ff" "yellow:0xffffff00" "cyan:0xff00ffff"; do
   # shellcheck disable=SC2046
   check "${c%%:*}" "$COLOURS" "a {} ball" \
