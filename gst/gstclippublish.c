@@ -513,7 +513,7 @@ static cJSON *
 value_to_json (const GValue * v)
 {
   GType t = G_VALUE_TYPE (v);
-  gchar buf[32];
+  gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
 
   if (t == G_TYPE_STRING) {
     const gchar *s = g_value_get_string (v);
@@ -521,10 +521,14 @@ value_to_json (const GValue * v)
   }
   if (t == G_TYPE_BOOLEAN)
     return cJSON_CreateBool (g_value_get_boolean (v));
+  /* Numbers are printed so that they read back exactly (cJSON's own
+   * printing may round off the last bit). */
   if (t == G_TYPE_DOUBLE || t == G_TYPE_FLOAT) {
     gdouble d = t == G_TYPE_DOUBLE ? g_value_get_double (v)
         : g_value_get_float (v);
-    return isfinite (d) ? cJSON_CreateNumber (d) : cJSON_CreateNull ();
+    if (!isfinite (d))
+      return cJSON_CreateNull ();
+    return cJSON_CreateRaw (g_ascii_dtostr (buf, sizeof buf, d));
   }
   /* Integers are written exactly (cJSON numbers are doubles, which would
    * round nanosecond times past 2^53); GST_CLOCK_TIME_NONE is null. */
