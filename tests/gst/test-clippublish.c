@@ -655,8 +655,12 @@ broker_start (void)
       err ? err->message : "");
   while (!port_open (broker.port) && g_get_monotonic_time () < end)
     g_usleep (20000);
-  fail_unless (port_open (broker.port), "mosquitto did not listen on %u",
-      broker.port);
+  if (!port_open (broker.port)) {
+    gchar *log = tmp_path ("mosquitto.log"), *text = NULL;
+    g_file_get_contents (log, &text, NULL, NULL);
+    fail ("mosquitto did not listen on %u; its log:\n%s", broker.port,
+        text ? text : "(none)");
+  }
 }
 
 static void
@@ -683,17 +687,25 @@ broker_stop (void)
 /* A broker with persistence, so that a subscriber's session and its queued
  * messages survive the restart. */
 static void
-broker_setup (void)
+broker_configure (const gchar * extra)
 {
-  gchar *conf;
+  /* "user": run as root, mosquitto would switch to the mosquitto user,
+   * which cannot read the test's private directory */
+  gchar *conf = g_strdup_printf ("listener %u 127.0.0.1\nuser %s\n"
+      "log_dest file %s/mosquitto.log\n"
+      "persistence true\npersistence_location %s/\nmax_queued_messages 0\n%s",
+      broker.port, g_get_user_name (), tmpdir, tmpdir, extra);
 
-  broker.port = free_port ();
-  broker.conf = tmp_path ("mosquitto.conf");
-  conf = g_strdup_printf ("listener %u 127.0.0.1\nallow_anonymous true\n"
-      "persistence true\npersistence_location %s/\nmax_queued_messages 0\n",
-      broker.port, tmpdir);
   fail_unless (g_file_set_contents (broker.conf, conf, -1, NULL));
   g_free (conf);
+}
+
+static void
+broker_setup (void)
+{
+  broker.port = free_port ();
+  broker.conf = tmp_path ("mosquitto.conf");
+  broker_configure ("allow_anonymous true\n");
   broker_start ();
 }
 
@@ -991,6 +1003,247 @@ GST_START_TEST (test_mqtt_broker_restart_live)
 
 GST_END_TEST;
 
+/* Runs a 20-frame pipeline publishing to the fixture's broker with the
+ * given clippublish properties; returns the bus and sets *published,
+ * *dropped and *lines. */
+static Bus
+publish_run (const gchar * props, guint64 * published, guint64 * dropped,
+    guint * lines)
+{
+  gchar *out = tmp_path ("run.jsonl");
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=20 ! "
+      "video/x-raw,framerate=10/1 ! clipfilter prompts=a;b ! "
+      "clippublish name=pub mqtt-host=127.0.0.1 mqtt-port=%u location=%s %s ! "
+      "fakesink", broker.port, out, props);
+  GError *err = NULL;
+  GstElement *p = gst_parse_launch (desc, &err), *pub;
+  GPtrArray *objs;
+  Bus b = bus_new ();
+
+  fail_unless (p != NULL, "%s", desc);
+  pub = gst_bin_get_by_name (GST_BIN (p), "pub");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (bus_poll (&b, p, WAIT_US));
+  gst_element_set_state (p, GST_STATE_NULL);
+  g_object_get (pub, "published", published, "dropped", dropped, NULL);
+  objs = read_json_lines (out, NULL);
+  *lines = objs->len;
+  g_ptr_array_unref (objs);
+  gst_object_unref (pub);
+  gst_object_unref (p);
+  g_free (desc);
+  g_free (out);
+  return b;
+}
+
+static void
+run_tool (const gchar * const *argv)
+{
+  gint status = 0;
+  gchar *err = NULL;
+
+  fail_unless (g_spawn_sync (tmpdir, (gchar **) argv, NULL,
+          G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+          &err, &status, NULL),
+      "%s", argv[0]);
+  fail_unless (g_spawn_check_wait_status (status, NULL), "%s failed: %s",
+      argv[0], err);
+  g_free (err);
+}
+
+/* A broker with a password file: the credentials file and the environment
+ * both log in (the broker acknowledges every object); a wrong password is
+ * the broker's refusal as a warning, and nothing is published. */
+GST_START_TEST (test_mqtt_credentials)
+{
+  const gchar *passwd[] = { "mosquitto_passwd", "-b", "-c", "passwd", "cam",
+    "s3cret", NULL
+  };
+  gchar *good = tmp_path ("good-credentials"), *bad = tmp_path ("bad-credentials");
+  gchar *conf = g_strdup_printf ("allow_anonymous false\npassword_file %s/passwd\n",
+      tmpdir);
+  gchar *props;
+  guint64 published, dropped;
+  guint lines;
+  Bus b;
+
+  run_tool (passwd);
+  fail_unless (g_file_set_contents (good, "# the door camera\nusername=cam\n"
+          "password=s3cret\n", -1, NULL));
+  fail_unless (g_file_set_contents (bad, "username=cam\npassword=wrong\n", -1,
+          NULL));
+  broker_stop ();
+  broker_configure (conf);
+  broker_start ();
+
+  props = g_strdup_printf ("mqtt-credentials-file=%s", good);
+  b = publish_run (props, &published, &dropped, &lines);
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless_equals_int (b.warnings->len, 0);
+  fail_unless (lines > 0);
+  fail_unless_equals_uint64 (published, lines);
+  fail_unless_equals_uint64 (dropped, 0);
+  bus_clear (&b);
+  g_free (props);
+
+  g_setenv ("CLIPPUBLISH_MQTT_USERNAME", "cam", TRUE);
+  g_setenv ("CLIPPUBLISH_MQTT_PASSWORD", "s3cret", TRUE);
+  b = publish_run ("", &published, &dropped, &lines);
+  g_unsetenv ("CLIPPUBLISH_MQTT_USERNAME");
+  g_unsetenv ("CLIPPUBLISH_MQTT_PASSWORD");
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless_equals_int (b.warnings->len, 0);
+  fail_unless_equals_uint64 (published, lines);
+  bus_clear (&b);
+
+  props = g_strdup_printf ("mqtt-credentials-file=%s", bad);
+  b = publish_run (props, &published, &dropped, &lines);
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless (b.warnings->len >= 1);
+  fail_unless (strstr (g_ptr_array_index (b.warnings, 0),
+          "not authorised") != NULL, "%s",
+      (gchar *) g_ptr_array_index (b.warnings, 0));
+  fail_unless_equals_uint64 (published, 0);
+  fail_unless_equals_uint64 (dropped, lines);
+  bus_clear (&b);
+
+  g_free (props);
+  g_free (conf);
+  g_free (good);
+  g_free (bad);
+}
+
+GST_END_TEST;
+
+/* TLS with a CA made for the test: the broker's certificate verified
+ * against tls-ca-file; another CA is a warning naming the failure. */
+GST_START_TEST (test_mqtt_tls)
+{
+  const gchar *ca[] = { "openssl", "req", "-x509", "-newkey", "ec",
+    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
+    "-out", "ca.pem", "-days", "1", "-subj", "/CN=clippublish test CA", NULL
+  };
+  const gchar *other[] = { "openssl", "req", "-x509", "-newkey", "ec",
+    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+    "other.key", "-out", "other.pem", "-days", "1", "-subj", "/CN=other CA",
+    NULL
+  };
+  const gchar *csr[] = { "openssl", "req", "-newkey", "ec", "-pkeyopt",
+    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out",
+    "server.csr", "-subj", "/CN=127.0.0.1", NULL
+  };
+  const gchar *sign[] = { "openssl", "x509", "-req", "-in", "server.csr",
+    "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+    "server.pem", "-days", "1", "-extfile", "san.cnf", NULL
+  };
+  gchar *san = tmp_path ("san.cnf");
+  gchar *conf = g_strdup_printf ("allow_anonymous true\ncafile %s/ca.pem\n"
+      "certfile %s/server.pem\nkeyfile %s/server.key\n", tmpdir, tmpdir,
+      tmpdir);
+  gchar *props;
+  guint64 published, dropped;
+  guint lines;
+  Bus b;
+
+  fail_unless (g_file_set_contents (san, "subjectAltName=IP:127.0.0.1\n", -1,
+          NULL));
+  run_tool (ca);
+  run_tool (other);
+  run_tool (csr);
+  run_tool (sign);
+  broker_stop ();
+  broker_configure (conf);
+  broker_start ();
+
+  props = g_strdup_printf ("tls-ca-file=%s/ca.pem", tmpdir);
+  b = publish_run (props, &published, &dropped, &lines);
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless_equals_int (b.warnings->len, 0);
+  fail_unless (lines > 0);
+  fail_unless_equals_uint64 (published, lines);
+  bus_clear (&b);
+  g_free (props);
+
+  props = g_strdup_printf ("tls-ca-file=%s/other.pem", tmpdir);
+  b = publish_run (props, &published, &dropped, &lines);
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless (b.warnings->len >= 1);
+  fail_unless (g_str_has_prefix (g_ptr_array_index (b.warnings, 0),
+          "Could not publish to MQTT broker 127.0.0.1:"), "%s",
+      (gchar *) g_ptr_array_index (b.warnings, 0));
+  fail_unless_equals_uint64 (published, 0);
+  fail_unless_equals_uint64 (dropped, lines);
+  bus_clear (&b);
+
+  g_free (props);
+  g_free (conf);
+  g_free (san);
+}
+
+GST_END_TEST;
+
+/* A broker that stops answering (SIGSTOP) for 2 s under a live camera:
+ * frames keep their pace, and once it answers again everything queued is
+ * acknowledged, nothing dropped. */
+GST_START_TEST (test_mqtt_stalled_broker_live)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc is-live=true ! "
+      "video/x-raw,width=160,height=120,framerate=10/1 ! "
+      "clipfilter prompts=\"smpte color bars;tv static\" interval=100000000 ! "
+      "clippublish name=pub mqtt-host=127.0.0.1 mqtt-port=%u topic=cams/gate "
+      "location=%s/stall.jsonl ! fakesink name=sink sync=true "
+      "signal-handoffs=true", broker.port, tmpdir);
+  gchar *out = tmp_path ("stall.jsonl");
+  GError *err = NULL;
+  GstElement *p = gst_parse_launch (desc, &err), *pub, *sink;
+  gint64 times[3] = { 0, 0, 0 };
+  guint64 published = 0, dropped;
+  GPtrArray *objs;
+  Bus b = bus_new ();
+  gint64 end;
+
+  fail_unless (p != NULL);
+  pub = gst_bin_get_by_name (GST_BIN (p), "pub");
+  sink = gst_bin_get_by_name (GST_BIN (p), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), times);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  end = g_get_monotonic_time () + WAIT_US;
+  while (published < 5 && g_get_monotonic_time () < end) {
+    fail_if (bus_poll (&b, p, G_USEC_PER_SEC / 10), "%s", b.error);
+    g_object_get (pub, "published", &published, NULL);
+  }
+  fail_unless (published >= 5, "nothing published before the stall");
+  kill (broker.pid, SIGSTOP);
+  fail_if (bus_poll (&b, p, 2 * G_USEC_PER_SEC), "%s", b.error);
+  kill (broker.pid, SIGCONT);
+  fail_if (bus_poll (&b, p, G_USEC_PER_SEC), "%s", b.error);
+  gst_element_send_event (p, gst_event_new_eos ());
+  fail_unless (bus_poll (&b, p, WAIT_US));
+  fail_unless (b.error == NULL, "%s", b.error);
+  gst_element_set_state (p, GST_STATE_NULL);
+  g_object_get (pub, "published", &published, "dropped", &dropped, NULL);
+  objs = read_json_lines (out, NULL);
+  g_print ("stalled broker: %u objects, %" G_GUINT64_FORMAT " published; %"
+      G_GINT64_FORMAT " frames, largest gap %" G_GINT64_FORMAT " us\n",
+      objs->len, published, times[2], times[1]);
+  fail_unless (times[2] >= 30);
+  fail_unless (times[1] < G_USEC_PER_SEC, "a %" G_GINT64_FORMAT " us gap "
+      "between frames", times[1]);
+  fail_unless_equals_uint64 (dropped, 0);
+  fail_unless_equals_uint64 (published, objs->len);
+  g_ptr_array_unref (objs);
+  bus_clear (&b);
+  gst_object_unref (sink);
+  gst_object_unref (pub);
+  gst_object_unref (p);
+  g_free (desc);
+  g_free (out);
+}
+
+GST_END_TEST;
+
 /* ---- main ---------------------------------------------------------------- */
 
 static Suite *
@@ -1019,6 +1272,9 @@ mqtt_suite (void)
   tcase_add_checked_fixture (tc, broker_setup, broker_teardown);
   tcase_add_test (tc, test_mqtt_delivers_every_object);
   tcase_add_test (tc, test_mqtt_broker_restart_live);
+  tcase_add_test (tc, test_mqtt_stalled_broker_live);
+  tcase_add_test (tc, test_mqtt_credentials);
+  tcase_add_test (tc, test_mqtt_tls);
   return s;
 }
 
@@ -1030,10 +1286,20 @@ main (int argc, char **argv)
   SRunner *sr;
   int failed;
 
-  if (mqtt && !g_file_test (MOSQUITTO, G_FILE_TEST_IS_EXECUTABLE)) {
-    g_printerr ("%s not found (Debian: mosquitto)%s\n", MOSQUITTO,
-        ci ? "; under CI=true it must be present" : ": skipping");
-    return ci ? 1 : 77;
+  if (mqtt) {
+    /* mosquitto_passwd comes with the broker; openssl makes the TLS CA */
+    const gchar *need[] = { MOSQUITTO, "mosquitto_passwd", "openssl" };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS (need); i++) {
+      gchar *found = g_find_program_in_path (need[i]);
+      if (!found) {
+        g_printerr ("%s not found (Debian: mosquitto, openssl)%s\n", need[i],
+            ci ? "; under CI=true it must be present" : ": skipping");
+        return ci ? 1 : 77;
+      }
+      g_free (found);
+    }
   }
   tmpdir = g_dir_make_tmp ("clippublish-XXXXXX", NULL);
   g_assert (tmpdir);
