@@ -65,7 +65,8 @@
  * an unreachable or refusing broker posts a warning and is retried (0.5 s,
  * doubling up to 5 s) while objects queue up; a warning names the broker and
  * the reason, and reconnecting is announced by an info message. At the
- * PAUSED→READY transition the queue is given up to 2 s to drain.
+ * PAUSED→READY transition the queue is given up to 2 s to drain while the
+ * broker is connected or being connected to.
  *
  * Credentials never appear as properties: #GstClipPublish:mqtt-credentials-file
  * names a file with `username=` and `password=` lines (`#` starts a comment);
@@ -835,8 +836,10 @@ mqtt_thread_func (gpointer data)
     gint64 now = g_get_monotonic_time ();
     int rc;
 
+    /* At stop: drain while connected or connecting (a short file may end
+     * before the first connection is up), never past the deadline. */
     g_mutex_lock (&m->out.lock);
-    if (m->out.stop && (!m->connected || now >= m->drain_deadline
+    if (m->out.stop && (!sock || now >= m->drain_deadline
             || (m->out.lines.length == 0 && m->inflight == 0))) {
       g_mutex_unlock (&m->out.lock);
       break;
