@@ -61,7 +61,8 @@
  *
  * With #GstClipPublish:mqtt-host set, each object is published as one
  * message to #GstClipPublish:topic (no wildcards) with
- * #GstClipPublish:qos. The connection is made by the publishing thread:
+ * #GstClipPublish:mqtt-qos (not `qos`: that is #GstBaseTransform's switch
+ * for QoS events). The connection is made by the publishing thread:
  * an unreachable or refusing broker posts a warning and is retried (0.5 s,
  * doubling up to 5 s) while objects queue up; a warning names the broker and
  * the reason, and reconnecting is announced by an info message. At the
@@ -95,6 +96,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include <mosquitto.h>
 
@@ -270,7 +273,7 @@ gst_clip_publish_class_init (GstClipPublishClass * klass)
           "MQTT topic to publish to (no + or # wildcards)", DEFAULT_TOPIC,
           rw));
   g_object_class_install_property (gobject_class, PROP_QOS,
-      g_param_spec_uint ("qos", "QoS",
+      g_param_spec_uint ("mqtt-qos", "MQTT QoS",
           "MQTT quality of service: 0 at most once, 1 at least once, "
           "2 exactly once", 0, 2, DEFAULT_QOS, rw));
   g_object_class_install_property (gobject_class, PROP_CLIENT_ID,
@@ -313,7 +316,7 @@ gst_clip_publish_class_init (GstClipPublishClass * klass)
           "to the connection)", 0, G_MAXUINT64, 0, ro));
 
   gst_element_class_set_static_metadata (element_class,
-      "CLIP result publisher", "Filter/Analyzer/Video",
+      "CLIP result publisher", "Filter/Metadata",
       "Writes clipfilter results as JSON lines to a file or stdout and "
       "publishes them to an MQTT broker",
       "The clipfilter authors");
@@ -906,6 +909,7 @@ read_credentials (GstClipPublish * self, const gchar * path, gchar ** user,
 {
   gchar *text = NULL, **lines, **l;
   GError *err = NULL;
+  GStatBuf st;
 
   if (!g_file_get_contents (path, &text, NULL, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
@@ -933,6 +937,10 @@ read_credentials (GstClipPublish * self, const gchar * path, gchar ** user,
     }
   }
   g_strfreev (lines);
+  if (g_stat (path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("MQTT credentials file \"%s\" is readable by other users", path),
+        ("chmod 600 it"));
   /* the password is wiped from memory we free ourselves */
   memset (text, 0, strlen (text));
   g_free (text);

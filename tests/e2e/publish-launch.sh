@@ -22,4 +22,11 @@ if gst-launch-1.0 videotestsrc num-buffers=1 ! clipfilter prompts="a;b" ! \
   fail "a wildcard topic was accepted"
 fi
 grep -q 'Invalid MQTT topic "cams/+/door"' "$TMP/out" || { cat "$TMP/out"; fail "error message missing"; }
-echo "ok: JSON lines on stdout; a wildcard topic is an error"
+# gst-inspect-1.0 alone documents it: klass and every property
+gst-inspect-1.0 clippublish >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "gst-inspect-1.0 clippublish failed"; }
+grep -q "Filter/Metadata" "$TMP/out" || fail "klass"
+for p in location source-id mqtt-host mqtt-port topic mqtt-qos client-id mqtt-keepalive \
+         mqtt-credentials-file tls-ca-file tls-cert-file tls-key-file queue-size dropped published; do
+  grep -q "^  $p *:" "$TMP/out" || fail "property $p not listed"
+done
+echo "ok: JSON lines on stdout; a wildcard topic is an error; every property listed"

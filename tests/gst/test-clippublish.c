@@ -1054,6 +1054,28 @@ run_tool (const gchar * const *argv)
   g_free (err);
 }
 
+/* QoS 0 (written to the connection) and 2 (exactly once, acknowledged):
+ * every object published, nothing dropped. */
+GST_START_TEST (test_mqtt_qos_levels)
+{
+  const gchar *props[] = { "mqtt-qos=0", "mqtt-qos=2" };
+  guint64 published, dropped;
+  guint lines, i;
+
+  for (i = 0; i < G_N_ELEMENTS (props); i++) {
+    Bus b = publish_run (props[i], &published, &dropped, &lines);
+
+    fail_unless (b.error == NULL, "%s", b.error);
+    fail_unless_equals_int (b.warnings->len, 0);
+    fail_unless (lines > 0);
+    fail_unless_equals_uint64 (published, lines);
+    fail_unless_equals_uint64 (dropped, 0);
+    bus_clear (&b);
+  }
+}
+
+GST_END_TEST;
+
 /* A broker with a password file: the credentials file and the environment
  * both log in (the broker acknowledges every object); a wrong password is
  * the broker's refusal as a warning, and nothing is published. */
@@ -1075,6 +1097,8 @@ GST_START_TEST (test_mqtt_credentials)
           "password=s3cret\n", -1, NULL));
   fail_unless (g_file_set_contents (bad, "username=cam\npassword=wrong\n", -1,
           NULL));
+  fail_unless (g_chmod (good, 0600) == 0);
+  fail_unless (g_chmod (bad, 0644) == 0);
   broker_stop ();
   broker_configure (conf);
   broker_start ();
@@ -1102,10 +1126,18 @@ GST_START_TEST (test_mqtt_credentials)
   props = g_strdup_printf ("mqtt-credentials-file=%s", bad);
   b = publish_run (props, &published, &dropped, &lines);
   fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless (b.warnings->len >= 1);
-  fail_unless (strstr (g_ptr_array_index (b.warnings, 0),
-          "not authorised") != NULL, "%s",
-      (gchar *) g_ptr_array_index (b.warnings, 0));
+  /* the readable file, then the broker's refusal */
+  fail_unless_equals_int (b.warnings->len, 2);
+  {
+    gchar *readable = g_strdup_printf ("MQTT credentials file \"%s\" is "
+        "readable by other users", bad);
+    gchar *refused = g_strdup_printf ("Could not publish to MQTT broker "
+        "127.0.0.1:%u: Connection Refused: not authorised.", broker.port);
+    fail_unless_equals_string (g_ptr_array_index (b.warnings, 0), readable);
+    fail_unless_equals_string (g_ptr_array_index (b.warnings, 1), refused);
+    g_free (readable);
+    g_free (refused);
+  }
   fail_unless_equals_uint64 (published, 0);
   fail_unless_equals_uint64 (dropped, lines);
   bus_clear (&b);
@@ -1275,6 +1307,7 @@ mqtt_suite (void)
   tcase_add_test (tc, test_mqtt_delivers_every_object);
   tcase_add_test (tc, test_mqtt_broker_restart_live);
   tcase_add_test (tc, test_mqtt_stalled_broker_live);
+  tcase_add_test (tc, test_mqtt_qos_levels);
   tcase_add_test (tc, test_mqtt_credentials);
   tcase_add_test (tc, test_mqtt_tls);
   return s;
