@@ -43,7 +43,8 @@
  * * `source-id` (string or null): #GstClipPublish:source-id.
  * * `stream-id` (string or null): the stream's id from its stream-start.
  * * `uri` (string or null): the stream's URI when upstream answers the URI
- *   query (filesrc, uridecodebin, rtspsrc...).
+ *   query (filesrc, uridecodebin...), else the `location` tag of the stream
+ *   when there is one.
  * * `wall-time` (string): UTC wall-clock time when the result reached the
  *   element, ISO 8601 with microseconds (`2026-12-06T02:47:00.123456Z`).
  *
@@ -1200,6 +1201,15 @@ gst_clip_publish_sink_event (GstBaseTransform * trans, GstEvent * event)
       g_free (st->uri);
       st->uri = query_uri (self);
       GST_DEBUG_OBJECT (self, "stream %s, uri %s", id, st->uri);
+      break;
+    }
+    case GST_EVENT_TAG:{
+      GstTagList *tags = NULL;
+
+      /* sources that do not answer the URI query may still tag it */
+      gst_event_parse_tag (event, &tags);
+      if (!st->uri && gst_tag_list_get_scope (tags) == GST_TAG_SCOPE_STREAM)
+        gst_tag_list_get_string (tags, GST_TAG_LOCATION, &st->uri);
       break;
     }
     case GST_EVENT_CUSTOM_DOWNSTREAM:{

@@ -126,7 +126,8 @@ run (const gchar * desc)
   GstElement *p = gst_parse_launch (desc, &err);
   Bus b = bus_new ();
 
-  fail_unless (p != NULL, "%s: %s", desc, err ? err->message : "?");
+  fail_unless (p != NULL && err == NULL, "%s: %s", desc,
+      err ? err->message : "?");
   if (gst_element_set_state (p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE)
     fail_unless (bus_poll (&b, p, 120 * G_USEC_PER_SEC), "no EOS: %s", desc);
   else
@@ -400,7 +401,7 @@ GST_START_TEST (test_json_lines_match_bus_messages)
     {"tv static", "off", 4}, {"smpte color bars", "off", 6},
   };
 
-  fail_unless (p != NULL);
+  fail_unless (p != NULL && err == NULL, "%s", err ? err->message : "");
   src = gst_bin_get_by_name (GST_BIN (p), "src");
   pad = gst_element_get_static_pad (src, "src");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, switch_pattern, src, NULL);
@@ -486,6 +487,31 @@ GST_START_TEST (test_uri_of_a_file)
   g_free (desc);
   g_free (uri);
   g_free (video);
+  g_free (out);
+}
+
+GST_END_TEST;
+
+/* Without an upstream answer to the URI query, the stream's location tag
+ * names the source. */
+GST_START_TEST (test_uri_from_location_tag)
+{
+  gchar *out = tmp_path ("tagged.jsonl");
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=5 ! "
+      "taginject tags=\"location=rtsp://cam.example/door\" ! "
+      "clipfilter prompts=a;b ! clippublish location=%s ! fakesink", out);
+  GPtrArray *objs;
+  Bus b = run (desc);
+  guint i;
+
+  fail_unless (b.error == NULL, "%s", b.error);
+  objs = read_json_lines (out, NULL);
+  fail_unless (objs->len >= 2);
+  for (i = 0; i < objs->len; i++)
+    check_schema (g_ptr_array_index (objs, i), NULL, "rtsp://cam.example/door");
+  g_ptr_array_unref (objs);
+  bus_clear (&b);
+  g_free (desc);
   g_free (out);
 }
 
@@ -585,7 +611,7 @@ GST_START_TEST (test_unreachable_broker_warns)
   GPtrArray *objs;
   guint64 dropped;
 
-  fail_unless (p != NULL);
+  fail_unless (p != NULL && err == NULL, "%s", err ? err->message : "");
   pub = gst_bin_get_by_name (GST_BIN (p), "pub");
   fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
@@ -916,7 +942,7 @@ GST_START_TEST (test_mqtt_broker_restart_live)
   guint i, n_before, n_delivered;
 
   p = gst_parse_launch (desc, &err);
-  fail_unless (p != NULL);
+  fail_unless (p != NULL && err == NULL, "%s", err ? err->message : "");
   pub = gst_bin_get_by_name (GST_BIN (p), "pub");
   sink = gst_bin_get_by_name (GST_BIN (p), "sink");
   cf = gst_bin_get_by_name (GST_BIN (p), "cf");
@@ -1022,7 +1048,8 @@ publish_run (const gchar * props, guint64 * published, guint64 * dropped,
   GPtrArray *objs;
   Bus b = bus_new ();
 
-  fail_unless (p != NULL, "%s", desc);
+  fail_unless (p != NULL && err == NULL, "%s: %s", desc,
+      err ? err->message : "?");
   pub = gst_bin_get_by_name (GST_BIN (p), "pub");
   fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
@@ -1237,7 +1264,7 @@ GST_START_TEST (test_mqtt_stalled_broker_live)
   Bus b = bus_new ();
   gint64 end;
 
-  fail_unless (p != NULL);
+  fail_unless (p != NULL && err == NULL, "%s", err ? err->message : "");
   pub = gst_bin_get_by_name (GST_BIN (p), "pub");
   sink = gst_bin_get_by_name (GST_BIN (p), "sink");
   g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), times);
@@ -1290,6 +1317,7 @@ json_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_json_lines_match_bus_messages);
   tcase_add_test (tc, test_uri_of_a_file);
+  tcase_add_test (tc, test_uri_from_location_tag);
   tcase_add_test (tc, test_configuration_errors);
   tcase_add_test (tc, test_unreachable_broker_warns);
   return s;
