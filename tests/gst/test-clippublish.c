@@ -636,6 +636,25 @@ GST_START_TEST (test_unreachable_broker_warns)
 
 GST_END_TEST;
 
+/* A host name that does not resolve: a warning naming it, the video runs
+ * to the end (the lookup happens on the publishing thread). */
+GST_START_TEST (test_unresolvable_broker_warns)
+{
+  Bus b = run ("videotestsrc num-buffers=10 ! video/x-raw,framerate=10/1 ! "
+      "clipfilter prompts=a;b ! clippublish mqtt-host=broker.invalid ! "
+      "fakesink");
+
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless (b.results->len > 0);
+  fail_unless (b.warnings->len >= 1);
+  fail_unless (g_str_has_prefix (g_ptr_array_index (b.warnings, 0),
+          "Could not publish to MQTT broker broker.invalid:1883: "), "%s",
+      (gchar *) g_ptr_array_index (b.warnings, 0));
+  bus_clear (&b);
+}
+
+GST_END_TEST;
+
 /* ---- MQTT --------------------------------------------------------------- */
 
 typedef struct
@@ -1320,6 +1339,7 @@ json_suite (void)
   tcase_add_test (tc, test_uri_from_location_tag);
   tcase_add_test (tc, test_configuration_errors);
   tcase_add_test (tc, test_unreachable_broker_warns);
+  tcase_add_test (tc, test_unresolvable_broker_warns);
   return s;
 }
 
