@@ -68,7 +68,9 @@
  * doubling up to 5 s) while objects queue up; a warning names the broker and
  * the reason, and reconnecting is announced by an info message. At the
  * PAUSED→READY transition the queue is given up to 2 s to drain while the
- * broker is connected or being connected to.
+ * broker is connected or being connected to. The file, on the other hand,
+ * holds every line when EOS leaves the element (it waits up to 5 s for the
+ * writes), so whoever sees EOS can read it whole.
  *
  * Credentials never appear as properties: #GstClipPublish:mqtt-credentials-file
  * names a file with `username=` and `password=` lines (`#` starts a comment);
@@ -129,6 +131,7 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 #define RECONNECT_MIN_US (G_USEC_PER_SEC / 2)
 #define RECONNECT_MAX_US (5 * G_USEC_PER_SEC)
 #define DRAIN_TIMEOUT_US (2 * G_USEC_PER_SEC)
+#define FILE_DRAIN_TIMEOUT_US (5 * G_USEC_PER_SEC)
 #define LOOP_TIMEOUT_MS 50
 
 enum
@@ -175,7 +178,9 @@ typedef struct
 {
   GMutex lock;
   GCond cond;
+  GCond drained;                /* file: the queue is empty and written */
   GQueue lines;
+  gboolean writing;             /* file: a line is being written */
   guint max;
   gboolean overflowing;         /* a warning was posted for this overflow */
   gboolean stop;
@@ -624,6 +629,7 @@ outlet_new (guint max)
 
   g_mutex_init (&o->lock);
   g_cond_init (&o->cond);
+  g_cond_init (&o->drained);
   g_queue_init (&o->lines);
   o->max = max;
   return o;
@@ -635,6 +641,7 @@ outlet_free (Outlet * o)
   g_queue_clear_full (&o->lines, g_free);
   g_mutex_clear (&o->lock);
   g_cond_clear (&o->cond);
+  g_cond_clear (&o->drained);
   g_free (o);
 }
 
@@ -701,6 +708,7 @@ file_thread_func (gpointer data)
     while (!o->stop && o->lines.length == 0)
       g_cond_wait (&o->cond, &o->lock);
     line = g_queue_pop_head (&o->lines);
+    o->writing = line != NULL;
     g_mutex_unlock (&o->lock);
     if (!line)
       break;                    /* stopping, and everything is written */
@@ -713,8 +721,29 @@ file_thread_func (gpointer data)
     if (st->write_failed)
       count_dropped (self, 1);
     g_free (line);
+    g_mutex_lock (&o->lock);
+    o->writing = FALSE;
+    if (o->lines.length == 0)
+      g_cond_broadcast (&o->drained);
+    g_mutex_unlock (&o->lock);
   }
   return NULL;
+}
+
+/* EOS: waits (at most FILE_DRAIN_TIMEOUT_US) until every line queued so far
+ * is in the file, so that whoever sees EOS can read the whole file. */
+static void
+file_wait_drained (GstClipPublish * self, Outlet * o)
+{
+  gint64 end = g_get_monotonic_time () + FILE_DRAIN_TIMEOUT_US;
+
+  g_mutex_lock (&o->lock);
+  while ((o->lines.length > 0 || o->writing)
+      && g_cond_wait_until (&o->drained, &o->lock, end));
+  if (o->lines.length > 0 || o->writing)
+    GST_WARNING_OBJECT (self, "file output still %u lines behind at EOS",
+        o->lines.length);
+  g_mutex_unlock (&o->lock);
 }
 
 /* ---- MQTT output ---- */
@@ -1228,6 +1257,10 @@ gst_clip_publish_sink_event (GstBaseTransform * trans, GstEvent * event)
       g_free (line);
       break;
     }
+    case GST_EVENT_EOS:
+      if (st->file_out)
+        file_wait_drained (self, st->file_out);
+      break;
     default:
       break;
   }

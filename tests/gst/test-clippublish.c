@@ -411,10 +411,11 @@ GST_START_TEST (test_json_lines_match_bus_messages)
       GST_STATE_CHANGE_FAILURE);
   fail_unless (bus_poll (&b, p, 120 * G_USEC_PER_SEC));
   fail_unless (b.error == NULL, "%s", b.error);
+  /* read at EOS, before the element stops: the file is already whole */
+  objs = read_json_lines (out, NULL);
   gst_element_set_state (p, GST_STATE_NULL);
   gst_object_unref (p);
 
-  objs = read_json_lines (out, NULL);
   /* 12 samples (every 500 ms of 6 s) and the tags */
   fail_unless_equals_int (objs->len, b.results->len);
   fail_unless_equals_int (objs->len, 12 + G_N_ELEMENTS (want));
@@ -546,6 +547,15 @@ GST_START_TEST (test_configuration_errors)
   check_start_error ("", "Nothing to publish to");
   check_start_error ("location=/nonexistent/dir/tags.jsonl",
       "Could not open file \"/nonexistent/dir/tags.jsonl\" for writing");
+  {
+    /* a file that cannot be written: an error naming it */
+    Bus b = run ("videotestsrc num-buffers=10 ! clipfilter prompts=a;b ! "
+        "clippublish location=/dev/full ! fakesink");
+    fail_unless (b.error != NULL);
+    fail_unless_equals_string (b.error,
+        "Could not write to file \"/dev/full\".");
+    bus_clear (&b);
+  }
   check_start_error ("mqtt-host=127.0.0.1 topic=cams/+/door",
       "Invalid MQTT topic \"cams/+/door\"");
   check_start_error ("mqtt-host=127.0.0.1 topic=cams/#",
