@@ -14,6 +14,8 @@ gst-libs/ directory and GST_PLUGIN_PATH at its gst/ directory.
 Exits 1 when the pipeline posts an error or has no clipfilter.
 """
 import argparse
+import os
+import signal
 import sys
 
 import gi
@@ -28,14 +30,20 @@ parser.add_argument("--pipeline", help="a whole gst-launch-1.0 description "
                     "with a clipfilter in it, instead of FILE")
 parser.add_argument("--prompts", default="a test pattern;a cat",
                     help="clipfilter's prompts, with FILE")
+parser.add_argument("--model", help="clipfilter's model, with FILE "
+                    "(default: the element's)")
 args = parser.parse_args()
 if not args.pipeline and not args.file:
     parser.error("give a video file or --pipeline")
+if args.file and not args.pipeline and not os.path.isfile(args.file):
+    sys.exit(f"no such file: {args.file}")
 
 Gst.init(None)
+model = f' model="{args.model}"' if args.model else ""
 description = args.pipeline or (
     f'filesrc location="{args.file}" ! decodebin ! videoconvert ! '
-    f'clipfilter prompts="{args.prompts}" attach-embedding=true ! fakesink')
+    f'clipfilter{model} prompts="{args.prompts}" attach-embedding=true ! '
+    'fakesink')
 try:
     pipeline = Gst.parse_launch(description)
 except GLib.Error as e:

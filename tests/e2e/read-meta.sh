@@ -46,4 +46,9 @@ if "$PY" "$EXAMPLE" --pipeline "videotestsrc ! clipfilter model=$TMP/none prompt
   fail "read-meta.py exited 0 on a missing model"
 fi
 grep -q "error: Could not load CLIP model: $TMP/none" "$TMP/err" || { cat "$TMP/err"; fail "error message missing"; }
+# A missing file is named.
+if "$PY" "$EXAMPLE" "$TMP/missing.mp4" >"$TMP/out" 2>"$TMP/err"; then
+  fail "read-meta.py exited 0 on a missing file"
+fi
+grep -q "no such file: $TMP/missing.mp4" "$TMP/err" || { cat "$TMP/err"; fail "missing file not named"; }
 echo "ok: labels, scores and 32-value embeddings read from Python; errors exit 1"
