@@ -76,6 +76,9 @@ def on_buffer(pad, info):
 
 analyzer.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
 
+# piped into head(1): end quietly, as command-line tools do (set after the
+# plugins are loaded: some ignore SIGPIPE when they load)
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 failed = False
 bus = pipeline.get_bus()
 pipeline.set_state(Gst.State.PLAYING)
