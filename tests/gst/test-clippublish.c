@@ -178,9 +178,10 @@ is_number_array (const cJSON * j, gint n)
 
   if (!cJSON_IsArray (j) || (n >= 0 && cJSON_GetArraySize (j) != n))
     return FALSE;
-  cJSON_ArrayForEach (e, j)
-      if (!cJSON_IsNumber (e))
+  cJSON_ArrayForEach (e, j) {
+    if (!cJSON_IsNumber (e))
       return FALSE;
+  }
   return TRUE;
 }
 
@@ -191,9 +192,10 @@ is_string_array (const cJSON * j, gint n)
 
   if (!cJSON_IsArray (j) || (n >= 0 && cJSON_GetArraySize (j) != n))
     return FALSE;
-  cJSON_ArrayForEach (e, j)
-      if (!cJSON_IsString (e))
+  cJSON_ArrayForEach (e, j) {
+    if (!cJSON_IsString (e))
       return FALSE;
+  }
   return TRUE;
 }
 
@@ -294,10 +296,11 @@ check_schema (const cJSON * o, const gchar * source_id, const gchar * uri)
   for (i = 0; names[i]; i++)
     fail_unless (cJSON_GetObjectItemCaseSensitive (o, names[i]) != NULL,
         "%s missing", names[i]);
+  /* and nothing else */
   for (f = o->child; f; f = f->next)
     n++;
-  for (i = 0; common[i]; i++);
-  fail_unless_equals_int (n, i + g_strv_length ((gchar **) names));
+  fail_unless_equals_int (n, g_strv_length ((gchar **) common) +
+      g_strv_length ((gchar **) names));
 }
 
 /* @j holds exactly the value @v of the bus message. */
