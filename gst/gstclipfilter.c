@@ -1527,12 +1527,29 @@ sample_message (GstClipFilter * self, const Settings * set, const Sample * smp,
   return gst_message_new_element (GST_OBJECT (self), s);
 }
 
+/* Results downstream: every `clipfilter` / `clipfilter-tag` message also
+ * travels in-band as a serialized custom downstream event carrying a copy
+ * of the message's structure, so that downstream elements (clippublish)
+ * see the results in stream order, before the buffer that carries the meta,
+ * without listening to the bus. While the source pad is flushing (the "off"
+ * tags closed at a flush) the event is dropped by the pad. */
+static void
+push_result_event (GstClipFilter * self, GstMessage * msg)
+{
+  GstStructure *copy = gst_structure_copy (gst_message_get_structure (msg));
+
+  gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, copy));
+}
+
 static void
 post_all (GstClipFilter * self, GQueue * msgs)
 {
   GstMessage *m;
-  while ((m = g_queue_pop_head (msgs)))
+  while ((m = g_queue_pop_head (msgs))) {
+    push_result_event (self, m);
     gst_element_post_message (GST_ELEMENT (self), m);
+  }
 }
 
 /* Smoothing, tag state, meta and messages for one result. @buf (may be

@@ -11,11 +11,15 @@
 #endif
 
 #include "gstclipfilter.h"
+#include "gstclippublish.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
-  return GST_ELEMENT_REGISTER (clipfilter, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER (clipfilter, plugin);
+
+  ok &= GST_ELEMENT_REGISTER (clippublish, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, clipfilter,

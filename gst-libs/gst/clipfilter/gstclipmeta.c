@@ -105,6 +105,23 @@ copy_floats (const gfloat * src, guint n)
   return src ? g_memdup2 (src, (gsize) n * sizeof (gfloat)) : g_new0 (gfloat, n);
 }
 
+/**
+ * gst_buffer_add_clip_meta:
+ * @buffer: a writable #GstBuffer
+ * @n_labels: number of labels
+ * @labels: (array length=n_labels): label names
+ * @scores: (array length=n_labels): softmax probability of each label
+ * @similarities: (array length=n_labels) (nullable): raw cosine similarity of
+ *   each label (zeros when %NULL)
+ * @smoothed: (array length=n_labels) (nullable): smoothed probabilities
+ *   (@scores when %NULL)
+ * @top_index: index of the label with the highest smoothed probability
+ * @timestamp: PTS of the analyzed frame
+ *
+ * Attaches a #GstClipMeta holding copies of the given arrays.
+ *
+ * Returns: (transfer none) (nullable): the new meta
+ */
 GstClipMeta *
 gst_buffer_add_clip_meta (GstBuffer * buffer, guint n_labels,
     const gchar * const *labels, const gfloat * scores,
@@ -132,6 +149,15 @@ gst_buffer_add_clip_meta (GstBuffer * buffer, guint n_labels,
   return m;
 }
 
+/**
+ * gst_clip_meta_set_embedding:
+ * @meta: a #GstClipMeta
+ * @embedding: (array length=dim) (nullable): the image embedding
+ * @dim: its length
+ *
+ * Stores a copy of an image embedding of @dim floats in @meta (%NULL or 0
+ * removes it).
+ */
 void
 gst_clip_meta_set_embedding (GstClipMeta * meta, const gfloat * embedding,
     guint dim)
@@ -140,4 +166,117 @@ gst_clip_meta_set_embedding (GstClipMeta * meta, const gfloat * embedding,
   g_free (meta->embedding);
   meta->embedding = (embedding && dim) ? copy_floats (embedding, dim) : NULL;
   meta->embedding_dim = meta->embedding ? dim : 0;
+}
+
+/**
+ * gst_buffer_get_clip_meta:
+ * @buffer: a #GstBuffer
+ *
+ * The first #GstClipMeta on @buffer (a batch of frames can leave several:
+ * iterate them with gst_buffer_iterate_meta_filtered()).
+ *
+ * Returns: (transfer none) (nullable): the meta, or %NULL
+ */
+GstClipMeta *
+gst_buffer_get_clip_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  return (GstClipMeta *) gst_buffer_get_meta (buffer, GST_CLIP_META_API_TYPE);
+}
+
+/**
+ * gst_clip_meta_get_labels:
+ * @meta: a #GstClipMeta
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the label names, in
+ *   prompt order
+ */
+const gchar *const *
+gst_clip_meta_get_labels (const GstClipMeta * meta)
+{
+  static const gchar *const none[] = { NULL };
+
+  g_return_val_if_fail (meta != NULL, NULL);
+  return meta->labels ? (const gchar * const *) meta->labels : none;
+}
+
+/**
+ * gst_clip_meta_get_scores:
+ * @meta: a #GstClipMeta
+ * @n_labels: (out): number of labels
+ *
+ * Returns: (transfer none) (array length=n_labels): the softmax probability
+ *   of each label for the analyzed frame
+ */
+const gfloat *
+gst_clip_meta_get_scores (const GstClipMeta * meta, guint * n_labels)
+{
+  g_return_val_if_fail (meta != NULL && n_labels != NULL, NULL);
+  *n_labels = meta->n_labels;
+  return meta->scores;
+}
+
+/**
+ * gst_clip_meta_get_similarities:
+ * @meta: a #GstClipMeta
+ * @n_labels: (out): number of labels
+ *
+ * Returns: (transfer none) (array length=n_labels): the raw cosine
+ *   similarity of the image and each label
+ */
+const gfloat *
+gst_clip_meta_get_similarities (const GstClipMeta * meta, guint * n_labels)
+{
+  g_return_val_if_fail (meta != NULL && n_labels != NULL, NULL);
+  *n_labels = meta->n_labels;
+  return meta->similarities;
+}
+
+/**
+ * gst_clip_meta_get_smoothed:
+ * @meta: a #GstClipMeta
+ * @n_labels: (out): number of labels
+ *
+ * Returns: (transfer none) (array length=n_labels): the probabilities
+ *   averaged over clipfilter's window
+ */
+const gfloat *
+gst_clip_meta_get_smoothed (const GstClipMeta * meta, guint * n_labels)
+{
+  g_return_val_if_fail (meta != NULL && n_labels != NULL, NULL);
+  *n_labels = meta->n_labels;
+  return meta->smoothed;
+}
+
+/**
+ * gst_clip_meta_get_embedding:
+ * @meta: a #GstClipMeta
+ * @dim: (out): length of the embedding, 0 when absent
+ *
+ * Returns: (transfer none) (array length=dim) (nullable): the image
+ *   embedding (projected, not normalized), present only with clipfilter's
+ *   attach-embedding
+ */
+const gfloat *
+gst_clip_meta_get_embedding (const GstClipMeta * meta, guint * dim)
+{
+  g_return_val_if_fail (meta != NULL && dim != NULL, NULL);
+  *dim = meta->embedding_dim;
+  return meta->embedding;
+}
+
+/**
+ * gst_clip_meta_get_top_label:
+ * @meta: a #GstClipMeta
+ *
+ * Returns: (transfer none) (nullable): the label with the highest smoothed
+ *   probability, %NULL without labels
+ */
+const gchar *
+gst_clip_meta_get_top_label (const GstClipMeta * meta)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  if (meta->top_index < 0 || (guint) meta->top_index >= meta->n_labels)
+    return NULL;
+  return meta->labels[meta->top_index];
 }

@@ -10,7 +10,10 @@
  *
  * Applications read it without linking the CLIP engine: link
  * gstclipmeta-1.0 (pkg-config) or look the meta up by its API type name
- * "GstClipMetaAPI". */
+ * "GstClipMetaAPI". Other languages use the GObject-introspection
+ * namespace GstClip (GstClip.buffer_get_clip_meta(), then the
+ * get_labels()/get_scores()/... accessors: the arrays in the struct are not
+ * introspectable). */
 #ifndef __GST_CLIP_META_H__
 #define __GST_CLIP_META_H__
 
@@ -56,26 +59,45 @@ struct _GstClipMeta
   gfloat *embedding;
 };
 
-/** The registered API type of #GstClipMeta. */
+/**
+ * gst_clip_meta_api_get_type:
+ *
+ * Returns: the registered API type of #GstClipMeta ("GstClipMetaAPI").
+ */
 GType gst_clip_meta_api_get_type (void);
 
-/** The #GstMetaInfo of the #GstClipMeta implementation. */
+/**
+ * gst_clip_meta_get_info: (skip)
+ *
+ * Returns: the #GstMetaInfo of the #GstClipMeta implementation.
+ */
 const GstMetaInfo *gst_clip_meta_get_info (void);
 
-/** Attaches a #GstClipMeta holding copies of the given arrays (each
- * n_labels long; @smoothed may be %NULL, then @scores is used). */
 GstClipMeta *gst_buffer_add_clip_meta (GstBuffer * buffer, guint n_labels,
     const gchar * const *labels, const gfloat * scores,
     const gfloat * similarities, const gfloat * smoothed, gint top_index,
     GstClockTime timestamp);
 
-/** Stores a copy of an image embedding of @dim floats in @meta. */
 void gst_clip_meta_set_embedding (GstClipMeta * meta, const gfloat * embedding,
     guint dim);
 
-/** The #GstClipMeta on @buffer, or %NULL. */
-#define gst_buffer_get_clip_meta(buffer) \
-  ((GstClipMeta *) gst_buffer_get_meta ((buffer), GST_CLIP_META_API_TYPE))
+GstClipMeta *gst_buffer_get_clip_meta (GstBuffer * buffer);
+
+const gchar * const *gst_clip_meta_get_labels (const GstClipMeta * meta);
+
+const gfloat *gst_clip_meta_get_scores (const GstClipMeta * meta,
+    guint * n_labels);
+
+const gfloat *gst_clip_meta_get_similarities (const GstClipMeta * meta,
+    guint * n_labels);
+
+const gfloat *gst_clip_meta_get_smoothed (const GstClipMeta * meta,
+    guint * n_labels);
+
+const gfloat *gst_clip_meta_get_embedding (const GstClipMeta * meta,
+    guint * dim);
+
+const gchar *gst_clip_meta_get_top_label (const GstClipMeta * meta);
 
 G_END_DECLS
 
