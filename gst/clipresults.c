@@ -1,0 +1,101 @@
+/* clipresults.c — what an analyzed sample becomes: tags, messages, meta. */
+#include "clipresults.h"
+
+#include "gstclipmeta.h"
+
+struct _ClipResults
+{
+  ClipLabels *active;           /* the set the tag state belongs to */
+  ClipTagState *tags;
+};
+
+ClipResults *
+clip_results_new (void)
+{
+  return g_new0 (ClipResults, 1);
+}
+
+void
+clip_results_clear (ClipResults * r)
+{
+  g_clear_pointer (&r->active, clip_labels_unref);
+  g_clear_pointer (&r->tags, clip_tag_state_free);
+}
+
+void
+clip_results_free (ClipResults * r)
+{
+  if (!r)
+    return;
+  clip_results_clear (r);
+  g_free (r);
+}
+
+void
+clip_results_reset_smoothing (ClipResults * r)
+{
+  if (r->tags)
+    clip_tag_state_reset (r->tags);
+}
+
+void
+clip_results_close (ClipResults * r, const ClipTimes * times, gboolean post,
+    GQueue * out)
+{
+  ClipTagChange *changes;
+  guint i, n;
+
+  if (!r->tags)
+    return;
+  changes = g_new (ClipTagChange, clip_tag_state_n_labels (r->tags));
+  n = clip_tag_state_close (r->tags, changes);
+  for (i = 0; i < n && post; i++)
+    g_queue_push_tail (out, clip_message_tag (r->active->names
+            [changes[i].label], FALSE, changes[i].score, times));
+  g_free (changes);
+}
+
+gboolean
+clip_results_deliver (ClipResults * r, const ClipResultParams * p,
+    const ClipSample * smp, gint embed_dim, guint64 analyzed, guint64 skipped,
+    GstBuffer * buf, GQueue * out)
+{
+  ClipLabels *l = smp->labels;
+  gfloat *smoothed = g_new0 (gfloat, l->n);
+  ClipTagChange *changes = g_new (ClipTagChange, l->n);
+  ClipTimes times = { smp->pts, smp->stream_time, smp->running_time };
+  gboolean attached = TRUE;
+  guint i, n_changes;
+
+  if (r->active != l) {
+    clip_results_close (r, &times, p->post_messages, out);
+    clip_results_clear (r);
+    r->active = clip_labels_ref (l);
+    r->tags = clip_tag_state_new (l->n);
+  }
+  n_changes = clip_tag_state_push (r->tags, &p->tags, smp->probs, smoothed,
+      changes);
+
+  if (p->post_messages) {
+    g_queue_push_tail (out, clip_message_sample (smp, smoothed, p->top_k,
+            analyzed, skipped));
+    for (i = 0; i < n_changes; i++)
+      g_queue_push_tail (out, clip_message_tag (l->names[changes[i].label],
+              changes[i].on, changes[i].score, &times));
+  }
+
+  if (buf && p->attach_meta) {
+    if (gst_buffer_is_writable (buf)) {
+      GstClipMeta *meta = gst_buffer_add_clip_meta (buf, l->n,
+          (const gchar * const *) l->names, smp->probs, smp->sims, smoothed,
+          clip_tag_best (smoothed, l->n), smp->pts);
+      if (p->attach_embedding)
+        gst_clip_meta_set_embedding (meta, smp->embed, embed_dim);
+    } else {
+      attached = FALSE;
+    }
+  }
+  g_free (changes);
+  g_free (smoothed);
+  return attached;
+}
