@@ -24,83 +24,29 @@ clip_labels_unref (ClipLabels * l)
   }
 }
 
-/* Splits @text at @sep, strips blanks and drops empty pieces. */
-static GPtrArray *
-split_clean (const gchar * text, const gchar * sep)
-{
-  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
-  gchar **parts = g_strsplit (text ? text : "", sep, -1);
-  gchar **p;
-
-  for (p = parts; *p; p++) {
-    g_strstrip (*p);
-    if (**p)
-      g_ptr_array_add (out, g_strdup (*p));
-  }
-  g_strfreev (parts);
-  return out;
-}
-
-/* The parsed form of prompts and templates: label names, the label specs
- * ("syn|syn") the engine ensembles, and the templates. */
-typedef struct
-{
-  GPtrArray *names, *specs, *templates;
-} Parsed;
-
-static void
-parsed_clear (Parsed * p)
-{
-  g_clear_pointer (&p->names, g_ptr_array_unref);
-  g_clear_pointer (&p->specs, g_ptr_array_unref);
-  g_clear_pointer (&p->templates, g_ptr_array_unref);
-}
-
+/* Parses with the engine's parser; the element names its own property
+ * when none is set. */
 static gchar *
-parse (const gchar * prompts, const gchar * templates, Parsed * out)
+parse (const gchar * prompts, const gchar * templates, clip_prompts * out)
 {
-  GPtrArray *entries;
-  guint i;
+  clip_error err = { 0 };
 
   memset (out, 0, sizeof *out);
-  if (!prompts || !g_utf8_validate (prompts, -1, NULL))
-    return g_strdup (prompts ? "prompts are not valid UTF-8"
-        : "no prompts set (property 'prompts', e.g. \"a dog;a cat\")");
-  if (templates && !g_utf8_validate (templates, -1, NULL))
-    return g_strdup ("templates are not valid UTF-8");
-
-  out->names = g_ptr_array_new_with_free_func (g_free);
-  out->specs = g_ptr_array_new_with_free_func (g_free);
-  out->templates = split_clean (templates, ";");
-  entries = split_clean (prompts, ";");
-  for (i = 0; i < entries->len; i++) {
-    GPtrArray *syn = split_clean (g_ptr_array_index (entries, i), "|");
-    if (syn->len > 0) {
-      g_ptr_array_add (syn, NULL);
-      g_ptr_array_add (out->names, g_strdup (g_ptr_array_index (syn, 0)));
-      g_ptr_array_add (out->specs, g_strjoinv ("|", (gchar **) syn->pdata));
-    }
-    g_ptr_array_unref (syn);
-  }
-  g_ptr_array_unref (entries);
-
-  for (i = 0; i < out->templates->len; i++)
-    if (!strstr (g_ptr_array_index (out->templates, i), "{}"))
-      return g_strdup_printf ("template \"%s\" has no {} placeholder",
-          (const gchar *) g_ptr_array_index (out->templates, i));
-  if (out->names->len == 0)
-    return g_strdup_printf ("prompts \"%.80s\" contain no label "
-        "(labels are separated by ';', synonyms by '|')", prompts);
+  if (!prompts)
+    return g_strdup ("no prompts set (property 'prompts', e.g. "
+        "\"a dog;a cat\")");
+  if (clip_prompts_parse (prompts, templates, out, &err) != CLIP_OK)
+    return g_strdup (err.message);
   return NULL;
 }
 
 gchar *
 clip_labels_check (const gchar * prompts, const gchar * templates)
 {
-  Parsed p;
+  clip_prompts p;
   gchar *msg = parse (prompts, templates, &p);
 
-  parsed_clear (&p);
+  clip_prompts_free (&p);
   return msg;
 }
 
@@ -108,7 +54,7 @@ ClipLabels *
 clip_labels_embed (clip_ctx * ctx, gint dim, const gchar * prompts,
     const gchar * templates, gchar ** error_msg)
 {
-  Parsed p;
+  clip_prompts p;
   ClipLabels *l = NULL;
   clip_error err = { 0 };
 
@@ -117,20 +63,19 @@ clip_labels_embed (clip_ctx * ctx, gint dim, const gchar * prompts,
 
   l = g_new0 (ClipLabels, 1);
   l->ref = 1;
-  l->n = p.names->len;
-  g_ptr_array_add (p.names, NULL);
-  l->names = (gchar **) g_ptr_array_steal (p.names, NULL);
+  l->n = p.n_labels;
+  l->names = g_strdupv (p.names);
   l->embeds = g_new0 (gfloat, (gsize) l->n * dim);
-  if (clip_embed_labels (ctx, (const char *const *) p.specs->pdata, l->n,
-          p.templates->len ? (const char *const *) p.templates->pdata : NULL,
-          p.templates->len, l->embeds, &err) != CLIP_OK) {
+  if (clip_embed_labels (ctx, (const char *const *) p.specs, p.n_labels,
+          (const char *const *) p.templates, p.n_templates, l->embeds,
+          &err) != CLIP_OK) {
     *error_msg = g_strdup_printf ("could not embed the prompts: %s",
         err.message);
     clip_labels_unref (l);
     l = NULL;
   }
 out:
-  parsed_clear (&p);
+  clip_prompts_free (&p);
   return l;
 }
 
