@@ -19,63 +19,91 @@ clip_labels_unref (ClipLabels * l)
 {
   if (l && g_atomic_int_dec_and_test (&l->ref)) {
     g_strfreev (l->names);
+    g_free (l->background);
     g_free (l->embeds);
     g_free (l);
   }
 }
 
-/* Parses with the engine's parser; the element names its own property
- * when none is set. */
+/* Parses with the engine's parser; the element names its own properties
+ * in its messages. Background prompts that are only blanks mean none. */
 static gchar *
-parse (const gchar * prompts, const gchar * templates, clip_prompts * out)
+parse (const ClipLabelSpec * spec, clip_prompts * fg, clip_prompts * bg)
 {
   clip_error err = { 0 };
+  gchar *blank = g_strstrip (g_strdup (spec->background ?
+          spec->background : ""));
+  gboolean none = *blank == '\0';
 
-  memset (out, 0, sizeof *out);
-  if (!prompts)
+  g_free (blank);
+  memset (fg, 0, sizeof *fg);
+  memset (bg, 0, sizeof *bg);
+  if (!spec->prompts)
     return g_strdup ("no prompts set (property 'prompts', e.g. "
         "\"a dog;a cat\")");
-  if (clip_prompts_parse (prompts, templates, out, &err) != CLIP_OK)
+  if (clip_prompts_parse (spec->prompts, spec->templates, fg, &err) != CLIP_OK)
     return g_strdup (err.message);
+  if (!none && clip_prompts_parse (spec->background, NULL, bg,
+          &err) != CLIP_OK)
+    return g_strdup_printf ("background-prompts: %s", err.message);
   return NULL;
 }
 
 gchar *
-clip_labels_check (const gchar * prompts, const gchar * templates)
+clip_labels_check (const ClipLabelSpec * spec)
 {
-  clip_prompts p;
-  gchar *msg = parse (prompts, templates, &p);
+  clip_prompts fg, bg;
+  gchar *msg = parse (spec, &fg, &bg);
 
-  clip_prompts_free (&p);
+  clip_prompts_free (&fg);
+  clip_prompts_free (&bg);
   return msg;
 }
 
 ClipLabels *
-clip_labels_embed (clip_ctx * ctx, gint dim, const gchar * prompts,
-    const gchar * templates, gchar ** error_msg)
+clip_labels_embed (clip_ctx * ctx, gint dim, const ClipLabelSpec * spec,
+    gchar ** error_msg)
 {
-  clip_prompts p;
+  clip_prompts fg, bg;
   ClipLabels *l = NULL;
   clip_error err = { 0 };
+  GPtrArray *names, *specs;
+  gint i;
 
-  if ((*error_msg = parse (prompts, templates, &p)))
+  if ((*error_msg = parse (spec, &fg, &bg)))
     goto out;
 
+  names = g_ptr_array_new ();
+  specs = g_ptr_array_new ();
   l = g_new0 (ClipLabels, 1);
   l->ref = 1;
-  l->n = p.n_labels;
-  l->names = g_strdupv (p.names);
+  l->n = fg.n_labels + bg.n_labels;
+  l->background = g_new0 (gboolean, l->n);
+  for (i = 0; i < fg.n_labels; i++) {
+    g_ptr_array_add (names, g_strdup (fg.names[i]));
+    g_ptr_array_add (specs, fg.specs[i]);
+  }
+  for (i = 0; i < bg.n_labels; i++) {
+    l->background[fg.n_labels + i] = TRUE;
+    g_ptr_array_add (names, g_strdup (bg.names[i]));
+    g_ptr_array_add (specs, bg.specs[i]);
+  }
+  g_ptr_array_add (names, NULL);
+  l->names = (gchar **) g_ptr_array_free (names, FALSE);
   l->embeds = g_new0 (gfloat, (gsize) l->n * dim);
-  if (clip_embed_labels (ctx, (const char *const *) p.specs, p.n_labels,
-          (const char *const *) p.templates, p.n_templates, l->embeds,
+  /* One embedding call: the templates apply to the background too. */
+  if (clip_embed_labels (ctx, (const char *const *) specs->pdata, l->n,
+          (const char *const *) fg.templates, fg.n_templates, l->embeds,
           &err) != CLIP_OK) {
     *error_msg = g_strdup_printf ("could not embed the prompts: %s",
         err.message);
     clip_labels_unref (l);
     l = NULL;
   }
+  g_ptr_array_free (specs, TRUE);
 out:
-  clip_prompts_free (&p);
+  clip_prompts_free (&fg);
+  clip_prompts_free (&bg);
   return l;
 }
 
@@ -90,7 +118,7 @@ struct _ClipLabelWorker
   GCond cond;
   ClipLabels *labels;           /* newest embedded set */
   gboolean pending, quit;
-  gchar *prompts, *templates;   /* the pending request */
+  gchar *prompts, *background, *templates;      /* the pending request */
 };
 
 ClipLabelWorker *
@@ -112,10 +140,10 @@ clip_label_worker_new (GstElement * element, const clip_model * model,
 }
 
 gboolean
-clip_label_worker_embed_now (ClipLabelWorker * w, const gchar * prompts,
-    const gchar * templates, gchar ** error_msg)
+clip_label_worker_embed_now (ClipLabelWorker * w, const ClipLabelSpec * spec,
+    gchar ** error_msg)
 {
-  ClipLabels *l = clip_labels_embed (w->ctx, w->dim, prompts, templates, error_msg);
+  ClipLabels *l = clip_labels_embed (w->ctx, w->dim, spec, error_msg);
 
   if (!l)
     return FALSE;
@@ -133,26 +161,30 @@ worker_func (gpointer data)
 
   g_mutex_lock (&w->lock);
   while (!w->quit) {
-    gchar *prompts, *templates, *msg = NULL;
+    gchar *msg = NULL;
+    ClipLabelSpec spec;
     ClipLabels *l;
 
     if (!w->pending) {
       g_cond_wait (&w->cond, &w->lock);
       continue;
     }
-    prompts = g_steal_pointer (&w->prompts);
-    templates = g_steal_pointer (&w->templates);
+    spec.prompts = g_steal_pointer (&w->prompts);
+    spec.background = g_steal_pointer (&w->background);
+    spec.templates = g_steal_pointer (&w->templates);
     w->pending = FALSE;
     g_mutex_unlock (&w->lock);
 
-    GST_DEBUG_OBJECT (w->element, "embedding new prompts \"%s\"", prompts);
-    l = clip_labels_embed (w->ctx, w->dim, prompts, templates, &msg);
+    GST_DEBUG_OBJECT (w->element, "embedding new prompts \"%s\"",
+        spec.prompts);
+    l = clip_labels_embed (w->ctx, w->dim, &spec, &msg);
     if (!l)
       GST_ELEMENT_WARNING (w->element, RESOURCE, SETTINGS,
           ("Invalid prompts, keeping the previous ones: %s", msg), (NULL));
     g_free (msg);
-    g_free (prompts);
-    g_free (templates);
+    g_free ((gchar *) spec.prompts);
+    g_free ((gchar *) spec.background);
+    g_free ((gchar *) spec.templates);
 
     g_mutex_lock (&w->lock);
     if (l) {
@@ -171,14 +203,15 @@ clip_label_worker_start (ClipLabelWorker * w)
 }
 
 void
-clip_label_worker_request (ClipLabelWorker * w, const gchar * prompts,
-    const gchar * templates)
+clip_label_worker_request (ClipLabelWorker * w, const ClipLabelSpec * spec)
 {
   g_mutex_lock (&w->lock);
   g_free (w->prompts);
+  g_free (w->background);
   g_free (w->templates);
-  w->prompts = g_strdup (prompts);
-  w->templates = g_strdup (templates);
+  w->prompts = g_strdup (spec->prompts);
+  w->background = g_strdup (spec->background);
+  w->templates = g_strdup (spec->templates);
   w->pending = TRUE;
   g_cond_signal (&w->cond);
   g_mutex_unlock (&w->lock);
@@ -209,6 +242,7 @@ clip_label_worker_free (ClipLabelWorker * w)
   }
   clip_labels_unref (w->labels);
   g_free (w->prompts);
+  g_free (w->background);
   g_free (w->templates);
   clip_ctx_free (w->ctx);
   g_mutex_clear (&w->lock);

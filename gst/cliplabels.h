@@ -19,21 +19,29 @@ typedef struct
   gint ref;
   guint n;
   gchar **names;                /* [n + 1], NULL-terminated */
+  gboolean *background;         /* [n]: from background-prompts, never tagged */
   gfloat *embeds;               /* [n, embed_dim], unit norm */
 } ClipLabels;
 
 ClipLabels *clip_labels_ref (ClipLabels * l);
 void clip_labels_unref (ClipLabels * l);
 
-/* Checks @prompts and @templates without embedding them. Returns NULL when
- * they are usable, else a newly allocated message saying why not. */
-gchar *clip_labels_check (const gchar * prompts, const gchar * templates);
+/* The text that makes a label set: the labels to tag, background labels
+ * (may be NULL: none) and templates. */
+typedef struct
+{
+  const gchar *prompts, *background, *templates;
+} ClipLabelSpec;
 
-/* Parses @prompts and @templates and embeds them with @ctx (embedding
- * dimension @dim). Returns NULL and sets @error_msg (newly allocated) when
- * they are unusable. */
-ClipLabels *clip_labels_embed (clip_ctx * ctx, gint dim, const gchar * prompts,
-    const gchar * templates, gchar ** error_msg);
+/* Checks @spec without embedding it. Returns NULL when it is usable, else
+ * a newly allocated message saying why not. */
+gchar *clip_labels_check (const ClipLabelSpec * spec);
+
+/* Parses @spec and embeds it with @ctx (embedding dimension @dim): the
+ * prompts' labels first, then the background labels. Returns NULL and sets
+ * @error_msg (newly allocated) when it is unusable. */
+ClipLabels *clip_labels_embed (clip_ctx * ctx, gint dim,
+    const ClipLabelSpec * spec, gchar ** error_msg);
 
 typedef struct _ClipLabelWorker ClipLabelWorker;
 
@@ -45,15 +53,15 @@ ClipLabelWorker *clip_label_worker_new (GstElement * element,
 /* Embeds a set at once, on the calling thread, and makes it the newest
  * (before the worker starts: the set the element starts with). */
 gboolean clip_label_worker_embed_now (ClipLabelWorker * w,
-    const gchar * prompts, const gchar * templates, gchar ** error_msg);
+    const ClipLabelSpec * spec, gchar ** error_msg);
 
 void clip_label_worker_start (ClipLabelWorker * w);
 
 /* Asks for a new set to be embedded in the background; a request not yet
  * started is replaced by a newer one. An unusable set is reported with an
  * element warning and the previous set stays in use. */
-void clip_label_worker_request (ClipLabelWorker * w, const gchar * prompts,
-    const gchar * templates);
+void clip_label_worker_request (ClipLabelWorker * w,
+    const ClipLabelSpec * spec);
 
 /* A reference to the newest embedded set. */
 ClipLabels *clip_label_worker_get (ClipLabelWorker * w);

@@ -5,12 +5,13 @@
 
 GstStructure *
 clip_message_tag (const gchar * label, gboolean on, gdouble score,
-    const ClipTimes * times)
+    gdouble similarity, const ClipTimes * times)
 {
   return gst_structure_new ("clipfilter-tag",
       "label", G_TYPE_STRING, label,
       "state", G_TYPE_STRING, on ? "on" : "off",
       "score", G_TYPE_DOUBLE, score,
+      "similarity", G_TYPE_DOUBLE, similarity,
       "timestamp", G_TYPE_UINT64, times->timestamp,
       "stream-time", G_TYPE_UINT64, times->stream_time,
       "running-time", G_TYPE_UINT64, times->running_time, NULL);
@@ -49,7 +50,8 @@ set_float_array (GstStructure * s, const gchar * field, const gfloat * f,
 
 GstStructure *
 clip_message_sample (const ClipSample * smp, const gfloat * smoothed,
-    guint top_k, guint64 analyzed, guint64 skipped)
+    const gfloat * smoothed_sims, guint top_k, guint64 analyzed,
+    guint64 skipped)
 {
   const ClipLabels *l = smp->labels;
   GstStructure *s;
@@ -68,6 +70,15 @@ clip_message_sample (const ClipSample * smp, const gfloat * smoothed,
   set_float_array (s, "scores", smp->probs, l->n);
   set_float_array (s, "similarities", smp->sims, l->n);
   set_float_array (s, "smoothed", smoothed, l->n);
+  set_float_array (s, "smoothed-similarities", smoothed_sims, l->n);
+  gst_value_array_init (&arr, l->n);
+  for (i = 0; i < l->n; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&v, l->background[i]);
+    gst_value_array_append_and_take_value (&arr, &v);
+  }
+  gst_structure_take_value (s, "background", &arr);
   gst_structure_set (s, "top-label", G_TYPE_STRING, l->names[best],
       "top-score", G_TYPE_DOUBLE, (gdouble) smoothed[best], NULL);
 

@@ -16,14 +16,16 @@ typedef struct
   GstClockTime timestamp, stream_time, running_time;
 } ClipTimes;
 
-/* A `clipfilter-tag` structure: @label turned on or off at @times. */
+/* A `clipfilter-tag` structure: @label turned on or off at @times, with
+ * its smoothed probability and cosine. */
 GstStructure *clip_message_tag (const gchar * label, gboolean on,
-    gdouble score, const ClipTimes * times);
+    gdouble score, gdouble similarity, const ClipTimes * times);
 
 /* A `clipfilter` structure for the analyzed @sample, with the smoothed
- * probabilities [n] and the @top_k best labels by them. */
+ * probabilities and cosines [n] and the @top_k best labels by the former. */
 GstStructure *clip_message_sample (const ClipSample * sample,
-    const gfloat * smoothed, guint top_k, guint64 analyzed, guint64 skipped);
+    const gfloat * smoothed, const gfloat * smoothed_sims, guint top_k,
+    guint64 analyzed, guint64 skipped);
 
 G_END_DECLS
 

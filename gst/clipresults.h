@@ -18,13 +18,15 @@ G_BEGIN_DECLS
 typedef struct
 {
   ClipTagParams tags;
+  gboolean pool_embeddings;     /* window over embeddings, not probabilities */
   guint top_k;
   gboolean post_messages, attach_meta, attach_embedding;
 } ClipResultParams;
 
 typedef struct _ClipResults ClipResults;
 
-ClipResults *clip_results_new (void);
+/* Results scored with @model (which must outlive them). */
+ClipResults *clip_results_new (const clip_model * model);
 void clip_results_free (ClipResults * r);
 
 /* Restarts smoothing (a discontinuity, a flush, EOS). */

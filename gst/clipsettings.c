@@ -77,6 +77,26 @@ gst_clip_filter_precision_get_type (void)
   }
   return type;
 }
+GType
+gst_clip_filter_pooling_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_FILTER_POOLING_PROBABILITIES,
+        "mean of the probabilities over the window", "probabilities"},
+    {GST_CLIP_FILTER_POOLING_EMBEDDINGS,
+        "mean of the normalized image embeddings over the window, then scored",
+        "embeddings"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstClipFilterPooling", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 void
 clip_settings_install_properties (GObjectClass * gobject_class)
 {
@@ -105,9 +125,11 @@ clip_settings_install_properties (GObjectClass * gobject_class)
           "the results ensembled (e.g. \"a photo of a person {}.;a video of a "
           "person {}.\")", DEFAULT_TEMPLATES, live));
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
-      g_param_spec_uint64 ("interval", "Interval",
-          "Stream time between two analyzed frames (in nanoseconds); used "
-          "when frame-interval is 0", 1, G_MAXUINT64, DEFAULT_INTERVAL, live));
+      g_param_spec_int64 ("interval", "Interval",
+          "Stream time between two analyzed frames, in nanoseconds (e.g. "
+          "interval=1000000000 = 1 s); 0: every frame; -1: only the first "
+          "frame after start, a flush or a new segment. Used when "
+          "frame-interval is 0", -1, G_MAXINT64, DEFAULT_INTERVAL, live));
   g_object_class_install_property (gobject_class, PROP_FRAME_INTERVAL,
       g_param_spec_uint ("frame-interval", "Frame interval",
           "Analyze every Nth frame (0: sample by the interval property)",
@@ -184,7 +206,33 @@ clip_settings_install_properties (GObjectClass * gobject_class)
           "Samples skipped because the async worker was busy", 0,
           G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
+  g_object_class_install_property (gobject_class, PROP_MIN_SIMILARITY,
+      g_param_spec_double ("min-similarity", "Minimum similarity",
+          "A label turns on only when its smoothed cosine similarity (raw, "
+          "before the softmax) also reaches this, and turns off when it falls "
+          "below: the absolute 'is it there at all' gate, which a softmax over "
+          "the prompts cannot give (with one prompt its probability is always "
+          "1). The default suits the shipped model (matching frames about "
+          "0.45-0.6, others below 0.35); real CLIP checkpoints have lower "
+          "cosines (about 0.2-0.35 for a match): see docs/element.md. "
+          "-1: no gate", -1.0, 1.0, DEFAULT_MIN_SIMILARITY, live));
+  g_object_class_install_property (gobject_class, PROP_BACKGROUND_PROMPTS,
+      g_param_spec_string ("background-prompts", "Background prompts",
+          "Labels (same syntax as prompts) for what is there when none of the "
+          "prompts is, e.g. \"an empty room;a street\": they take part in the "
+          "softmax, so a prompt only wins against them, but never post tags. "
+          "Listed after the prompts in messages and metas",
+          DEFAULT_BACKGROUND_PROMPTS, live));
+  g_object_class_install_property (gobject_class, PROP_POOLING,
+      g_param_spec_enum ("pooling", "Pooling",
+          "How the window's samples are combined: probabilities (the mean of "
+          "each label's probabilities and cosines) or embeddings (the mean of "
+          "the normalized image embeddings, then scored: better for actions "
+          "seen over several frames)", GST_TYPE_CLIP_FILTER_POOLING,
+          DEFAULT_POOLING, live));
+
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_MODE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_POOLING, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_BACKEND, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_FILTER_PRECISION, 0);
 }
@@ -209,6 +257,9 @@ clip_settings_init (Settings * s)
   s->batch_size = DEFAULT_BATCH_SIZE;
   s->backend = DEFAULT_BACKEND;
   s->precision = DEFAULT_PRECISION;
+  s->min_similarity = DEFAULT_MIN_SIMILARITY;
+  s->background = g_strdup (DEFAULT_BACKGROUND_PROMPTS);
+  s->pooling = DEFAULT_POOLING;
 }
 
 void
@@ -217,6 +268,7 @@ clip_settings_clear (Settings * s)
   g_free (s->model);
   g_free (s->prompts);
   g_free (s->templates);
+  g_free (s->background);
   memset (s, 0, sizeof *s);
 }
 
@@ -228,6 +280,7 @@ clip_settings_copy (const Settings * src, Settings * dst,
   dst->model = with_strings ? g_strdup (src->model) : NULL;
   dst->prompts = with_strings ? g_strdup (src->prompts) : NULL;
   dst->templates = with_strings ? g_strdup (src->templates) : NULL;
+  dst->background = with_strings ? g_strdup (src->background) : NULL;
 }
 
 gboolean
@@ -239,7 +292,9 @@ clip_settings_set (Settings * s, guint prop_id, const GValue * value)
       s->model = g_value_dup_string (value);
       break;
     case PROP_INTERVAL:
-      s->interval = g_value_get_uint64 (value);
+      /* -1 is GST_CLOCK_TIME_NONE: no grid point after the first */
+      s->interval = g_value_get_int64 (value) < 0 ? GST_CLOCK_TIME_NONE :
+          (GstClockTime) g_value_get_int64 (value);
       break;
     case PROP_FRAME_INTERVAL:
       s->frame_interval = g_value_get_uint (value);
@@ -280,6 +335,12 @@ clip_settings_set (Settings * s, guint prop_id, const GValue * value)
     case PROP_PRECISION:
       s->precision = g_value_get_enum (value);
       break;
+    case PROP_MIN_SIMILARITY:
+      s->min_similarity = g_value_get_double (value);
+      break;
+    case PROP_POOLING:
+      s->pooling = g_value_get_enum (value);
+      break;
     default:
       return FALSE;
   }
@@ -300,7 +361,8 @@ clip_settings_get (const Settings * s, guint prop_id, GValue * value)
       g_value_set_string (value, s->templates);
       break;
     case PROP_INTERVAL:
-      g_value_set_uint64 (value, s->interval);
+      g_value_set_int64 (value, GST_CLOCK_TIME_IS_VALID (s->interval) ?
+          (gint64) s->interval : -1);
       break;
     case PROP_FRAME_INTERVAL:
       g_value_set_uint (value, s->frame_interval);
@@ -340,6 +402,15 @@ clip_settings_get (const Settings * s, guint prop_id, GValue * value)
       break;
     case PROP_PRECISION:
       g_value_set_enum (value, s->precision);
+      break;
+    case PROP_MIN_SIMILARITY:
+      g_value_set_double (value, s->min_similarity);
+      break;
+    case PROP_BACKGROUND_PROMPTS:
+      g_value_set_string (value, s->background);
+      break;
+    case PROP_POOLING:
+      g_value_set_enum (value, s->pooling);
       break;
     default:
       return FALSE;

@@ -29,7 +29,9 @@ G_BEGIN_DECLS
 #define DEFAULT_BATCH_SIZE 1
 #define DEFAULT_BACKEND GST_CLIP_FILTER_BACKEND_AUTO
 #define DEFAULT_PRECISION GST_CLIP_FILTER_PRECISION_FP32
-
+#define DEFAULT_MIN_SIMILARITY 0.4
+#define DEFAULT_BACKGROUND_PROMPTS NULL
+#define DEFAULT_POOLING GST_CLIP_FILTER_POOLING_PROBABILITIES
 
 typedef enum
 {
@@ -53,6 +55,9 @@ typedef enum
   PROP_PRECISION,
   PROP_ANALYZED,
   PROP_SKIPPED,
+  PROP_MIN_SIMILARITY,
+  PROP_BACKGROUND_PROMPTS,
+  PROP_POOLING,
 } ClipSettingsProp;
 
 /* What the user set; copied under the object lock where it is used. */
@@ -75,6 +80,9 @@ typedef struct
   guint batch_size;
   GstClipFilterBackend backend;
   GstClipFilterPrecision precision;
+  gdouble min_similarity;
+  gchar *background;
+  GstClipFilterPooling pooling;
 } Settings;
 
 /* Installs the element's properties on @klass. */
@@ -88,7 +96,7 @@ void clip_settings_copy (const Settings * src, Settings * dst,
     gboolean with_strings);
 
 /* Stores @value for @prop_id; FALSE when the property is not a plain
- * setting (prompts, templates, the counters). */
+ * setting (the prompt texts, the counters). */
 gboolean clip_settings_set (Settings * s, guint prop_id, const GValue * value);
 gboolean clip_settings_get (const Settings * s, guint prop_id, GValue * value);
 

@@ -31,12 +31,20 @@
  * ignored; empty labels are dropped. Texts longer than the model's context
  * are truncated as CLIP does.
  *
+ * #GstClipFilter:background-prompts (same syntax) names what is there when
+ * none of the prompts is, e.g. `"an empty room;a street"`: these labels take
+ * part in the softmax, so a prompt has to win against them, but they never
+ * turn on and never post tags. They come after the prompts' labels in the
+ * messages and the meta.
+ *
  * The model and the prompts are loaded at the NULL→READY transition; an
  * error there (model not found or invalid, no label, invalid UTF-8) fails
- * the state change with an error message on the bus. Prompts and templates
- * may be changed in any state: the new set is embedded on a separate thread
- * and used from the next sample after it is ready; if the new set is
- * invalid, a warning is posted and the previous set stays in use.
+ * the state change with an error message on the bus. Prompts, background
+ * prompts and templates may be changed in any state: the new set is
+ * embedded on a separate thread and used from the next sample after it is
+ * ready. From READY on, a value that would make the set unusable (e.g.
+ * `prompts=";;"`) is refused with a warning: the property keeps the value
+ * in use.
  *
  * ## Backend and precision
  *
@@ -56,9 +64,10 @@
  *
  * ## Sampling and modes
  *
- * A frame is sampled every #GstClipFilter:interval of stream time (the first
- * frame after start, a flush or a new segment, then the first frame at or
- * after each multiple of the interval), or every Nth frame when
+ * A frame is sampled every #GstClipFilter:interval nanoseconds of stream
+ * time (the first frame after start, a flush or a new segment, then the
+ * first frame at or after each multiple of the interval; 0 samples every
+ * frame, -1 only that first frame), or every Nth frame when
  * #GstClipFilter:frame-interval is set. Buffers without a timestamp are all
  * sampled in interval mode. In a segment that is not in time (appsrc's
  * default BYTES format), the timestamps stand for stream and running time.
@@ -85,13 +94,28 @@
  *
  * ## Smoothing and tags
  *
- * `smoothed` is the mean of the probabilities of the last
- * #GstClipFilter:window samples. A label turns "on" when its smoothed
- * probability reaches #GstClipFilter:threshold and "off" again when it falls
+ * With #GstClipFilter:pooling `probabilities` (the default), `smoothed` is
+ * the mean of the probabilities of the last #GstClipFilter:window samples
+ * and `smoothed-similarities` the mean of their cosines. With `embeddings`,
+ * the window's normalized image embeddings are averaged and the mean is
+ * scored (mean pooling, as in CLIP4Clip): better for actions that show over
+ * several frames, where single frames are ambiguous; probabilities are
+ * better when the label is visible in each frame and the window only
+ * removes noise.
+ *
+ * A label turns "on" when its smoothed probability reaches
+ * #GstClipFilter:threshold and its smoothed cosine reaches
+ * #GstClipFilter:min-similarity, and "off" again when its probability falls
  * below #GstClipFilter:threshold-off (hysteresis, so a label near the
- * threshold does not flicker). Smoothing restarts on a discontinuity, a
- * flush and a new label set. Labels still on are closed with an "off"
- * message at EOS, at a flush and when the label set changes.
+ * threshold does not flicker) or its cosine below the minimum similarity.
+ * The probability only says which prompt fits best (with one prompt it is
+ * always 1); the cosine says whether it fits at all. The default
+ * minimum (0.4) suits the shipped model, whose matching frames score about
+ * 0.45–0.6 and others below 0.35; real CLIP checkpoints give lower cosines
+ * (about 0.2–0.35 for a match), so measure yours (the `similarities` field)
+ * and set it, or -1 to switch the gate off. Smoothing restarts on a
+ * discontinuity, a flush and a new label set. Labels still on are closed
+ * with an "off" message at EOS, at a flush and when the label set changes.
  *
  * ## Messages
  *
@@ -102,12 +126,18 @@
  * * #GstClockTime `stream-time`: the stream time of the analyzed frame.
  * * #GstClockTime `running-time`: the running time of the analyzed frame.
  * * #GstClockTime `duration`: the duration of the analyzed frame.
- * * #GstValueArray of #gchararray `labels`: the label names, in prompt order.
+ * * #GstValueArray of #gchararray `labels`: the label names, in prompt order
+ *   (background labels last).
  * * #GstValueArray of #gdouble `scores`: softmax probability of each label
  *   (CLIP's logit scale applied to the cosine similarities).
  * * #GstValueArray of #gdouble `similarities`: raw cosine similarity of the
  *   image and each label embedding.
- * * #GstValueArray of #gdouble `smoothed`: mean of `scores` over the window.
+ * * #GstValueArray of #gdouble `smoothed`: mean of `scores` over the window
+ *   (with embedding pooling: the scores of the window's mean embedding).
+ * * #GstValueArray of #gdouble `smoothed-similarities`: likewise for the
+ *   cosine similarities; the value #GstClipFilter:min-similarity gates.
+ * * #GstValueArray of #gboolean `background`: whether each label comes from
+ *   #GstClipFilter:background-prompts (never tagged).
  * * #gchararray `top-label`: the label with the highest smoothed probability.
  * * #gdouble `top-score`: its smoothed probability.
  * * #GstValueArray of #gchararray `top-labels`, #GstValueArray of #gdouble
@@ -121,6 +151,7 @@
  * * #gchararray `label`: the label name.
  * * #gchararray `state`: `on` or `off`.
  * * #gdouble `score`: its smoothed probability at that sample.
+ * * #gdouble `similarity`: its smoothed cosine similarity at that sample.
  * * #GstClockTime `timestamp`, `stream-time`, `running-time`: times of the
  *   analyzed frame that caused the change (at EOS or a flush, the end of the
  *   last buffer).
@@ -212,7 +243,6 @@ static GstFlowReturn gst_clip_filter_transform_ip (GstBaseTransform * trans,
 static gboolean gst_clip_filter_set_info (GstVideoFilter * filter,
     GstCaps * incaps, GstVideoInfo * in_info, GstCaps * outcaps,
     GstVideoInfo * out_info);
-static void request_labels (GstClipFilter * self);
 
 static void
 gst_clip_filter_class_init (GstClipFilterClass * klass)
@@ -276,36 +306,70 @@ gst_clip_filter_finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
+/* The label set @s describes. */
+static ClipLabelSpec
+label_spec (const Settings * s)
+{
+  ClipLabelSpec spec = { s->prompts, s->background, s->templates };
+  return spec;
+}
+
+/* Prompts, background prompts or templates: while a set is in use (READY
+ * and up), a value that makes the set unusable is refused, so the property
+ * keeps reading back the set in use; the embedding happens on the label
+ * worker's thread, never here. In NULL it is checked at NULL->READY. */
+static void
+set_prompt_text (GstClipFilter * self, GParamSpec * pspec,
+    const GValue * value)
+{
+  Settings *s = &self->settings;
+  gchar **field = pspec->param_id == PROP_PROMPTS ? &s->prompts :
+      pspec->param_id == PROP_TEMPLATES ? &s->templates : &s->background;
+  gchar *old, *why = NULL;
+  ClipLabelSpec spec;
+
+  g_mutex_lock (&self->state_lock);
+  GST_OBJECT_LOCK (self);
+  /* Try the new value in place; put the old one back when it is refused. */
+  old = *field;
+  *field = g_value_dup_string (value);
+  spec = label_spec (s);
+  if (self->state && (why = clip_labels_check (&spec))) {
+    gchar *refused = *field;
+    *field = old;
+    old = refused;
+  } else if (self->state) {
+    clip_label_worker_request (self->state->labels, &spec);
+  }
+  GST_OBJECT_UNLOCK (self);
+  g_mutex_unlock (&self->state_lock);
+  if (why) {
+    /* the refused text may be the invalid UTF-8 it was refused for */
+    gchar *shown = g_utf8_make_valid (old ? old : "(NULL)", -1);
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("Invalid %s, keeping the previous ones: %s", pspec->name, why),
+        ("refused value: \"%s\"", shown));
+    g_free (shown);
+  }
+  g_free (old);
+  g_free (why);
+}
+
 static void
 gst_clip_filter_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstClipFilter *self = GST_CLIP_FILTER (object);
-  Settings *s = &self->settings;
-  gboolean prompts_changed = FALSE;
 
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_PROMPTS:
-      g_free (s->prompts);
-      s->prompts = g_value_dup_string (value);
-      prompts_changed = TRUE;
-      break;
-    case PROP_TEMPLATES:
-      g_free (s->templates);
-      s->templates = g_value_dup_string (value);
-      prompts_changed = TRUE;
-      break;
-    default:
-      if (!clip_settings_set (s, prop_id, value))
-        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+  if (prop_id == PROP_PROMPTS || prop_id == PROP_TEMPLATES
+      || prop_id == PROP_BACKGROUND_PROMPTS) {
+    set_prompt_text (self, pspec, value);
+    return;
   }
+  GST_OBJECT_LOCK (self);
+  if (!clip_settings_set (&self->settings, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   GST_OBJECT_UNLOCK (self);
-
-  /* The embedding itself happens on the label worker's thread, never here. */
-  if (prompts_changed)
-    request_labels (self);
 }
 
 static void
@@ -375,6 +439,7 @@ state_new (GstClipFilter * self, const Settings * s)
   clip_params params = clip_default_params ();
   GError *error = NULL;
   gchar *debug = NULL, *msg = NULL;
+  ClipLabelSpec spec;
 
   /* The properties decide, not the engine's CLIP_BACKEND/CLIP_PRECISION
    * environment defaults: a pipeline behaves as written. */
@@ -395,35 +460,20 @@ state_new (GstClipFilter * self, const Settings * s)
         ("Could not create a CLIP context: %s", err.message), (NULL));
     goto fail;
   }
-  if (!clip_label_worker_embed_now (st->labels, s->prompts, s->templates,
-          &msg)) {
+  spec = label_spec (s);
+  if (!clip_label_worker_embed_now (st->labels, &spec, &msg)) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Invalid prompts: %s", msg), (NULL));
     g_free (msg);
     goto fail;
   }
-  st->results = clip_results_new ();
+  st->results = clip_results_new (st->model);
   GST_INFO_OBJECT (self, "loaded %s", clip_model_get_info (st->model)->path);
   return st;
 
 fail:
   state_free (st);
   return NULL;
-}
-
-/* Hands the current prompts and templates to the label worker, if running.
- * Lock order: state_lock, then the object lock. */
-static void
-request_labels (GstClipFilter * self)
-{
-  g_mutex_lock (&self->state_lock);
-  if (self->state) {
-    GST_OBJECT_LOCK (self);
-    clip_label_worker_request (self->state->labels, self->settings.prompts,
-        self->settings.templates);
-    GST_OBJECT_UNLOCK (self);
-  }
-  g_mutex_unlock (&self->state_lock);
 }
 
 static GstStateChangeReturn
@@ -435,7 +485,6 @@ gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
 
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     Settings s;
-    gboolean changed;
 
     settings_copy (self, &s, TRUE);
     st = state_new (self, &s);
@@ -448,13 +497,15 @@ gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
     self->state = st;
     /* A change made while the model loaded is embedded now, not lost. */
     GST_OBJECT_LOCK (self);
-    changed = g_strcmp0 (s.prompts, self->settings.prompts) != 0
-        || g_strcmp0 (s.templates, self->settings.templates) != 0;
+    if (g_strcmp0 (s.prompts, self->settings.prompts) != 0
+        || g_strcmp0 (s.background, self->settings.background) != 0
+        || g_strcmp0 (s.templates, self->settings.templates) != 0) {
+      ClipLabelSpec spec = label_spec (&self->settings);
+      clip_label_worker_request (st->labels, &spec);
+    }
     GST_OBJECT_UNLOCK (self);
     g_mutex_unlock (&self->state_lock);
     clip_settings_clear (&s);
-    if (changed)
-      request_labels (self);
   }
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
@@ -547,8 +598,10 @@ static void
 deliver (GstClipFilter * self, State * st, const Settings * set,
     ClipSample * smp, GstBuffer * buf, GQueue * msgs)
 {
-  ClipResultParams p = { {set->window, set->threshold, 0.0}, set->top_k,
-    set->post_messages, set->attach_meta, set->attach_embedding
+  ClipResultParams p = { {set->window, set->threshold, 0.0,
+          set->min_similarity}, set->pooling ==
+        GST_CLIP_FILTER_POOLING_EMBEDDINGS, set->top_k, set->post_messages,
+    set->attach_meta, set->attach_embedding
   };
   GQueue structs = G_QUEUE_INIT;
   GstStructure *s;
