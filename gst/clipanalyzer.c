@@ -1,6 +1,7 @@
 /* clipanalyzer.c — image encoding and scoring of sampled frames. */
 #include "clipanalyzer.h"
 
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_EXTERN (gst_clip_filter_debug);
@@ -22,6 +23,17 @@ struct _ClipAnalyzer
   guint batch;
   ClipSample **pending;         /* sync: sampled frames waiting for a full batch */
   guint n_pending;
+  guint n_fresh;                /* sync: of those, the ones to encode (input slots) */
+
+  /* change gate (streaming thread) */
+  gdouble gate_threshold;
+  GstClockTime max_reuse;
+  gfloat *last_input;           /* [3, S, S]: input of the last encoded frame */
+  gboolean have_last_input;
+  GstClockTime last_input_time; /* its stream time */
+  /* embedding of the last encoded frame, in frame order: written by the
+   * thread that encodes, read for reused frames after it */
+  gfloat *last_embed;
 
   GMutex lock;                  /* guards everything below */
   GCond cond;
@@ -77,6 +89,8 @@ clip_analyzer_new (GstElement * element, clip_model * model, guint batch,
   a->pixels = g_new0 (gfloat, (gsize) a->batch * 3 * a->image_size *
       a->image_size);
   a->pending = g_new0 (ClipSample *, a->batch);
+  a->last_input = g_new0 (gfloat, (gsize) 3 * a->image_size * a->image_size);
+  a->last_embed = g_new0 (gfloat, a->embed_dim);
   g_mutex_init (&a->lock);
   g_cond_init (&a->cond);
   /* Test hook: an artificially slow analysis (sync vs async tests). */
@@ -93,34 +107,43 @@ clip_analyzer_free (ClipAnalyzer * a)
   clip_analyzer_stop (a);
   g_free (a->pixels);
   g_free (a->pending);
+  g_free (a->last_input);
+  g_free (a->last_embed);
   clip_ctx_free (a->ctx);
   g_mutex_clear (&a->lock);
   g_cond_clear (&a->cond);
   g_free (a);
 }
 
-/* Encodes the n model inputs in a->pixels in one batch and scores each
- * against its own label set. Runs on the thread that owns the context. */
+/* Encodes the fresh ones of the n samples (their inputs fill a->pixels in
+ * order) in one batch; a reused sample takes the embedding of the last
+ * frame encoded before it. Each is scored against its own label set. Runs
+ * on the thread that owns the context. */
 static gboolean
 analyze (ClipAnalyzer * a, ClipSample ** smps, guint n)
 {
   clip_error err = { 0 };
   gfloat *embeds = g_new0 (gfloat, (gsize) n * a->embed_dim);
-  guint i;
+  guint i, fresh = 0;
 
-  if (a->debug_delay_us)
+  for (i = 0; i < n; i++)
+    fresh += !smps[i]->reused;
+  if (fresh && a->debug_delay_us)
     g_usleep (a->debug_delay_us);
-  if (clip_encode_images (a->ctx, a->pixels, (int) n, embeds, NULL,
-          &err) != CLIP_OK) {
+  if (fresh && clip_encode_images (a->ctx, a->pixels, (int) fresh, embeds,
+          NULL, &err) != CLIP_OK) {
     GST_ELEMENT_ERROR (a->element, STREAM, FAILED,
         ("CLIP image encoding failed: %s", err.message), (NULL));
     g_free (embeds);
     return FALSE;
   }
-  for (i = 0; i < n; i++) {
+  for (i = 0, fresh = 0; i < n; i++) {
     ClipSample *s = smps[i];
-    s->embed = g_memdup2 (embeds + (gsize) i * a->embed_dim,
-        a->embed_dim * sizeof (gfloat));
+    if (!s->reused) {
+      memcpy (a->last_embed, embeds + (gsize) fresh++ * a->embed_dim,
+          a->embed_dim * sizeof (gfloat));
+    }
+    s->embed = g_memdup2 (a->last_embed, a->embed_dim * sizeof (gfloat));
     s->sims = g_new0 (gfloat, s->labels->n);
     s->probs = g_new0 (gfloat, s->labels->n);
     clip_score (a->model, s->embed, s->labels->embeds, s->labels->n, s->sims,
@@ -253,23 +276,75 @@ clip_analyzer_preprocess (ClipAnalyzer * a, GstBuffer * buf,
   /* The worker is idle, so the input is ours to fill (sync: the next free
    * slot of the batch). */
   status = clip_preprocess (a->model, &a->image, a->pixels +
-      (gsize) a->n_pending * 3 * a->image_size * a->image_size, err);
+      (gsize) a->n_fresh * 3 * a->image_size * a->image_size, err);
   gst_video_frame_unmap (&frame);
   memset (a->image.planes, 0, sizeof a->image.planes);
   return status == CLIP_OK;
 }
 
+void
+clip_analyzer_set_gate (ClipAnalyzer * a, gdouble threshold,
+    GstClockTime max_reuse)
+{
+  a->gate_threshold = threshold;
+  a->max_reuse = max_reuse;
+}
+
+/* Whether the input just preprocessed (slot n_fresh) may reuse the last
+ * embedding: decided on the model input, already reduced to S x S, so the
+ * test costs one pass over 3·S·S floats. */
+static gboolean
+unchanged (ClipAnalyzer * a, GstClockTime stime)
+{
+  const gsize len = (gsize) 3 * a->image_size * a->image_size;
+  const gfloat *in = a->pixels + (gsize) a->n_fresh * len;
+  gdouble sum = 0.0;
+  gsize i;
+
+  if (a->gate_threshold <= 0.0 || !a->have_last_input)
+    return FALSE;
+  if (a->max_reuse > 0 && (!GST_CLOCK_TIME_IS_VALID (stime)
+          || !GST_CLOCK_TIME_IS_VALID (a->last_input_time)
+          || stime < a->last_input_time
+          || stime - a->last_input_time >= a->max_reuse))
+    return FALSE;
+  for (i = 0; i < len; i++)
+    sum += fabsf (in[i] - a->last_input[i]);
+  GST_LOG_OBJECT (a->element, "input change %.4f (threshold %.4f)",
+      sum / len, a->gate_threshold);
+  return sum / len < a->gate_threshold;
+}
+
 gboolean
 clip_analyzer_submit (ClipAnalyzer * a, ClipSample * s)
 {
+  const gsize len = (gsize) 3 * a->image_size * a->image_size;
+
+  s->reused = unchanged (a, s->stream_time);
+  if (a->gate_threshold <= 0.0) {
+    /* off: keep no reference, so turning it on starts afresh */
+    a->have_last_input = FALSE;
+  } else if (!s->reused) {
+    memcpy (a->last_input, a->pixels + (gsize) a->n_fresh * len,
+        len * sizeof (gfloat));
+    a->have_last_input = TRUE;
+    a->last_input_time = s->stream_time;
+  }
   if (a->async) {
     g_mutex_lock (&a->lock);
-    a->job = s;
-    g_cond_broadcast (&a->cond);
+    if (s->reused) {
+      /* The worker is idle and its last result taken: no wait, no job. */
+      analyze (a, &s, 1);
+      a->done = s;
+    } else {
+      a->job = s;
+      g_cond_broadcast (&a->cond);
+    }
     g_mutex_unlock (&a->lock);
     return FALSE;
   }
   a->pending[a->n_pending++] = s;
+  a->n_fresh += !s->reused;
   return a->n_pending == a->batch;
 }
 
@@ -288,7 +363,7 @@ clip_analyzer_run_batch (ClipAnalyzer * a, GPtrArray * out)
       clip_sample_free (a->pending[i]);
     a->pending[i] = NULL;
   }
-  a->n_pending = 0;
+  a->n_pending = a->n_fresh = 0;
   return ok;
 }
 
@@ -306,6 +381,8 @@ clip_analyzer_drain (ClipAnalyzer * a)
   return done;
 }
 
+/* Drops the pending samples and forgets the last input and embedding:
+ * after a flush nothing is reused from before it. */
 static void
 drop_pending (ClipAnalyzer * a)
 {
@@ -315,7 +392,8 @@ drop_pending (ClipAnalyzer * a)
     clip_sample_free (a->pending[i]);
     a->pending[i] = NULL;
   }
-  a->n_pending = 0;
+  a->n_pending = a->n_fresh = 0;
+  a->have_last_input = FALSE;
 }
 
 void

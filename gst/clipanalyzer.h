@@ -26,6 +26,7 @@ typedef struct
   gfloat *embed;                /* [embed_dim] */
   gfloat *sims;                 /* [n]: cosine similarities */
   gfloat *probs;                /* [n]: softmax probabilities */
+  gboolean reused;              /* not encoded: the last analyzed frame's embedding */
 } ClipSample;
 
 /* A sample of the analyzer's current generation, scored against @labels
@@ -60,8 +61,17 @@ gboolean clip_analyzer_set_format (ClipAnalyzer * a, const GstVideoInfo * info);
 gboolean clip_analyzer_preprocess (ClipAnalyzer * a, GstBuffer * buf,
     gboolean * unmapped, clip_error * err);
 
-/* Hands the sample whose input was just preprocessed over: async to the
- * worker; sync to the batch. Returns TRUE when a sync batch is full. */
+/* The change gate: a sampled frame whose model input differs from the
+ * last encoded one by a mean absolute difference below @threshold (0: off)
+ * reuses that frame's embedding, unless @max_reuse (0: no limit) of stream
+ * time has passed since it. */
+void clip_analyzer_set_gate (ClipAnalyzer * a, gdouble threshold,
+    GstClockTime max_reuse);
+
+/* Hands the sample whose input was just preprocessed over, deciding first
+ * whether it reuses the last embedding: sync to the batch; async to the
+ * worker, or, reused, straight to the finished result (scoring is cheap).
+ * Returns TRUE when a sync batch is full. */
 gboolean clip_analyzer_submit (ClipAnalyzer * a, ClipSample * s);
 
 /* Sync: analyzes the pending samples; appends them, in order and with

@@ -97,7 +97,8 @@ clip_message_sample (const ClipSample * smp, const gfloat * smoothed,
     gst_structure_take_value (s, "top-scores", &scores);
     g_free (order);
   }
-  gst_structure_set (s, "analyzed", G_TYPE_UINT64, analyzed,
+  gst_structure_set (s, "reused", G_TYPE_BOOLEAN, smp->reused,
+      "analyzed", G_TYPE_UINT64, analyzed,
       "skipped", G_TYPE_UINT64, skipped, NULL);
   return s;
 }

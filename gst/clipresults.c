@@ -125,6 +125,7 @@ clip_results_deliver (ClipResults * r, const ClipResultParams * p,
           clip_tag_best (smoothed, l->n), smp->pts);
       if (p->attach_embedding)
         gst_clip_meta_set_embedding (meta, smp->embed, embed_dim);
+      meta->reused = smp->reused;
     } else {
       attached = FALSE;
     }

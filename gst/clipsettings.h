@@ -32,6 +32,8 @@ G_BEGIN_DECLS
 #define DEFAULT_MIN_SIMILARITY 0.4
 #define DEFAULT_BACKGROUND_PROMPTS NULL
 #define DEFAULT_POOLING GST_CLIP_FILTER_POOLING_PROBABILITIES
+#define DEFAULT_CHANGE_THRESHOLD 0.0
+#define DEFAULT_MAX_REUSE (10 * GST_SECOND)
 
 typedef enum
 {
@@ -58,6 +60,8 @@ typedef enum
   PROP_MIN_SIMILARITY,
   PROP_BACKGROUND_PROMPTS,
   PROP_POOLING,
+  PROP_CHANGE_THRESHOLD,
+  PROP_MAX_REUSE,
 } ClipSettingsProp;
 
 /* What the user set; copied under the object lock where it is used. */
@@ -83,6 +87,8 @@ typedef struct
   gdouble min_similarity;
   gchar *background;
   GstClipFilterPooling pooling;
+  gdouble change_threshold;
+  GstClockTime max_reuse;
 } Settings;
 
 /* Installs the element's properties on @klass. */

@@ -1977,6 +1977,99 @@ GST_START_TEST (test_interval_minus_one_is_first_frame_only)
 
 GST_END_TEST;
 
+/* ---- change gate --------------------------------------------------------- */
+
+/* Pushes frames of the given seeds, 100 ms apart, through @e (sync, every
+ * frame sampled); returns the messages' and metas' reused flags as 'r'
+ * (reused) or 'f' (fresh), and the first score of each in @scores. */
+static gchar *
+reuse_trace (GstElement * e, const guint * seeds, guint n, gdouble * scores)
+{
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GString *t = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (f.h, make_frame (&info,
+            seeds[i], i * GST_SECOND / 10));
+    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+    GstMessage *m = pop_message (f.bus, "clipfilter");
+    gboolean reused = FALSE;
+
+    fail_unless (m != NULL && meta != NULL);
+    fail_unless (gst_structure_get_boolean (gst_message_get_structure (m),
+            "reused", &reused));
+    fail_unless_equals_int (meta->reused, reused);
+    scores[i] = array_double (gst_message_get_structure (m), "scores", 0);
+    g_string_append_c (t, reused ? 'r' : 'f');
+    gst_message_unref (m);
+    gst_buffer_unref (out);
+  }
+  fixture_stop (&f);
+  return g_string_free (t, FALSE);
+}
+
+GST_START_TEST (test_change_gate_static_input_reused)
+{
+  const guint seeds[] = { 2, 2, 2, 2 };
+  gdouble scores[4];
+  gchar *t;
+  guint i;
+
+  /* off by default: every sample is encoded */
+  t = reuse_trace (make_filter ("frame-interval", 1, NULL), seeds, 4, scores);
+  fail_unless_equals_string (t, "ffff");
+  g_free (t);
+  t = reuse_trace (make_filter ("frame-interval", 1, "change-threshold", 0.01,
+          "max-reuse", (guint64) 0, NULL), seeds, 4, scores);
+  fail_unless_equals_string (t, "frrr");
+  for (i = 1; i < 4; i++)
+    fail_unless_equals_float (scores[i], scores[0]);
+  g_free (t);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_change_gate_change_gives_fresh_result)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const guint seeds[] = { 0, 0, 1, 1, 0 };
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *b = make_frame (&info, 1, 0);
+  gdouble scores[5];
+  gfloat sims[3], probs[3];
+  gchar *t;
+
+  t = reuse_trace (make_filter ("frame-interval", 1, "change-threshold", 0.01,
+          "max-reuse", (guint64) 0, NULL), seeds, 5, scores);
+  /* the changed frame is encoded at once, and so is the change back */
+  fail_unless_equals_string (t, "frfrf");
+  engine_scores (specs, 3, NULL, 0, &info, b, sims, probs, NULL);
+  fail_unless (fabs (scores[2] - probs[0]) <= 1e-6);
+  fail_unless_equals_float (scores[3], scores[2]);
+  fail_unless_equals_float (scores[4], scores[0]);
+  gst_buffer_unref (b);
+  g_free (t);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_change_gate_forced_refresh)
+{
+  const guint seeds[] = { 3, 3, 3, 3, 3, 3, 3 };
+  gdouble scores[7];
+  gchar *t;
+
+  /* frames every 100 ms: encoded again once 250 ms have passed */
+  t = reuse_trace (make_filter ("frame-interval", 1, "change-threshold", 0.01,
+          "max-reuse", (guint64) 250 * GST_MSECOND, NULL), seeds, 7, scores);
+  fail_unless_equals_string (t, "frrfrrf");
+  g_free (t);
+}
+
+GST_END_TEST;
+
 /* ---- main ------------------------------------------------------------------ */
 
 static Suite *
@@ -2023,6 +2116,9 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_refused_prompts_read_back_value_in_use);
   tcase_add_test (tc, test_refused_background_prompts);
   tcase_add_test (tc, test_interval_minus_one_is_first_frame_only);
+  tcase_add_test (tc, test_change_gate_static_input_reused);
+  tcase_add_test (tc, test_change_gate_change_gives_fresh_result);
+  tcase_add_test (tc, test_change_gate_forced_refresh);
   tcase_add_test (tc, test_hysteresis);
   tcase_add_test (tc, test_window_smooths);
   tcase_add_test (tc, test_backend_values);
