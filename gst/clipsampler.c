@@ -38,3 +38,19 @@ clip_sampler_is_due (ClipSampler * s, guint frame_interval,
   s->last_due = reverse ? s->last_due - step : s->last_due + step;
   return TRUE;
 }
+
+GstClockTime
+clip_segment_stream_time (const GstSegment * seg, GstClockTime t)
+{
+  if (seg->format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_stream_time (seg, GST_FORMAT_TIME, t);
+}
+
+GstClockTime
+clip_segment_running_time (const GstSegment * seg, GstClockTime t)
+{
+  if (seg->format != GST_FORMAT_TIME)
+    return t;
+  return gst_segment_to_running_time (seg, GST_FORMAT_TIME, t);
+}

@@ -1,4 +1,4 @@
-/* clipsampler.h — which frames are due for a sample.
+/* clipsampler.h — which frames are due for a sample, and their times.
  *
  * Streaming thread only: no lock. */
 #ifndef CLIP_SAMPLER_H
@@ -23,6 +23,14 @@ void clip_sampler_reset (ClipSampler * s);
  * first frame only). In reverse playback the grid runs backwards. */
 gboolean clip_sampler_is_due (ClipSampler * s, guint frame_interval,
     GstClockTime interval, GstClockTime stime, gboolean reverse);
+
+/* Stream and running time of @t in @seg. Raw video can come in a segment
+ * that is not in time (appsrc's default format is BYTES), where the
+ * segment functions would fail a precondition: the timestamps then stand
+ * for stream and running time, as in a default time segment. */
+GstClockTime clip_segment_stream_time (const GstSegment * seg, GstClockTime t);
+GstClockTime clip_segment_running_time (const GstSegment * seg,
+    GstClockTime t);
 
 G_END_DECLS
 

@@ -666,26 +666,6 @@ run_batch (GstClipFilter * self, State * st, const Settings * set,
 
 /* ---- streaming: buffers and events ----------------------------------------- */
 
-/* Stream and running time of @t. Raw video can come in a segment that is
- * not in time (appsrc's default format is BYTES), where the segment
- * functions would fail a precondition: the timestamps are then taken as
- * they are, as in a default time segment. */
-static GstClockTime
-stream_time (const GstSegment * seg, GstClockTime t)
-{
-  if (seg->format != GST_FORMAT_TIME)
-    return t;
-  return gst_segment_to_stream_time (seg, GST_FORMAT_TIME, t);
-}
-
-static GstClockTime
-running_time (const GstSegment * seg, GstClockTime t)
-{
-  if (seg->format != GST_FORMAT_TIME)
-    return t;
-  return gst_segment_to_running_time (seg, GST_FORMAT_TIME, t);
-}
-
 /* Decides auto mode once per start: async when upstream is live. */
 static gboolean
 decide_async (GstClipFilter * self, const Settings * set)
@@ -731,7 +711,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
     clip_results_reset_smoothing (st->results);
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    stime = stream_time (seg, pts);
+    stime = clip_segment_stream_time (seg, pts);
     /* where playback of this buffer ends: its start when reversed */
     st->last_end = GST_BUFFER_DURATION_IS_VALID (buf) && seg->rate > 0 ?
         pts + GST_BUFFER_DURATION (buf) : pts;
@@ -774,7 +754,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   smp->duration = GST_BUFFER_DURATION (buf);
   smp->stream_time = stime;
   /* A reversed frame is played from its end (as sinks sync it). */
-  smp->running_time = running_time (seg, seg->rate < 0
+  smp->running_time = clip_segment_running_time (seg, seg->rate < 0
       && GST_BUFFER_DURATION_IS_VALID (buf) ? pts + GST_BUFFER_DURATION (buf)
       : pts);
 
@@ -811,8 +791,8 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
     case GST_EVENT_EOS:
     case GST_EVENT_FLUSH_STOP:{
       GstClockTime end = st->last_end;
-      ClipTimes times = { end, stream_time (&trans->segment, end),
-        running_time (&trans->segment, end)
+      ClipTimes times = { end, clip_segment_stream_time (&trans->segment, end),
+        clip_segment_running_time (&trans->segment, end)
       };
 
       settings_copy (self, &set, FALSE);

@@ -2070,6 +2070,37 @@ GST_START_TEST (test_change_gate_forced_refresh)
 
 GST_END_TEST;
 
+/* Async: a reused frame needs no worker; its result rides the next buffer
+ * like any async result. */
+GST_START_TEST (test_change_gate_async)
+{
+  Fixture f = fixture_start (make_filter ("mode", GST_CLIP_FILTER_MODE_ASYNC,
+          "frame-interval", 1, "change-threshold", 0.01, "max-reuse",
+          (guint64) 0, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GString *t = g_string_new (NULL);
+  GstMessage *m;
+  guint i;
+
+  for (i = 0; i < 400 && t->len < 4; i++) {
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 2,
+                i * GST_SECOND / 10)));
+    while ((m = pop_message (f.bus, "clipfilter"))) {
+      gboolean reused = FALSE;
+      fail_unless (gst_structure_get_boolean (gst_message_get_structure (m),
+              "reused", &reused));
+      g_string_append_c (t, reused ? 'r' : 'f');
+      gst_message_unref (m);
+    }
+    g_usleep (2000);
+  }
+  fail_unless_equals_string (t->str, "frrr");
+  g_string_free (t, TRUE);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
 /* ---- main ------------------------------------------------------------------ */
 
 static Suite *
@@ -2119,6 +2150,7 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_change_gate_static_input_reused);
   tcase_add_test (tc, test_change_gate_change_gives_fresh_result);
   tcase_add_test (tc, test_change_gate_forced_refresh);
+  tcase_add_test (tc, test_change_gate_async);
   tcase_add_test (tc, test_hysteresis);
   tcase_add_test (tc, test_window_smooths);
   tcase_add_test (tc, test_backend_values);
