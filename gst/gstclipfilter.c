@@ -332,12 +332,12 @@ label_spec (const Settings * s)
  * keeps reading back the set in use; the embedding happens on the label
  * worker's thread, never here. In NULL it is checked at NULL->READY. */
 static void
-set_prompt_text (GstClipFilter * self, GParamSpec * pspec,
+set_prompt_text (GstClipFilter * self, guint prop_id, GParamSpec * pspec,
     const GValue * value)
 {
   Settings *s = &self->settings;
-  gchar **field = pspec->param_id == PROP_PROMPTS ? &s->prompts :
-      pspec->param_id == PROP_TEMPLATES ? &s->templates : &s->background;
+  gchar **field = prop_id == PROP_PROMPTS ? &s->prompts :
+      prop_id == PROP_TEMPLATES ? &s->templates : &s->background;
   gchar *old, *why = NULL;
   ClipLabelSpec spec;
 
@@ -376,7 +376,7 @@ gst_clip_filter_set_property (GObject * object, guint prop_id,
 
   if (prop_id == PROP_PROMPTS || prop_id == PROP_TEMPLATES
       || prop_id == PROP_BACKGROUND_PROMPTS) {
-    set_prompt_text (self, pspec, value);
+    set_prompt_text (self, prop_id, pspec, value);
     return;
   }
   GST_OBJECT_LOCK (self);
