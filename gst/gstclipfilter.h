@@ -71,6 +71,22 @@ typedef enum
   GST_CLIP_FILTER_PRECISION_BF16,
 } GstClipFilterPrecision;
 
+#define GST_TYPE_CLIP_FILTER_POOLING (gst_clip_filter_pooling_get_type ())
+GType gst_clip_filter_pooling_get_type (void);
+
+/**
+ * GstClipFilterPooling:
+ * @GST_CLIP_FILTER_POOLING_PROBABILITIES: the mean of each label's
+ *   probabilities (and cosines) over the window
+ * @GST_CLIP_FILTER_POOLING_EMBEDDINGS: the mean of the normalized image
+ *   embeddings over the window, then scored (mean pooling as in CLIP4Clip)
+ */
+typedef enum
+{
+  GST_CLIP_FILTER_POOLING_PROBABILITIES,
+  GST_CLIP_FILTER_POOLING_EMBEDDINGS,
+} GstClipFilterPooling;
+
 GST_ELEMENT_REGISTER_DECLARE (clipfilter);
 
 G_END_DECLS

@@ -143,6 +143,25 @@ clip_status clip_embed_labels(clip_ctx *ctx, const char *const *labels, int n_la
                               const char *const *templates, int n_templates, float *out,
                               clip_error *err);
 
+/* The prompt syntax, one parser for every front end: labels are separated
+ * by ';', synonyms of one label by '|' (ensembled by clip_embed_labels);
+ * templates are separated by ';' and '{}' marks where the synonym goes.
+ * Blanks around separators are ignored and empty pieces dropped. */
+typedef struct {
+  int n_labels;
+  char **names;     /* [n_labels + 1], NULL-terminated: each label's first synonym */
+  char **specs;     /* [n_labels + 1]: "syn|syn|..." cleaned, for clip_embed_labels */
+  int n_templates;  /* 0 when none were given: then "{}" */
+  char **templates; /* [n_templates + 1], NULL-terminated */
+} clip_prompts;
+
+/* Parses prompts and templates (NULL: none) into out. Fails with CLIP_ERR_ARG
+ * and a message saying why on NULL prompts, invalid UTF-8, prompts with no
+ * label, or a template without '{}'. Free out with clip_prompts_free(). */
+clip_status clip_prompts_parse(const char *prompts, const char *templates, clip_prompts *out,
+                               clip_error *err);
+void clip_prompts_free(clip_prompts *prompts);
+
 /* In-place L2 normalization of a vector of length d. */
 void clip_normalize(float *v, int d);
 

@@ -1,5 +1,5 @@
 /* score.c — cosine scores, softmax with temperature, and prompt ensembling
- * (clip_embed_labels) as in the CLIP paper. */
+ * (clip_embed_labels) as in the CLIP paper; the syntax is prompts.c's. */
 #include "score.h"
 
 #include <glib.h>
@@ -10,6 +10,7 @@
 #include "context.h"
 #include "error.h"
 #include "ops.h"
+#include "prompts.h"
 
 /* Prompts encoded per forward pass; bounds the scratch of clip_embed_labels. */
 #define PROMPT_BATCH 32
@@ -66,31 +67,6 @@ clip_score(const clip_model *model, const float *image_embed, const float *label
   clip_score_cosines(image_embed, labels, n, d, cos);
   if (probs)
     clip_score_probs(cos, n, expf(model->info.logit_scale), probs);
-}
-
-char **
-clip_label_synonyms(const char *label)
-{
-  char **parts = g_strsplit(label, "|", -1);
-  int kept = 0;
-  for (int i = 0; parts[i]; i++) {
-    g_strstrip(parts[i]);
-    if (parts[i][0])
-      parts[kept++] = parts[i];
-    else
-      g_free(parts[i]);
-  }
-  parts[kept] = NULL;
-  return parts;
-}
-
-char *
-clip_prompt_fill(const char *template_, const char *synonym)
-{
-  char **pieces = g_strsplit(template_, "{}", -1);
-  char *prompt = g_strjoinv(synonym, pieces);
-  g_strfreev(pieces);
-  return prompt;
 }
 
 /* Checks the labels and templates and expands them into prompts, recording

@@ -22,7 +22,9 @@ static clip_ctx *ref_ctx;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* A clipfilter on tiny-b32 with the given properties (NULL-terminated). */
+/* A clipfilter on tiny-b32 with the given properties (NULL-terminated).
+ * The random weights make cosines meaningless, so the absolute similarity
+ * gate (tuned for the shipped model) is off unless a test sets it. */
 static GstElement *
 make_filter (const gchar * first, ...)
 {
@@ -30,7 +32,8 @@ make_filter (const gchar * first, ...)
   va_list ap;
 
   fail_unless (e != NULL, "clipfilter not found (GST_PLUGIN_PATH?)");
-  g_object_set (e, "model", model_path, "prompts", PROMPTS, "mode", 1, NULL);
+  g_object_set (e, "model", model_path, "prompts", PROMPTS, "mode", 1,
+      "min-similarity", -1.0, NULL);
   if (first) {
     va_start (ap, first);
     g_object_set_valist (G_OBJECT (e), first, ap);
@@ -1656,6 +1659,448 @@ GST_START_TEST (test_state_cycles_leave_no_thread)
 
 GST_END_TEST;
 
+/* ---- "is X happening?": similarity gate, background, pooling ------------ */
+
+/* Runs "videotestsrc @src ! clipfilter (shipped model) @props ! fakesink"
+ * to EOS; returns the trace of @label's tags ('+'/'-') and the lowest
+ * similarity any "on" of it had in @min_on (2 when none). Checks are made
+ * after the pipeline stopped, so a failure never leaves it running. */
+static gchar *
+shipped_model_trace (const gchar * src, const gchar * props,
+    const gchar * label, gdouble * min_on)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=40 %s ! "
+      "clipfilter mode=sync frame-interval=4 %s ! fakesink", src, props);
+  GstElement *pipeline = gst_parse_launch (desc, NULL);
+  GstBus *bus;
+  GString *t = g_string_new (NULL);
+  GstMessage *m;
+  guint samples = 0, not_one = 0;
+  gboolean error = FALSE;
+
+  fail_unless (pipeline != NULL, "%s", desc);
+  bus = gst_element_get_bus (pipeline);
+  *min_on = 2.0;
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  while ((m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+              GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT))) {
+    const GstStructure *s = gst_message_get_structure (m);
+    GstMessageType type = GST_MESSAGE_TYPE (m);
+    gdouble sim = 2.0;
+
+    if (type == GST_MESSAGE_ELEMENT && gst_structure_has_name (s,
+            "clipfilter")) {
+      samples++;
+      /* one prompt: the softmax alone says 1 on every frame */
+      if (array_size (s, "labels") == 1
+          && array_double (s, "scores", 0) != 1.0)
+        not_one++;
+    } else if (type == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (s, "clipfilter-tag")
+        && g_str_equal (gst_structure_get_string (s, "label"), label)) {
+      gboolean on = g_str_equal (gst_structure_get_string (s, "state"), "on");
+      gst_structure_get_double (s, "similarity", &sim);
+      if (on)
+        *min_on = MIN (*min_on, sim);
+      g_string_append_c (t, on ? '+' : '-');
+    }
+    error |= type == GST_MESSAGE_ERROR;
+    gst_message_unref (m);
+    if (type != GST_MESSAGE_ELEMENT)
+      break;
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  fail_if (error, "%s failed", desc);
+  fail_unless_equals_int (samples, 10);
+  fail_unless_equals_int (not_one, 0);
+  g_free (desc);
+  return g_string_free (t, FALSE);
+}
+
+GST_START_TEST (test_one_prompt_non_matching_never_on)
+{
+  /* the shipped model's closest non-match is "a ball" on a plain cyan
+   * screen (cosine 0.34); snow and colour bars are far below */
+  const gchar *srcs[] = { "pattern=snow", "pattern=smpte",
+    "pattern=solid-color foreground-color=0xff00ffff", "pattern=checkers-8"
+  };
+  guint i;
+
+  gdouble min_on;
+
+  for (i = 0; i < G_N_ELEMENTS (srcs); i++) {
+    gchar *t = shipped_model_trace (srcs[i], "prompts=\"a ball\"", "a ball",
+        &min_on);
+    fail_unless_equals_string (t, "");
+    g_free (t);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_one_prompt_matching_turns_on)
+{
+  gdouble min_on;
+  gchar *t = shipped_model_trace ("pattern=ball", "prompts=\"a ball\"",
+      "a ball", &min_on);
+
+  /* on at the first sample, closed at EOS; the moving ball's cosine dips
+   * below the gate on a few frames (docs/element.md), so it may turn off
+   * and on again in between */
+  fail_unless (g_str_has_prefix (t, "+") && g_str_has_suffix (t, "-"), "%s",
+      t);
+  /* the default gate is 0.4 */
+  fail_unless (min_on >= 0.4, "on at similarity %f", min_on);
+  g_free (t);
+  t = shipped_model_trace ("pattern=snow", "prompts=\"tv static\"",
+      "tv static", &min_on);
+  fail_unless_equals_string (t, "+-");
+  fail_unless (min_on >= 0.4, "on at similarity %f", min_on);
+  g_free (t);
+  /* the gate off (-1): the constant softmax 1 turns the wrong label on */
+  t = shipped_model_trace ("pattern=snow",
+      "prompts=\"a ball\" min-similarity=-1", "a ball", &min_on);
+  fail_unless_equals_string (t, "+-");
+  fail_unless (min_on < 0.4, "on at similarity %f", min_on);
+  g_free (t);
+}
+
+GST_END_TEST;
+
+/* Background labels take part in the softmax and are listed, flagged, but
+ * never post tags, even at threshold 0 where every other label does. */
+GST_START_TEST (test_background_labels_never_tag)
+{
+  const gchar *specs[] = { "a dog", "a photo of a cat|a cat", "a red car" };
+  GstElement *e = make_filter ("prompts", "a dog", "background-prompts",
+      " a photo of a cat|a cat; a red car ", "threshold", 0.0, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *in = make_frame (&info, 3, 0);
+  gfloat sims[3], probs[3];
+  const GstStructure *s;
+  GstMessage *m;
+  gchar *t;
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, gst_buffer_ref (in)));
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_eos ()));
+  m = pop_message (f.bus, "clipfilter");
+  fail_unless (m != NULL);
+  s = gst_message_get_structure (m);
+  fail_unless_equals_int (array_size (s, "labels"), 3);
+  fail_unless_equals_string (array_string (s, "labels", 1),
+      "a photo of a cat");
+  engine_scores (specs, 3, NULL, 0, &info, in, sims, probs, NULL);
+  for (i = 0; i < 3; i++) {
+    const GValue *bg = gst_value_array_get_value (gst_structure_get_value (s,
+            "background"), i);
+    fail_unless_equals_int (g_value_get_boolean (bg), i > 0);
+    /* the softmax runs over all three */
+    fail_unless (fabs (array_double (s, "scores", i) - probs[i]) <= 1e-6);
+  }
+  gst_message_unref (m);
+  /* every tag message, whatever its label, is about "a dog" */
+  t = g_strdup ("");
+  while ((m = pop_message (f.bus, "clipfilter-tag"))) {
+    gchar *u = g_strconcat (t, gst_structure_get_string
+        (gst_message_get_structure (m), "label"), ";", NULL);
+    g_free (t);
+    t = u;
+    gst_message_unref (m);
+  }
+  fail_unless_equals_string (t, "a dog;a dog;");
+  g_free (t);
+  gst_buffer_unref (in);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* pooling=embeddings scores the mean of the window's normalized image
+ * embeddings: recomputed here from the embeddings the metas carry. */
+GST_START_TEST (test_pooling_embeddings_scores_mean_embedding)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const clip_model_info *mi = clip_model_get_info (ref_model);
+  GstElement *e = make_filter ("frame-interval", 1, "window", 2, "pooling",
+      GST_CLIP_FILTER_POOLING_EMBEDDINGS, "attach-embedding", TRUE, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  gfloat *labels = g_new (gfloat, 3 * mi->embed_dim);
+  gfloat *mean = g_new0 (gfloat, mi->embed_dim);
+  gfloat sims[3], probs[3];
+  clip_error err = { 0 };
+  GstMessage *m = NULL;
+  const GstStructure *s;
+  guint i, j;
+
+  fail_unless_equals_int (clip_embed_labels (ref_ctx, specs, 3, NULL, 0,
+          labels, &err), CLIP_OK);
+  for (i = 0; i < 2; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (f.h, make_frame (&info, i,
+            i * GST_SECOND / 10));
+    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+    gfloat *unit;
+
+    fail_unless (meta != NULL && meta->embedding != NULL);
+    fail_unless_equals_int (meta->embedding_dim, mi->embed_dim);
+    unit = g_memdup2 (meta->embedding, mi->embed_dim * sizeof (gfloat));
+    clip_normalize (unit, mi->embed_dim);
+    for (j = 0; j < (guint) mi->embed_dim; j++)
+      mean[j] += unit[j] / 2;
+    g_free (unit);
+    gst_buffer_unref (out);
+    if (m)
+      gst_message_unref (m);
+    m = pop_message (f.bus, "clipfilter");
+  }
+  clip_score (ref_model, mean, labels, 3, sims, probs);
+  s = gst_message_get_structure (m);
+  for (i = 0; i < 3; i++) {
+    fail_unless (fabs (array_double (s, "smoothed", i) - probs[i]) <= 1e-5,
+        "smoothed %f, mean embedding %f", array_double (s, "smoothed", i),
+        probs[i]);
+    fail_unless (fabs (array_double (s, "smoothed-similarities", i) -
+            sims[i]) <= 1e-5);
+  }
+  gst_message_unref (m);
+  g_free (mean);
+  g_free (labels);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* ---- rejected values, interval ------------------------------------------- */
+
+/* A refused prompts value does not stay in the property, and a later valid
+ * templates change is used. */
+GST_START_TEST (test_refused_prompts_read_back_value_in_use)
+{
+  GstElement *e = make_filter ("frame-interval", 1, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const gchar *tmpl[] = { "a blurry photo of {}." };
+  gfloat sims[3], probs[3];
+  gchar *value = NULL;
+  GstMessage *m = NULL;
+  GstBuffer *in;
+  guint i;
+
+  gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 0, 0)));
+  g_object_set (e, "prompts", ";;", NULL);
+  m = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL, "no warning for refused prompts");
+  gst_message_unref (m);
+  g_object_get (e, "prompts", &value, NULL);
+  fail_unless_equals_string (value, PROMPTS);
+  g_free (value);
+  g_object_set (e, "templates", "{}.;no placeholder", NULL);
+  g_object_get (e, "templates", &value, NULL);
+  fail_unless_equals_string (value, "{}");
+  g_free (value);
+
+  /* a valid templates change now works */
+  g_object_set (e, "templates", tmpl[0], NULL);
+  engine_scores (specs, 3, tmpl, 1, &info, in = make_frame (&info, 5, 0),
+      sims, probs, NULL);
+  for (i = 1; i < 400; i++) {
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 5,
+                i * GST_SECOND / 10)));
+    m = pop_message (f.bus, "clipfilter");
+    fail_unless (m != NULL);
+    if (fabs (array_double (gst_message_get_structure (m), "scores", 0) -
+            probs[0]) <= 1e-6)
+      break;
+    gst_message_unref (m);
+    m = NULL;
+    g_usleep (5000);
+  }
+  fail_unless (m != NULL, "the new templates were never used");
+  gst_message_unref (m);
+  m = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  fail_unless (m == NULL, "a valid change was refused");
+  gst_buffer_unref (in);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+/* Background prompts are checked like prompts while a set is in use. */
+GST_START_TEST (test_refused_background_prompts)
+{
+  GstElement *e = make_filter ("frame-interval", 1, NULL);
+  Fixture f = fixture_start (e, CAPS_RGB);
+  gchar *value = NULL;
+  GstMessage *m;
+
+  g_object_set (e, "background-prompts", "an empty room;\xff", NULL);
+  m = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL);
+  gst_message_unref (m);
+  g_object_get (e, "background-prompts", &value, NULL);
+  fail_unless (value == NULL);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_interval_minus_one_is_first_frame_only)
+{
+  GstElement *e = make_filter (NULL);
+  GParamSpec *pspec;
+  gint64 interval = 0;
+  GArray *t;
+
+  /* as gst-launch-1.0 writes it: a documented value, read back as set */
+  gst_util_set_object_arg (G_OBJECT (e), "interval", "-1");
+  g_object_get (e, "interval", &interval, NULL);
+  fail_unless_equals_int64 (interval, -1);
+  t = sampled_times (e, 10);
+  fail_unless_equals_int (t->len, 1);
+  g_array_unref (t);
+  /* the blurb's example; nothing below -1 exists */
+  e = make_filter (NULL);
+  gst_util_set_object_arg (G_OBJECT (e), "interval", "1000000000");
+  g_object_get (e, "interval", &interval, NULL);
+  fail_unless_equals_int64 (interval, GST_SECOND);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "interval");
+  fail_unless_equals_int64 (G_PARAM_SPEC_INT64 (pspec)->minimum, -1);
+  fail_unless (strstr (g_param_spec_get_blurb (pspec), "nanoseconds"));
+  fail_unless (strstr (g_param_spec_get_blurb (pspec), "1000000000 = 1 s"));
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* ---- change gate --------------------------------------------------------- */
+
+/* Pushes frames of the given seeds, 100 ms apart, through @e (sync, every
+ * frame sampled); returns the messages' and metas' reused flags as 'r'
+ * (reused) or 'f' (fresh), and the first score of each in @scores. */
+static gchar *
+reuse_trace (GstElement * e, const guint * seeds, guint n, gdouble * scores)
+{
+  Fixture f = fixture_start (e, CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GString *t = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (f.h, make_frame (&info,
+            seeds[i], i * GST_SECOND / 10));
+    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+    GstMessage *m = pop_message (f.bus, "clipfilter");
+    gboolean reused = FALSE;
+
+    fail_unless (m != NULL && meta != NULL);
+    fail_unless (gst_structure_get_boolean (gst_message_get_structure (m),
+            "reused", &reused));
+    fail_unless_equals_int (meta->reused, reused);
+    scores[i] = array_double (gst_message_get_structure (m), "scores", 0);
+    g_string_append_c (t, reused ? 'r' : 'f');
+    gst_message_unref (m);
+    gst_buffer_unref (out);
+  }
+  fixture_stop (&f);
+  return g_string_free (t, FALSE);
+}
+
+GST_START_TEST (test_change_gate_static_input_reused)
+{
+  const guint seeds[] = { 2, 2, 2, 2 };
+  gdouble scores[4];
+  gchar *t;
+  guint i;
+
+  /* off by default: every sample is encoded */
+  t = reuse_trace (make_filter ("frame-interval", 1, NULL), seeds, 4, scores);
+  fail_unless_equals_string (t, "ffff");
+  g_free (t);
+  t = reuse_trace (make_filter ("frame-interval", 1, "change-threshold", 0.01,
+          "max-reuse", (guint64) 0, NULL), seeds, 4, scores);
+  fail_unless_equals_string (t, "frrr");
+  for (i = 1; i < 4; i++)
+    fail_unless_equals_float (scores[i], scores[0]);
+  g_free (t);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_change_gate_change_gives_fresh_result)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const guint seeds[] = { 0, 0, 1, 1, 0 };
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GstBuffer *b = make_frame (&info, 1, 0);
+  gdouble scores[5];
+  gfloat sims[3], probs[3];
+  gchar *t;
+
+  t = reuse_trace (make_filter ("frame-interval", 1, "change-threshold", 0.01,
+          "max-reuse", (guint64) 0, NULL), seeds, 5, scores);
+  /* the changed frame is encoded at once, and so is the change back */
+  fail_unless_equals_string (t, "frfrf");
+  engine_scores (specs, 3, NULL, 0, &info, b, sims, probs, NULL);
+  fail_unless (fabs (scores[2] - probs[0]) <= 1e-6);
+  fail_unless_equals_float (scores[3], scores[2]);
+  fail_unless_equals_float (scores[4], scores[0]);
+  gst_buffer_unref (b);
+  g_free (t);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_change_gate_forced_refresh)
+{
+  const guint seeds[] = { 3, 3, 3, 3, 3, 3, 3 };
+  gdouble scores[7];
+  gchar *t;
+
+  /* frames every 100 ms: encoded again once 250 ms have passed */
+  t = reuse_trace (make_filter ("frame-interval", 1, "change-threshold", 0.01,
+          "max-reuse", (guint64) 250 * GST_MSECOND, NULL), seeds, 7, scores);
+  fail_unless_equals_string (t, "frrfrrf");
+  g_free (t);
+}
+
+GST_END_TEST;
+
+/* Async: a reused frame needs no worker; its result rides the next buffer
+ * like any async result. */
+GST_START_TEST (test_change_gate_async)
+{
+  Fixture f = fixture_start (make_filter ("mode", GST_CLIP_FILTER_MODE_ASYNC,
+          "frame-interval", 1, "change-threshold", 0.01, "max-reuse",
+          (guint64) 0, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  GString *t = g_string_new (NULL);
+  GstMessage *m;
+  guint i;
+
+  for (i = 0; i < 400 && t->len < 4; i++) {
+    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, 2,
+                i * GST_SECOND / 10)));
+    while ((m = pop_message (f.bus, "clipfilter"))) {
+      gboolean reused = FALSE;
+      fail_unless (gst_structure_get_boolean (gst_message_get_structure (m),
+              "reused", &reused));
+      g_string_append_c (t, reused ? 'r' : 'f');
+      gst_message_unref (m);
+    }
+    g_usleep (2000);
+  }
+  fail_unless_equals_string (t->str, "frrr");
+  g_string_free (t, TRUE);
+  fixture_stop (&f);
+}
+
+GST_END_TEST;
+
 /* ---- main ------------------------------------------------------------------ */
 
 static Suite *
@@ -1695,6 +2140,17 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_eos_closes_open_tags);
   tcase_add_test (tc, test_flush_closes_tags_and_restarts_cadence);
   tcase_add_test (tc, test_discont_restarts_smoothing);
+  tcase_add_test (tc, test_one_prompt_non_matching_never_on);
+  tcase_add_test (tc, test_one_prompt_matching_turns_on);
+  tcase_add_test (tc, test_background_labels_never_tag);
+  tcase_add_test (tc, test_pooling_embeddings_scores_mean_embedding);
+  tcase_add_test (tc, test_refused_prompts_read_back_value_in_use);
+  tcase_add_test (tc, test_refused_background_prompts);
+  tcase_add_test (tc, test_interval_minus_one_is_first_frame_only);
+  tcase_add_test (tc, test_change_gate_static_input_reused);
+  tcase_add_test (tc, test_change_gate_change_gives_fresh_result);
+  tcase_add_test (tc, test_change_gate_forced_refresh);
+  tcase_add_test (tc, test_change_gate_async);
   tcase_add_test (tc, test_hysteresis);
   tcase_add_test (tc, test_window_smooths);
   tcase_add_test (tc, test_backend_values);

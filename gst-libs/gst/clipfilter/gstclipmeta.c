@@ -47,6 +47,7 @@ gst_clip_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
   m->timestamp = GST_CLOCK_TIME_NONE;
   m->embedding_dim = 0;
   m->embedding = NULL;
+  m->reused = FALSE;
   return TRUE;
 }
 
@@ -82,6 +83,7 @@ gst_clip_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * buffer,
     return FALSE;
   if (src->embedding)
     gst_clip_meta_set_embedding (copy, src->embedding, src->embedding_dim);
+  copy->reused = src->reused;
   return TRUE;
 }
 

@@ -40,6 +40,9 @@ typedef struct _GstClipMeta GstClipMeta;
  * @embedding_dim: length of @embedding, 0 when absent
  * @embedding: (array length=embedding_dim) (nullable): the image embedding
  *   (projected, not normalized), only with clipfilter's attach-embedding
+ * @reused: %TRUE when the frame was not encoded because it had not changed
+ *   since the last analyzed one (clipfilter's change-threshold): the
+ *   embedding is that frame's, the scores are computed anew
  *
  * One CLIP zero-shot analysis of a video frame.
  */
@@ -57,6 +60,8 @@ struct _GstClipMeta
 
   guint embedding_dim;
   gfloat *embedding;
+
+  gboolean reused;
 };
 
 /**
