@@ -209,10 +209,13 @@ check_schema (const cJSON * o, const gchar * source_id, const gchar * uri)
     "running-time", NULL
   };
   static const gchar *result[] = { "duration", "labels", "scores",
-    "similarities", "smoothed", "top-label", "top-score", "top-labels",
-    "top-scores", "analyzed", "skipped", NULL
+    "similarities", "smoothed", "smoothed-similarities", "background",
+    "top-label", "top-score", "top-labels", "top-scores", "analyzed",
+    "skipped", "reused", NULL
   };
-  static const gchar *tag[] = { "label", "state", "score", NULL };
+  static const gchar *tag[] = { "label", "state", "score", "similarity",
+    NULL
+  };
   const cJSON *type = cJSON_GetObjectItemCaseSensitive (o, "type");
   const cJSON *f;
   gboolean is_tag;
@@ -314,6 +317,9 @@ check_value (const cJSON * j, const GValue * v, const gchar * field)
   if (t == G_TYPE_STRING) {
     fail_unless (cJSON_IsString (j), "%s", field);
     fail_unless_equals_string (j->valuestring, g_value_get_string (v));
+  } else if (t == G_TYPE_BOOLEAN) {
+    fail_unless (cJSON_IsBool (j), "%s", field);
+    fail_unless_equals_int (cJSON_IsTrue (j), g_value_get_boolean (v));
   } else if (t == G_TYPE_DOUBLE) {
     fail_unless (cJSON_IsNumber (j), "%s", field);
     /* cJSON prints doubles so that they read back exactly */
@@ -503,7 +509,8 @@ GST_START_TEST (test_uri_from_location_tag)
   gchar *out = tmp_path ("tagged.jsonl");
   gchar *desc = g_strdup_printf ("videotestsrc num-buffers=5 ! "
       "taginject tags=\"location=rtsp://cam.example/door\" ! "
-      "clipfilter prompts=a;b ! clippublish location=%s ! fakesink", out);
+      "clipfilter prompts=a;b min-similarity=-1 ! clippublish location=%s ! "
+      "fakesink", out);
   GPtrArray *objs;
   Bus b = run (desc);
   guint i;
