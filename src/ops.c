@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 
 #include "backend-onednn.h"
 #include "error.h"
+#include "model.h"
 
 /* A context's oneDNN state: its stream and scratch, and the first failure of
  * the current forward pass (ops_linear() returns nothing, so a failure is
@@ -38,7 +38,10 @@ typedef struct {
 clip_status
 ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
 {
-  clip_params p = params ? *params : clip_default_params();
+  /* NULL: the zero parameters (DEFAULT backend, fp32, all cores); the
+   * caller passes down whatever it resolved, nothing is read here. */
+  const clip_params p0 = { 0 };
+  clip_params p = params ? *params : p0;
   memset(be, 0, sizeof *be);
   if (p.backend == CLIP_BACKEND_DEFAULT)
     p.backend = onednn_built() ? CLIP_BACKEND_ONEDNN : CLIP_BACKEND_OPENBLAS;
@@ -59,9 +62,9 @@ ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
     be->n_threads = 1;
   /* The products run on the context's own workers, each calling OpenBLAS
    * on one thread: OpenBLAS's process-wide pool would spin on the cores
-   * after every product while our workers run the attention core, the
-   * two-pool cost the issue measured (attention at batch 16 took 3.4 ms
-   * per image next to it, 1.9 ms with OpenBLAS's spinning cut short).
+   * after every product while our workers run the attention core
+   * (measured: attention at batch 16 took 3.4 ms per image next to it,
+   * 1.9 ms with OpenBLAS's spinning cut short).
    * Setting it only when it differs avoids resizing the pool under another
    * user's running GEMM. (oneDNN pins it the same way: onednn_engine_new.) */
   if (be->kind == CLIP_BACKEND_OPENBLAS && openblas_get_num_threads() != 1)
@@ -371,65 +374,6 @@ split_run(const ops_backend *be, long n, double ns, range_fn fn, const void *job
   }
 }
 
-/* Every linear layer of a model with the row count it usually runs at (one
- * image, one full-length text), which picks the prepacked layout. */
-typedef struct {
-  clip_linear *lin;
-  int m_hint;
-} model_layer;
-
-static int
-model_layers(clip_model *m, model_layer *out)
-{
-  int n = 0, grid = m->info.patch_size > 0 ? m->info.image_size / m->info.patch_size : 0;
-  int Tv = grid * grid + 1, Tt = m->info.context_length;
-  out[n++] = (model_layer) { &m->patch_embed, grid * grid };
-  out[n++] = (model_layer) { &m->visual_proj, 1 };
-  out[n++] = (model_layer) { &m->text_proj, 1 };
-  const clip_tower *towers[2] = { &m->vision, &m->text };
-  for (int t = 0; t < 2; t++)
-    for (int l = 0; towers[t]->blocks && l < towers[t]->layers; l++) {
-      clip_block *b = &towers[t]->blocks[l];
-      int M = t == 0 ? Tv : Tt;
-      out[n++] = (model_layer) { &b->qkv, M };
-      out[n++] = (model_layer) { &b->attn_out, M };
-      out[n++] = (model_layer) { &b->fc1, M };
-      out[n++] = (model_layer) { &b->fc2, M };
-    }
-  return n;
-}
-
-/* Frees p if the loader owns it (a converted copy); false for weights
- * still mapped from the file, which stay with the mapping. */
-static bool
-free_owned(clip_model *m, const void *p)
-{
-  for (int i = 0; p && i < m->n_owned; i++)
-    if (m->owned[i] == p) {
-      free(m->owned[i]);
-      m->owned[i] = NULL;
-      return true;
-    }
-  return false;
-}
-
-/* Drops the resident pages of mapped weights that were reordered into the
- * backend's own memory, so the model is not held twice. Only pages wholly
- * inside [p, p + bytes): neighbouring tensors may still be read in place
- * (and a dropped page of the private read-only mapping would just be read
- * back from the file). */
-static void
-release_mapped(const void *p, size_t bytes)
-{
-  long page = sysconf(_SC_PAGESIZE);
-  if (!p || page <= 0)
-    return;
-  uintptr_t begin = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
-  uintptr_t end = ((uintptr_t) p + bytes) & ~((uintptr_t) page - 1);
-  if (end > begin)
-    madvise((void *) begin, end - begin, MADV_DONTNEED);
-}
-
 /* Creates the primitives of a one-image vision pass at load, so the first
  * frame of a stream is as fast as the others (other batch sizes and text
  * lengths create theirs on first use, once). */
@@ -468,6 +412,25 @@ warm_vision(clip_model *m, onednn_model *om, clip_error *err)
                                m->vision.width / m->vision.heads, err);
 }
 
+/* The oneDNN backend's pack hook (clip_model_pack_layers): reorders one
+ * layer's weights into the layout its matmul prefers, keyed by the layer. */
+typedef struct {
+  onednn_model *om;
+  bool bf16;
+} onednn_pack;
+
+static clip_status
+onednn_pack_layer(void *user, const clip_linear *lin, const float *w, int m_hint, clip_error *err)
+{
+  const onednn_pack *pk = user;
+  onednn_linear *prep = onednn_linear_new(pk->om->eng, w, lin->transposed, lin->b, lin->in,
+                                          lin->out, pk->bf16, m_hint, err);
+  if (!prep)
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  g_hash_table_insert(pk->om->layers, (gpointer) lin, prep);
+  return CLIP_OK;
+}
+
 clip_status
 ops_model_prepare(clip_model *m, clip_error *err)
 {
@@ -486,49 +449,8 @@ ops_model_prepare(clip_model *m, clip_error *err)
                                      (GDestroyNotify) onednn_linear_free);
   if (!(om->eng = onednn_engine_new(be.n_threads, err)))
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
-  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
-  model_layer *layers = malloc((size_t) cap * sizeof *layers);
-  if (!layers)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
-  int n = model_layers(m, layers);
-  for (int i = 0; i < n && st == CLIP_OK; i++) {
-    clip_linear *lin = layers[i].lin;
-    if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
-      continue; /* a tower this checkpoint does not have */
-    const float *w = lin->w;
-    float *joined = NULL;
-    size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
-    if (lin->n_split > 0) {
-      /* One transient copy of this layer only: the packed layout interleaves
-       * the blocks, so the reorder wants them side by side. */
-      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
-        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
-        break;
-      }
-      for (int p = 0; p < lin->n_split; p++)
-        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
-      w = joined;
-    }
-    onednn_linear *prep = onednn_linear_new(om->eng, w, lin->transposed, lin->b, lin->in,
-                                            lin->out, be.precision == CLIP_PRECISION_BF16,
-                                            layers[i].m_hint, err);
-    free(joined);
-    if (!prep) {
-      st = err ? err->status : CLIP_ERR_UNSUPPORTED;
-    } else {
-      g_hash_table_insert(om->layers, lin, prep);
-      if (lin->w && !free_owned(m, lin->w))
-        release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
-      for (int p = 0; p < lin->n_split; p++) {
-        if (!free_owned(m, lin->split[p]))
-          release_mapped(lin->split[p], block * sizeof(float));
-        lin->split[p] = NULL;
-      }
-      lin->w = NULL;
-      lin->n_split = 0;
-    }
-  }
-  free(layers);
+  onednn_pack pk = { om, be.precision == CLIP_PRECISION_BF16 };
+  st = clip_model_pack_layers(m, onednn_pack_layer, &pk, err);
   if (st == CLIP_OK)
     st = warm_vision(m, om, err);
   return st;

@@ -9,6 +9,7 @@
 
 #include "context.h"
 #include "error.h"
+#include "model.h"
 #include "ops.h"
 
 /* Prompts encoded per forward pass; bounds the scratch of clip_embed_labels. */

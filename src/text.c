@@ -1,11 +1,13 @@
 /* text.c — the text tower: token + position embeddings, causally masked
  * blocks, final layer norm at each row's first end-of-text token,
  * projection. */
+#include "text.h"
+
 #include <limits.h>
 #include <string.h>
 
-#include "encoders.h"
 #include "error.h"
+#include "model.h"
 #include "transformer.h"
 
 int

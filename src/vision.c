@@ -1,10 +1,12 @@
 /* vision.c — the image tower: patch embedding as one GEMM, class token,
  * positions, ln_pre, the blocks, ln_post on the class token, projection. */
+#include "vision.h"
+
 #include <limits.h>
 #include <string.h>
 
-#include "encoders.h"
 #include "error.h"
+#include "model.h"
 #include "transformer.h"
 
 /* Copies each P×P patch of each image into one row of patches

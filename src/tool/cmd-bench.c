@@ -12,7 +12,8 @@
 #include "clip.h"
 #include "error.h"
 #include "context.h"
-#include "encoders.h"
+#include "model.h"
+#include "text.h"
 #include "gemm-floor.h"
 #include "tool.h"
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "backend-onednn.h"
+#include "model.h"
 #include "ops.h"
 
 double
