@@ -1,6 +1,7 @@
 /* model.h — the in-memory form of a loaded CLIP model, shared by the loader
- * (checkpoint.c, which fills it) and the forward pass (vision.c, text.c,
- * transformer.c, which only read it). Internal header. */
+ * (checkpoint.c, which fills it), its preparation for a backend (model.c)
+ * and the forward pass (vision.c, text.c, transformer.c, which only read
+ * it). Internal header. */
 #ifndef CLIP_MODEL_H
 #define CLIP_MODEL_H
 

@@ -1,5 +1,7 @@
-/* ops.c — OpenBLAS implementation of the GEMM boundary, and the element-wise
- * kernels (layer norm, softmax, activations). */
+/* ops.c — the GEMM boundary and the element-wise kernels (layer norm,
+ * softmax, activations): the OpenBLAS backend on the context's own
+ * workers, and the dispatch to oneDNN (backend-onednn.c), whose hook packs
+ * a model's layers at load. */
 #include "ops.h"
 
 #include <cblas.h>
@@ -8,10 +10,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <glib.h>
 
