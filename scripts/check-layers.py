@@ -40,8 +40,8 @@ LAYERS = [
     ("model", ["src/tensors.h", "src/model.[ch]", "src/checkpoint.[ch]"]),
     # The oneDNN matrix-product library behind the ops boundary.
     ("backends", ["src/backend-onednn.[ch]"]),
-    # Kernels, the OpenBLAS backend and its workers, backend dispatch.
-    ("ops", ["src/ops.[ch]"]),
+    # Kernels, the OpenBLAS backend and its worker threads, backend dispatch.
+    ("ops", ["src/ops.[ch]", "src/pool.[ch]"]),
     # A forward pass's context (backend state, scratch memory, debug hook).
     ("context", ["src/context.[ch]", "src/debug.[ch]"]),
     # The residual block both towers share and the loop over a tower's blocks.

@@ -7,8 +7,6 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +16,7 @@
 #include "backend-onednn.h"
 #include "error.h"
 #include "model.h"
+#include "pool.h"
 
 /* A context's oneDNN state: its stream and scratch, and the first failure of
  * the current forward pass (ops_linear() returns nothing, so a failure is
@@ -72,161 +71,11 @@ ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
   return CLIP_OK;
 }
 
-/* The OpenBLAS backend's own workers. They run all of a pass's parallel
- * work: the products (each worker calls OpenBLAS on one thread, see
- * linear_run), the epilogues, the layer norms and the per-head attention
- * products. A context with n_threads > 1 gets n_threads − 1 pthreads of its
- * own (created at bind; the caller is worker 0), so nothing is shared with
- * another context and OpenBLAS's process-wide thread count stays at one.
- *
- * A pass hands the workers a job a hundred times or more, milliseconds
- * apart or less. A worker that slept on a condition variable between two
- * of them would be woken through the kernel every time, and on a virtual
- * machine an idle vCPU first has to be woken by the host: measured, that
- * made a one-image pass 10 % slower. So a worker spins for a while
- * (POOL_SPIN pause loops, ≈ 0.1 ms) after each job before it sleeps, as
- * OpenMP's and OpenBLAS's own pools do; between frames it sleeps. */
-typedef void (*pool_fn)(void *arg, int worker, int n_workers);
-
-#define POOL_SPIN 4000
-
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t go, done;
-  pthread_t *threads;
-  int n, started;       /* workers including the caller; threads running */
-  atomic_ulong round;   /* bumped for every pool_run() (and to quit) */
-  atomic_int pending;   /* threads still in this round */
-  atomic_bool quit;
-  pool_fn fn;           /* written before round is bumped */
-  void *arg;
-} ops_pool;
-
-typedef struct {
-  ops_pool *pool;
-  int worker;
-} pool_seat;
-
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-static void *
-pool_main(void *p)
-{
-  pool_seat seat = *(pool_seat *) p;
-  ops_pool *pool = seat.pool;
-  free(p);
-  unsigned long seen = 0;
-  for (;;) {
-    unsigned long r = atomic_load_explicit(&pool->round, memory_order_acquire);
-    for (int i = 0; i < POOL_SPIN && r == seen; i++) {
-      cpu_relax();
-      r = atomic_load_explicit(&pool->round, memory_order_acquire);
-    }
-    if (r == seen) {
-      /* The round is read again under the mutex, which pool_run() takes
-       * to broadcast after bumping it: no wake-up is lost. */
-      pthread_mutex_lock(&pool->mu);
-      while ((r = atomic_load(&pool->round)) == seen)
-        pthread_cond_wait(&pool->go, &pool->mu);
-      pthread_mutex_unlock(&pool->mu);
-    }
-    if (atomic_load(&pool->quit))
-      break;
-    seen = r;
-    pool->fn(pool->arg, seat.worker, pool->n);
-    if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&pool->mu);
-      pthread_cond_signal(&pool->done);
-      pthread_mutex_unlock(&pool->mu);
-    }
-  }
-  return NULL;
-}
-
-static void
-pool_free(ops_pool *pool)
-{
-  if (!pool)
-    return;
-  pthread_mutex_lock(&pool->mu);
-  atomic_store(&pool->quit, true);
-  atomic_fetch_add(&pool->round, 1);
-  pthread_cond_broadcast(&pool->go);
-  pthread_mutex_unlock(&pool->mu);
-  for (int i = 0; i < pool->started; i++)
-    pthread_join(pool->threads[i], NULL);
-  pthread_cond_destroy(&pool->go);
-  pthread_cond_destroy(&pool->done);
-  pthread_mutex_destroy(&pool->mu);
-  free(pool->threads);
-  free(pool);
-}
-
-static ops_pool *
-pool_new(int n, clip_error *err)
-{
-  ops_pool *pool = calloc(1, sizeof *pool);
-  if (!pool || !(pool->threads = calloc((size_t) n, sizeof *pool->threads))) {
-    free(pool);
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %d worker threads", n), NULL;
-  }
-  pool->n = n;
-  atomic_init(&pool->round, 0);
-  atomic_init(&pool->pending, 0);
-  atomic_init(&pool->quit, false);
-  pthread_mutex_init(&pool->mu, NULL);
-  pthread_cond_init(&pool->go, NULL);
-  pthread_cond_init(&pool->done, NULL);
-  for (int i = 1; i < n; i++) {
-    pool_seat *seat = malloc(sizeof *seat);
-    if (seat)
-      *seat = (pool_seat) { pool, i };
-    if (!seat || pthread_create(&pool->threads[pool->started], NULL, pool_main, seat) != 0) {
-      free(seat);
-      pool_free(pool);
-      return clip_set_error(err, CLIP_ERR_NOMEM, "cannot start worker thread %d of %d", i, n - 1),
-             NULL;
-    }
-    pool->started++;
-  }
-  return pool;
-}
-
-/* Runs fn(arg, w, n) for every worker w, the caller as worker 0, and
- * returns when all are done. */
-static void
-pool_run(ops_pool *pool, pool_fn fn, void *arg)
-{
-  pool->fn = fn;
-  pool->arg = arg;
-  atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&pool->round, 1, memory_order_release);
-  pthread_mutex_lock(&pool->mu);
-  pthread_cond_broadcast(&pool->go);
-  pthread_mutex_unlock(&pool->mu);
-  fn(arg, 0, pool->n);
-  for (int i = 0; i < POOL_SPIN && atomic_load_explicit(&pool->pending, memory_order_acquire) > 0;
-       i++)
-    cpu_relax();
-  if (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) {
-    pthread_mutex_lock(&pool->mu);
-    while (atomic_load(&pool->pending) > 0)
-      pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
-  }
-}
-
 /* A context's OpenBLAS state: its workers and one attention scores block
  * per worker, sized at bind for the model's longest sequence so a pass
  * never allocates. */
 typedef struct {
-  ops_pool *pool; /* NULL with one thread */
+  clip_pool *pool; /* its workers (pool.h); NULL with one thread */
   float *scores;
   size_t scores_stride; /* floats per worker: t_max², cache-line rounded */
   int t_max;
@@ -274,7 +123,7 @@ blas_bind(ops_backend *be, const clip_model *model, clip_error *err)
   bs->scores_stride = stride & ~(size_t) 15;
   bs->t_max = (int) t_max;
   bs->split_ns = SPLIT_NS_DEFAULT;
-  if (be->n_threads > 1 && !(bs->pool = pool_new(be->n_threads, err))) {
+  if (be->n_threads > 1 && !(bs->pool = clip_pool_new(be->n_threads, err))) {
     free(bs->scores);
     free(bs);
     return err ? err->status : CLIP_ERR_NOMEM;
@@ -313,7 +162,7 @@ ops_backend_release(ops_backend *be)
     free(st);
   } else if (be->impl) {
     blas_state *bs = be->impl;
-    pool_free(bs->pool);
+    clip_pool_free(bs->pool);
     free(bs->scores);
     free(bs);
   }
@@ -368,7 +217,7 @@ split_run(const ops_backend *be, long n, double ns, range_fn fn, const void *job
   const blas_state *bs = be->kind != CLIP_BACKEND_ONEDNN ? be->impl : NULL;
   if (bs && bs->pool && n > 1 && ns >= bs->split_ns) {
     split_job s = { fn, job, n };
-    pool_run(bs->pool, split_worker, &s);
+    clip_pool_run(bs->pool, split_worker, &s);
   } else if (n > 0) {
     fn(job, 0, n, 0);
   }
