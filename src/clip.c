@@ -1,13 +1,18 @@
-/* clip.c — the public API (clip.h) over the modules: model, context, encoders. */
+/* clip.c — the public API (clip.h) over the modules: loading (checkpoint.c,
+ * then the backend's preparation), preprocessing, tokenizing, and the
+ * checked entry points of the two towers (vision.c, text.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
 
 #include "checkpoint.h"
-#include "encoders.h"
+#include "context.h"
 #include "error.h"
+#include "model.h"
 #include "preprocess.h"
+#include "text.h"
+#include "vision.h"
 
 clip_params
 clip_default_params(void)
@@ -94,119 +99,6 @@ clip_tokenize_padded(const clip_model *model, const char *text, int32_t *ids, cl
                           model->path);
   return clip_tokenizer_encode_padded(model->tokenizer, text, ids, model->info.context_length,
                                       err);
-}
-
-clip_ctx *
-clip_ctx_new(const clip_model *model, clip_error *err)
-{
-  if (!model)
-    return clip_set_error(err, CLIP_ERR_ARG, "clip_ctx_new: model is NULL"), NULL;
-  clip_ctx *ctx = calloc(1, sizeof *ctx);
-  if (!ctx)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "clip_ctx_new: out of memory"), NULL;
-  ctx->model = model;
-  ctx->text_truncation = true;
-  if (ops_backend_init(&ctx->backend, &model->params, err) != CLIP_OK
-      || ops_backend_bind(&ctx->backend, model, err) != CLIP_OK) {
-    free(ctx);
-    return NULL;
-  }
-  return ctx;
-}
-
-void
-clip_ctx_free(clip_ctx *ctx)
-{
-  if (!ctx)
-    return;
-  ops_backend_release(&ctx->backend);
-  free(ctx->scratch);
-  free(ctx);
-}
-
-void
-clip_ctx_set_debug(clip_ctx *ctx, clip_debug_fn fn, void *user)
-{
-  ctx->debug = fn;
-  ctx->debug_user = user;
-}
-
-void
-clip_ctx_set_text_truncation(clip_ctx *ctx, bool enabled)
-{
-  ctx->text_truncation = enabled;
-}
-
-size_t
-clip_scratch_take(clip_scratch_plan *plan, size_t a, size_t b)
-{
-  const size_t align = 16; /* floats: 64 bytes, a cache line */
-  size_t n, at = plan->total;
-  if (!g_size_checked_mul(&n, a, b) || !g_size_checked_add(&n, n, align - 1)
-      || !g_size_checked_add(&plan->total, plan->total, n & ~(align - 1)))
-    plan->overflow = true;
-  return at;
-}
-
-clip_tower_plan
-clip_tower_plan_take(clip_scratch_plan *plan, size_t n_seq, size_t T, const clip_tower *tower)
-{
-  clip_tower_plan tp;
-  size_t rows = 0;
-  if (!g_size_checked_mul(&rows, n_seq, T))
-    plan->overflow = true, rows = 0;
-  tp.x = clip_scratch_take(plan, rows, tower->width);
-  tp.h = clip_scratch_take(plan, rows, tower->width);
-  tp.qkv = clip_scratch_take(plan, rows, 3 * (size_t) tower->width);
-  tp.mlp = clip_scratch_take(plan, rows, tower->mlp);
-  tp.pooled = clip_scratch_take(plan, n_seq, tower->width);
-  return tp;
-}
-
-clip_block_scratch
-clip_tower_block_scratch(const clip_ctx *ctx, const clip_tower_plan *tp)
-{
-  const clip_block_scratch s = { ctx->scratch + tp->h, ctx->scratch + tp->qkv,
-                                 ctx->scratch + tp->mlp };
-  return s;
-}
-
-void
-clip_tower_blocks(clip_ctx *ctx, const clip_tower *tower, const clip_block_shape *shape,
-                  float *x, int n_seq, int T, const clip_block_scratch *s, const int *keep,
-                  float *pooled, const char *what)
-{
-  const int W = tower->width;
-  const int full = ctx->debug || tower->layers < 1 ? tower->layers : tower->layers - 1;
-  for (int l = 0; l < full; l++) {
-    clip_block_forward(&ctx->backend, &tower->blocks[l], shape, x, n_seq, T, s);
-    clip_ctx_debug(ctx, what, l + 1, x, n_seq, T, W);
-  }
-  if (full < tower->layers) {
-    clip_block_forward_kept(&ctx->backend, &tower->blocks[full], shape, x, n_seq, T, keep, pooled,
-                            s);
-    return;
-  }
-  for (int r = 0; r < n_seq; r++)
-    memcpy(pooled + (size_t) r * W, x + ((size_t) r * T + (keep ? keep[r] : 0)) * W,
-           (size_t) W * sizeof *pooled);
-}
-
-clip_status
-clip_scratch_reserve(clip_ctx *ctx, const clip_scratch_plan *plan, clip_error *err)
-{
-  if (plan->overflow || plan->total > SIZE_MAX / sizeof(float))
-    return clip_set_error(err, CLIP_ERR_ARG, "batch too large: scratch size overflows");
-  if (plan->total <= ctx->scratch_floats)
-    return CLIP_OK;
-  /* Grown, never shrunk: after the largest batch no forward allocates. */
-  free(ctx->scratch);
-  ctx->scratch = aligned_alloc(64, plan->total * sizeof(float));
-  ctx->scratch_floats = ctx->scratch ? plan->total : 0;
-  if (!ctx->scratch)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %zu MB of scratch",
-                          plan->total * sizeof(float) >> 20);
-  return CLIP_OK;
 }
 
 clip_status

@@ -1,5 +1,5 @@
-/* debug.h — internal hooks for the tests: the hidden states of a forward pass
- * and a switch for the text length optimisation. Not part of clip.h. */
+/* debug.h — hooks for the tests (debug.c): the hidden states of a forward
+ * pass and a switch for the text length optimisation. Not part of clip.h. */
 #ifndef CLIP_DEBUG_H
 #define CLIP_DEBUG_H
 

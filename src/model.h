@@ -1,45 +1,14 @@
 /* model.h — the in-memory form of a loaded CLIP model, shared by the loader
- * (checkpoint.c, which fills it) and the forward pass (vision.c, text.c,
- * transformer.c, which only read it). Internal header. */
+ * (checkpoint.c, which fills it), its preparation for a backend (model.c)
+ * and the forward pass (vision.c, text.c, transformer.c, which only read
+ * it). Internal header. */
 #ifndef CLIP_MODEL_H
 #define CLIP_MODEL_H
 
 #include "clip.h"
 #include "safetensors.h"
+#include "tensors.h"
 #include "tokenizer.h"
-
-/* A linear layer y = x·W + b; b is [out] or NULL. w is row-major [in][out]
- * (K×N) or, when transposed, PyTorch's [out][in] (N×K): the stored layout is
- * used as it is (GEMM reads either at about the same speed), so F32 weights
- * stay in the file mapping and a load copies nothing. */
-typedef struct {
-  const float *w;
-  const float *b;
-  int in, out;
-  bool transposed;
-  /* When n_split > 0, w is NULL and the transposed [out][in] matrix is
-   * n_split row blocks of out / n_split rows each at split[i]: HF's separate
-   * q, k, v weights used in place as one fused layer. */
-  int n_split;
-  const float *split[3];
-} clip_linear;
-
-/* Layer-norm gain and bias, [width] each. */
-typedef struct {
-  const float *g, *b;
-} clip_norm;
-
-/* One pre-LN residual block: x += attn(ln1(x)); x += mlp(ln2(x)).
- * qkv is the fused projection, out = 3·width, columns q | k | v. */
-typedef struct {
-  clip_norm ln1, ln2;
-  clip_linear qkv, attn_out, fc1, fc2;
-} clip_block;
-
-typedef struct {
-  int width, layers, heads, mlp;
-  clip_block *blocks; /* [layers] */
-} clip_tower;
 
 struct clip_model {
   clip_model_info info;
@@ -73,9 +42,26 @@ struct clip_model {
 
   clip_params params;    /* backend resolved at load (never DEFAULT afterwards) */
   /* The backend's model state (ops.c): for oneDNN the engine and each
-   * layer's prepacked weights; the plain w of those layers is then NULL when
-   * the loader owned it (freed). NULL for OpenBLAS. */
+   * layer's prepacked weights; the plain w of those layers is then NULL
+   * (clip_model_pack_layers). NULL for OpenBLAS. */
   void *backend;
 };
+
+/* Packs one linear layer for a backend: w is the layer's whole weight
+ * matrix (lin's layout; HF's q, k, v blocks joined), valid during the call
+ * only; m_hint is the row count the layer usually runs at (one image, one
+ * full-length text), which picks the packed layout. The backend keeps its
+ * copy, keyed by lin. */
+typedef clip_status (*clip_layer_pack_fn)(void *user, const clip_linear *lin, const float *w,
+                                          int m_hint, clip_error *err);
+
+/* Prepares a loaded model for a backend that keeps its own copy of the
+ * weights (model.c): hands every linear layer to pack(), then lets go of
+ * the plain weights so the model is not held twice (the copies the loader
+ * owns are freed, the pages of those still mapped from the file dropped);
+ * those layers' w and split are NULL afterwards. Stops at the first
+ * failure. */
+clip_status clip_model_pack_layers(clip_model *model, clip_layer_pack_fn pack, void *user,
+                                   clip_error *err);
 
 #endif

@@ -1,23 +1,22 @@
-/* ops.c — OpenBLAS implementation of the GEMM boundary, and the element-wise
- * kernels (layer norm, softmax, activations). */
+/* ops.c — the GEMM boundary and the element-wise kernels (layer norm,
+ * softmax, activations): the OpenBLAS backend on the context's own
+ * workers, and the dispatch to oneDNN (backend-onednn.c), whose hook packs
+ * a model's layers at load. */
 #include "ops.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <glib.h>
 
 #include "backend-onednn.h"
 #include "error.h"
+#include "model.h"
+#include "pool.h"
 
 /* A context's oneDNN state: its stream and scratch, and the first failure of
  * the current forward pass (ops_linear() returns nothing, so a failure is
@@ -38,7 +37,10 @@ typedef struct {
 clip_status
 ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
 {
-  clip_params p = params ? *params : clip_default_params();
+  /* NULL: the zero parameters (DEFAULT backend, fp32, all cores); the
+   * caller passes down whatever it resolved, nothing is read here. */
+  const clip_params p0 = { 0 };
+  clip_params p = params ? *params : p0;
   memset(be, 0, sizeof *be);
   if (p.backend == CLIP_BACKEND_DEFAULT)
     p.backend = onednn_built() ? CLIP_BACKEND_ONEDNN : CLIP_BACKEND_OPENBLAS;
@@ -59,9 +61,9 @@ ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
     be->n_threads = 1;
   /* The products run on the context's own workers, each calling OpenBLAS
    * on one thread: OpenBLAS's process-wide pool would spin on the cores
-   * after every product while our workers run the attention core, the
-   * two-pool cost the issue measured (attention at batch 16 took 3.4 ms
-   * per image next to it, 1.9 ms with OpenBLAS's spinning cut short).
+   * after every product while our workers run the attention core
+   * (measured: attention at batch 16 took 3.4 ms per image next to it,
+   * 1.9 ms with OpenBLAS's spinning cut short).
    * Setting it only when it differs avoids resizing the pool under another
    * user's running GEMM. (oneDNN pins it the same way: onednn_engine_new.) */
   if (be->kind == CLIP_BACKEND_OPENBLAS && openblas_get_num_threads() != 1)
@@ -69,161 +71,11 @@ ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err)
   return CLIP_OK;
 }
 
-/* The OpenBLAS backend's own workers. They run all of a pass's parallel
- * work: the products (each worker calls OpenBLAS on one thread, see
- * linear_run), the epilogues, the layer norms and the per-head attention
- * products. A context with n_threads > 1 gets n_threads − 1 pthreads of its
- * own (created at bind; the caller is worker 0), so nothing is shared with
- * another context and OpenBLAS's process-wide thread count stays at one.
- *
- * A pass hands the workers a job a hundred times or more, milliseconds
- * apart or less. A worker that slept on a condition variable between two
- * of them would be woken through the kernel every time, and on a virtual
- * machine an idle vCPU first has to be woken by the host: measured, that
- * made a one-image pass 10 % slower. So a worker spins for a while
- * (POOL_SPIN pause loops, ≈ 0.1 ms) after each job before it sleeps, as
- * OpenMP's and OpenBLAS's own pools do; between frames it sleeps. */
-typedef void (*pool_fn)(void *arg, int worker, int n_workers);
-
-#define POOL_SPIN 4000
-
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t go, done;
-  pthread_t *threads;
-  int n, started;       /* workers including the caller; threads running */
-  atomic_ulong round;   /* bumped for every pool_run() (and to quit) */
-  atomic_int pending;   /* threads still in this round */
-  atomic_bool quit;
-  pool_fn fn;           /* written before round is bumped */
-  void *arg;
-} ops_pool;
-
-typedef struct {
-  ops_pool *pool;
-  int worker;
-} pool_seat;
-
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-static void *
-pool_main(void *p)
-{
-  pool_seat seat = *(pool_seat *) p;
-  ops_pool *pool = seat.pool;
-  free(p);
-  unsigned long seen = 0;
-  for (;;) {
-    unsigned long r = atomic_load_explicit(&pool->round, memory_order_acquire);
-    for (int i = 0; i < POOL_SPIN && r == seen; i++) {
-      cpu_relax();
-      r = atomic_load_explicit(&pool->round, memory_order_acquire);
-    }
-    if (r == seen) {
-      /* The round is read again under the mutex, which pool_run() takes
-       * to broadcast after bumping it: no wake-up is lost. */
-      pthread_mutex_lock(&pool->mu);
-      while ((r = atomic_load(&pool->round)) == seen)
-        pthread_cond_wait(&pool->go, &pool->mu);
-      pthread_mutex_unlock(&pool->mu);
-    }
-    if (atomic_load(&pool->quit))
-      break;
-    seen = r;
-    pool->fn(pool->arg, seat.worker, pool->n);
-    if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&pool->mu);
-      pthread_cond_signal(&pool->done);
-      pthread_mutex_unlock(&pool->mu);
-    }
-  }
-  return NULL;
-}
-
-static void
-pool_free(ops_pool *pool)
-{
-  if (!pool)
-    return;
-  pthread_mutex_lock(&pool->mu);
-  atomic_store(&pool->quit, true);
-  atomic_fetch_add(&pool->round, 1);
-  pthread_cond_broadcast(&pool->go);
-  pthread_mutex_unlock(&pool->mu);
-  for (int i = 0; i < pool->started; i++)
-    pthread_join(pool->threads[i], NULL);
-  pthread_cond_destroy(&pool->go);
-  pthread_cond_destroy(&pool->done);
-  pthread_mutex_destroy(&pool->mu);
-  free(pool->threads);
-  free(pool);
-}
-
-static ops_pool *
-pool_new(int n, clip_error *err)
-{
-  ops_pool *pool = calloc(1, sizeof *pool);
-  if (!pool || !(pool->threads = calloc((size_t) n, sizeof *pool->threads))) {
-    free(pool);
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory for %d worker threads", n), NULL;
-  }
-  pool->n = n;
-  atomic_init(&pool->round, 0);
-  atomic_init(&pool->pending, 0);
-  atomic_init(&pool->quit, false);
-  pthread_mutex_init(&pool->mu, NULL);
-  pthread_cond_init(&pool->go, NULL);
-  pthread_cond_init(&pool->done, NULL);
-  for (int i = 1; i < n; i++) {
-    pool_seat *seat = malloc(sizeof *seat);
-    if (seat)
-      *seat = (pool_seat) { pool, i };
-    if (!seat || pthread_create(&pool->threads[pool->started], NULL, pool_main, seat) != 0) {
-      free(seat);
-      pool_free(pool);
-      return clip_set_error(err, CLIP_ERR_NOMEM, "cannot start worker thread %d of %d", i, n - 1),
-             NULL;
-    }
-    pool->started++;
-  }
-  return pool;
-}
-
-/* Runs fn(arg, w, n) for every worker w, the caller as worker 0, and
- * returns when all are done. */
-static void
-pool_run(ops_pool *pool, pool_fn fn, void *arg)
-{
-  pool->fn = fn;
-  pool->arg = arg;
-  atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&pool->round, 1, memory_order_release);
-  pthread_mutex_lock(&pool->mu);
-  pthread_cond_broadcast(&pool->go);
-  pthread_mutex_unlock(&pool->mu);
-  fn(arg, 0, pool->n);
-  for (int i = 0; i < POOL_SPIN && atomic_load_explicit(&pool->pending, memory_order_acquire) > 0;
-       i++)
-    cpu_relax();
-  if (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) {
-    pthread_mutex_lock(&pool->mu);
-    while (atomic_load(&pool->pending) > 0)
-      pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
-  }
-}
-
 /* A context's OpenBLAS state: its workers and one attention scores block
  * per worker, sized at bind for the model's longest sequence so a pass
  * never allocates. */
 typedef struct {
-  ops_pool *pool; /* NULL with one thread */
+  clip_pool *pool; /* its workers (pool.h); NULL with one thread */
   float *scores;
   size_t scores_stride; /* floats per worker: t_max², cache-line rounded */
   int t_max;
@@ -271,7 +123,7 @@ blas_bind(ops_backend *be, const clip_model *model, clip_error *err)
   bs->scores_stride = stride & ~(size_t) 15;
   bs->t_max = (int) t_max;
   bs->split_ns = SPLIT_NS_DEFAULT;
-  if (be->n_threads > 1 && !(bs->pool = pool_new(be->n_threads, err))) {
+  if (be->n_threads > 1 && !(bs->pool = clip_pool_new(be->n_threads, err))) {
     free(bs->scores);
     free(bs);
     return err ? err->status : CLIP_ERR_NOMEM;
@@ -310,7 +162,7 @@ ops_backend_release(ops_backend *be)
     free(st);
   } else if (be->impl) {
     blas_state *bs = be->impl;
-    pool_free(bs->pool);
+    clip_pool_free(bs->pool);
     free(bs->scores);
     free(bs);
   }
@@ -365,69 +217,10 @@ split_run(const ops_backend *be, long n, double ns, range_fn fn, const void *job
   const blas_state *bs = be->kind != CLIP_BACKEND_ONEDNN ? be->impl : NULL;
   if (bs && bs->pool && n > 1 && ns >= bs->split_ns) {
     split_job s = { fn, job, n };
-    pool_run(bs->pool, split_worker, &s);
+    clip_pool_run(bs->pool, split_worker, &s);
   } else if (n > 0) {
     fn(job, 0, n, 0);
   }
-}
-
-/* Every linear layer of a model with the row count it usually runs at (one
- * image, one full-length text), which picks the prepacked layout. */
-typedef struct {
-  clip_linear *lin;
-  int m_hint;
-} model_layer;
-
-static int
-model_layers(clip_model *m, model_layer *out)
-{
-  int n = 0, grid = m->info.patch_size > 0 ? m->info.image_size / m->info.patch_size : 0;
-  int Tv = grid * grid + 1, Tt = m->info.context_length;
-  out[n++] = (model_layer) { &m->patch_embed, grid * grid };
-  out[n++] = (model_layer) { &m->visual_proj, 1 };
-  out[n++] = (model_layer) { &m->text_proj, 1 };
-  const clip_tower *towers[2] = { &m->vision, &m->text };
-  for (int t = 0; t < 2; t++)
-    for (int l = 0; towers[t]->blocks && l < towers[t]->layers; l++) {
-      clip_block *b = &towers[t]->blocks[l];
-      int M = t == 0 ? Tv : Tt;
-      out[n++] = (model_layer) { &b->qkv, M };
-      out[n++] = (model_layer) { &b->attn_out, M };
-      out[n++] = (model_layer) { &b->fc1, M };
-      out[n++] = (model_layer) { &b->fc2, M };
-    }
-  return n;
-}
-
-/* Frees p if the loader owns it (a converted copy); false for weights
- * still mapped from the file, which stay with the mapping. */
-static bool
-free_owned(clip_model *m, const void *p)
-{
-  for (int i = 0; p && i < m->n_owned; i++)
-    if (m->owned[i] == p) {
-      free(m->owned[i]);
-      m->owned[i] = NULL;
-      return true;
-    }
-  return false;
-}
-
-/* Drops the resident pages of mapped weights that were reordered into the
- * backend's own memory, so the model is not held twice. Only pages wholly
- * inside [p, p + bytes): neighbouring tensors may still be read in place
- * (and a dropped page of the private read-only mapping would just be read
- * back from the file). */
-static void
-release_mapped(const void *p, size_t bytes)
-{
-  long page = sysconf(_SC_PAGESIZE);
-  if (!p || page <= 0)
-    return;
-  uintptr_t begin = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
-  uintptr_t end = ((uintptr_t) p + bytes) & ~((uintptr_t) page - 1);
-  if (end > begin)
-    madvise((void *) begin, end - begin, MADV_DONTNEED);
 }
 
 /* Creates the primitives of a one-image vision pass at load, so the first
@@ -468,6 +261,25 @@ warm_vision(clip_model *m, onednn_model *om, clip_error *err)
                                m->vision.width / m->vision.heads, err);
 }
 
+/* The oneDNN backend's pack hook (clip_model_pack_layers): reorders one
+ * layer's weights into the layout its matmul prefers, keyed by the layer. */
+typedef struct {
+  onednn_model *om;
+  bool bf16;
+} onednn_pack;
+
+static clip_status
+onednn_pack_layer(void *user, const clip_linear *lin, const float *w, int m_hint, clip_error *err)
+{
+  const onednn_pack *pk = user;
+  onednn_linear *prep = onednn_linear_new(pk->om->eng, w, lin->transposed, lin->b, lin->in,
+                                          lin->out, pk->bf16, m_hint, err);
+  if (!prep)
+    return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  g_hash_table_insert(pk->om->layers, (gpointer) lin, prep);
+  return CLIP_OK;
+}
+
 clip_status
 ops_model_prepare(clip_model *m, clip_error *err)
 {
@@ -486,49 +298,8 @@ ops_model_prepare(clip_model *m, clip_error *err)
                                      (GDestroyNotify) onednn_linear_free);
   if (!(om->eng = onednn_engine_new(be.n_threads, err)))
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
-  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
-  model_layer *layers = malloc((size_t) cap * sizeof *layers);
-  if (!layers)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
-  int n = model_layers(m, layers);
-  for (int i = 0; i < n && st == CLIP_OK; i++) {
-    clip_linear *lin = layers[i].lin;
-    if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
-      continue; /* a tower this checkpoint does not have */
-    const float *w = lin->w;
-    float *joined = NULL;
-    size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
-    if (lin->n_split > 0) {
-      /* One transient copy of this layer only: the packed layout interleaves
-       * the blocks, so the reorder wants them side by side. */
-      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
-        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
-        break;
-      }
-      for (int p = 0; p < lin->n_split; p++)
-        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
-      w = joined;
-    }
-    onednn_linear *prep = onednn_linear_new(om->eng, w, lin->transposed, lin->b, lin->in,
-                                            lin->out, be.precision == CLIP_PRECISION_BF16,
-                                            layers[i].m_hint, err);
-    free(joined);
-    if (!prep) {
-      st = err ? err->status : CLIP_ERR_UNSUPPORTED;
-    } else {
-      g_hash_table_insert(om->layers, lin, prep);
-      if (lin->w && !free_owned(m, lin->w))
-        release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
-      for (int p = 0; p < lin->n_split; p++) {
-        if (!free_owned(m, lin->split[p]))
-          release_mapped(lin->split[p], block * sizeof(float));
-        lin->split[p] = NULL;
-      }
-      lin->w = NULL;
-      lin->n_split = 0;
-    }
-  }
-  free(layers);
+  onednn_pack pk = { om, be.precision == CLIP_PRECISION_BF16 };
+  st = clip_model_pack_layers(m, onednn_pack_layer, &pk, err);
   if (st == CLIP_OK)
     st = warm_vision(m, om, err);
   return st;

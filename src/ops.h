@@ -3,17 +3,18 @@
  *
  * Every matrix product of the engine goes through ops_linear() (layers with
  * weights) or ops_matmul_nt()/ops_matmul_nn() (the attention products). They
- * take an ops_backend so that a second backend (oneDNN, issue 5) can be
- * slotted in behind them without the towers knowing: the epilogues (bias,
- * activation, residual add) are part of the call precisely so that such a
- * backend can fuse them as post-ops. The rest (layer norm, softmax,
+ * take an ops_backend so that the backend (OpenBLAS here, oneDNN in
+ * backend-onednn.c) is chosen behind them without the towers knowing: the
+ * epilogues (bias, activation, residual add) are part of the call precisely
+ * so that a backend can fuse them as post-ops. The rest (layer norm, softmax,
  * activations) is plain C over row-major float32. Nothing here allocates. */
 #ifndef CLIP_OPS_H
 #define CLIP_OPS_H
 
 #include <stdbool.h>
 
-#include "model.h"
+#include "clip.h"
+#include "tensors.h"
 
 /* Which library runs the matrix products, and with how many threads.
  * impl is the backend's per-context state (oneDNN: stream and scratch;
@@ -44,7 +45,9 @@ typedef struct {
 
 /* Resolves params into a backend (DEFAULT: oneDNN when built, else
  * OpenBLAS; oneDNN without the build and bf16 without oneDNN are refused)
- * and applies the thread count. No allocation: see ops_backend_bind(). */
+ * and applies the thread count. The caller passes the parameters it
+ * resolved (NULL: all zero, i.e. DEFAULT, fp32, all cores); nothing is read
+ * from the environment here. No allocation: see ops_backend_bind(). */
 clip_status ops_backend_init(ops_backend *be, const clip_params *params, clip_error *err);
 
 /* Gives a context's backend its execution state for model (oneDNN: a stream
@@ -64,8 +67,8 @@ void ops_backend_set_split_threshold(ops_backend *be, double ns);
 clip_status ops_backend_take_error(const ops_backend *be, clip_error *err);
 
 /* At model load: resolves model->params.backend and, for oneDNN, creates the
- * engine and reorders every linear layer's weights once into its prepacked
- * (fp32 or bf16) form, freeing the plain copies the loader owned. */
+ * engine and has clip_model_pack_layers() (model.c) hand it every linear
+ * layer to reorder once into its prepacked (fp32 or bf16) form. */
 clip_status ops_model_prepare(clip_model *model, clip_error *err);
 void ops_model_release(clip_model *model);
 

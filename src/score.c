@@ -9,6 +9,7 @@
 
 #include "context.h"
 #include "error.h"
+#include "model.h"
 #include "ops.h"
 #include "prompts.h"
 

@@ -1,10 +1,11 @@
 /* vision.c — the image tower: patch embedding as one GEMM, class token,
  * positions, ln_pre, the blocks, ln_post on the class token, projection. */
-#include <limits.h>
+#include "vision.h"
+
 #include <string.h>
 
-#include "encoders.h"
 #include "error.h"
+#include "model.h"
 #include "transformer.h"
 
 /* Copies each P×P patch of each image into one row of patches
@@ -35,47 +36,37 @@ clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds, fl
   const clip_tower *tw = &m->vision;
   const int S = m->info.image_size, P = m->info.patch_size, g = S / P, n_patch = g * g;
   const int T = 1 + n_patch, W = tw->width;
-  const clip_block_shape shape = {
-    W, tw->heads, tw->mlp, m->info.layer_norm_eps, m->info.activation, false
-  };
-
-  if ((long long) n * T > INT_MAX)
-    return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_images: batch of %d images is too large",
-                          n);
-  const size_t rows = (size_t) n * T;
-  clip_scratch_plan plan = { 0 };
-  const clip_tower_plan tp = clip_tower_plan_take(&plan, (size_t) n, (size_t) T, tw);
-  const size_t o_patch = clip_scratch_take(&plan, (size_t) n * n_patch, 3 * (size_t) P * P);
-  clip_status st = clip_scratch_reserve(ctx, &plan, err);
+  clip_tower_pass p;
+  clip_status st =
+      clip_tower_pass_init(ctx, tw, false, n, T, (size_t) n * n_patch, 3 * (size_t) P * P,
+                           "clip_encode_images", "images", &p, err);
   if (st != CLIP_OK)
     return st;
-  float *x = ctx->scratch + tp.x, *patches = ctx->scratch + o_patch;
-  const clip_block_scratch s = clip_tower_block_scratch(ctx, &tp);
+  float *x = p.x, *patches = p.extra;
 
   gather_patches(pixels, n, S, P, patches);
-  ops_linear(&ctx->backend, &m->patch_embed, patches, n * n_patch, s.h, OPS_EPI_NONE);
+  ops_linear(&ctx->backend, &m->patch_embed, patches, n * n_patch, p.s.h, OPS_EPI_NONE);
   for (int i = 0; i < n; i++) {
     float *xi = x + (size_t) i * T * W;
     for (int j = 0; j < W; j++)
       xi[j] = m->class_embed[j] + m->vision_pos[j];
-    for (int p = 0; p < n_patch; p++) {
-      const float *pe = s.h + ((size_t) i * n_patch + p) * W;
-      const float *pos = m->vision_pos + (size_t) (1 + p) * W;
-      float *row = xi + (size_t) (1 + p) * W;
+    for (int q = 0; q < n_patch; q++) {
+      const float *pe = p.s.h + ((size_t) i * n_patch + q) * W;
+      const float *pos = m->vision_pos + (size_t) (1 + q) * W;
+      float *row = xi + (size_t) (1 + q) * W;
       for (int j = 0; j < W; j++)
         row[j] = pe[j] + pos[j];
     }
   }
   clip_ctx_debug(ctx, "vision_embeddings", 0, x, n, T, W);
 
-  ops_layer_norm_rows(&ctx->backend, &m->ln_pre, W, shape.eps, x, W, x, W, (int) rows);
+  ops_layer_norm_rows(&ctx->backend, &m->ln_pre, W, p.shape.eps, x, W, x, W, n * T);
   clip_ctx_debug(ctx, "vision_hidden", 0, x, n, T, W);
   /* The class token (row 0 of each image) is the image's summary. */
-  float *cls = ctx->scratch + tp.pooled;
-  clip_tower_blocks(ctx, tw, &shape, x, n, T, &s, NULL, cls, "vision_hidden");
+  clip_tower_blocks(ctx, tw, &p, n, T, NULL, "vision_hidden");
 
-  float *pool = pooled ? pooled : s.h;
-  ops_layer_norm(&m->ln_post, W, shape.eps, cls, W, pool, W, n);
+  float *pool = pooled ? pooled : p.s.h;
+  ops_layer_norm(&m->ln_post, W, p.shape.eps, p.pooled, W, pool, W, n);
   ops_linear(&ctx->backend, &m->visual_proj, pool, n, embeds, OPS_EPI_NONE);
   return ops_backend_take_error(&ctx->backend, err);
 }

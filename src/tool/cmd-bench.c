@@ -12,7 +12,8 @@
 #include "clip.h"
 #include "error.h"
 #include "context.h"
-#include "encoders.h"
+#include "model.h"
+#include "text.h"
 #include "gemm-floor.h"
 #include "tool.h"
 
@@ -147,7 +148,7 @@ time_against_floor(const encode_job *j, double per, const floor_shape *s, int n,
                    int threads, int runs, double *times, double *ratios, timed *out,
                    clip_error *err)
 {
-  floor_session *fs = floor_session_new(s, n, m, threads, true);
+  floor_bench *fs = floor_bench_new(s, n, m, threads, true);
   if (!fs) {
     clip_set_error(err, CLIP_ERR_NOMEM, "cannot set up the floor pass");
     return false;
@@ -156,16 +157,16 @@ time_against_floor(const encode_job *j, double per, const floor_shape *s, int n,
   for (int i = 0; i < runs; i++) {
     double t0 = floor_now();
     if (encode(j, err) != CLIP_OK) {
-      floor_session_free(fs);
+      floor_bench_free(fs);
       return false;
     }
     times[i] = (floor_now() - t0) * 1e3 / per;
-    double pass = floor_session_pass(fs) / per;
+    double pass = floor_bench_pass(fs) / per;
     out->min = fmin(out->min, times[i]);
     out->floor_min = fmin(out->floor_min, pass);
     ratios[i] = times[i] / pass;
   }
-  floor_session_free(fs);
+  floor_bench_free(fs);
   out->median = median(times, runs);
   out->ratio_median = median(ratios, runs);
   return true;

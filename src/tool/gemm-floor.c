@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "backend-onednn.h"
+#include "model.h"
 #include "ops.h"
 
 double
@@ -95,33 +96,33 @@ filled(size_t n, float scale)
 
 typedef struct {
   floor_shape s;
-  /* n_w weight sets: one per call of the pass when the session has the
+  /* n_w weight sets: one per call of the pass when the bench has the
    * model's weights (each layer its own), else one reused by every call. */
   int n_w;
   onednn_linear **lin;
   float **w, **b;
   float *x, *y;
   uint16_t *xb;
-} session_shape;
+} bench_shape;
 
-struct floor_session {
+struct floor_bench {
   floor_method m;
   int threads, n;
   onednn_engine *eng;
   onednn_exec *ex;
   /* OpenBLAS: the engine's own backend state (its worker threads), bound
-   * for the session's longest sequence, for the attention core. */
+   * for the bench's longest sequence, for the attention core. */
   ops_backend blas;
-  session_shape *sh;
+  bench_shape *sh;
 };
 
-/* One call of one shape with the session's buffers. The attention core is
+/* One call of one shape with the bench's buffers. The attention core is
  * the engine's own on either backend (on OpenBLAS its per-(sequence, head)
  * products split over the context's workers, on oneDNN its primitives): it
  * is a chain of tiny products with a softmax between them, and no single
  * library call has it. */
 static void
-run_once(floor_session *fs, session_shape *p, int c)
+run_once(floor_bench *fs, bench_shape *p, int c)
 {
   const floor_shape *s = &p->s;
   if (s->attention && fs->m == FLOOR_OPENBLAS)
@@ -142,7 +143,7 @@ run_once(floor_session *fs, session_shape *p, int c)
 }
 
 static void
-shape_free(session_shape *p)
+shape_free(bench_shape *p)
 {
   for (int c = 0; c < p->n_w; c++) {
     if (p->lin)
@@ -157,7 +158,7 @@ shape_free(session_shape *p)
 }
 
 static bool
-shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine *eng,
+shape_init(bench_shape *p, const floor_shape *s, floor_method m, onednn_engine *eng,
            bool model_weights)
 {
   memset(p, 0, sizeof *p);
@@ -191,7 +192,7 @@ shape_init(session_shape *p, const floor_shape *s, floor_method m, onednn_engine
     if (!p->lin[c])
       return false;
     /* The prepacked copy is all oneDNN reads: drop the plain one so the
-     * session holds what a model holds. */
+     * bench holds what a model holds. */
     free(p->w[c]), free(p->b[c]);
     p->w[c] = p->b[c] = NULL;
   }
@@ -221,31 +222,31 @@ blas_bind_for(ops_backend *be, const floor_shape *s, int n, int threads)
          && ops_backend_bind(be, &shapes, NULL) == CLIP_OK;
 }
 
-floor_session *
-floor_session_new(const floor_shape *s, int n, floor_method m, int threads, bool model_weights)
+floor_bench *
+floor_bench_new(const floor_shape *s, int n, floor_method m, int threads, bool model_weights)
 {
-  floor_session *fs = calloc(1, sizeof *fs);
+  floor_bench *fs = calloc(1, sizeof *fs);
   if (!fs || !(fs->sh = calloc((size_t) n, sizeof *fs->sh))) {
     free(fs);
     return NULL;
   }
   fs->m = m, fs->threads = threads, fs->n = n;
   if (m == FLOOR_OPENBLAS && !blas_bind_for(&fs->blas, s, n, threads)) {
-    floor_session_free(fs);
+    floor_bench_free(fs);
     return NULL;
   }
   if (m != FLOOR_OPENBLAS
       && (!onednn_built() || !(fs->eng = onednn_engine_new(threads, NULL))
           || !(fs->ex = onednn_exec_new(fs->eng, NULL)))) {
-    floor_session_free(fs);
+    floor_bench_free(fs);
     return NULL;
   }
   for (int i = 0; i < n; i++)
     if (!shape_init(&fs->sh[i], &s[i], m, fs->eng, model_weights)) {
-      floor_session_free(fs);
+      floor_bench_free(fs);
       return NULL;
     }
-  floor_session_pass(fs); /* creates the primitives, pages the buffers in */
+  floor_bench_pass(fs); /* creates the primitives, pages the buffers in */
   return fs;
 }
 
@@ -253,7 +254,7 @@ floor_session_new(const floor_shape *s, int n, floor_method m, int threads, bool
  * library's best for a shape. The engine keeps OpenBLAS on one thread (its
  * products run on its own workers), so the count goes back to one after. */
 static void
-blas_products_threads(const floor_session *fs, bool on)
+blas_products_threads(const floor_bench *fs, bool on)
 {
   if (fs->m != FLOOR_OPENBLAS)
     return;
@@ -268,13 +269,13 @@ blas_products_threads(const floor_session *fs, bool on)
 }
 
 double
-floor_session_pass(floor_session *fs)
+floor_bench_pass(floor_bench *fs)
 {
   double ms = 0.0;
   blas_products_threads(fs, true);
   double t0 = floor_now();
   for (int i = 0; i < fs->n; i++) {
-    const session_shape *p = &fs->sh[i];
+    const bench_shape *p = &fs->sh[i];
     /* On OpenBLAS the attention core is not run here but counted at its
      * best time measured alone: right after OpenBLAS's threaded products
      * its pool still spins on the cores and slows our workers down (the
@@ -293,7 +294,7 @@ floor_session_pass(floor_session *fs)
 }
 
 void
-floor_session_free(floor_session *fs)
+floor_bench_free(floor_bench *fs)
 {
   if (!fs)
     return;
@@ -309,7 +310,7 @@ floor_session_free(floor_session *fs)
 bool
 floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
 {
-  floor_session *fs = floor_session_new(s, 1, m, threads, false);
+  floor_bench *fs = floor_bench_new(s, 1, m, threads, false);
   if (!fs)
     return false;
   /* (the attention core alone: OpenBLAS's threads from the products
@@ -326,7 +327,7 @@ floor_measure(floor_shape *s, floor_method m, int threads, double min_seconds)
     blas_products_threads(fs, false);
   s->ms[m] = best * 1e3;
   s->impl[m] = m == FLOOR_OPENBLAS ? "cblas_sgemm" : onednn_exec_last_impl(fs->ex);
-  floor_session_free(fs);
+  floor_bench_free(fs);
   return true;
 }
 

@@ -53,12 +53,12 @@ void floor_measure_all(floor_shape *s, int n, floor_method m, int threads, doubl
  * pass does (at batch 1 a ViT-B/32 pass reads 350 MB of fp32 weights, far
  * more than the caches; reusing one set per shape keeps it in cache and
  * measures a limit no model can reach). false: one set reused. */
-typedef struct floor_session floor_session;
-floor_session *floor_session_new(const floor_shape *s, int n, floor_method m, int threads,
-                                 bool model_weights);
+typedef struct floor_bench floor_bench;
+floor_bench *floor_bench_new(const floor_shape *s, int n, floor_method m, int threads,
+                             bool model_weights);
 /* One pass; returns its milliseconds. */
-double floor_session_pass(floor_session *fs);
-void floor_session_free(floor_session *fs);
+double floor_bench_pass(floor_bench *fs);
+void floor_bench_free(floor_bench *fs);
 
 /* Σ count · ms over the shapes, for one method. */
 double floor_total_ms(const floor_shape *s, int n, floor_method m);

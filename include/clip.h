@@ -1,5 +1,43 @@
 /* clip.h — CLIP inference engine (image and text towers, tokenizer,
- * preprocessing, zero-shot scoring) in plain C on OpenBLAS.
+ * preprocessing, zero-shot scoring) in plain C on OpenBLAS or oneDNN.
+ *
+ * Usage: zero-shot classification of one frame
+ *
+ *     #include "clip.h"
+ *
+ *     clip_error err = { 0 };
+ *     clip_params params = clip_default_params();
+ *     params.n_threads = 4;
+ *     clip_model *model = clip_model_load("models/clipfilter-mini", &params, &err);
+ *     if (!model) {
+ *       fprintf(stderr, "%s: %s\n", clip_status_name(err.status), err.message);
+ *       return 1;
+ *     }
+ *     const clip_model_info *info = clip_model_get_info(model);
+ *     clip_ctx *ctx = clip_ctx_new(model, &err);      // one per encoding thread
+ *
+ *     // The labels, once: "synonym|synonym", each put into every template.
+ *     const char *labels[] = { "a dog|a puppy", "a cat" };
+ *     const char *templates[] = { "a photo of {}." };
+ *     float *label_embeds = malloc(2 * info->embed_dim * sizeof(float));
+ *     clip_embed_labels(ctx, labels, 2, templates, 1, label_embeds, &err);
+ *
+ *     // Every frame: preprocess, encode, score.
+ *     clip_image frame = { .format = CLIP_FORMAT_RGB, .width = w, .height = h,
+ *                          .planes = { rgb }, .strides = { 3 * w } };
+ *     const int S = info->image_size;
+ *     float *pixels = malloc(3 * S * S * sizeof(float));
+ *     float *embed = malloc(info->embed_dim * sizeof(float));
+ *     float probs[2];
+ *     if (clip_preprocess(model, &frame, pixels, &err) != CLIP_OK
+ *         || clip_encode_images(ctx, pixels, 1, embed, NULL, &err) != CLIP_OK)
+ *       fprintf(stderr, "%s\n", err.message);         // ctx stays usable
+ *     else
+ *       clip_score(model, embed, label_embeds, 2, NULL, probs);
+ *
+ *     free(embed), free(pixels), free(label_embeds);
+ *     clip_ctx_free(ctx);                               // contexts before their model
+ *     clip_model_free(model);
  *
  * Thread-safety contract
  *   - A clip_model is immutable once clip_model_load() has returned: any number

@@ -1,13 +1,9 @@
-/* encoders.h — the two towers (vision.c, text.c). Arguments are validated by
- * the public wrappers in clip.c before they get here. */
-#ifndef CLIP_ENCODERS_H
-#define CLIP_ENCODERS_H
+/* text.h — the text tower (text.c). Arguments are validated by the public
+ * wrapper in clip.c before they get here. */
+#ifndef CLIP_TEXT_H
+#define CLIP_TEXT_H
 
-#include "context.h"
-
-/* n images [n, 3, S, S] → embeds [n, embed_dim], pooled [n, width] or NULL. */
-clip_status clip_vision_forward(clip_ctx *ctx, const float *pixels, int n, float *embeds,
-                                float *pooled, clip_error *err);
+#include "clip.h"
 
 /* n rows of len ids, every row holding an EOT; only the first T positions are
  * run (T ≥ every row's first EOT + 1). embeds [n, embed_dim], pooled

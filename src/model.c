@@ -1,0 +1,116 @@
+/* model.c — prepares a loaded model for a backend: walks its linear layers,
+ * hands each to the backend's pack hook, and releases the plain weights the
+ * backend no longer needs (owned copies freed, mapped pages dropped). */
+#include "model.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* Every linear layer of a model with the row count it usually runs at (one
+ * image, one full-length text), which picks the prepacked layout. */
+typedef struct {
+  clip_linear *lin;
+  int m_hint;
+} model_layer;
+
+static int
+model_layers(clip_model *m, model_layer *out)
+{
+  int n = 0, grid = m->info.patch_size > 0 ? m->info.image_size / m->info.patch_size : 0;
+  int Tv = grid * grid + 1, Tt = m->info.context_length;
+  out[n++] = (model_layer) { &m->patch_embed, grid * grid };
+  out[n++] = (model_layer) { &m->visual_proj, 1 };
+  out[n++] = (model_layer) { &m->text_proj, 1 };
+  const clip_tower *towers[2] = { &m->vision, &m->text };
+  for (int t = 0; t < 2; t++)
+    for (int l = 0; towers[t]->blocks && l < towers[t]->layers; l++) {
+      clip_block *b = &towers[t]->blocks[l];
+      int M = t == 0 ? Tv : Tt;
+      out[n++] = (model_layer) { &b->qkv, M };
+      out[n++] = (model_layer) { &b->attn_out, M };
+      out[n++] = (model_layer) { &b->fc1, M };
+      out[n++] = (model_layer) { &b->fc2, M };
+    }
+  return n;
+}
+
+/* Frees p if the loader owns it (a converted copy); false for weights
+ * still mapped from the file, which stay with the mapping. */
+static bool
+free_owned(clip_model *m, const void *p)
+{
+  for (int i = 0; p && i < m->n_owned; i++)
+    if (m->owned[i] == p) {
+      free(m->owned[i]);
+      m->owned[i] = NULL;
+      return true;
+    }
+  return false;
+}
+
+/* Drops the resident pages of mapped weights that were reordered into the
+ * backend's own memory, so the model is not held twice. Only pages wholly
+ * inside [p, p + bytes): neighbouring tensors may still be read in place
+ * (and a dropped page of the private read-only mapping would just be read
+ * back from the file). */
+static void
+release_mapped(const void *p, size_t bytes)
+{
+  long page = sysconf(_SC_PAGESIZE);
+  if (!p || page <= 0)
+    return;
+  uintptr_t begin = ((uintptr_t) p + (uintptr_t) page - 1) & ~((uintptr_t) page - 1);
+  uintptr_t end = ((uintptr_t) p + bytes) & ~((uintptr_t) page - 1);
+  if (end > begin)
+    madvise((void *) begin, end - begin, MADV_DONTNEED);
+}
+
+clip_status
+clip_model_pack_layers(clip_model *m, clip_layer_pack_fn pack, void *user, clip_error *err)
+{
+  clip_status st = CLIP_OK;
+  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
+  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  if (!layers)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
+  int n = model_layers(m, layers);
+  for (int i = 0; i < n && st == CLIP_OK; i++) {
+    clip_linear *lin = layers[i].lin;
+    if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
+      continue; /* a tower this checkpoint does not have */
+    const float *w = lin->w;
+    float *joined = NULL;
+    size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
+    if (lin->n_split > 0) {
+      /* One transient copy of this layer only: the packed layout interleaves
+       * the blocks, so the reorder wants them side by side. */
+      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
+        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
+        break;
+      }
+      for (int p = 0; p < lin->n_split; p++)
+        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
+      w = joined;
+    }
+    st = pack(user, lin, w, layers[i].m_hint, err);
+    free(joined);
+    if (st != CLIP_OK)
+      break;
+    if (lin->w && !free_owned(m, lin->w))
+      release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
+    for (int p = 0; p < lin->n_split; p++) {
+      if (!free_owned(m, lin->split[p]))
+        release_mapped(lin->split[p], block * sizeof(float));
+      lin->split[p] = NULL;
+    }
+    lin->w = NULL;
+    lin->n_split = 0;
+  }
+  free(layers);
+  return st;
+}
