@@ -32,9 +32,9 @@ LAYERS = [
     # and the call check below keeps lower layers from calling them.
     ("base", ["include/clip.h", "src/error.h", "src/error.c"]),
     # Self-contained formats: safetensors files, the BPE tokenizer and its
-    # text cleanup, frame preprocessing.
+    # text cleanup, the prompt syntax, frame preprocessing.
     ("formats", ["src/safetensors.[ch]", "src/tokenizer.[ch]", "src/textclean.[ch]",
-                 "src/html-entities.h", "src/preprocess.[ch]"]),
+                 "src/html-entities.h", "src/prompts.[ch]", "src/preprocess.[ch]"]),
     # The loaded model: its layer tensors, the checkpoint loader that fills
     # it, and the preparation that hands its layers to a backend's hook.
     ("model", ["src/tensors.h", "src/model.[ch]", "src/checkpoint.[ch]"]),
