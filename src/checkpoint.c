@@ -5,7 +5,8 @@
  *   Hugging Face  text_model.* / vision_model.* / *_projection.weight
  *   OpenAI/open_clip  token_embedding.weight, transformer.resblocks.*, visual.*
  * F32 aligned tensors, linear weights included (kept in PyTorch's [out][in]
- * layout), are used in place from the mapping: a load copies no fp32 data. */
+ * layout), are used in place from the file's bytes (owned memory, see
+ * safetensors.h): a load converts no fp32 data. */
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
