@@ -144,6 +144,167 @@ test_mmap_opt_in(void)
   g_free(owned), g_free(mapped), g_free(dir);
 }
 
+
+/* ---- long texts -------------------------------------------------------- */
+
+static clip_tokenizer *
+kit_tokenizer(void)
+{
+  const char *ref = testutil_reference_dir();
+  if (!ref)
+    return NULL;
+  char *vocab = g_build_filename(ref, "tiny-b32", "vocab.json", NULL);
+  char *merges = g_build_filename(ref, "tiny-b32", "merges.txt", NULL);
+  clip_error err = { 0 };
+  clip_tokenizer *tok = clip_tokenizer_load(vocab, merges, &err);
+  if (!tok)
+    g_error("%s", err.message);
+  g_free(vocab), g_free(merges);
+  return tok;
+}
+
+/* `unit` repeated to fill `bytes` bytes. */
+static char *
+repeat(const char *unit, size_t bytes)
+{
+  size_t u = strlen(unit);
+  char *s = g_malloc(bytes + 1);
+  for (size_t i = 0; i < bytes; i++)
+    s[i] = unit[i % u];
+  s[bytes] = '\0';
+  return s;
+}
+
+/* A word of random ASCII letters (a fixed seed). */
+static char *
+random_word(size_t bytes, guint32 seed)
+{
+  GRand *r = g_rand_new_with_seed(seed);
+  char *s = g_malloc(bytes + 1);
+  for (size_t i = 0; i < bytes; i++)
+    s[i] = (char) ('a' + g_rand_int_range(r, 0, 26));
+  s[bytes] = '\0';
+  g_rand_free(r);
+  return s;
+}
+
+/* Encodes text fully; returns the ids (g_free) and their count. */
+static gint32 *
+encode_all(const clip_tokenizer *tok, const char *text, size_t *n, bool slow)
+{
+  clip_error err = { 0 };
+  size_t total = 0;
+  clip_status st = (slow ? clip_tokenizer_encode_slow : clip_tokenizer_encode)(tok, text, NULL, 0,
+                                                                               &total, &err);
+  if (st != CLIP_OK)
+    g_error("encoding %zu bytes: %s", strlen(text), err.message);
+  gint32 *ids = g_new(gint32, total);
+  g_assert_cmpint((slow ? clip_tokenizer_encode_slow : clip_tokenizer_encode)(tok, text, ids, total,
+                                                                             n, &err),
+                  ==, CLIP_OK);
+  g_assert_cmpuint(*n, ==, total);
+  return ids;
+}
+
+static void
+expect_too_long(const clip_tokenizer *tok, const char *text)
+{
+  clip_error err = { 0 };
+  size_t n = 99;
+  gint64 t0 = g_get_monotonic_time();
+  g_assert_cmpint(clip_tokenizer_encode(tok, text, NULL, 0, &n, &err), ==, CLIP_ERR_ARG);
+  g_test_message("refused %zu bytes in %.3f ms", strlen(text),
+                 (g_get_monotonic_time() - t0) / 1000.0);
+  g_assert_nonnull(strstr(err.message, "longer than 65536 bytes"));
+}
+
+/* The three 1 MB texts that took 15-26 s are refused by their length; texts
+ * of the same kind at the limit are encoded, with the right ids. */
+static void
+test_long_texts(void)
+{
+  clip_tokenizer *tok = kit_tokenizer();
+  if (!tok)
+    return;
+  const size_t mb = 1 << 20, limit = CLIP_TOKENIZER_MAX_BYTES;
+  g_assert_cmpuint(limit, ==, 65536);
+  char *marks = repeat("\xCC\x81", mb), *word = random_word(mb, 1), *moji = repeat("\xC3\x83\xC2\xA9", mb);
+  expect_too_long(tok, marks);
+  expect_too_long(tok, word);
+  expect_too_long(tok, moji);
+  g_free(marks), g_free(word), g_free(moji);
+
+  /* At the limit: combining acute accents (one symbol run, no letter), a
+   * random word, and mojibake that ftfy turns into é. */
+  size_t n, n_ref;
+  gint64 t0 = g_get_monotonic_time();
+  marks = repeat("\xCC\x81", limit);
+  gint32 *ids = encode_all(tok, marks, &n, false);
+  g_test_message("%zu bytes of combining marks: %zu ids in %.1f ms", limit, n,
+                 (g_get_monotonic_time() - t0) / 1000.0);
+  g_assert_cmpint(ids[0], ==, clip_tokenizer_sot(tok));
+  g_assert_cmpint(ids[n - 1], ==, clip_tokenizer_eot(tok));
+  g_assert_cmpuint(n, >, 2);
+  g_free(ids);
+
+  t0 = g_get_monotonic_time();
+  word = random_word(limit, 2);
+  ids = encode_all(tok, word, &n, false);
+  g_test_message("a %zu-byte random word: %zu ids in %.1f ms", limit, n,
+                 (g_get_monotonic_time() - t0) / 1000.0);
+  g_assert_cmpuint(n, >, 2);
+  g_free(ids);
+
+  t0 = g_get_monotonic_time();
+  moji = repeat("\xC3\x83\xC2\xA9", limit);
+  ids = encode_all(tok, moji, &n, false);
+  g_test_message("%zu bytes of \"\xC3\x83\xC2\xA9\": %zu ids in %.1f ms", limit, n,
+                 (g_get_monotonic_time() - t0) / 1000.0);
+  char *fixed = repeat("\xC3\xA9", limit / 2);
+  gint32 *want = encode_all(tok, fixed, &n_ref, false);
+  g_assert_cmpmem(ids, n * sizeof *ids, want, n_ref * sizeof *want);
+  g_free(ids), g_free(want), g_free(fixed);
+
+  /* The heap-ordered merge gives CLIP's loop's ids on long words (shorter
+   * ones: the reference is quadratic). */
+  for (guint32 seed = 3; seed < 8; seed++) {
+    char *w = random_word(2048 + 1000 * seed, seed);
+    gint32 *fast = encode_all(tok, w, &n, false), *slow = encode_all(tok, w, &n_ref, true);
+    g_assert_cmpmem(fast, n * sizeof *fast, slow, n_ref * sizeof *slow);
+    g_free(fast), g_free(slow), g_free(w);
+  }
+  char *w = repeat("\xCC\x81", 6000);
+  gint32 *fast = encode_all(tok, w, &n, false), *slow = encode_all(tok, w, &n_ref, true);
+  g_assert_cmpmem(fast, n * sizeof *fast, slow, n_ref * sizeof *slow);
+  g_free(fast), g_free(slow), g_free(w);
+  g_free(marks), g_free(word), g_free(moji);
+  clip_tokenizer_free(tok);
+}
+
+/* ---- vocabularies ------------------------------------------------------ */
+
+static void
+expect_tokenizer_error(const char *vocab_text, const char *merges_text, const char *part)
+{
+  char *vocab = testutil_write_file("vocab.json", vocab_text, strlen(vocab_text));
+  char *merges = testutil_write_file("merges.txt", merges_text, strlen(merges_text));
+  clip_error err = { 0 };
+  clip_tokenizer *tok = clip_tokenizer_load(vocab, merges, &err);
+  g_assert_null(tok);
+  g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+  if (!strstr(err.message, vocab) || !strstr(err.message, part))
+    g_error("message '%s' lacks the path or '%s'", err.message, part);
+  g_free(vocab), g_free(merges);
+}
+
+/* vocab.json = {} asked for a 2^61-byte allocation. */
+static void
+test_empty_vocabulary(void)
+{
+  expect_tokenizer_error("{}", "#version: 0.2\n", "the vocabulary is empty");
+  expect_tokenizer_error("  {\n}\n", "", "the vocabulary is empty");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -151,5 +312,7 @@ main(int argc, char **argv)
   g_test_add_func("/robustness/file-changed-openblas", test_file_changed_openblas);
   g_test_add_func("/robustness/file-changed-onednn", test_file_changed_onednn);
   g_test_add_func("/robustness/mmap-opt-in", test_mmap_opt_in);
+  g_test_add_func("/robustness/long-texts", test_long_texts);
+  g_test_add_func("/robustness/empty-vocabulary", test_empty_vocabulary);
   return g_test_run();
 }
