@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "readfile.h"
 
 struct st_file {
   char *path;
@@ -368,34 +369,24 @@ st_open(const char *path, clip_error *err)
   if (!f)
     return NULL;
 
-  /* O_NONBLOCK: a FIFO must not block the open; the descriptor, not the
-   * path, is then checked, so nothing can be swapped in between. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  struct stat sb;
-  if (fd < 0) {
-    clip_set_error(err, CLIP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  /* A FIFO must not block the open; the descriptor, not the path, is
+   * checked, so nothing can be swapped in between. */
+  size_t size = 0;
+  int fd = clip_open_regular(path, "safetensors file", &size, err);
+  if (fd < 0)
     goto fail;
-  }
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    clip_set_error(err, CLIP_ERR_IO, "%s: not a regular file (%s)", path,
-                   st_file_kind(sb.st_mode));
-    close(fd);
-    goto fail;
-  }
-  if (sb.st_size < 8) {
+  if (size < 8) {
     clip_set_error(err, CLIP_ERR_FORMAT,
-                   "%s: file is %lld bytes, shorter than the 8-byte header length", path,
-                   (long long) sb.st_size);
+                   "%s: file is %zu bytes, shorter than the 8-byte header length", path, size);
     close(fd);
     goto fail;
   }
-  if ((uint64_t) sb.st_size > SIZE_MAX / 2) {
-    clip_set_error(err, CLIP_ERR_FORMAT, "%s: file of %lld bytes is too large", path,
-                   (long long) sb.st_size);
+  if (size > SIZE_MAX / 2) {
+    clip_set_error(err, CLIP_ERR_FORMAT, "%s: file of %zu bytes is too large", path, size);
     close(fd);
     goto fail;
   }
-  f->map_size = (size_t) sb.st_size;
+  f->map_size = size;
   if (st_mmap_requested()) {
     /* Zero-copy, opt-in: the forward pass then reads the file's pages, so
      * truncating the file kills the process (SIGBUS) and rewriting it in
@@ -467,25 +458,6 @@ fail:
   return NULL;
 }
 
-const char *
-st_file_kind(mode_t mode)
-{
-  if (S_ISREG(mode))
-    return "a regular file";
-  if (S_ISDIR(mode))
-    return "a directory";
-  if (S_ISFIFO(mode))
-    return "a FIFO";
-  if (S_ISCHR(mode))
-    return "a character device";
-  if (S_ISBLK(mode))
-    return "a block device";
-  if (S_ISSOCK(mode))
-    return "a socket";
-  if (S_ISLNK(mode))
-    return "a symbolic link";
-  return "not a file";
-}
 
 void
 st_close(st_file *f)

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "clip.h"
 
@@ -44,8 +43,6 @@ st_file *st_open(const char *path, clip_error *err);
 st_file *st_open_memory(const char *name, const void *bytes, size_t len, clip_error *err);
 /* Whether CLIP_MODEL_MMAP=1 asks for zero-copy mappings. */
 bool st_mmap_requested(void);
-/* "a FIFO", "a directory", ... for messages about what a path is. */
-const char *st_file_kind(mode_t mode);
 /* Frees the file's bytes; NULL is allowed. */
 void st_close(st_file *f);
 /* The path the file was opened with. */
