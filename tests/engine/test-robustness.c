@@ -2,6 +2,7 @@
  * input: a model file truncated and rewritten under a loaded model, texts
  * that were quadratic to clean or merge, vocabularies and configs that were
  * accepted silently or crashed, and paths that are not regular files. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -305,6 +306,265 @@ test_empty_vocabulary(void)
   expect_tokenizer_error("  {\n}\n", "", "the vocabulary is empty");
 }
 
+/* ---- checkpoints -------------------------------------------------------- */
+
+static void
+expect_load_error(const char *path, clip_status status, const char *part)
+{
+  clip_error err = { 0 };
+  clip_model *m = clip_model_load(path, NULL, &err);
+  if (m)
+    g_error("%s: expected failure with '%s', but it loaded", path, part);
+  g_assert_cmpint(err.status, ==, status);
+  if (!strstr(err.message, part))
+    g_error("message '%s' lacks '%s'", err.message, part);
+}
+
+/* Replaces the first occurrence of from by to in a copied file. */
+static void
+edit_file(const char *dir, const char *name, const char *from, const char *to)
+{
+  char *path = g_build_filename(dir, name, NULL);
+  gchar *text;
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  char *at = strstr(text, from);
+  g_assert_nonnull(at);
+  *at = '\0';
+  char *edited = g_strconcat(text, to, at + strlen(from), NULL);
+  g_assert_true(g_file_set_contents(path, edited, -1, NULL));
+  g_free(edited), g_free(text), g_free(path);
+}
+
+/* The byte offset in a safetensors file where a tensor's data begins. */
+static gint64
+tensor_offset(const char *path, const char *name)
+{
+  gchar *bytes;
+  gsize len;
+  g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+  guint64 hl = 0;
+  for (int i = 7; i >= 0; i--)
+    hl = hl << 8 | (guint8) bytes[i];
+  cJSON *root = cJSON_ParseWithLength(bytes + 8, hl);
+  g_assert_nonnull(root);
+  const cJSON *offs = cJSON_GetObjectItem(cJSON_GetObjectItem(root, name), "data_offsets");
+  g_assert_nonnull(offs);
+  gint64 at = 8 + (gint64) hl + (gint64) cJSON_GetArrayItem(offs, 0)->valuedouble;
+  cJSON_Delete(root);
+  g_free(bytes);
+  return at;
+}
+
+static void
+poke(const char *path, gint64 at, const void *bytes, size_t n)
+{
+  int fd = open(path, O_WRONLY);
+  g_assert_cmpint(fd, >=, 0);
+  g_assert_cmpint(pwrite(fd, bytes, n, (off_t) at), ==, (ssize_t) n);
+  close(fd);
+}
+
+/* image_size 1000000 overflowed int building the message ("-388717296
+ * patches per image"). */
+static void
+test_huge_image_size(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  char *dir = copy_model(kit, "huge-image", hf_files);
+  edit_file(dir, "config.json", "\"image_size\": 224", "\"image_size\": 1000000");
+  expect_load_error(dir, CLIP_ERR_FORMAT, "976562500 patches per image is absurd");
+  g_free(dir), g_free(kit);
+}
+
+/* A config declaring one layer of two: the second layer's tensors were
+ * silently ignored. */
+static void
+test_fewer_layers_declared(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  char *dir = copy_model(kit, "fewer-layers", hf_files);
+  edit_file(dir, "config.json", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1");
+  expect_load_error(dir, CLIP_ERR_FORMAT, "tensors are not used by the model that config.json describes");
+  expect_load_error(dir, CLIP_ERR_FORMAT, "encoder.layers.1.");
+  g_free(dir), g_free(kit);
+}
+
+/* NaN in F32 weights (used in place) and infinity in F16 ones (widened):
+ * the element posted scores=<-nan,-nan> with a top label. */
+static void
+test_non_finite_weights(void)
+{
+  REQUIRE_REFERENCE(ref);
+  const char *name = "text_model.encoder.layers.1.mlp.fc1.weight";
+  char *kit = g_build_filename(ref, "tiny-b32", NULL);
+  char *dir = copy_model(kit, "nan-f32", hf_files);
+  char *weights = g_build_filename(dir, "model.safetensors", NULL);
+  const guint8 nan32[4] = { 0x00, 0x00, 0xC0, 0x7F };
+  poke(weights, tensor_offset(weights, name) + 4 * 7, nan32, 4);
+  expect_load_error(dir, CLIP_ERR_FORMAT,
+                    "tensor 'text_model.encoder.layers.1.mlp.fc1.weight' holds NaN at element 7");
+  g_free(weights), g_free(dir), g_free(kit);
+
+  kit = g_build_filename(ref, "tiny-b32-mh-f16", NULL);
+  dir = copy_model(kit, "inf-f16", hf_files);
+  weights = g_build_filename(dir, "model.safetensors", NULL);
+  const guint8 inf16[2] = { 0x00, 0xFC }; /* -inf */
+  poke(weights, tensor_offset(weights, "vision_model.post_layernorm.bias") + 2 * 3, inf16, 2);
+  expect_load_error(dir, CLIP_ERR_FORMAT,
+                    "tensor 'vision_model.post_layernorm.bias' holds an infinity at element 3");
+  g_free(weights), g_free(dir), g_free(kit);
+}
+
+/* "logit_scale\u0000junk" passed for logit_scale (cJSON ends the string at
+ * the NUL); other readers see another name. */
+static void
+test_nul_in_tensor_name(void)
+{
+  const char *headers[] = {
+    "{\"logit_scale\\u0000junk\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+    "{\"__metadata__\":{\"a\\u0000\":\"b\"},\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(headers); i++) {
+    gsize hl = strlen(headers[i]);
+    guint8 *buf = g_malloc0(8 + hl + 4);
+    for (int k = 0; k < 8; k++)
+      buf[k] = (guint8) ((guint64) hl >> (8 * k));
+    memcpy(buf + 8, headers[i], hl);
+    clip_error err = { 0 };
+    st_file *f = st_open_memory("nul.safetensors", buf, 8 + hl + 4, &err);
+    g_assert_null(f);
+    g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
+    g_assert_nonnull(strstr(err.message, "nul.safetensors: header holds an escaped NUL (\\u0000)"));
+    g_free(buf);
+  }
+  /* An escaped backslash before "u0000" is no NUL: the name is a\u0000. */
+  const char *ok = "{\"a\\\\u0000\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}";
+  gsize hl = strlen(ok);
+  guint8 *buf = g_malloc0(8 + hl + 4);
+  for (int k = 0; k < 8; k++)
+    buf[k] = (guint8) ((guint64) hl >> (8 * k));
+  memcpy(buf + 8, ok, hl);
+  clip_error err = { 0 };
+  st_file *f = st_open_memory("ok.safetensors", buf, 8 + hl + 4, &err);
+  g_assert_nonnull(f);
+  g_assert_nonnull(st_find(f, "a\\u0000"));
+  st_close(f);
+  g_free(buf);
+}
+
+/* ---- paths that are not files, and clip-tool -------------------------- */
+
+static void
+expect_tool(const char *const *args, int status, const char *part)
+{
+  char *out = NULL, *err = NULL;
+  int got = testutil_run_tool(args, &out, &err);
+  if (got != status || !strstr(err, part))
+    g_error("clip-tool %s ...: expected exit %d with '%s', got %d: %s", args[0], status, part, got,
+            err);
+  g_free(out), g_free(err);
+}
+
+/* A FIFO blocked run, preprocess and score forever; FIFOs, directories,
+ * devices and symlink loops were all reported as missing. */
+static void
+test_not_regular_files(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *model = g_build_filename(ref, "tiny-b32", NULL);
+  char *fifo = g_build_filename(testutil_tmpdir(), "fifo", NULL);
+  char *loop = g_build_filename(testutil_tmpdir(), "loop", NULL);
+  char *out = g_build_filename(testutil_tmpdir(), "out.safetensors", NULL);
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_assert_cmpint(symlink(loop, loop), ==, 0);
+
+  expect_tool((const char *[]) { "run", model, "--input", fifo, "--output", out, NULL }, 1,
+              "the safetensors file is a FIFO, not a regular file");
+  expect_tool((const char *[]) { "preprocess", "--input", fifo, "--output", out, NULL }, 1,
+              "the safetensors file is a FIFO, not a regular file");
+  expect_tool((const char *[]) { "preprocess", "--input", "/dev/zero", "--output", out, NULL }, 1,
+              "/dev/zero: the safetensors file is a character device, not a regular file");
+  expect_tool((const char *[]) { "score", model, fifo, "a cat", NULL }, 1,
+              "the image is a FIFO, not a regular file");
+  expect_tool((const char *[]) { "score", model, "/dev/zero", "a cat", NULL }, 1,
+              "/dev/zero: the image is a character device, not a regular file");
+  expect_tool((const char *[]) { "score", model, testutil_tmpdir(), "a cat", NULL }, 1,
+              "the image is a directory, not a regular file");
+  expect_tool((const char *[]) { "score", model, loop, "a cat", NULL }, 1,
+              "cannot read the image: symbolic link loop");
+
+  expect_load_error(fifo, CLIP_ERR_IO, "is a FIFO, not a checkpoint");
+  expect_load_error("/dev/zero", CLIP_ERR_IO, "is a character device, not a checkpoint");
+  expect_load_error(loop, CLIP_ERR_IO, "cannot open the checkpoint: symbolic link loop");
+
+  /* A FIFO where a checkpoint directory's config.json or vocabulary is. */
+  char *dir = copy_model(model, "fifo-config", (const char *const[]) { "model.safetensors", NULL });
+  char *config = g_build_filename(dir, "config.json", NULL);
+  g_assert_cmpint(mkfifo(config, 0600), ==, 0);
+  expect_load_error(dir, CLIP_ERR_IO, "config.json: the configuration is a FIFO, not a regular file");
+  g_free(config), g_free(dir);
+  dir = copy_model(model, "fifo-vocab", (const char *const[]) { "model.safetensors", "config.json",
+                                                                "merges.txt", NULL });
+  char *vocab = g_build_filename(dir, "vocab.json", NULL);
+  g_assert_cmpint(mkfifo(vocab, 0600), ==, 0);
+  expect_load_error(dir, CLIP_ERR_IO, "vocab.json: the vocabulary is a FIFO, not a regular file");
+  g_free(vocab), g_free(dir);
+  g_free(model), g_free(fifo), g_free(loop), g_free(out);
+}
+
+/* A NUL inside a --jsonl prompt silently cut the prompt. */
+static void
+test_nul_in_jsonl_prompt(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *model = g_build_filename(ref, "tiny-b32", NULL);
+  const char *lines = "{\"text\": \"a cat\"}\n{\"text\": \"a dog\\u0000 and a cat\"}\n";
+  char *jsonl = testutil_write_file("nul.jsonl", lines, strlen(lines));
+  char *out = NULL, *err = NULL;
+  int got = testutil_run_tool((const char *[]) { "tokenize", "--model", model, "--jsonl", jsonl, NULL },
+                              &out, &err);
+  g_assert_cmpint(got, ==, 1);
+  g_assert_nonnull(strstr(err, "nul.jsonl:2: the line holds a NUL character (\\u0000)"));
+  g_assert_nonnull(strstr(out, "\"text\":\"a cat\""));
+  g_assert_null(strstr(out, "a dog"));
+  g_free(out), g_free(err), g_free(jsonl), g_free(model);
+}
+
+/* Bytes from files are escaped in messages: a terminal escape and an
+ * invalid UTF-8 byte in a vocabulary token. */
+static void
+test_escaped_messages(void)
+{
+  expect_tokenizer_error("{\"\x1b[31mred\": \"x\"}", "", "token \"\\x1B[31mred\"");
+  expect_tokenizer_error("{\"bad\xff\": 1.5}", "", "token \"bad\\xFF\"");
+  clip_error err = { 0 };
+  char *vocab = testutil_write_file("vocab.json", "{\"\xff\n\": 1.5}", 9);
+  char *merges = testutil_write_file("merges.txt", "", 0);
+  g_assert_null(clip_tokenizer_load(vocab, merges, &err));
+  for (const char *p = err.message; *p; p++)
+    g_assert_true((guint8) *p >= 0x20 && (guint8) *p < 0x7F);
+  g_free(vocab), g_free(merges);
+}
+
+/* "P6 99999999 1 255" was read as a width of 9999999 followed by 9. */
+static void
+test_ppm_long_width(void)
+{
+  REQUIRE_REFERENCE(ref);
+  char *model = g_build_filename(ref, "tiny-b32", NULL);
+  const char *ppm = "P6\n99999999 1\n255\n\x01\x02\x03";
+  char *path = testutil_write_file("wide.ppm", ppm, strlen(ppm));
+  expect_tool((const char *[]) { "score", model, path, "a cat", NULL }, 1,
+              "wide.ppm: image size 99999999x1 out of range (1..32768)");
+  const char *huge = "P3\n3 1 99999999999999999999999\n1 2 3 4 5 6 7 8 9\n";
+  char *path2 = testutil_write_file("maxval.ppm", huge, strlen(huge));
+  expect_tool((const char *[]) { "score", model, path2, "a cat", NULL }, 1,
+              "maxval.ppm: bad P3 header");
+  g_free(path), g_free(path2), g_free(model);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -314,5 +574,13 @@ main(int argc, char **argv)
   g_test_add_func("/robustness/mmap-opt-in", test_mmap_opt_in);
   g_test_add_func("/robustness/long-texts", test_long_texts);
   g_test_add_func("/robustness/empty-vocabulary", test_empty_vocabulary);
+  g_test_add_func("/robustness/huge-image-size", test_huge_image_size);
+  g_test_add_func("/robustness/fewer-layers-declared", test_fewer_layers_declared);
+  g_test_add_func("/robustness/non-finite-weights", test_non_finite_weights);
+  g_test_add_func("/robustness/nul-in-tensor-name", test_nul_in_tensor_name);
+  g_test_add_func("/robustness/not-regular-files", test_not_regular_files);
+  g_test_add_func("/robustness/nul-in-jsonl-prompt", test_nul_in_jsonl_prompt);
+  g_test_add_func("/robustness/escaped-messages", test_escaped_messages);
+  g_test_add_func("/robustness/ppm-long-width", test_ppm_long_width);
   return g_test_run();
 }
