@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "readfile.h"
 #include "textclean.h"
 
 #define SOT_STRING "<|startoftext|>"
@@ -154,17 +155,16 @@ json_kind(const cJSON *item)
   return "invalid JSON";
 }
 
+/* Real vocabularies are ~1 MB, merge lists ~0.5 MB. */
+#define MAX_TOKENIZER_FILE ((size_t) 64 << 20)
+
 static clip_status
 read_file(const char *path, const char *what, char **data, size_t *len, clip_error *err)
 {
-  GError *gerr = NULL;
-  gsize size = 0;
-  if (!g_file_get_contents(path, data, &size, &gerr)) {
-    clip_status st = clip_set_error(err, CLIP_ERR_IO, "%s: cannot read the %s: %s", path, what,
-                                    gerr->message);
-    g_error_free(gerr);
+  size_t size = 0;
+  clip_status st = clip_read_file(path, what, MAX_TOKENIZER_FILE, data, &size, err);
+  if (st != CLIP_OK)
     return st;
-  }
   /* A byte-order mark (left by some editors) is not content. */
   if (size >= 3 && !memcmp(*data, "\xEF\xBB\xBF", 3)) {
     memmove(*data, *data + 3, size - 3);
@@ -228,10 +228,10 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
                         "%s: invalid JSON near byte %ld (expected an object mapping each token "
                         "to its id)",
                         path, offset);
-    g_free(data);
+    free(data);
     return st;
   }
-  g_free(data);
+  free(data);
   if (!cJSON_IsObject(root)) {
     st = clip_set_error(err, CLIP_ERR_FORMAT,
                         "%s: expected a JSON object mapping each token to its id, found %s", path,
@@ -406,7 +406,7 @@ merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
   size_t slots = table_size(lines, 2, 1);
   tok->merges = slots ? malloc(slots * sizeof *tok->merges) : NULL;
   if (!tok->merges) {
-    g_free(data);
+    free(data);
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory for %zu merges", path, lines);
   }
   for (size_t i = 0; i < slots; i++)
@@ -429,7 +429,7 @@ merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
       continue;
     st = merge_add(tok, path, line_no, line, n, err);
   }
-  g_free(data);
+  free(data);
   return st;
 }
 
