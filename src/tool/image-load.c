@@ -93,22 +93,24 @@ load_pnm(const char *path, const uint8_t *d, size_t n, tool_image *img, clip_err
                           "%s: bad P%c header (expected width, height, maxval 1..65535; found "
                           "%ld, %ld, %ld)",
                           path, kind, w, h, maxval);
-  if (w > MAX_SIDE || h > MAX_SIDE)
+  if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: image size %s%ldx%s%ld out of range (1..%d)",
                           path, w == PNM_HUGE ? ">" : "", w, h == PNM_HUGE ? ">" : "", h,
                           MAX_SIDE);
-  clip_status st = alloc_rgb(img, (int) w, (int) h, path, err);
-  if (st)
-    return st;
   int channels = colour ? 3 : 1, bytes = maxval > 255 ? 2 : 1;
   size_t samples = (size_t) w * h * channels;
   pos++; /* the single whitespace after maxval */
-  if (binary && (pos > n || n - pos < samples * bytes)) {
-    tool_image_free(img);
+  /* The data must be there before the picture is allocated (a 20-byte
+   * header may declare 32768x32768): binary samples take `bytes` each,
+   * text ones at least a digit and a separator (the last one no separator). */
+  size_t left = pos > n ? 0 : n - pos, need = binary ? samples * bytes : 2 * samples - 1;
+  if (left < need)
     return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: truncated P%c data (expected %zu bytes of pixels, found %zu)", path,
-                          kind, samples * bytes, pos > n ? 0 : n - pos);
-  }
+                          "%s: truncated P%c data (expected %s%zu bytes of pixels, found %zu)",
+                          path, kind, binary ? "" : "at least ", need, left);
+  clip_status st = alloc_rgb(img, (int) w, (int) h, path, err);
+  if (st)
+    return st;
   for (size_t i = 0; i < samples; i++) {
     long v;
     if (binary)

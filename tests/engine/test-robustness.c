@@ -562,7 +562,12 @@ test_ppm_long_width(void)
   char *path2 = testutil_write_file("maxval.ppm", huge, strlen(huge));
   expect_tool((const char *[]) { "score", model, path2, "a cat", NULL }, 1,
               "maxval.ppm: bad P3 header");
-  g_free(path), g_free(path2), g_free(model);
+  /* 32768x32768 declared over three bytes: refused before 3 GB are allocated. */
+  const char *big = "P6\n32768 32768\n255\n\x01\x02\x03";
+  char *path3 = testutil_write_file("big.ppm", big, strlen(big));
+  expect_tool((const char *[]) { "score", model, path3, "a cat", NULL }, 1,
+              "big.ppm: truncated P6 data (expected 3221225472 bytes of pixels, found 3)");
+  g_free(path), g_free(path2), g_free(path3), g_free(model);
 }
 
 int
