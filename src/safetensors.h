@@ -32,8 +32,10 @@ typedef struct {
 
 typedef struct st_file st_file;
 
-/* Header lengths above this are refused as absurd (real headers are < 1 MB). */
-#define ST_MAX_HEADER (100u * 1024 * 1024)
+/* Header lengths above this are refused as absurd: real headers are under
+ * 1 MB (60 KB for ViT-L/14), and cJSON holds up to ~32 bytes per header
+ * byte while parsing, so the cap also bounds that (~0.5 GB). */
+#define ST_MAX_HEADER (16u * 1024 * 1024)
 
 /* Reads (or, with CLIP_MODEL_MMAP=1, maps) and validates a file; NULL and
  * err filled on failure. A path that is not a regular file (FIFO, device,

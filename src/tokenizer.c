@@ -155,8 +155,9 @@ json_kind(const cJSON *item)
   return "invalid JSON";
 }
 
-/* Real vocabularies are ~1 MB, merge lists ~0.5 MB. */
-#define MAX_TOKENIZER_FILE ((size_t) 64 << 20)
+/* Real vocabularies are ~1 MB, merge lists ~0.5 MB; the cap bounds what
+ * cJSON builds from a hostile one (~100 bytes per token). */
+#define MAX_TOKENIZER_FILE ((size_t) 16 << 20)
 
 static clip_status
 read_file(const char *path, const char *what, char **data, size_t *len, clip_error *err)
