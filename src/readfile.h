@@ -16,8 +16,9 @@ const char *clip_file_kind(mode_t mode);
 
 /* Opens path read-only without blocking (O_NONBLOCK, O_CLOEXEC) and
  * requires a regular file: returns the descriptor and its size, or -1 with
- * err naming what the path is instead ("is a FIFO, not a file", "symbolic
- * link loop", "no such file"). what names the file's role in messages. */
+ * err naming what the path is instead ("the image is a FIFO, not a regular
+ * file", "cannot read the image: symbolic link loop"); what names the
+ * file's role in messages. */
 int clip_open_regular(const char *path, const char *what, size_t *size, clip_error *err);
 
 /* Reads a whole regular file of at most max bytes into a malloc'ed,
