@@ -5,11 +5,13 @@
  *   Hugging Face  text_model.* / vision_model.* / *_projection.weight
  *   OpenAI/open_clip  token_embedding.weight, transformer.resblocks.*, visual.*
  * F32 aligned tensors, linear weights included (kept in PyTorch's [out][in]
- * layout), are used in place from the mapping: a load copies no fp32 data. */
+ * layout), are used in place from the file's bytes (owned memory, see
+ * safetensors.h): a load converts no fp32 data. */
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
 #include <glib.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "readfile.h"
 
 /* Sizes beyond this are refused as absurd before anything is allocated. */
 #define MAX_SIZE 1000000
@@ -33,6 +36,7 @@ typedef struct {
   const char *file;   /* the weights file, for messages */
   const char *config; /* where sizes came from, for shape messages */
   clip_error *err;
+  bool *used; /* per tensor of f, in header order: read by the model */
 } loader;
 
 /* ---- owned memory ---- */
@@ -99,6 +103,7 @@ need(loader *ld, const char *name, int n_dims, ...)
     clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: required tensor '%s' is missing", ld->file, name);
     return NULL;
   }
+  ld->used[t - st_get(ld->f, 0)] = true;
   int64_t want[ST_MAX_DIMS];
   va_list ap;
   va_start(ap, n_dims);
@@ -128,6 +133,44 @@ need(loader *ld, const char *name, int n_dims, ...)
 #define NEED1(ld, name, a) need(ld, name, 1, (int64_t) (a))
 #define NEED2(ld, name, a, b) need(ld, name, 2, (int64_t) (a), (int64_t) (b))
 
+/* A NaN or infinity in the weights turns every answer into NaN (scores
+ * of -nan with a top label all the same), so it is a model error at load;
+ * the scan costs about as much as reading the weights once. */
+static bool
+all_finite(loader *ld, const char *name, const float *v, size_t n)
+{
+  /* Whole blocks of a fixed length tested with an OR of exponent checks
+   * (a loop the compiler vectorizes even at -O2), the element found only
+   * when a block has one. */
+  enum { BLOCK = 4096 };
+  size_t b = 0;
+  for (; b + BLOCK <= n; b += BLOCK) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < BLOCK; i++) {
+      uint32_t bits;
+      memcpy(&bits, v + b + i, sizeof bits);
+      bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    if (bad)
+      break;
+  }
+  if (b + BLOCK > n) {
+    bool bad = false;
+    for (size_t i = b; i < n; i++)
+      bad |= !isfinite(v[i]);
+    if (!bad)
+      return true;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) {
+      clip_set_error(ld->err, CLIP_ERR_FORMAT,
+                     "%s: tensor '%s' holds %s at element %zu (weights must be finite)", ld->file,
+                     name, isnan(v[i]) ? "NaN" : "an infinity", i);
+      return false;
+    }
+  return true;
+}
+
 /* The tensor as float32: in place when F32 and aligned, else a converted copy. */
 static const float *
 as_f32(loader *ld, const st_tensor *t)
@@ -136,9 +179,10 @@ as_f32(loader *ld, const st_tensor *t)
     return NULL;
   const float *direct = st_f32_direct(t);
   if (direct)
-    return direct;
+    return all_finite(ld, t->name, direct, (size_t) t->n_elements) ? direct : NULL;
   float *copy = alloc_floats(ld, (size_t) t->n_elements, t->name);
-  if (!copy || st_to_f32(t, copy, ld->err) != CLIP_OK)
+  if (!copy || st_to_f32(t, copy, ld->err) != CLIP_OK ||
+      !all_finite(ld, t->name, copy, (size_t) t->n_elements))
     return NULL;
   st_release(ld->f, t);
   return copy;
@@ -220,7 +264,8 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
       return false;
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
     const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
-    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK)
+    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK ||
+        !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width))
       return false;
   }
 
@@ -277,6 +322,7 @@ logit_scale(loader *ld, const char *name)
     clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: required tensor '%s' is missing", ld->file, name);
     return false;
   }
+  ld->used[t - st_get(ld->f, 0)] = true;
   if (t->n_elements != 1) {
     char f[128];
     format_shape(f, sizeof f, t->n_dims, t->shape);
@@ -445,18 +491,17 @@ cfg_triple(cfg_reader *r, const cJSON *obj, const char *key, float out[3], bool 
   memcpy(out, tmp, sizeof tmp);
 }
 
+/* Configuration files are small; a larger one is refused before reading. */
+#define MAX_CONFIG_BYTES ((size_t) 16 << 20)
+
 /* Reads and parses a JSON file whose top level must be an object. */
 static cJSON *
 read_json(const char *path, clip_error *err)
 {
   char *text = NULL;
-  gsize len = 0;
-  GError *gerr = NULL;
-  if (!g_file_get_contents(path, &text, &len, &gerr)) {
-    clip_set_error(err, CLIP_ERR_IO, "%s: cannot read: %s", path, gerr->message);
-    g_error_free(gerr);
+  size_t len = 0;
+  if (clip_read_file(path, "configuration", MAX_CONFIG_BYTES, &text, &len, err) != CLIP_OK)
     return NULL;
-  }
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
   if (!root)
@@ -467,7 +512,7 @@ read_json(const char *path, clip_error *err)
     cJSON_Delete(root);
     root = NULL;
   }
-  g_free(text);
+  free(text);
   return root;
 }
 
@@ -596,9 +641,12 @@ check_sizes(const clip_model_info *in, const char *path, clip_error *err)
   if ((int64_t) 3 * in->patch_size * in->patch_size > MAX_SIZE)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: patch size %d is absurd (3·P² > %d)", path,
                           in->patch_size, MAX_SIZE);
-  if ((int64_t) (in->image_size / in->patch_size) * (in->image_size / in->patch_size) > MAX_SIZE)
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %d patches per image is absurd", path,
-                          (in->image_size / in->patch_size) * (in->image_size / in->patch_size));
+  int64_t grid = in->image_size / in->patch_size;
+  if (grid * grid > MAX_SIZE)
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: %" PRId64 " patches per image is absurd (image size %d, patch size "
+                          "%d; at most %d)",
+                          path, grid * grid, in->image_size, in->patch_size, MAX_SIZE);
   if (!(in->layer_norm_eps > 0 && in->layer_norm_eps < 1))
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: layer_norm_eps: expected (0, 1), found %g",
                           path, in->layer_norm_eps);
@@ -780,10 +828,12 @@ config_openclip(clip_model_info *in, const st_file *f, const char *cfg_path, cli
 
 /* ---- files ---- */
 
+/* Whether something is at path: a FIFO or directory where a file should
+ * be counts, so that reading it reports what it is instead of "missing". */
 static bool
 is_file(const char *path)
 {
-  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+  return clip_path_type(path, NULL) != 0;
 }
 
 /* The status already in err, for callees that only return NULL/false. */
@@ -837,6 +887,33 @@ detect_naming(const st_file *f)
 }
 
 
+/* Float tensors the model did not read mean the configuration describes
+ * less than the file holds (fewer layers, most often): the forward pass
+ * would silently be another model. Integer buffers (position_ids) and
+ * scalars some exports add are not weights and may stay unread. */
+static clip_status
+check_all_used(const loader *ld)
+{
+  int unused = 0;
+  const st_tensor *first = NULL;
+  for (int i = 0; i < st_count(ld->f); i++) {
+    const st_tensor *t = st_get(ld->f, i);
+    bool weight = (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16) &&
+                  t->n_dims > 0;
+    if (!ld->used[i] && weight) {
+      unused++;
+      if (!first)
+        first = t;
+    }
+  }
+  if (!unused)
+    return CLIP_OK;
+  return clip_set_error(ld->err, CLIP_ERR_FORMAT,
+                        "%s: %d tensor%s not used by the model that %s describes, first '%s' (does it "
+                        "declare fewer layers than the file holds?)",
+                        ld->file, unused, unused == 1 ? " is" : "s are", ld->config, first->name);
+}
+
 /* Which files a path names: a directory with config.json (Hugging Face), a
  * directory with open_clip_model.safetensors, or a weights file (config is
  * then found beside it once the naming is known). */
@@ -844,7 +921,9 @@ static clip_status
 locate(const char *path, char **dir, char **weights, char **config, clip_error *err)
 {
   clip_status st = CLIP_OK;
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+  const char *why = NULL;
+  char type = clip_path_type(path, &why);
+  if (type == 'd') {
     *dir = g_strdup(path);
     *config = g_build_filename(*dir, "config.json", NULL);
     char *hf = g_build_filename(*dir, "model.safetensors", NULL);
@@ -870,11 +949,15 @@ locate(const char *path, char **dir, char **weights, char **config, clip_error *
     }
     g_free(hf);
     g_free(oc);
-  } else if (is_file(path)) {
+  } else if (type == 'f') {
     *dir = g_path_get_dirname(path);
     *weights = g_strdup(path);
+  } else if (type == 'o') {
+    st = clip_set_error(err, CLIP_ERR_IO,
+                        "%s: is %s, not a checkpoint (a safetensors file or a directory)", path,
+                        why);
   } else {
-    st = clip_set_error(err, CLIP_ERR_IO, "%s: no such file or directory", path);
+    st = clip_set_error(err, CLIP_ERR_IO, "%s: cannot open the checkpoint: %s", path, why);
   }
   return st;
 }
@@ -901,7 +984,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   }
   naming nm = detect_naming(f);
-  loader ld = { m, f, weights, NULL, err };
+  loader ld = { m, f, weights, NULL, err, NULL };
   if (nm == NAMING_HF) {
     if (!config)
       config = g_build_filename(dir, "config.json", NULL);
@@ -946,10 +1029,21 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
                                                       : "token_embedding.weight");
   in->dtype = probe ? st_dtype_name(probe->dtype) : "F32";
 
-  if (!(nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld))) {
+  ld.used = calloc((size_t) st_count(f) + 1, sizeof *ld.used);
+  if (!ld.used) {
+    st = clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", weights);
+    goto out;
+  }
+  bool loaded = nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld);
+  if (loaded)
+    st = check_all_used(&ld);
+  free(ld.used);
+  if (!loaded) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;
   }
+  if (st != CLIP_OK)
+    goto out;
   if ((st = load_tokenizer(m, dir, err)) != CLIP_OK)
     goto out;
   m->eot_id = m->tokenizer ? clip_tokenizer_eot(m->tokenizer) : in->vocab_size - 1;

@@ -1,6 +1,9 @@
 /* safetensors.h — reader (and writer) for the safetensors format: u64 header
  * length, JSON header, tensor bytes. The file is untrusted: every offset,
- * shape and dtype is validated before use; data is memory-mapped. */
+ * shape and dtype is validated before use. The bytes are read into memory
+ * the process owns (a file changed later changes nothing); CLIP_MODEL_MMAP=1
+ * maps the file instead, zero-copy, for memory-constrained users who
+ * replace models only by rename(). */
 #ifndef CLIP_SAFETENSORS_H
 #define CLIP_SAFETENSORS_H
 
@@ -20,7 +23,7 @@ typedef struct {
   int n_dims;
   int64_t shape[ST_MAX_DIMS];
   int64_t n_elements;
-  const void *data; /* inside the mapping; n_bytes long */
+  const void *data; /* inside the file's bytes; n_bytes long */
   size_t n_bytes;
   /* data sits at a multiple of the element size: only then may it be read
    * in place as float/int32 (a hostile file can misalign it). */
@@ -29,12 +32,20 @@ typedef struct {
 
 typedef struct st_file st_file;
 
-/* Header lengths above this are refused as absurd (real headers are < 1 MB). */
-#define ST_MAX_HEADER (100u * 1024 * 1024)
+/* Header lengths above this are refused as absurd: real headers are under
+ * 1 MB (60 KB for ViT-L/14), and cJSON holds up to ~32 bytes per header
+ * byte while parsing, so the cap also bounds that (~0.5 GB). */
+#define ST_MAX_HEADER (16u * 1024 * 1024)
 
-/* Maps and validates a file; NULL and err filled on failure. */
+/* Reads (or, with CLIP_MODEL_MMAP=1, maps) and validates a file; NULL and
+ * err filled on failure. A path that is not a regular file (FIFO, device,
+ * directory) is refused without blocking. */
 st_file *st_open(const char *path, clip_error *err);
-/* Unmaps the file; NULL is allowed. */
+/* Validates a copy of len bytes as a file called name (fuzzing, tests). */
+st_file *st_open_memory(const char *name, const void *bytes, size_t len, clip_error *err);
+/* Whether CLIP_MODEL_MMAP=1 asks for zero-copy mappings. */
+bool st_mmap_requested(void);
+/* Frees the file's bytes; NULL is allowed. */
 void st_close(st_file *f);
 /* The path the file was opened with. */
 const char *st_path(const st_file *f);
@@ -55,8 +66,9 @@ bool st_dtype_parse(const char *name, st_dtype *dtype);
  * page otherwise); harmless where the kernel lacks it. */
 void st_prefault(const st_file *f, const st_tensor *t);
 
-/* Tells the kernel the tensor's mapped pages are no longer needed (after
- * they were copied), so they leave the resident set; reads stay valid. */
+/* Tells the kernel the tensor's pages are no longer needed (after they were
+ * copied), so they leave the resident set; the tensor's data must not be
+ * read afterwards (owned pages then read as zeros). */
 void st_release(const st_file *f, const st_tensor *t);
 
 /* The tensor's data as floats in place (F32 and aligned), else NULL. */

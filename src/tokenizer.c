@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "readfile.h"
 #include "textclean.h"
 
 #define SOT_STRING "<|startoftext|>"
@@ -154,17 +155,17 @@ json_kind(const cJSON *item)
   return "invalid JSON";
 }
 
+/* Real vocabularies are ~1 MB, merge lists ~0.5 MB; the cap bounds what
+ * cJSON builds from a hostile one (~100 bytes per token). */
+#define MAX_TOKENIZER_FILE ((size_t) 16 << 20)
+
 static clip_status
 read_file(const char *path, const char *what, char **data, size_t *len, clip_error *err)
 {
-  GError *gerr = NULL;
-  gsize size = 0;
-  if (!g_file_get_contents(path, data, &size, &gerr)) {
-    clip_status st = clip_set_error(err, CLIP_ERR_IO, "%s: cannot read the %s: %s", path, what,
-                                    gerr->message);
-    g_error_free(gerr);
+  size_t size = 0;
+  clip_status st = clip_read_file(path, what, MAX_TOKENIZER_FILE, data, &size, err);
+  if (st != CLIP_OK)
     return st;
-  }
   /* A byte-order mark (left by some editors) is not content. */
   if (size >= 3 && !memcmp(*data, "\xEF\xBB\xBF", 3)) {
     memmove(*data, *data + 3, size - 3);
@@ -228,10 +229,10 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
                         "%s: invalid JSON near byte %ld (expected an object mapping each token "
                         "to its id)",
                         path, offset);
-    g_free(data);
+    free(data);
     return st;
   }
-  g_free(data);
+  free(data);
   if (!cJSON_IsObject(root)) {
     st = clip_set_error(err, CLIP_ERR_FORMAT,
                         "%s: expected a JSON object mapping each token to its id, found %s", path,
@@ -249,6 +250,13 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
     }
     bytes += klen + 1;
     count++;
+  }
+  if (count == 0) {
+    cJSON_Delete(root);
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: the vocabulary is empty (expected an object mapping each token to "
+                          "its id)",
+                          path);
   }
   if (bytes >= UINT32_MAX) {
     cJSON_Delete(root);
@@ -399,7 +407,7 @@ merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
   size_t slots = table_size(lines, 2, 1);
   tok->merges = slots ? malloc(slots * sizeof *tok->merges) : NULL;
   if (!tok->merges) {
-    g_free(data);
+    free(data);
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory for %zu merges", path, lines);
   }
   for (size_t i = 0; i < slots; i++)
@@ -422,7 +430,7 @@ merges_load(clip_tokenizer *tok, const char *path, clip_error *err)
       continue;
     st = merge_add(tok, path, line_no, line, n, err);
   }
-  g_free(data);
+  free(data);
   return st;
 }
 
@@ -490,10 +498,14 @@ emit(id_sink *out, int32_t id)
   out->n++;
 }
 
-/* Scratch for one pre-token: its UTF-8 bytes, symbols and pair ranks. */
+/* Scratch for one pre-token: its UTF-8 bytes, its symbols as a linked
+ * list, the merge queue, and the positions merged in one round. */
 typedef struct {
   char *bytes;
-  int32_t *sym, *rank;
+  int32_t *sym, *next, *prev;
+  uint32_t *touched;
+  void *heap;
+  bool slow; /* the reference merge loop */
 } bpe_scratch;
 
 static bool
@@ -562,11 +574,117 @@ pretoken_length(const gunichar *t, size_t n)
   return len;
 }
 
-/* BPE on one pre-token's symbols; returns the number left in s->sym. */
+/* A pair of adjacent symbols waiting in the merge queue: its rank, and
+ * the position of its left symbol (positions keep the word's order). */
+typedef struct {
+  int32_t rank;
+  uint32_t pos;
+} bpe_pair;
+
+static bool
+pair_before(bpe_pair a, bpe_pair b)
+{
+  return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
+}
+
+static void
+heap_push(bpe_pair *heap, size_t *n, bpe_pair p)
+{
+  size_t i = (*n)++;
+  while (i > 0 && pair_before(p, heap[(i - 1) / 2])) {
+    heap[i] = heap[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  heap[i] = p;
+}
+
+static bpe_pair
+heap_pop(bpe_pair *heap, size_t *n)
+{
+  bpe_pair top = heap[0], last = heap[--(*n)];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n)
+      break;
+    if (c + 1 < *n && pair_before(heap[c + 1], heap[c]))
+      c++;
+    if (!pair_before(heap[c], last))
+      break;
+    heap[i] = heap[c];
+    i = c;
+  }
+  heap[i] = last;
+  return top;
+}
+
+#define DEAD_SYMBOL INT32_MIN
+
+/* BPE on one pre-token's symbols; returns the number left in s->sym.
+ * CLIP merges the lowest-ranked pair, every occurrence left to right, then
+ * looks again. The same, in O(n log n): symbols form a linked list, pairs
+ * wait in a heap ordered by (rank, position), and all pairs of one rank are
+ * merged before the pairs those merges create are queued (a new pair may
+ * rank lower, and must not jump ahead of the remaining occurrences). A
+ * merge never recreates its own pair (the merged string is longer than
+ * either half), so a queued pair is current iff its symbols still rank so. */
 static size_t
 bpe_merge(const clip_tokenizer *tok, bpe_scratch *s, size_t n)
 {
-  int32_t *sym = s->sym, *rank = s->rank;
+  if (n < 2)
+    return n;
+  int32_t *sym = s->sym, *next = s->next, *prev = s->prev;
+  uint32_t *touched = s->touched;
+  bpe_pair *heap = s->heap;
+  size_t queued = 0;
+  for (size_t i = 0; i < n; i++) {
+    next[i] = (int32_t) i + 1;
+    prev[i] = (int32_t) i - 1;
+  }
+  for (size_t i = 0; i + 1 < n; i++) {
+    int32_t r = merge_rank(tok, sym[i], sym[i + 1]);
+    if (r != NO_RANK)
+      heap_push(heap, &queued, (bpe_pair) { r, (uint32_t) i });
+  }
+  while (queued) {
+    int32_t rank = heap[0].rank;
+    size_t n_touched = 0;
+    while (queued && heap[0].rank == rank) {
+      uint32_t pos = heap_pop(heap, &queued).pos;
+      int32_t nx = next[pos];
+      if (sym[pos] == DEAD_SYMBOL || (size_t) nx >= n || merge_rank(tok, sym[pos], sym[nx]) != rank)
+        continue; /* stale: a symbol was merged away since it was queued */
+      sym[pos] = merge_slot_for(tok, sym[pos], sym[nx])->merged;
+      sym[nx] = DEAD_SYMBOL;
+      next[pos] = next[nx];
+      if ((size_t) next[nx] < n)
+        prev[next[nx]] = (int32_t) pos;
+      touched[n_touched++] = pos;
+    }
+    /* Each merged symbol queues its pairs with both neighbours (a pair
+     * queued twice is stale the second time). */
+    for (size_t k = 0; k < n_touched; k++) {
+      uint32_t pos = touched[k];
+      int32_t pv = prev[pos], nx = next[pos];
+      int32_t r;
+      if (pv >= 0 && (r = merge_rank(tok, sym[pv], sym[pos])) != NO_RANK)
+        heap_push(heap, &queued, (bpe_pair) { r, (uint32_t) pv });
+      if ((size_t) nx < n && (r = merge_rank(tok, sym[pos], sym[nx])) != NO_RANK)
+        heap_push(heap, &queued, (bpe_pair) { r, pos });
+    }
+  }
+  size_t j = 0;
+  for (size_t i = 0; i < n; i = (size_t) next[i])
+    sym[j++] = sym[i];
+  return j;
+}
+
+/* The merge loop as CLIP writes it, quadratic in the word length: the
+ * reference the fast one is checked against (tests, fuzzing). */
+static size_t
+bpe_merge_slow(const clip_tokenizer *tok, bpe_scratch *s, size_t n)
+{
+  int32_t *sym = s->sym, *rank = s->next;
   for (size_t i = 0; i + 1 < n; i++)
     rank[i] = merge_rank(tok, sym[i], sym[i + 1]);
   while (n > 1) {
@@ -622,7 +740,7 @@ encode_pretoken(const clip_tokenizer *tok, const gunichar *t, size_t len, bpe_sc
   }
   for (size_t i = 0; i < nbytes; i++)
     s->sym[i] = tok->byte_symbol[(unsigned char) s->bytes[i]][i + 1 == nbytes];
-  size_t n = bpe_merge(tok, s, nbytes);
+  size_t n = s->slow ? bpe_merge_slow(tok, s, nbytes) : bpe_merge(tok, s, nbytes);
   for (size_t i = 0; i < n; i++) {
     int32_t id = s->sym[i];
     if (id < 0 && tok->unk >= 0) {
@@ -640,12 +758,21 @@ encode_pretoken(const clip_tokenizer *tok, const gunichar *t, size_t len, bpe_sc
   return CLIP_OK;
 }
 
-clip_status
-clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap,
-                      size_t *n, clip_error *err)
+static clip_status
+encode(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap, size_t *n,
+       bool slow, clip_error *err)
 {
   if (!tok || !text || !n || (cap && !ids))
     return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode: NULL argument");
+  /* Cleaning and merging cost grows faster than the length (NFC orders
+   * runs of combining marks, ftfy re-decodes), and CLIP reads 77 tokens:
+   * refusing what no prompt needs bounds the time (docs/tokenizer.md). */
+  size_t text_len = strnlen(text, CLIP_TOKENIZER_MAX_BYTES + 1);
+  if (text_len > CLIP_TOKENIZER_MAX_BYTES)
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "text is longer than %d bytes, the most a prompt may have (CLIP reads "
+                          "only its first 77 tokens)",
+                          CLIP_TOKENIZER_MAX_BYTES);
   const char *bad = NULL;
   if (!g_utf8_validate(text, -1, &bad))
     return clip_set_error(err, CLIP_ERR_ARG, "text is not valid UTF-8: byte 0x%02X at offset %zu",
@@ -653,15 +780,20 @@ clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
 
   size_t len = 0;
   gunichar *t = clip_text_clean(text, &len);
-  bpe_scratch s = { 0 };
-  if (t && len < SIZE_MAX / 8 / sizeof(int32_t)) {
-    s.bytes = malloc(len * 4 + 1);
-    s.sym = malloc((len * 4 + 1) * sizeof *s.sym);
-    s.rank = malloc((len * 4 + 1) * sizeof *s.rank);
+  bpe_scratch s = { .slow = slow };
+  if (t && len < SIZE_MAX / 8 / sizeof(bpe_pair)) {
+    size_t syms = len * 4 + 1; /* UTF-8 bytes of the longest pre-token */
+    s.bytes = malloc(syms);
+    s.sym = malloc(syms * sizeof *s.sym);
+    s.next = malloc(syms * sizeof *s.next);
+    s.prev = malloc(syms * sizeof *s.prev);
+    s.touched = malloc(syms * sizeof *s.touched);
+    /* The first pairs, then at most two more per merge. */
+    s.heap = malloc(3 * syms * sizeof(bpe_pair));
   }
   clip_status st = CLIP_OK;
-  if (!t || !s.bytes || !s.sym || !s.rank)
-    st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory tokenizing %zu bytes", strlen(text));
+  if (!t || !s.bytes || !s.sym || !s.next || !s.prev || !s.touched || !s.heap)
+    st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory tokenizing %zu bytes", text_len);
 
   id_sink out = { ids, cap, 0 };
   emit(&out, tok->sot);
@@ -676,12 +808,29 @@ clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids,
     i += plen;
   }
   emit(&out, tok->eot);
-  free(s.rank);
+  free(s.heap);
+  free(s.touched);
+  free(s.prev);
+  free(s.next);
   free(s.sym);
   free(s.bytes);
   free(t);
   *n = st == CLIP_OK ? out.n : 0;
   return st;
+}
+
+clip_status
+clip_tokenizer_encode(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap,
+                      size_t *n, clip_error *err)
+{
+  return encode(tok, text, ids, cap, n, false, err);
+}
+
+clip_status
+clip_tokenizer_encode_slow(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap,
+                           size_t *n, clip_error *err)
+{
+  return encode(tok, text, ids, cap, n, true, err);
 }
 
 clip_status

@@ -101,6 +101,21 @@ print_tokens(const tokenize_source *src, const char *text, long context, const c
   return status;
 }
 
+/* Whether a JSON text holds a \\u0000 escape, which cJSON would take as
+ * the end of the string: the prompt would be cut there without a word. */
+static bool
+has_escaped_nul(const char *json, size_t len)
+{
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (json[i] != '\\')
+      continue;
+    if (json[i + 1] == 'u' && i + 6 <= len && !memcmp(json + i + 2, "0000", 4))
+      return true;
+    i++;
+  }
+  return false;
+}
+
 static int
 tokenize_jsonl(const tokenize_source *src, const char *path, long context)
 {
@@ -123,6 +138,10 @@ tokenize_jsonl(const tokenize_source *src, const char *path, long context)
     if (!cJSON_IsString(text)) {
       fprintf(stderr, "clip-tool tokenize: %s:%ld: expected a JSON object with a \"text\" string\n",
               path, line_no);
+      status = 1;
+    } else if (has_escaped_nul(buf, (size_t) len)) {
+      fprintf(stderr, "clip-tool tokenize: %s:%ld: the line holds a NUL character (\\u0000), "
+              "which a prompt cannot contain\n", path, line_no);
       status = 1;
     } else {
       status = print_tokens(src, text->valuestring, context, where);

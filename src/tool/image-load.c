@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef HAVE_GST
 #include <gst/gst.h>
@@ -16,6 +17,7 @@
 
 #include "error.h"
 #include "image-load.h"
+#include "readfile.h"
 
 #define MAX_SIDE 32768
 
@@ -52,6 +54,8 @@ alloc_rgb(tool_image *img, int w, int h, const char *path, clip_error *err)
 
 /* ---- PPM / PGM ---------------------------------------------------------- */
 
+#define PNM_HUGE 1000000000L
+
 /* Next header integer, skipping whitespace and # comments; -1 if none. */
 static long
 pnm_int(const uint8_t *d, size_t n, size_t *pos)
@@ -67,9 +71,13 @@ pnm_int(const uint8_t *d, size_t n, size_t *pos)
   }
   if (*pos >= n || !isdigit(d[*pos]))
     return -1;
+  /* Every digit is read (a number never continues as the next one); the
+   * value saturates at PNM_HUGE, which every range check refuses. */
   long v = 0;
-  while (*pos < n && isdigit(d[*pos]) && v < 1000000)
-    v = v * 10 + (d[(*pos)++] - '0');
+  while (*pos < n && isdigit(d[*pos])) {
+    v = v < PNM_HUGE / 10 ? v * 10 + (d[*pos] - '0') : PNM_HUGE;
+    (*pos)++;
+  }
   return v;
 }
 
@@ -85,18 +93,24 @@ load_pnm(const char *path, const uint8_t *d, size_t n, tool_image *img, clip_err
                           "%s: bad P%c header (expected width, height, maxval 1..65535; found "
                           "%ld, %ld, %ld)",
                           path, kind, w, h, maxval);
-  clip_status st = alloc_rgb(img, (int) w, (int) h, path, err);
-  if (st)
-    return st;
+  if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE)
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: image size %s%ldx%s%ld out of range (1..%d)",
+                          path, w == PNM_HUGE ? ">" : "", w, h == PNM_HUGE ? ">" : "", h,
+                          MAX_SIDE);
   int channels = colour ? 3 : 1, bytes = maxval > 255 ? 2 : 1;
   size_t samples = (size_t) w * h * channels;
   pos++; /* the single whitespace after maxval */
-  if (binary && (pos > n || n - pos < samples * bytes)) {
-    tool_image_free(img);
+  /* The data must be there before the picture is allocated (a 20-byte
+   * header may declare 32768x32768): binary samples take `bytes` each,
+   * text ones at least a digit and a separator (the last one no separator). */
+  size_t left = pos > n ? 0 : n - pos, need = binary ? samples * bytes : 2 * samples - 1;
+  if (left < need)
     return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: truncated P%c data (expected %zu bytes of pixels, found %zu)", path,
-                          kind, samples * bytes, pos > n ? 0 : n - pos);
-  }
+                          "%s: truncated P%c data (expected %s%zu bytes of pixels, found %zu)",
+                          path, kind, binary ? "" : "at least ", need, left);
+  clip_status st = alloc_rgb(img, (int) w, (int) h, path, err);
+  if (st)
+    return st;
   for (size_t i = 0; i < samples; i++) {
     long v;
     if (binary)
@@ -198,9 +212,17 @@ clip_status
 tool_image_load(const char *path, tool_image *img, clip_error *err)
 {
   memset(img, 0, sizeof *img);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return clip_set_error(err, CLIP_ERR_IO, "%s: cannot open image", path);
+  /* Opened without blocking and checked on the descriptor: a FIFO, a
+   * directory or a device is named as such (and never waited on). */
+  size_t size = 0;
+  int fd = clip_open_regular(path, "image", &size, err);
+  if (fd < 0)
+    return err ? err->status : CLIP_ERR_IO;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: cannot open image", path);
+  }
   uint8_t head[2] = { 0, 0 };
   size_t got = fread(head, 1, 2, f);
   bool pnm = got == 2 && head[0] == 'P' && head[1] >= '2' && head[1] <= '6' && head[1] != '4';

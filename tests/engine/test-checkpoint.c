@@ -418,11 +418,17 @@ test_f16(void)
   g_assert_cmpstr(in->dtype, ==, "F16");
   g_assert_cmpstr(in->naming, ==, "huggingface");
 
-  /* Widened copies, equal to the F16 values. */
-  const st_tensor *t = st_find(m->files[0], "text_model.encoder.layers.0.mlp.fc2.weight");
+  /* Widened copies, equal to the F16 values (read from a second open: the
+   * loader released the pages it converted). */
+  char *file = g_build_filename(dir, "model.safetensors", NULL);
+  st_file *again = st_open(file, NULL);
+  g_assert_nonnull(again);
+  const st_tensor *t = st_find(again, "text_model.encoder.layers.0.mlp.fc2.weight");
   const guint8 *h = t->data;
   float want = st_f16_to_f32((guint16) (h[2 * (5 * 512 + 17)] | h[2 * (5 * 512 + 17) + 1] << 8));
   g_assert_true(m->text.blocks[0].fc2.w[5 * 512 + 17] == want);
+  st_close(again);
+  g_free(file);
   const st_tensor *tok = st_find(m->files[0], "text_model.embeddings.token_embedding.weight");
   g_assert_true(m->token_embed != tok->data);
   clip_model_free(m);

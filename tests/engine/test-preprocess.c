@@ -800,7 +800,7 @@ test_tool_score_image_errors(void)
   const char *bad_opt[] = { "score", "model", "img.ppm", "a", "--frobnicate", NULL };
   expect_tool_failure(bad_opt, 2, "unknown option '--frobnicate'");
   const char *missing[] = { "score", "model", "/nonexistent/img.png", "cat", NULL };
-  expect_tool_failure(missing, 1, "/nonexistent/img.png: cannot open image");
+  expect_tool_failure(missing, 1, "/nonexistent/img.png: cannot read the image: no such file or directory");
 
   static const char truncated[] = "P6\n4 4\n255\nabc";
   char *ppm = testutil_write_file("trunc.ppm", truncated, sizeof truncated - 1);

@@ -1,0 +1,70 @@
+/* common.c — helpers of the fuzz targets. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fuzz.h"
+
+static char *tmpdir;
+
+static void
+remove_tmpdir(void)
+{
+  GDir *d = g_dir_open(tmpdir, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name(d))) {
+    char *p = g_build_filename(tmpdir, name, NULL);
+    g_remove(p);
+    g_free(p);
+  }
+  if (d)
+    g_dir_close(d);
+  g_rmdir(tmpdir);
+  g_free(tmpdir);
+}
+
+const char *
+fuzz_tmpdir(void)
+{
+  if (!tmpdir) {
+    tmpdir = g_dir_make_tmp("clip-fuzz-XXXXXX", NULL);
+    if (!tmpdir)
+      fuzz_fail("cannot create a temporary directory");
+    atexit(remove_tmpdir);
+  }
+  return tmpdir;
+}
+
+void
+fuzz_write_path(const char *path, const void *data, size_t size)
+{
+  /* Not g_file_set_contents(): it fsyncs a replaced file, which made the
+   * writing most of each run's time. */
+  FILE *f = fopen(path, "wb");
+  if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
+    fuzz_fail("cannot write %s", path);
+}
+
+const char *
+fuzz_write(int slot, const char *name, const void *data, size_t size)
+{
+  static char *paths[8];
+  g_free(paths[slot]);
+  paths[slot] = g_build_filename(fuzz_tmpdir(), name, NULL);
+  fuzz_write_path(paths[slot], data, size);
+  return paths[slot];
+}
+
+void
+fuzz_fail(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "fuzz finding: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  abort();
+}
