@@ -27,10 +27,11 @@ import tempfile
 # The layers, lowest first: (name, file patterns relative to the root).
 # Every file of src/ and include/ must match exactly one pattern.
 LAYERS = [
-    # Status codes, error reports and parameter types shared by every layer.
+    # Status codes, error reports, parameter types and regular-file reading
+    # shared by every layer.
     # clip.h also declares the public functions; they are implemented above,
     # and the call check below keeps lower layers from calling them.
-    ("base", ["include/clip.h", "src/error.h", "src/error.c"]),
+    ("base", ["include/clip.h", "src/error.h", "src/error.c", "src/readfile.[ch]"]),
     # Self-contained formats: safetensors files, the BPE tokenizer and its
     # text cleanup, the prompt syntax, frame preprocessing.
     ("formats", ["src/safetensors.[ch]", "src/tokenizer.[ch]", "src/textclean.[ch]",
