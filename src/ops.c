@@ -486,6 +486,9 @@ ops_model_prepare(clip_model *m, clip_error *err)
                                      (GDestroyNotify) onednn_linear_free);
   if (!(om->eng = onednn_engine_new(be.n_threads, err)))
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  if (m->files[0])
+    onednn_engine_use_pack_file(om->eng, st_path(m->files[0]),
+                                be.precision == CLIP_PRECISION_BF16);
   int cap = 3 + 4 * (m->vision.layers + m->text.layers);
   model_layer *layers = malloc((size_t) cap * sizeof *layers);
   if (!layers)
@@ -495,24 +498,11 @@ ops_model_prepare(clip_model *m, clip_error *err)
     clip_linear *lin = layers[i].lin;
     if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
       continue; /* a tower this checkpoint does not have */
-    const float *w = lin->w;
-    float *joined = NULL;
     size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
-    if (lin->n_split > 0) {
-      /* One transient copy of this layer only: the packed layout interleaves
-       * the blocks, so the reorder wants them side by side. */
-      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
-        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the oneDNN layers");
-        break;
-      }
-      for (int p = 0; p < lin->n_split; p++)
-        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
-      w = joined;
-    }
-    onednn_linear *prep = onednn_linear_new(om->eng, w, lin->transposed, lin->b, lin->in,
-                                            lin->out, be.precision == CLIP_PRECISION_BF16,
-                                            layers[i].m_hint, err);
-    free(joined);
+    const float *const *parts = lin->n_split > 0 ? (const float *const *) lin->split : &lin->w;
+    onednn_linear *prep = onednn_linear_new_parts(
+        om->eng, parts, lin->n_split > 0 ? lin->n_split : 1, lin->transposed, lin->b, lin->in,
+        lin->out, be.precision == CLIP_PRECISION_BF16, layers[i].m_hint, err);
     if (!prep) {
       st = err ? err->status : CLIP_ERR_UNSUPPORTED;
     } else {
@@ -529,6 +519,8 @@ ops_model_prepare(clip_model *m, clip_error *err)
     }
   }
   free(layers);
+  if (st == CLIP_OK)
+    onednn_engine_save_pack_file(om->eng);
   if (st == CLIP_OK)
     st = warm_vision(m, om, err);
   return st;
