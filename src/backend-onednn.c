@@ -478,6 +478,7 @@ struct pack_file {
   size_t map_len;
   const pack_record *recs;
   bool stale;        /* some layer was packed here: write the file */
+  GThread *writer;   /* writing it, or NULL */
   onednn_linear **made; /* the layers in creation order, for the writer */
   int n_made, cap_made;
 };
@@ -487,6 +488,8 @@ pack_close(pack_file *pf)
 {
   if (!pf)
     return;
+  if (pf->writer)
+    g_thread_join(pf->writer);
   if (pf->map)
     munmap(pf->map, pf->map_len);
   free(pf->made);
@@ -592,52 +595,95 @@ write_all(int fd, const void *p, size_t n)
   return true;
 }
 
+/* What the writer thread writes: plain bytes, no oneDNN object. */
+typedef struct {
+  char *path;
+  pack_header h;
+  pack_record *recs;
+  const void **data; /* [h.n_layers], the layers' packed bytes */
+} pack_job;
+
+static gpointer
+pack_write(gpointer arg)
+{
+  pack_job *j = arg;
+  const uint32_t n = j->h.n_layers;
+  char *dir = g_path_get_dirname(j->path);
+  char *tmp = g_strconcat(j->path, ".XXXXXX", NULL);
+  int fd = -1;
+  bool ok = g_mkdir_with_parents(dir, 0700) == 0 && (fd = g_mkstemp(tmp)) >= 0;
+  ok = ok && write_all(fd, &j->h, sizeof j->h) && write_all(fd, j->recs, n * sizeof *j->recs);
+  for (uint32_t i = 0; ok && i < n; i++)
+    ok = lseek(fd, (off_t) j->recs[i].offset, SEEK_SET) == (off_t) j->recs[i].offset
+         && write_all(fd, j->data[i], j->recs[i].bytes);
+  uint64_t end = n ? j->recs[n - 1].offset + j->recs[n - 1].bytes : 0;
+  /* Durable before it is visible: a crash must not leave a renamed file
+   * whose data never reached the disk. */
+  ok = ok && ftruncate(fd, (off_t) end) == 0 && fsync(fd) == 0;
+  if (fd >= 0 && close(fd) != 0)
+    ok = false;
+  if (ok)
+    ok = rename(tmp, j->path) == 0;
+  if (!ok && fd >= 0)
+    unlink(tmp);
+  g_free(dir), g_free(tmp), g_free(j->path);
+  free(j->recs), free(j->data), free(j);
+  return NULL;
+}
+
+/* Waits for the writer: it reads the layers' packed bytes. */
+static void
+pack_join(onednn_engine *eng)
+{
+  if (eng && eng->pack && eng->pack->writer) {
+    g_thread_join(eng->pack->writer);
+    eng->pack->writer = NULL;
+  }
+}
+
 void
 onednn_engine_save_pack_file(onednn_engine *eng)
 {
   pack_file *pf = eng ? eng->pack : NULL;
-  if (!pf || (!pf->stale && pf->n_made == (int) pf->want.n_layers) || pf->n_made == 0)
+  if (!pf || pf->writer || (!pf->stale && pf->n_made == (int) pf->want.n_layers)
+      || pf->n_made == 0)
     return;
   size_t total = 0;
   for (int i = 0; i < pf->n_made; i++)
     total += dnnl_memory_desc_get_size(&pf->made[i]->wei_md);
   if (total < PACK_MIN_BYTES)
     return;
-  pack_header h = pf->want;
-  h.n_layers = (uint32_t) pf->n_made;
-  pack_record *recs = calloc((size_t) pf->n_made, sizeof *recs);
-  char *dir = g_path_get_dirname(pf->path);
-  char *tmp = g_strconcat(pf->path, ".XXXXXX", NULL);
-  int fd = -1;
-  bool ok = recs && g_mkdir_with_parents(dir, 0700) == 0 && (fd = g_mkstemp(tmp)) >= 0;
-  uint64_t at = (sizeof h + (size_t) pf->n_made * sizeof *recs + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
-  for (int i = 0; ok && i < pf->n_made; i++) {
-    recs[i].K = pf->made[i]->K, recs[i].N = pf->made[i]->N;
-    recs[i].md = pf->made[i]->wei_md;
-    recs[i].bytes = dnnl_memory_desc_get_size(&recs[i].md);
-    recs[i].offset = at;
-    at = (at + recs[i].bytes + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
+  pack_job *j = calloc(1, sizeof *j);
+  if (!j)
+    return;
+  j->h = pf->want;
+  j->h.n_layers = (uint32_t) pf->n_made;
+  j->recs = calloc((size_t) pf->n_made, sizeof *j->recs);
+  j->data = calloc((size_t) pf->n_made, sizeof *j->data);
+  j->path = g_strdup(pf->path);
+  if (!j->recs || !j->data) {
+    free(j->recs), free(j->data), g_free(j->path), free(j);
+    return;
   }
-  ok = ok && write_all(fd, &h, sizeof h)
-       && write_all(fd, recs, (size_t) pf->n_made * sizeof *recs);
-  for (int i = 0; ok && i < pf->n_made; i++) {
+  uint64_t at = (sizeof j->h + (size_t) pf->n_made * sizeof *j->recs + PACK_ALIGN - 1)
+                & ~(PACK_ALIGN - 1);
+  for (int i = 0; i < pf->n_made; i++) {
+    pack_record *r = &j->recs[i];
+    r->K = pf->made[i]->K, r->N = pf->made[i]->N;
+    r->md = pf->made[i]->wei_md;
+    r->bytes = dnnl_memory_desc_get_size(&r->md);
+    r->offset = at;
+    at = (at + r->bytes + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
     void *data = NULL;
     dnnl_memory_get_data_handle(pf->made[i]->wei, &data);
-    ok = lseek(fd, (off_t) recs[i].offset, SEEK_SET) == (off_t) recs[i].offset
-         && write_all(fd, data, recs[i].bytes);
+    j->data[i] = data;
   }
-  /* Durable before it is visible: a crash must not leave a renamed file
-   * whose data never reached the disk. */
-  ok = ok && ftruncate(fd, (off_t) at) == 0 && fsync(fd) == 0;
-  if (fd >= 0 && close(fd) != 0)
-    ok = false;
-  if (ok)
-    ok = rename(tmp, pf->path) == 0;
-  if (!ok && fd >= 0)
-    unlink(tmp);
-  free(recs);
-  g_free(dir);
-  g_free(tmp);
+  /* Writing and syncing ~0.5 GB takes longer than the packing: it runs
+   * beside the first passes, and freeing a layer or the engine waits for
+   * it. */
+  pf->writer = g_thread_try_new("clip-pack-write", pack_write, j, NULL);
+  if (!pf->writer)
+    pack_write(j);
 }
 
 onednn_linear *
@@ -780,6 +826,7 @@ onednn_linear_free(onednn_linear *lin)
 {
   if (!lin)
     return;
+  pack_join(lin->eng);
   if (lin->wei)
     dnnl_memory_destroy(lin->wei);
   free(lin->wei_buf);

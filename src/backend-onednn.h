@@ -59,8 +59,9 @@ void onednn_linear_free(onednn_linear *lin);
 /* Packed-weight file: layers built on eng after this call take their packed
  * weights, in creation order, from the file saved for the weights file
  * `weights` (a model's checkpoint) when it is valid, instead of packing them;
- * onednn_engine_save_pack_file(), called once all of them exist, writes the
- * file when some layer had to be packed. The file lives in
+ * onednn_engine_save_pack_file(), called once all of them exist (no layer is
+ * built on eng after it), writes the file when some layer had to be packed,
+ * on a thread of its own: freeing a layer or eng waits for it. The file lives in
  * $CLIP_WEIGHT_CACHE or else ~/.cache/clipfilter (CLIP_WEIGHT_CACHE=off:
  * none); models under 64 MB of packed weights get none. Both calls are
  * best-effort: a file that cannot be read or written only costs the packing.
