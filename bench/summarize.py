@@ -13,7 +13,7 @@ if os.path.exists(g):
         print(f"GEMM floor ViT-B/32 batch {v['batch']:2d} (ms/image): {v['gemm_floor_ms']}")
     print(f"GEMM floor text 8x77 (ms): {d['text']['gemm_floor_ms']}")
 print()
-print("config                 load_ms first_ms  min_ms  med_ms  floor  min/floor  model_floor  fwd/model_floor(min,med)"
+print("config                 load_ms 1st_result first_ms  min_ms  med_ms  floor  min/floor  model_floor  fwd/model_floor(min,med)"
       "  text_ms(T) text/floor_run text/model_floor  rss/budget outside")
 for f in sorted(glob.glob(os.path.join(out, "bench-*.json"))):
     try:
@@ -22,7 +22,7 @@ for f in sorted(glob.glob(os.path.join(out, "bench-*.json"))):
         continue
     t = d.get("text", {})
     p = d.get("profile", {})
-    print(f"{d['backend']:8s} {d['precision']} b{d['batch']:<3d}  {d['model_load_ms']:8.0f} {d['first_pass_ms']:8.0f}"
+    print(f"{d['backend']:8s} {d['precision']} b{d['batch']:<3d}  {d['load_ms']:8.0f} {d['first_result_ms']:10.0f} {d['first_pass_ms']:8.0f}"
           f" {d['ms_per_image_min']:7.1f} {d['ms_per_image_median']:7.1f} {d['gemm_floor_ms_per_image']:6.1f}"
           f" {d['ratio_to_floor_min']:9.2f} {d['model_floor_ms_per_image_min']:11.1f}"
           f"   {d['ratio_to_model_floor_min']:9.2f} {d['ratio_to_model_floor_median']:5.2f}"

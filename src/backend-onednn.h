@@ -48,7 +48,26 @@ int onednn_engine_threads(const onednn_engine *eng);
 onednn_linear *onednn_linear_new(onednn_engine *eng, const float *w, bool transposed,
                                  const float *b, int K, int N, bool bf16, int m_hint,
                                  clip_error *err);
+/* The same for weights given in n_parts blocks of N / n_parts rows each of
+ * PyTorch's [N][K] layout (transposed only), as separate q, k and v
+ * projections are stored: joined only when they have to be packed. */
+onednn_linear *onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts,
+                                       bool transposed, const float *b, int K, int N, bool bf16,
+                                       int m_hint, clip_error *err);
 void onednn_linear_free(onednn_linear *lin);
+
+/* Packed-weight file: layers built on eng after this call take their packed
+ * weights, in creation order, from the file saved for the weights file
+ * `weights` (a model's checkpoint) when it is valid, instead of packing them;
+ * onednn_engine_save_pack_file(), called once all of them exist (no layer is
+ * built on eng after it), writes the file when some layer had to be packed,
+ * on a thread of its own: freeing a layer or eng waits for it. The file lives in
+ * $CLIP_WEIGHT_CACHE or else ~/.cache/clipfilter (CLIP_WEIGHT_CACHE=off:
+ * none); models under 64 MB of packed weights get none. Both calls are
+ * best-effort: a file that cannot be read or written only costs the packing.
+ * Layers are then built one at a time (not from several threads at once). */
+void onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16);
+void onednn_engine_save_pack_file(onednn_engine *eng);
 /* Bytes held by the prepared weights and bias. */
 size_t onednn_linear_bytes(const onednn_linear *lin);
 bool onednn_linear_is_bf16(const onednn_linear *lin);

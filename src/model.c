@@ -83,22 +83,12 @@ clip_model_pack_layers(clip_model *m, clip_layer_pack_fn pack, void *user, clip_
     clip_linear *lin = layers[i].lin;
     if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
       continue; /* a tower this checkpoint does not have */
-    const float *w = lin->w;
-    float *joined = NULL;
     size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
-    if (lin->n_split > 0) {
-      /* One transient copy of this layer only: the packed layout interleaves
-       * the blocks, so the reorder wants them side by side. */
-      if (!(joined = malloc((size_t) lin->n_split * block * sizeof *joined))) {
-        st = clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
-        break;
-      }
-      for (int p = 0; p < lin->n_split; p++)
-        memcpy(joined + (size_t) p * block, lin->split[p], block * sizeof *joined);
-      w = joined;
-    }
-    st = pack(user, lin, w, layers[i].m_hint, err);
-    free(joined);
+    /* Hugging Face's q, k and v stay separate blocks here: a backend joins
+     * them only when it has to pack the layer (not when its packed copy
+     * comes from a file). */
+    const float *const *parts = lin->n_split > 0 ? (const float *const *) lin->split : &lin->w;
+    st = pack(user, lin, parts, lin->n_split > 0 ? lin->n_split : 1, layers[i].m_hint, err);
     if (st != CLIP_OK)
       break;
     if (lin->w && !free_owned(m, lin->w))

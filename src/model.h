@@ -47,13 +47,14 @@ struct clip_model {
   void *backend;
 };
 
-/* Packs one linear layer for a backend: w is the layer's whole weight
- * matrix (lin's layout; HF's q, k, v blocks joined), valid during the call
- * only; m_hint is the row count the layer usually runs at (one image, one
+/* Packs one linear layer for a backend: parts are the layer's weight
+ * matrix in lin's layout, in n_parts consecutive row blocks (HF's separate
+ * q, k, v; one block otherwise), valid during the call only; m_hint is the row count the layer usually runs at (one image, one
  * full-length text), which picks the packed layout. The backend keeps its
  * copy, keyed by lin. */
-typedef clip_status (*clip_layer_pack_fn)(void *user, const clip_linear *lin, const float *w,
-                                          int m_hint, clip_error *err);
+typedef clip_status (*clip_layer_pack_fn)(void *user, const clip_linear *lin,
+                                          const float *const *parts, int n_parts, int m_hint,
+                                          clip_error *err);
 
 /* Prepares a loaded model for a backend that keeps its own copy of the
  * weights (model.c): hands every linear layer to pack(), then lets go of

@@ -269,11 +269,12 @@ typedef struct {
 } onednn_pack;
 
 static clip_status
-onednn_pack_layer(void *user, const clip_linear *lin, const float *w, int m_hint, clip_error *err)
+onednn_pack_layer(void *user, const clip_linear *lin, const float *const *parts, int n_parts,
+                  int m_hint, clip_error *err)
 {
   const onednn_pack *pk = user;
-  onednn_linear *prep = onednn_linear_new(pk->om->eng, w, lin->transposed, lin->b, lin->in,
-                                          lin->out, pk->bf16, m_hint, err);
+  onednn_linear *prep = onednn_linear_new_parts(pk->om->eng, parts, n_parts, lin->transposed,
+                                                lin->b, lin->in, lin->out, pk->bf16, m_hint, err);
   if (!prep)
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
   g_hash_table_insert(pk->om->layers, (gpointer) lin, prep);
@@ -298,8 +299,14 @@ ops_model_prepare(clip_model *m, clip_error *err)
                                      (GDestroyNotify) onednn_linear_free);
   if (!(om->eng = onednn_engine_new(be.n_threads, err)))
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
+  /* Packed weights saved by an earlier load of this checkpoint are mapped
+   * instead of packed again (backend-onednn.c checks they still match). */
+  if (m->files[0])
+    onednn_engine_use_pack_file(om->eng, st_path(m->files[0]), be.precision == CLIP_PRECISION_BF16);
   onednn_pack pk = { om, be.precision == CLIP_PRECISION_BF16 };
   st = clip_model_pack_layers(m, onednn_pack_layer, &pk, err);
+  if (st == CLIP_OK)
+    onednn_engine_save_pack_file(om->eng);
   if (st == CLIP_OK)
     st = warm_vision(m, om, err);
   return st;

@@ -1,10 +1,15 @@
 /* test-backend.c — the oneDNN backend against naive references: linear layers
  * with every epilogue (fp32 within 1e-5 relative, bf16 within its stated
  * tolerance), the attention core with and without the causal mask, and the
- * bf16 conversions. Skipped when the build has no oneDNN. */
+ * bf16 conversions, the packed-weight file. Skipped when the build has no
+ * oneDNN. */
 #include <math.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <glib/gstdio.h>
 
 #include "backend-onednn.h"
 #include "testutil.h"
@@ -499,7 +504,8 @@ test_tool_bench(void)
                           "--floor-seconds", "0.01", "--backend", backends[k], "--profile", NULL };
     g_assert_cmpint(run_tool(run, &out, &errs), ==, 0);
     static const char *keys[] = { "\"ms_per_image_min\"", "\"ms_per_image_median\"",
-                                  "\"images_per_s\"", "\"model_load_ms\"", "\"peak_rss_mb\"",
+                                  "\"images_per_s\"", "\"load_ms\"", "\"first_result_ms\"",
+                                  "\"openblas_first_result_ms\"", "\"peak_rss_mb\"",
                                   "\"gemm_floor_ms_per_image\"", "\"ratio_to_model_floor_min\"",
                                   "\"model_floor_ms_tokens_run_min\"", "\"tokens_run\"",
                                   "\"stages_ms_per_pass\"", "\"qkv\"", "\"attention\"",
@@ -527,6 +533,158 @@ test_tool_bench(void)
   g_free(model);
 }
 
+/* ---- packed-weight file -------------------------------------------------- */
+
+/* Four transposed layers of 2048 × 2048 (fp32: 64 MB packed, the least
+ * that gets a file), the middle one in three parts like split q, k, v. */
+enum { PK = 2048, PN = 2048, PM = 3, PLAYERS = 4 };
+
+typedef struct {
+  float *w[PLAYERS], *b, *x;
+  char *dir, *weights; /* CLIP_WEIGHT_CACHE and the "checkpoint" it is keyed to */
+} pack_case;
+
+/* Builds the layers on a fresh engine with the pack file of c->weights, saves
+ * it, and returns their outputs for x (PLAYERS × PM × PN). n_layers < PLAYERS
+ * builds only the first ones. */
+static float *
+pack_run(const pack_case *c, bool bf16, int n_layers)
+{
+  clip_error err = { 0 };
+  onednn_engine *eng = onednn_engine_new(2, &err);
+  g_assert_nonnull(eng);
+  onednn_engine_use_pack_file(eng, c->weights, bf16);
+  onednn_linear *lin[PLAYERS];
+  for (int l = 0; l < n_layers; l++) {
+    const size_t third = (size_t) PN / 3 * PK;
+    const float *parts[3] = { c->w[l], c->w[l] + third, c->w[l] + 2 * third };
+    lin[l] = l == 1 ? onednn_linear_new_parts(eng, parts, 3, true, c->b, PK, PN - PN % 3, bf16,
+                                              PM, &err)
+                    : onednn_linear_new(eng, c->w[l], true, c->b, PK, PN, bf16, PM, &err);
+    g_assert_nonnull(lin[l]);
+  }
+  onednn_engine_save_pack_file(eng);
+  float *y = g_new0(float, (size_t) PLAYERS * PM * PN);
+  onednn_exec *ex = onednn_exec_new(eng, &err);
+  for (int l = 0; l < n_layers; l++)
+    g_assert_cmpint(onednn_linear_run(ex, lin[l], c->x, PM, y + (size_t) l * PM * PN,
+                                      ONEDNN_ACT_NONE, false, &err), ==, CLIP_OK);
+  onednn_exec_free(ex);
+  for (int l = 0; l < n_layers; l++)
+    onednn_linear_free(lin[l]);
+  onednn_engine_free(eng);
+  return y;
+}
+
+/* The one pack file in c->dir (NULL when there is none); its inode in *ino. */
+static char *
+pack_file_in(const pack_case *c, guint64 *ino)
+{
+  GDir *d = g_dir_open(c->dir, 0, NULL);
+  char *found = NULL;
+  for (const char *n; d && (n = g_dir_read_name(d));) {
+    g_assert_null(found); /* never more than one, nor a temporary left behind */
+    found = g_build_filename(c->dir, n, NULL);
+  }
+  if (d)
+    g_dir_close(d);
+  GStatBuf sb;
+  if (found && ino) {
+    g_assert_cmpint(g_stat(found, &sb), ==, 0);
+    *ino = sb.st_ino;
+  }
+  return found;
+}
+
+static void
+test_pack_file(void)
+{
+  onednn_engine *probe = engine_or_skip();
+  if (!probe)
+    return;
+  onednn_engine_free(probe);
+  pack_case c;
+  for (int l = 0; l < PLAYERS; l++)
+    c.w[l] = rand_buf((size_t) PK * PN, 0.02f);
+  c.b = rand_buf(PN, 0.5f);
+  c.x = rand_buf((size_t) PM * PK, 1.0f);
+  c.dir = g_build_filename(testutil_tmpdir(), "pack", NULL);
+  c.weights = testutil_write_file("pack-weights.safetensors", "identity", 8);
+  g_setenv("CLIP_WEIGHT_CACHE", c.dir, TRUE);
+  const size_t ny = (size_t) PLAYERS * PM * PN * sizeof(float);
+
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    /* First load: packs and writes the file. */
+    float *y0 = pack_run(&c, bf16, PLAYERS);
+    guint64 ino0 = 0, ino = 0;
+    char *file = pack_file_in(&c, &ino0);
+    if (bf16) { /* 32 MB of bf16: under the threshold, no file */
+      g_assert_null(file);
+      g_free(y0);
+      continue;
+    }
+    g_assert_nonnull(file);
+    g_assert_nonnull(strstr(file, "pack-weights.safetensors-"));
+    g_assert_nonnull(strstr(file, "-onednn-fp32.packed"));
+    /* Second load: maps the file (left as it was) with identical results. */
+    float *y = pack_run(&c, bf16, PLAYERS);
+    g_assert_cmpmem(y, ny, y0, ny);
+    g_free(y), g_free(pack_file_in(&c, &ino));
+    g_assert_cmpuint(ino, ==, ino0);
+
+    /* A replaced checkpoint (new modification time): packed and rewritten. */
+    struct utimbuf times = { 1000000000, 1000000000 };
+    g_assert_cmpint(utime(c.weights, &times), ==, 0);
+    y = pack_run(&c, bf16, PLAYERS);
+    g_assert_cmpmem(y, ny, y0, ny);
+    g_free(y), g_free(pack_file_in(&c, &ino));
+    g_assert_cmpuint(ino, !=, ino0);
+    ino0 = ino;
+
+    /* A truncated file: packed and rewritten whole. */
+    g_assert_cmpint(truncate(file, 200000), ==, 0);
+    y = pack_run(&c, bf16, PLAYERS);
+    g_assert_cmpmem(y, ny, y0, ny);
+    g_free(y), g_free(pack_file_in(&c, &ino));
+    g_assert_cmpuint(ino, !=, ino0);
+    GStatBuf sb;
+    g_assert_cmpint(g_stat(file, &sb), ==, 0);
+    g_assert_cmpint(sb.st_size, >, 64 << 20);
+    ino0 = ino;
+
+    /* Fewer layers than the file has (another model's shape list): each
+     * matching layer still comes from it, and a model under the threshold
+     * leaves the file alone. */
+    float *y2 = pack_run(&c, bf16, 2);
+    g_assert_cmpmem(y2, (size_t) 2 * PM * PN * sizeof(float), y0,
+                    (size_t) 2 * PM * PN * sizeof(float));
+    g_free(y2), g_free(pack_file_in(&c, &ino));
+    g_assert_cmpuint(ino, ==, ino0);
+
+    /* Turned off: no file is read or written. */
+    g_assert_cmpint(g_unlink(file), ==, 0);
+    g_setenv("CLIP_WEIGHT_CACHE", "off", TRUE);
+    y = pack_run(&c, bf16, PLAYERS);
+    g_assert_cmpmem(y, ny, y0, ny);
+    g_free(y);
+    g_assert_null(pack_file_in(&c, NULL));
+
+    /* A directory that cannot be created (under a regular file): the load
+     * works, only without the file. */
+    char *bad = g_build_filename(c.weights, "cache", NULL);
+    g_setenv("CLIP_WEIGHT_CACHE", bad, TRUE);
+    y = pack_run(&c, bf16, PLAYERS);
+    g_assert_cmpmem(y, ny, y0, ny);
+    g_free(y), g_free(bad);
+    g_setenv("CLIP_WEIGHT_CACHE", c.dir, TRUE);
+    g_free(file), g_free(y0);
+  }
+  g_unsetenv("CLIP_WEIGHT_CACHE");
+  for (int l = 0; l < PLAYERS; l++)
+    g_free(c.w[l]);
+  g_free(c.b), g_free(c.x), g_free(c.dir), g_free(c.weights);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -539,6 +697,7 @@ main(int argc, char **argv)
   g_test_add_func("/backend/linear-transposed", test_linear_transposed);
   g_test_add_func("/backend/linear-errors", test_linear_errors);
   g_test_add_func("/backend/attention", test_attention);
+  g_test_add_func("/backend/pack-file", test_pack_file);
   g_test_add_func("/backend/bf16-conversion", test_bf16_conversion);
   g_test_add_func("/backend/unbuilt", test_unbuilt_reports);
   g_test_add_func("/backend/clip-tool-bench", test_tool_bench);
