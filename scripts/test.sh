@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite twice: an optimized build, and the same tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer (with leak checking).
+# Runs the whole test suite: an optimized build, the same tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer (with leak checking), the
+# engine's thread tests under ThreadSanitizer, and under CI=true (or with
+# FUZZ_SECONDS set) every fuzz target for a short bounded time.
 # Prints one closing line: "tests: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +19,26 @@ run build || status=1
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug || status=1
-python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
+logs=(build/meson-logs/testlog.json build-asan/meson-logs/testlog.json)
+
+sh scripts/tsan.sh || status=1
+logs+=(build-tsan/meson-logs/testlog.json)
+
+# Each fuzz target counts as one test: passed when it ran its time without
+# a finding.
+if [ "${CI:-}" = true ] || [ -n "${FUZZ_SECONDS:-}" ]; then
+  mkdir -p build-fuzz
+  FUZZ_JOBS=2 sh scripts/fuzz.sh "${FUZZ_SECONDS:-20}" | tee build-fuzz/summary.txt || status=1
+  python3 - build-fuzz/summary.txt >build-fuzz/testlog.json <<'PY'
+import json, re, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    m = re.match(r"(fuzz-\S+): (\S+) executions.*, (\d+) finding", line)
+    if m:
+        ok = m.group(2) != "?" and m.group(3) == "0"
+        print(json.dumps({"name": "libfuzzer-" + m.group(1), "result": "OK" if ok else "FAIL"}))
+PY
+  logs+=(build-fuzz/testlog.json)
+fi
+
+python3 scripts/test-summary.py "${logs[@]}" || status=1
 exit $status

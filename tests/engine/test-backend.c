@@ -467,8 +467,8 @@ run_tool(const char *const *args, char **out, char **errs)
   return testutil_run_tool(args, out, errs);
 }
 
-/* clip-tool bench: usage errors, and a short real run whose JSON has the
- * figures the issue asks for, with sane values. */
+/* clip-tool bench: usage errors, and a short real run whose JSON has every
+ * documented figure, with sane values. */
 static void
 test_tool_bench(void)
 {
