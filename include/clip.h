@@ -118,7 +118,14 @@ typedef struct {
 /* Loads a checkpoint: a Hugging Face directory (config.json,
  * model.safetensors, vocab.json, merges.txt, preprocessor_config.json), an
  * open_clip safetensors file, or a directory holding one. NULL params means
- * defaults. Returns NULL and fills err on failure. */
+ * defaults. Returns NULL and fills err on failure.
+ *
+ * The weights are read into the process's own memory, so a model file
+ * replaced or truncated while the model is loaded changes nothing;
+ * CLIP_MODEL_MMAP=1 maps the file instead (less memory per process, but
+ * the file must then only ever be replaced by rename()). On oneDNN, the
+ * packed weights of a large model are kept in CLIP_WEIGHT_CACHE (default
+ * ~/.cache/clipfilter, "off" to disable) and mapped by later loads. */
 clip_model *clip_model_load(const char *path, const clip_params *params, clip_error *err);
 void clip_model_free(clip_model *model);
 const clip_model_info *clip_model_get_info(const clip_model *model);

@@ -32,10 +32,12 @@ struct clip_model {
 
   clip_tokenizer *tokenizer;   /* NULL when the checkpoint has no vocab files */
 
-  /* Ownership: the mapped files, and the blocks allocated for converted or
-   * re-laid-out tensors. Freed by clip_model_free(). Embedding, positional
-   * layer-norm and linear-weight pointers point into files[0]'s mapping
-   * when the tensor is F32 and aligned; F16/BF16 tensors are owned copies. */
+  /* Ownership: the checkpoint files' bytes, and the blocks allocated for
+   * converted or re-laid-out tensors. Freed by clip_model_free(). Embedding,
+   * positional, layer-norm and linear-weight pointers point into files[0]'s
+   * bytes when the tensor is F32 and aligned; F16/BF16 tensors are copies.
+   * Those bytes are the process's own (read at load), or a shared mapping
+   * of the file only with CLIP_MODEL_MMAP=1 (safetensors.h). */
   st_file *files[2];
   void **owned;
   int n_owned, cap_owned;
