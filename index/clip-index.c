@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <gst/base/gsttypefindhelper.h>
 #include <gst/gst.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "clip.h"
 #include "ingest.h"
+#include "matrix.h"
 #include "search.h"
 #include "store.h"
 
@@ -222,30 +224,54 @@ job_free(gpointer p)
   g_free(j);
 }
 
-/* Video by content (magic bytes), with the name only as a hint. */
+static bool
+video_type(const char *m)
+{
+  return g_str_has_prefix(m, "video/") || !strcmp(m, "application/ogg") ||
+         !strcmp(m, "application/mxf") || !strcmp(m, "application/vnd.rn-realmedia");
+}
+
+/* Video by content, not by name: GIO's sniffing (shared-mime-info), then
+ * GStreamer's own type finders for what GIO cannot tell (e.g. Matroska
+ * without an extension). type_out gets the type found. */
 static bool
 is_video(const char *path, char **type_out)
 {
-  guchar buf[4096];
+  guchar *buf = g_malloc(65536);
   gsize n = 0;
   FILE *fp = fopen(path, "rb");
   gboolean uncertain;
-  char *type;
+  char *type, *mime;
   bool video;
 
   if (fp) {
-    n = fread(buf, 1, sizeof buf, fp);
+    n = fread(buf, 1, 65536, fp);
     fclose(fp);
   }
   type = g_content_type_guess(path, n ? buf : NULL, n, &uncertain);
-  char *mime = g_content_type_get_mime_type(type);
-  const char *m = mime ? mime : type;
-  video = g_str_has_prefix(m, "video/") || !strcmp(m, "application/ogg") ||
-          !strcmp(m, "application/mxf") || !strcmp(m, "application/vnd.rn-realmedia");
+  mime = g_content_type_get_mime_type(type);
+  if (!mime)
+    mime = g_strdup(type);
+  video = video_type(mime);
+  if (!video && n) {
+    GstTypeFindProbability prob;
+    GstCaps *caps = gst_type_find_helper_for_data(NULL, buf, n, &prob);
+    if (caps && prob >= GST_TYPE_FIND_LIKELY) {
+      const char *name = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+      if (video_type(name)) {
+        video = true;
+        g_free(mime);
+        mime = g_strdup(name);
+      }
+    }
+    if (caps)
+      gst_caps_unref(caps);
+  }
   if (type_out)
-    *type_out = g_strdup(m);
+    *type_out = g_strdup(mime);
   g_free(mime);
   g_free(type);
+  g_free(buf);
   return video;
 }
 
@@ -364,7 +390,7 @@ add_worker(gpointer data)
   worker_arg *wa = data;
   add_run *r = wa->run;
   clip_error err = { 0 };
-  clip_ctx *ctx = clip_ctx_new(r->model, &err);
+  clip_ctx *ctx = r->model ? clip_ctx_new(r->model, &err) : NULL;
   progress_ctx pc = { r, wa->worker, 0 };
   ingest_params ip = r->ip;
 
@@ -387,20 +413,20 @@ add_worker(gpointer data)
     f.uri = j->uri;
     f.size = j->size;
     f.mtime = j->mtime;
-    if (!ctx) {
+    if (!ctx && !ip.decode_only) {
       e = g_error_new(g_quark_from_static_string("clip-index"), 1, "%s", err.message);
       ok = false;
     } else {
       ok = ingest_file(ctx, &ip, j->uri, &f, &e);
     }
     g_mutex_lock(&r->lock);
-    if (ok)
+    if (ok && r->st)
       ok = store_put_file(r->st, &f, &e);
     r->current[wa->worker] = 0;
     r->bytes_done += j->size;
     if (ok) {
       r->done++;
-      r->segments += f.segments->len;
+      r->segments += f.segments ? f.segments->len : 0;
       r->samples += f.samples->len;
       r->video_seconds += f.duration;
     } else {
@@ -424,10 +450,12 @@ cmd_add(int argc, char **argv)
   double interval = 1.0, merge = 0.9;
   int jobs_n = 1, batch = 4, thumb = 160, status;
   char *decode = NULL;
-  gboolean json = FALSE;
+  gboolean json = FALSE, decode_only = FALSE;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_STRING, &mo.model,
       "CLIP model (name or path; default " DEFAULT_MODEL "); recorded by the first add", "M" },
+    { "decode-only", 0, 0, G_OPTION_ARG_NONE, &decode_only,
+      "Decode and sample only: no model, INDEX not written (measures the decoder)", NULL },
     { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &interval, "Seconds between samples (default 1)",
       "S" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &mo.precision, "fp32 or bf16 (bf16 needs oneDNN)",
@@ -477,6 +505,8 @@ cmd_add(int argc, char **argv)
     goto out;
   }
 
+  if (decode_only)
+    goto files;
   if (!(r.st = store_open(argv[1], true, &e))) {
     fprintf(stderr, "clip-index add: %s\n", e->message);
     goto out;
@@ -493,6 +523,7 @@ cmd_add(int argc, char **argv)
     }
   }
 
+files:
   all = g_ptr_array_new_with_free_func(job_free);
   skipped = g_ptr_array_new_with_free_func(g_free);
   for (int i = 2; i < argc; i++) {
@@ -521,20 +552,19 @@ cmd_add(int argc, char **argv)
     g_free(scheme);
   }
   r.jobs = g_ptr_array_new();
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
   for (guint i = 0; i < all->len; i++) {
     job *j = g_ptr_array_index(all, i);
-    bool dup = false;
-    for (guint k = 0; k < r.jobs->len && !dup; k++)
-      dup = !strcmp(((job *) g_ptr_array_index(r.jobs, k))->path, j->path);
-    if (dup)
+    if (!g_hash_table_add(seen, j->path)) /* named twice (a file and its directory) */
       continue;
-    if (j->size >= 0 && store_file_is_current(r.st, j->path, j->size, j->mtime)) {
+    if (r.st && j->size >= 0 && store_file_is_current(r.st, j->path, j->size, j->mtime)) {
       unchanged++;
       continue;
     }
     g_ptr_array_add(r.jobs, j);
     r.bytes_total += MAX(j->size, 0);
   }
+  g_hash_table_unref(seen);
 
   r.model = model;
   r.ip.model = model;
@@ -542,6 +572,7 @@ cmd_add(int argc, char **argv)
   r.ip.merge = merge;
   r.ip.batch = batch;
   r.ip.thumb_width = thumb;
+  r.ip.decode_only = decode_only;
   r.ip.decode = !decode || !strcmp(decode, "auto") ? INGEST_DECODE_AUTO
                 : !strcmp(decode, "keyframes")     ? INGEST_DECODE_KEYFRAMES
                                                    : INGEST_DECODE_ALL;
@@ -660,8 +691,8 @@ cmd_search(int argc, char **argv)
   clip_params params;
   clip_error err = { 0 };
   GError *e = NULL;
-  float *query = NULL, *rows = NULL;
-  int64_t *ids = NULL, n = 0;
+  float *query = NULL;
+  segment_matrix mat = { 0 };
   search_hit *hits = NULL;
   int rc = 1, n_hits, n_templates = 0;
   double t_load = 0, t_embed = 0, t_matrix = 0, t_scan = 0;
@@ -717,13 +748,13 @@ cmd_search(int argc, char **argv)
     }
   }
   t_embed = (g_get_monotonic_time() - t0) / 1e6 - t_load;
-  if (!store_load_matrix(st, rec.embed_dim, &ids, &rows, &n, &e)) {
+  if (!segment_matrix_open(&mat, st, argv[1], rec.embed_dim, &e)) {
     fprintf(stderr, "clip-index search: %s\n", e->message);
     goto out;
   }
   t_matrix = (g_get_monotonic_time() - t0) / 1e6 - t_load - t_embed;
   hits = g_new(search_hit, top);
-  n_hits = search_top_k(rows, n, rec.embed_dim, query, top, hits, &t_scan);
+  n_hits = search_top_k(mat.rows, mat.n, rec.embed_dim, query, top, hits, &t_scan);
 
   if (thumbs && g_mkdir_with_parents(thumbs, 0755) != 0) {
     fprintf(stderr, "clip-index search: cannot create %s: %s\n", thumbs, g_strerror(errno));
@@ -733,7 +764,7 @@ cmd_search(int argc, char **argv)
   for (int i = 0; i < n_hits; i++) {
     store_hit h;
     char *thumb_path = NULL;
-    int64_t id = ids[hits[i].row];
+    int64_t id = mat.ids[hits[i].row];
     if (!store_get_segment(st, id, &h, &e)) {
       fprintf(stderr, "clip-index search: %s\n", e->message);
       cJSON_Delete(list);
@@ -781,16 +812,15 @@ cmd_search(int argc, char **argv)
   }
   if (timing)
     fprintf(stderr,
-            "model load %.1f ms, query embed %.1f ms, matrix load %.1f ms (%" G_GINT64_FORMAT
+            "model load %.1f ms, query embed %.1f ms, matrix %s %.1f ms (%" G_GINT64_FORMAT
             " rows), scan %.1f ms, total %.1f ms\n",
-            t_load * 1e3, t_embed * 1e3, t_matrix * 1e3, n, t_scan * 1e3,
+            t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n, t_scan * 1e3,
             (g_get_monotonic_time() - t0) / 1e3);
   rc = 0;
 out:
   g_clear_error(&e);
   g_free(query);
-  g_free(rows);
-  g_free(ids);
+  segment_matrix_close(&mat);
   g_free(hits);
   clip_ctx_free(ctx);
   clip_model_free(model);

@@ -372,7 +372,8 @@ bool
 ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *f,
             GError **error)
 {
-  const clip_model_info *mi = clip_model_get_info(p->model);
+  static const clip_model_info none = { .embed_dim = 1, .image_size = 1 };
+  const clip_model_info *mi = p->decode_only ? &none : clip_model_get_info(p->model);
   decoder *d;
   segmenter sg = { .p = p, .ctx = ctx, .dim = mi->embed_dim, .image_size = mi->image_size, .f = f };
   int batch_max = MAX(p->batch, 1);
@@ -450,6 +451,12 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
         f->height = info.height;
       }
     }
+    if (p->decode_only) {
+      store_sample smp = { .time = t };
+      g_array_append_val(f->samples, smp);
+      gst_sample_unref(s);
+      continue;
+    }
     pending q = { s, t };
     g_array_append_val(batch, q);
     if ((int) batch->len >= batch_max && !flush_batch(&sg, batch, pixels, embeds, error))
@@ -461,7 +468,8 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
     g_set_error(error, INGEST_ERROR, 1, "no frame decoded");
     goto out;
   }
-  segment_close(&sg);
+  if (!p->decode_only)
+    segment_close(&sg);
   f->duration = duration_ns > 0 ? (double) duration_ns / GST_SECOND : last_time + p->interval;
   {
     store_sample *last = &g_array_index(f->samples, store_sample, f->samples->len - 1);

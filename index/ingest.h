@@ -26,6 +26,7 @@ typedef struct {
   ingest_decode decode;
   int batch;            /* frames per clip_encode_images() call */
   int thumb_width;      /* JPEG thumbnail width, 0: none */
+  bool decode_only;     /* sample without embedding (measures the decoder); model may be NULL */
   /* Called on the calling thread after every sample with the stream time
    * reached (seconds); may be NULL. */
   void (*progress)(double seconds, void *data);

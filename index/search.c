@@ -41,6 +41,9 @@ search_top_k(const float *rows, int64_t n, int dim, const float *query, int k, s
   gint64 t0 = g_get_monotonic_time();
   int have = 0;
 
+  /* The scan is bound by memory bandwidth, which one core does not use up;
+   * the engine holds OpenBLAS at one thread for its own products. */
+  openblas_set_num_threads(g_get_num_processors());
   if (k <= 0) {
     g_free(scores);
     return 0;
