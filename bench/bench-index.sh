@@ -61,7 +61,7 @@ out="{\n  \"files\": $files, \"seconds_each\": $secs, \"video_seconds\": $video_
 out+="  \"decode_all_s\": $decode_all, \"decode_sampled_s\": $decode_sampled,\n"
 out+="  \"decode_sampled_ratio_to_decode_all\": $(calc "$decode_sampled / $decode_all"),\n"
 for prec in bf16 fp32; do
-  ms=$("$tool" bench "$model" --batch 4 --runs 8 --precision $prec --backend onednn --floor-seconds 0 2>/dev/null |
+  ms=$("$tool" bench "$model" --batch 4 --runs 8 --precision $prec --backend onednn --floor-seconds 0.05 2>/dev/null |
     python3 -c "import json,sys; print(json.load(sys.stdin)['ms_per_image_median'])")
   infer=$(calc "$samples * $ms / 1000")
   rm -f "$work/i-$prec.db"*

@@ -453,22 +453,27 @@ store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError
                          "FROM segments s JOIN files f ON f.id = s.file_id ORDER BY s.id",
                          -1, &st, NULL) != SQLITE_OK)
     return fail(s, error, "segments");
+  float *row = g_new(float, dim); /* BLOBs carry no alignment guarantee */
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (sqlite3_column_bytes(st, 5) != (int) (dim * sizeof(float))) {
       g_set_error(error, STORE_ERROR, 1, "%s: segment %" G_GINT64_FORMAT
                   " has an embedding of the wrong size", s->path,
                   (int64_t) sqlite3_column_int64(st, 0));
       sqlite3_finalize(st);
+      g_free(row);
       return false;
     }
+    memcpy(row, sqlite3_column_blob(st, 5), dim * sizeof(float));
     if (!fn(sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
             sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
-            sqlite3_column_int(st, 4), sqlite3_column_blob(st, 5), dim, data)) {
+            sqlite3_column_int(st, 4), row, dim, data)) {
       sqlite3_finalize(st);
+      g_free(row);
       g_set_error(error, STORE_ERROR, 1, "export stopped: write error");
       return false;
     }
   }
   sqlite3_finalize(st);
+  g_free(row);
   return rc == SQLITE_DONE ? true : fail(s, error, "segments");
 }
