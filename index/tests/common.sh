@@ -14,7 +14,9 @@ command -v sqlite3 >/dev/null || skip "sqlite3 not installed"
 
 case "${CLIPFILTER_SANITIZE:-none}" in
   none|'') ;;
-  *) export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=1"
+  # fast_unwind_on_malloc=0: GLib has no frame pointers, suppressions need whole stacks.
+  *) export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=1:fast_unwind_on_malloc=0"
+     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
      export LSAN_OPTIONS="suppressions=$CLIP_SOURCE_ROOT/tests/lsan.supp:print_suppressions=0" ;;
 esac
 
