@@ -427,7 +427,7 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
     /* Sparse key frames (long GOPs): trick mode would sample too rarely, so
      * continue with every frame decoded from the last sample on. */
     if (keyframes && p->decode == INGEST_DECODE_AUTO && last_time >= 0 &&
-        t - last_time > 2 * p->interval + 1e-3) {
+        t - last_time > 1.5 * p->interval + 1e-3) {
       GstClockTime from = (GstClockTime) ((last_time + p->interval) * GST_SECOND);
       g_debug("%s: key frames %.3f s apart, decoding all frames from %.3f s", uri,
               t - last_time, last_time + p->interval);

@@ -14,7 +14,7 @@
 #include "store.h"
 
 typedef enum {
-  INGEST_DECODE_AUTO = 0, /* key frames while they are at most 2 intervals apart, else all */
+  INGEST_DECODE_AUTO = 0, /* key frames while they are at most 1.5 intervals apart, else all */
   INGEST_DECODE_KEYFRAMES,
   INGEST_DECODE_ALL,
 } ingest_decode;
