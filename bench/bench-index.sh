@@ -13,8 +13,10 @@
 #    (decode and inference share the cores, so their serial sum is the limit);
 #    ratio_to_limit = limit / add_s (1.0 = no overhead), ratio_to_decode_all
 #    = add_s / decode_all_s.
-# 5. peak RSS of add over one file and over all files.
-# 6. search over SEGMENTS synthetic rows: process wall time and scan time
+# 5. element_bf16_s: the element way (decodebin ! videoconvert ! clipfilter
+#    sync, 1 sample/s, bf16, embedding attached), file by file.
+# 6. peak RSS of add over one file and over all files.
+# 7. search over SEGMENTS synthetic rows: process wall time and scan time
 #    (best of 3, the matrix copy already built).
 set -euo pipefail
 build=$(cd "$1" && pwd) files=${2:-3} secs=${3:-60} segments=${4:-1000000}
@@ -69,11 +71,23 @@ for prec in bf16 fp32; do
   /usr/bin/time -f %M -o "$work/rss-$prec" "$ci" add "$work/i-$prec.db" "${vids[@]}" --model "$model" \
     --precision $prec --backend onednn --json >"$work/add-$prec.json"
   add=$(calc "$(now) - $t0")
+  [ $prec = bf16 ] && add_bf16=$add
   limit=$(calc "$decode_sampled + $infer")
   out+="  \"$prec\": {\"ms_per_image\": $ms, \"infer_s\": $infer, \"add_s\": $add, \"limit_s\": $limit,"
   out+=" \"video_s_per_wall_s\": $(calc "$video_s / $add"), \"ratio_to_limit\": $(calc "$limit / $add"),"
   out+=" \"ratio_to_decode_all\": $(calc "$add / $decode_all"), \"peak_rss_mb\": $(calc "$(cat "$work/rss-$prec") / 1024")},\n"
 done
+# The element way: every frame decoded, one sample per second analyzed in
+# sync mode with the embedding attached (what an application with a bus
+# listener or pad probe would store).
+t0=$(now)
+for f in "${vids[@]}"; do
+  GST_PLUGIN_PATH="$build/gst" gst-launch-1.0 -q filesrc location="$f" ! decodebin ! videoconvert \
+    ! clipfilter model="$model" prompts="a;b" mode=sync interval=1000000000 batch-size=4 \
+      precision=bf16 backend=onednn attach-embedding=true ! fakesink sync=false
+done
+element=$(calc "$(now) - $t0")
+out+="  \"element_bf16_s\": $element, \"add_bf16_ratio_to_element\": $(calc "$add_bf16 / $element"),\n"
 # -j 2 (two files at once, each context on one thread)
 rm -f "$work/j2.db"*
 t0=$(now)

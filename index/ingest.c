@@ -16,6 +16,7 @@
 typedef struct {
   GstElement *pipeline, *convert, *sink;
   GstClockTime interval;
+  gint keyframes;               /* atomic: decoding key frames only */
   GstClockTime due;             /* next stream time to sample (streaming thread) */
   GstClockTime due_after_flush; /* set before a flushing seek */
   GstSegment segment;
@@ -94,17 +95,29 @@ sample_probe(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   }
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
-    GstClockTime st, half;
+    GstClockTime st, tol;
     if (!GST_BUFFER_PTS_IS_VALID(buf) || d->segment.format != GST_FORMAT_TIME)
       return GST_PAD_PROBE_DROP;
     st = gst_segment_to_stream_time(&d->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     if (!GST_CLOCK_TIME_IS_VALID(st))
       return GST_PAD_PROBE_DROP;
-    /* A frame within half a frame of the due time is on time. */
-    half = GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) / 2 : GST_MSECOND * 10;
-    if (st + half < d->due)
+    if (g_atomic_int_get(&d->keyframes)) {
+      /* Key frames come where the encoder put them, often a frame or two
+       * short of the interval (x264 with B-frames: every 29 frames for a
+       * 30-frame GOP): a key frame at least 3/4 of an interval after the
+       * last sample is taken, and the next one is due an interval after it,
+       * so sampling follows the GOP instead of drifting against a grid. */
+      if (st + d->interval / 4 < d->due)
+        return GST_PAD_PROBE_DROP;
+      d->due = st + d->interval;
+      return GST_PAD_PROBE_OK;
+    }
+    /* Every frame decoded: a frame within half a frame of the due time is
+     * on time; due times are multiples of the interval. */
+    tol = GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) / 2 : GST_MSECOND * 10;
+    if (st + tol < d->due)
       return GST_PAD_PROBE_DROP;
-    d->due = ((st + half) / d->interval + 1) * d->interval;
+    d->due = ((st + tol) / d->interval + 1) * d->interval;
     return GST_PAD_PROBE_OK;
   }
   return GST_PAD_PROBE_OK;
@@ -403,12 +416,14 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
      * that is not a key frame, so at 1 s GOPs only the sampled frames are
      * decoded. */
     d->due_after_flush = 0;
+    g_atomic_int_set(&d->keyframes, 1);
     if (!gst_element_seek(d->pipeline, 1.0, GST_FORMAT_TIME,
                           GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_TRICKMODE |
                               GST_SEEK_FLAG_TRICKMODE_KEY_UNITS,
                           GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE)) {
       keyframes = false;
       f->decode = "all";
+      g_atomic_int_set(&d->keyframes, 0);
     }
   }
   gst_element_set_state(d->pipeline, GST_STATE_PLAYING);
@@ -434,6 +449,7 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
       gst_sample_unref(s);
       keyframes = false;
       f->decode = "all";
+      g_atomic_int_set(&d->keyframes, 0);
       d->due_after_flush = from;
       gst_element_seek(d->pipeline, 1.0, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET,
                        from, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE);
