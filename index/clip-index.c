@@ -1,0 +1,1051 @@
+/* clip-index — index a video archive with CLIP and find moments by text.
+ *
+ *   clip-index add INDEX PATH|URI...     sample, embed, segment, store
+ *   clip-index search INDEX "text"       rank segments by cosine
+ *   clip-index info INDEX                model, counts, hours indexed
+ *   clip-index export INDEX --format npy|jsonl
+ *
+ * Exit status: 0 success, 1 failure (for add: at least one file could not be
+ * indexed; the others were), 2 usage error. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <gst/base/gsttypefindhelper.h>
+#include <gst/gst.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clip.h"
+#include "ingest.h"
+#include "matrix.h"
+#include "search.h"
+#include "store.h"
+
+#define DEFAULT_MODEL "clipfilter-mini"
+
+static int
+usage_error(GOptionContext *oc, const char *msg)
+{
+  fprintf(stderr, "clip-index: %s\n", msg);
+  if (oc) {
+    char *help = g_option_context_get_help(oc, TRUE, NULL);
+    fputs(help, stderr);
+    g_free(help);
+  }
+  return 2;
+}
+
+/* Parses a verb's options; -h prints help and exits 0 (GOption). */
+static GOptionContext *
+parse(int *argc, char ***argv, const char *params, const char *summary, GOptionEntry *entries,
+      int *status)
+{
+  GOptionContext *oc = g_option_context_new(params);
+  GError *e = NULL;
+  g_option_context_set_summary(oc, summary);
+  g_option_context_add_main_entries(oc, entries, NULL);
+  if (!g_option_context_parse(oc, argc, argv, &e)) {
+    *status = usage_error(oc, e->message);
+    g_error_free(e);
+    g_option_context_free(oc);
+    return NULL;
+  }
+  *status = 0;
+  return oc;
+}
+
+/* ---- the model ----------------------------------------------------------- */
+
+/* A bare name is looked up like the element's model property:
+ * $CLIPFILTER_MODEL_PATH, the user data dir, the installed models, the
+ * source tree's models (uninstalled build); a path is taken as is. */
+static char *
+resolve_model(const char *model, GString *searched)
+{
+  GPtrArray *dirs;
+  const char *env = g_getenv("CLIPFILTER_MODEL_PATH");
+  char *found = NULL;
+
+  if (g_path_is_absolute(model) || strchr(model, G_DIR_SEPARATOR) ||
+      g_file_test(model, G_FILE_TEST_EXISTS))
+    return g_file_test(model, G_FILE_TEST_EXISTS) ? g_canonicalize_filename(model, NULL) : NULL;
+  dirs = g_ptr_array_new_with_free_func(g_free);
+  if (env && *env) {
+    char **v = g_strsplit(env, G_SEARCHPATH_SEPARATOR_S, -1);
+    for (char **p = v; *p; p++)
+      if (**p)
+        g_ptr_array_add(dirs, g_strdup(*p));
+    g_strfreev(v);
+  }
+  g_ptr_array_add(dirs, g_build_filename(g_get_user_data_dir(), "clipfilter", "models", NULL));
+  g_ptr_array_add(dirs, g_strdup(CLIPFILTER_MODELS_INSTALL_DIR));
+  g_ptr_array_add(dirs, g_strdup(CLIPFILTER_MODELS_SOURCE_DIR));
+  for (guint i = 0; i < dirs->len && !found; i++) {
+    char *p = g_build_filename(g_ptr_array_index(dirs, i), model, NULL);
+    if (g_file_test(p, G_FILE_TEST_EXISTS))
+      found = g_canonicalize_filename(p, NULL);
+    g_free(p);
+    g_string_append_printf(searched, "%s%s", i ? ", " : "",
+                           (const char *) g_ptr_array_index(dirs, i));
+  }
+  g_ptr_array_unref(dirs);
+  return found;
+}
+
+typedef struct {
+  char *model, *precision, *backend;
+  int threads;
+} model_opts;
+
+static bool
+params_from_opts(const model_opts *o, clip_params *p, const char *verb)
+{
+  *p = clip_default_params();
+  if (o->threads > 0)
+    p->n_threads = o->threads;
+  if (o->backend) {
+    if (!strcmp(o->backend, "openblas"))
+      p->backend = CLIP_BACKEND_OPENBLAS;
+    else if (!strcmp(o->backend, "onednn"))
+      p->backend = CLIP_BACKEND_ONEDNN;
+    else if (!strcmp(o->backend, "auto"))
+      p->backend = CLIP_BACKEND_DEFAULT;
+    else {
+      fprintf(stderr, "clip-index %s: --backend must be auto, openblas or onednn, not '%s'\n",
+              verb, o->backend);
+      return false;
+    }
+  }
+  if (o->precision) {
+    if (!strcmp(o->precision, "fp32"))
+      p->precision = CLIP_PRECISION_FP32;
+    else if (!strcmp(o->precision, "bf16"))
+      p->precision = CLIP_PRECISION_BF16;
+    else {
+      fprintf(stderr, "clip-index %s: --precision must be fp32 or bf16, not '%s'\n", verb,
+              o->precision);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Binds the index to a model (first add) or checks that the one asked for
+ * is the one the index was built with: embeddings of two models live in
+ * different spaces, so mixing them would rank nonsense. Returns the path to
+ * load, or NULL after printing why not. */
+static char *
+index_model(store *s, const char *asked, const char *verb, bool bind, store_model *rec)
+{
+  GString *searched = g_string_new(NULL);
+  char *path = NULL;
+  GError *e = NULL;
+
+  store_get_model(s, rec, &e);
+  g_clear_error(&e);
+  if (asked || !rec->model) {
+    const char *name = asked ? asked : DEFAULT_MODEL;
+    path = resolve_model(name, searched);
+    if (!path) {
+      fprintf(stderr, "clip-index %s: model '%s' not found%s%s%s\n", verb, name,
+              searched->len ? " (searched: " : "", searched->str, searched->len ? ")" : "");
+      goto out;
+    }
+    if (rec->model && strcmp(path, rec->model_path)) {
+      fprintf(stderr,
+              "clip-index %s: this index was built with model '%s' (%s, dimension %d); it "
+              "cannot be used with model '%s' (%s): embeddings of different models are not "
+              "comparable. Omit --model or use another index.\n",
+              verb, rec->model, rec->model_path, rec->embed_dim, name, path);
+      g_clear_pointer(&path, g_free);
+      goto out;
+    }
+    if (!rec->model && !bind) {
+      fprintf(stderr, "clip-index %s: the index records no model (nothing added yet)\n", verb);
+      g_clear_pointer(&path, g_free);
+      goto out;
+    }
+    if (!rec->model) {
+      rec->model = g_strdup(name);
+      rec->model_path = g_strdup(path);
+    }
+  } else {
+    /* The recorded path first; the name again if the model moved. */
+    path = g_file_test(rec->model_path, G_FILE_TEST_EXISTS) ? g_strdup(rec->model_path)
+                                                            : resolve_model(rec->model, searched);
+    if (!path)
+      fprintf(stderr, "clip-index %s: the index's model '%s' (%s) is not found%s%s%s\n", verb,
+              rec->model, rec->model_path, searched->len ? " (searched: " : "", searched->str,
+              searched->len ? ")" : "");
+  }
+out:
+  g_string_free(searched, TRUE);
+  return path;
+}
+
+static clip_model *
+load_model(const char *path, const clip_params *params, int want_dim, const char *verb)
+{
+  clip_error err = { 0 };
+  clip_model *m = clip_model_load(path, params, &err);
+  if (!m) {
+    fprintf(stderr, "clip-index %s: cannot load model %s: %s\n", verb, path, err.message);
+    return NULL;
+  }
+  if (want_dim && clip_model_get_info(m)->embed_dim != want_dim) {
+    fprintf(stderr,
+            "clip-index %s: model %s has embedding dimension %d, the index holds %d: refusing "
+            "to mix models\n",
+            verb, path, clip_model_get_info(m)->embed_dim, want_dim);
+    clip_model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* ---- add ----------------------------------------------------------------- */
+
+typedef struct {
+  char *path; /* local path, or the URI for remote sources */
+  char *uri;
+  int64_t size, mtime;
+  bool explicit_arg;
+} job;
+
+static void
+job_free(gpointer p)
+{
+  job *j = p;
+  g_free(j->path);
+  g_free(j->uri);
+  g_free(j);
+}
+
+static bool
+video_type(const char *m)
+{
+  return g_str_has_prefix(m, "video/") || !strcmp(m, "application/ogg") ||
+         !strcmp(m, "application/mxf") || !strcmp(m, "application/vnd.rn-realmedia");
+}
+
+/* Video by content, not by name: GIO's sniffing (shared-mime-info), then
+ * GStreamer's own type finders for what GIO cannot tell (e.g. Matroska
+ * without an extension). type_out gets the type found. */
+static bool
+is_video(const char *path, char **type_out)
+{
+  guchar *buf = g_malloc(65536);
+  gsize n = 0;
+  FILE *fp = fopen(path, "rb");
+  gboolean uncertain;
+  char *type, *mime;
+  bool video;
+
+  if (fp) {
+    n = fread(buf, 1, 65536, fp);
+    fclose(fp);
+  }
+  type = g_content_type_guess(path, n ? buf : NULL, n, &uncertain);
+  mime = g_content_type_get_mime_type(type);
+  if (!mime)
+    mime = g_strdup(type);
+  video = video_type(mime);
+  if (!video && n) {
+    GstTypeFindProbability prob;
+    GstCaps *caps = gst_type_find_helper_for_data(NULL, buf, n, &prob);
+    if (caps && prob >= GST_TYPE_FIND_LIKELY) {
+      const char *name = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+      if (video_type(name)) {
+        video = true;
+        g_free(mime);
+        mime = g_strdup(name);
+      }
+    }
+    if (caps)
+      gst_caps_unref(caps);
+  }
+  if (type_out)
+    *type_out = g_strdup(mime);
+  g_free(mime);
+  g_free(type);
+  g_free(buf);
+  return video;
+}
+
+static void
+add_local(GPtrArray *jobs, const char *path, bool explicit_arg)
+{
+  GStatBuf st;
+  job *j;
+  if (g_stat(path, &st) != 0)
+    return;
+  j = g_new0(job, 1);
+  j->path = g_canonicalize_filename(path, NULL);
+  j->uri = g_filename_to_uri(j->path, NULL, NULL);
+  j->size = st.st_size;
+  j->mtime = st.st_mtime;
+  j->explicit_arg = explicit_arg;
+  g_ptr_array_add(jobs, j);
+}
+
+static int
+cmp_str(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Recursive walk in name order, so runs and their progress are repeatable. */
+static void
+walk(GPtrArray *jobs, const char *dir)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  const char *n;
+  if (!d)
+    return;
+  while ((n = g_dir_read_name(d)))
+    if (n[0] != '.')
+      g_ptr_array_add(names, g_build_filename(dir, n, NULL));
+  g_dir_close(d);
+  g_ptr_array_sort(names, cmp_str);
+  for (guint i = 0; i < names->len; i++) {
+    const char *p = g_ptr_array_index(names, i);
+    if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+      walk(jobs, p);
+    else if (g_file_test(p, G_FILE_TEST_IS_REGULAR) && is_video(p, NULL))
+      add_local(jobs, p, false);
+  }
+  g_ptr_array_unref(names);
+}
+
+typedef struct {
+  /* read-only while workers run */
+  GPtrArray *jobs;
+  const clip_model *model;
+  ingest_params ip;
+  store *st;
+  bool tty;
+  /* shared, under lock */
+  GMutex lock;
+  guint next;
+  int done, failed;
+  int64_t segments, samples;
+  double video_seconds, bytes_done, bytes_total;
+  double *current; /* stream time reached per worker */
+  GPtrArray *failures; /* "path\treason" */
+  gint64 t0;
+} add_run;
+
+typedef struct {
+  add_run *run;
+  int worker;
+} worker_arg;
+
+static void
+print_progress(add_run *r)
+{
+  double wall = (g_get_monotonic_time() - r->t0) / 1e6, video = r->video_seconds;
+  int n_workers = 0;
+  for (int i = 0; r->current[i] >= -1; i++, n_workers++)
+    if (r->current[i] > 0)
+      video += r->current[i];
+  double rate = wall > 0 ? video / wall : 0;
+  double frac = r->bytes_total > 0 ? r->bytes_done / r->bytes_total : 0;
+  fprintf(stderr, "\r%d/%u files  %.1f video s/s", r->done + r->failed, r->jobs->len, rate);
+  if (frac > 0.001 && frac < 1) {
+    int eta = (int) (wall * (1 - frac) / frac);
+    fprintf(stderr, "  ETA %d:%02d  ", eta / 60, eta % 60);
+  } else {
+    fprintf(stderr, "             ");
+  }
+  fflush(stderr);
+}
+
+typedef struct {
+  add_run *run;
+  int worker;
+  gint64 last;
+} progress_ctx;
+
+static void
+on_progress(double seconds, void *data)
+{
+  progress_ctx *pc = data;
+  gint64 now = g_get_monotonic_time();
+  g_mutex_lock(&pc->run->lock);
+  pc->run->current[pc->worker] = seconds;
+  if (now - pc->last > 200000) {
+    pc->last = now;
+    print_progress(pc->run);
+  }
+  g_mutex_unlock(&pc->run->lock);
+}
+
+static gpointer
+add_worker(gpointer data)
+{
+  worker_arg *wa = data;
+  add_run *r = wa->run;
+  clip_error err = { 0 };
+  clip_ctx *ctx = r->model ? clip_ctx_new(r->model, &err) : NULL;
+  progress_ctx pc = { r, wa->worker, 0 };
+  ingest_params ip = r->ip;
+
+  if (r->tty) {
+    ip.progress = on_progress;
+    ip.progress_data = &pc;
+  }
+  for (;;) {
+    job *j;
+    store_file f = { 0 };
+    GError *e = NULL;
+    bool ok;
+
+    g_mutex_lock(&r->lock);
+    j = r->next < r->jobs->len ? g_ptr_array_index(r->jobs, r->next++) : NULL;
+    g_mutex_unlock(&r->lock);
+    if (!j)
+      break;
+    f.path = j->path;
+    f.uri = j->uri;
+    f.size = j->size;
+    f.mtime = j->mtime;
+    if (!ctx && !ip.decode_only) {
+      e = g_error_new(g_quark_from_static_string("clip-index"), 1, "%s", err.message);
+      ok = false;
+    } else {
+      ok = ingest_file(ctx, &ip, j->uri, &f, &e);
+    }
+    g_mutex_lock(&r->lock);
+    if (ok && r->st)
+      ok = store_put_file(r->st, &f, &e);
+    r->current[wa->worker] = 0;
+    r->bytes_done += j->size;
+    if (ok) {
+      r->done++;
+      r->segments += f.segments ? f.segments->len : 0;
+      r->samples += f.samples->len;
+      r->video_seconds += f.duration;
+    } else {
+      r->failed++;
+      g_ptr_array_add(r->failures, g_strdup_printf("%s\t%s", j->path, e ? e->message : "failed"));
+    }
+    if (r->tty)
+      print_progress(r);
+    g_mutex_unlock(&r->lock);
+    g_clear_error(&e);
+    ingest_file_clear(&f);
+  }
+  clip_ctx_free(ctx);
+  return NULL;
+}
+
+static int
+cmd_add(int argc, char **argv)
+{
+  model_opts mo = { 0 };
+  double interval = 1.0, merge = 0.9;
+  int jobs_n = 1, batch = 4, thumb = 160, status;
+  char *decode = NULL;
+  gboolean json = FALSE, decode_only = FALSE;
+  GOptionEntry entries[] = {
+    { "model", 0, 0, G_OPTION_ARG_STRING, &mo.model,
+      "CLIP model (name or path; default " DEFAULT_MODEL "); recorded by the first add", "M" },
+    { "decode-only", 0, 0, G_OPTION_ARG_NONE, &decode_only,
+      "Decode and sample only: no model, INDEX not written (measures the decoder)", NULL },
+    { "interval", 0, 0, G_OPTION_ARG_DOUBLE, &interval, "Seconds between samples (default 1)",
+      "S" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &mo.precision, "fp32 or bf16 (bf16 needs oneDNN)",
+      "P" },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas or onednn", "B" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Threads per engine context (default: all cores)", "N" },
+    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs_n, "Files indexed in parallel (default 1)", "N" },
+    { "merge", 0, 0, G_OPTION_ARG_DOUBLE, &merge,
+      "Cosine at or above which a sample joins the current segment (default 0.9)", "C" },
+    { "decode", 0, 0, G_OPTION_ARG_STRING, &decode,
+      "auto (key frames while they are dense enough), keyframes or all", "MODE" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Frames per inference batch (default 4)", "N" },
+    { "thumbnail-width", 0, 0, G_OPTION_ARG_INT, &thumb, "JPEG thumbnail width, 0 for none (default 160)", "W" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
+    { NULL }
+  };
+  GOptionContext *oc = parse(&argc, &argv, "INDEX PATH|URI...",
+                             "Index video files, directories (recursively) and URIs.", entries,
+                             &status);
+  add_run r = { 0 };
+  store_model rec = { 0 };
+  char *model_path = NULL;
+  clip_model *model = NULL;
+  clip_params params;
+  GError *e = NULL;
+  GPtrArray *all = NULL, *skipped = NULL;
+  int unchanged = 0, rc = 1;
+
+  if (!oc)
+    return status;
+  if (argc < 3) {
+    rc = usage_error(oc, "add needs an INDEX and at least one PATH or URI");
+    goto out;
+  }
+  if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 ||
+      thumb < 0 || thumb > 4096) {
+    rc = usage_error(oc, "--interval must be > 0, --merge in (-1, 1], -j and --batch >= 1, "
+                         "--thumbnail-width in [0, 4096]");
+    goto out;
+  }
+  if (decode && strcmp(decode, "auto") && strcmp(decode, "keyframes") && strcmp(decode, "all")) {
+    rc = usage_error(oc, "--decode must be auto, keyframes or all");
+    goto out;
+  }
+  if (!params_from_opts(&mo, &params, "add")) {
+    rc = 2;
+    goto out;
+  }
+
+  if (decode_only)
+    goto files;
+  if (!(r.st = store_open(argv[1], true, &e))) {
+    fprintf(stderr, "clip-index add: %s\n", e->message);
+    goto out;
+  }
+  if (!(model_path = index_model(r.st, mo.model, "add", true, &rec)))
+    goto out;
+  if (!(model = load_model(model_path, &params, rec.embed_dim, "add")))
+    goto out;
+  if (!rec.embed_dim) {
+    rec.embed_dim = clip_model_get_info(model)->embed_dim;
+    if (!store_set_model(r.st, &rec, &e)) {
+      fprintf(stderr, "clip-index add: %s\n", e->message);
+      goto out;
+    }
+  }
+
+files:
+  all = g_ptr_array_new_with_free_func(job_free);
+  skipped = g_ptr_array_new_with_free_func(g_free);
+  for (int i = 2; i < argc; i++) {
+    char *scheme = g_uri_parse_scheme(argv[i]);
+    if (scheme && strcmp(scheme, "file")) {
+      job *j = g_new0(job, 1);
+      j->path = g_strdup(argv[i]);
+      j->uri = g_strdup(argv[i]);
+      j->size = j->mtime = -1;
+      j->explicit_arg = true;
+      g_ptr_array_add(all, j);
+    } else {
+      char *p = scheme ? g_filename_from_uri(argv[i], NULL, NULL) : g_strdup(argv[i]);
+      char *type = NULL;
+      if (!p || !g_file_test(p, G_FILE_TEST_EXISTS))
+        g_ptr_array_add(skipped, g_strdup_printf("%s\tno such file or directory", argv[i]));
+      else if (g_file_test(p, G_FILE_TEST_IS_DIR))
+        walk(all, p);
+      else if (!is_video(p, &type))
+        g_ptr_array_add(skipped, g_strdup_printf("%s\tnot a video file (content type %s)", p, type));
+      else
+        add_local(all, p, true);
+      g_free(type);
+      g_free(p);
+    }
+    g_free(scheme);
+  }
+  r.jobs = g_ptr_array_new();
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < all->len; i++) {
+    job *j = g_ptr_array_index(all, i);
+    if (!g_hash_table_add(seen, j->path)) /* named twice (a file and its directory) */
+      continue;
+    if (r.st && j->size >= 0 && store_file_is_current(r.st, j->path, j->size, j->mtime)) {
+      unchanged++;
+      continue;
+    }
+    g_ptr_array_add(r.jobs, j);
+    r.bytes_total += MAX(j->size, 0);
+  }
+  g_hash_table_unref(seen);
+
+  r.model = model;
+  r.ip.model = model;
+  r.ip.interval = interval;
+  r.ip.merge = merge;
+  r.ip.batch = batch;
+  r.ip.thumb_width = thumb;
+  r.ip.decode_only = decode_only;
+  r.ip.decode = !decode || !strcmp(decode, "auto") ? INGEST_DECODE_AUTO
+                : !strcmp(decode, "keyframes")     ? INGEST_DECODE_KEYFRAMES
+                                                   : INGEST_DECODE_ALL;
+  r.tty = isatty(STDERR_FILENO) && !json;
+  r.failures = skipped;
+  jobs_n = MIN(jobs_n, (int) MAX(r.jobs->len, 1));
+  r.current = g_new0(double, jobs_n + 1);
+  r.current[jobs_n] = -2; /* end marker */
+  g_mutex_init(&r.lock);
+  r.t0 = g_get_monotonic_time();
+  {
+    GThread **th = g_new0(GThread *, jobs_n);
+    worker_arg *wa = g_new0(worker_arg, jobs_n);
+    for (int i = 0; i < jobs_n; i++) {
+      wa[i].run = &r;
+      wa[i].worker = i;
+      th[i] = g_thread_new("clip-index-add", add_worker, &wa[i]);
+    }
+    for (int i = 0; i < jobs_n; i++)
+      g_thread_join(th[i]);
+    g_free(th);
+    g_free(wa);
+  }
+  double wall = (g_get_monotonic_time() - r.t0) / 1e6;
+  if (r.tty)
+    fputc('\n', stderr);
+
+  for (guint i = 0; i < r.failures->len; i++) {
+    char **kv = g_strsplit(g_ptr_array_index(r.failures, i), "\t", 2);
+    fprintf(stderr, "clip-index add: skipped %s: %s\n", kv[0], kv[1]);
+    g_strfreev(kv);
+  }
+  if (json) {
+    cJSON *o = cJSON_CreateObject(), *fl = cJSON_AddArrayToObject(o, "failed");
+    cJSON_AddNumberToObject(o, "indexed", r.done);
+    cJSON_AddNumberToObject(o, "unchanged", unchanged);
+    cJSON_AddNumberToObject(o, "segments", (double) r.segments);
+    cJSON_AddNumberToObject(o, "samples", (double) r.samples);
+    cJSON_AddNumberToObject(o, "video_seconds", r.video_seconds);
+    cJSON_AddNumberToObject(o, "wall_seconds", wall);
+    for (guint i = 0; i < r.failures->len; i++) {
+      char **kv = g_strsplit(g_ptr_array_index(r.failures, i), "\t", 2);
+      cJSON *x = cJSON_CreateObject();
+      cJSON_AddStringToObject(x, "file", kv[0]);
+      cJSON_AddStringToObject(x, "reason", kv[1]);
+      cJSON_AddItemToArray(fl, x);
+      g_strfreev(kv);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    puts(s);
+    cJSON_free(s);
+    cJSON_Delete(o);
+  } else {
+    printf("indexed %d file%s (%" G_GINT64_FORMAT " segments, %" G_GINT64_FORMAT
+           " samples, %.1f s of video in %.1f s: %.1fx real time); %d unchanged; %u failed\n",
+           r.done, r.done == 1 ? "" : "s", r.segments, r.samples, r.video_seconds, wall,
+           wall > 0 ? r.video_seconds / wall : 0, unchanged, r.failures->len);
+  }
+  rc = r.failures->len ? 1 : 0;
+  g_mutex_clear(&r.lock);
+out:
+  if (r.jobs)
+    g_ptr_array_unref(r.jobs);
+  if (all)
+    g_ptr_array_unref(all);
+  if (skipped)
+    g_ptr_array_unref(skipped);
+  g_free(r.current);
+  g_clear_error(&e);
+  clip_model_free(model);
+  store_close(r.st);
+  store_model_clear(&rec);
+  g_free(model_path);
+  g_free(mo.model);
+  g_free(mo.precision);
+  g_free(mo.backend);
+  g_free(decode);
+  g_option_context_free(oc);
+  return rc;
+}
+
+/* ---- search -------------------------------------------------------------- */
+
+static int
+cmd_search(int argc, char **argv)
+{
+  model_opts mo = { 0 };
+  int top = 10, status;
+  gboolean json = FALSE, timing = FALSE;
+  char **templates = NULL, *thumbs = NULL, *image = NULL;
+  GOptionEntry entries[] = {
+    { "top", 'k', 0, G_OPTION_ARG_INT, &top, "Number of hits (default 10)", "K" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the hits as a JSON list", NULL },
+    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &templates,
+      "Prompt template with {} (repeatable; embeddings are averaged)", "T" },
+    { "thumbnails", 0, 0, G_OPTION_ARG_FILENAME, &thumbs, "Write the hits' JPEG thumbnails here",
+      "DIR" },
+    { "image", 0, 0, G_OPTION_ARG_FILENAME, &image, "Search by an image instead of text",
+      "FILE" },
+    { "model", 0, 0, G_OPTION_ARG_STRING, &mo.model,
+      "Model to check against the index's (default: the index's)", "M" },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn", "B" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Engine threads", "N" },
+    { "timing", 0, 0, G_OPTION_ARG_NONE, &timing, "Print load, embed and scan times to stderr", NULL },
+    { NULL }
+  };
+  GOptionContext *oc = parse(&argc, &argv, "INDEX [TEXT]",
+                             "Rank the index's segments by cosine similarity to a text (prompt "
+                             "syntax of the element: 'a|b' are synonyms) or an image.",
+                             entries, &status);
+  store *st = NULL;
+  store_model rec = { 0 };
+  char *model_path = NULL;
+  clip_model *model = NULL;
+  clip_ctx *ctx = NULL;
+  clip_params params;
+  clip_error err = { 0 };
+  GError *e = NULL;
+  float *query = NULL;
+  segment_matrix mat = { 0 };
+  search_hit *hits = NULL;
+  int rc = 1, n_hits, n_templates = 0;
+  double t_load = 0, t_embed = 0, t_matrix = 0, t_scan = 0;
+  gint64 t0 = g_get_monotonic_time();
+
+  if (!oc)
+    return status;
+  if (argc != (image ? 2 : 3) || top < 1) {
+    rc = usage_error(oc, image ? "search --image needs INDEX only"
+                               : "search needs INDEX and one TEXT; --top >= 1");
+    goto out;
+  }
+  if (!mo.backend)
+    mo.backend = g_strdup("openblas"); /* loads fastest: no weight repacking */
+  if (!params_from_opts(&mo, &params, "search")) {
+    rc = 2;
+    goto out;
+  }
+  params.precision = CLIP_PRECISION_FP32;
+  if (!(st = store_open(argv[1], false, &e))) {
+    fprintf(stderr, "clip-index search: %s\n", e->message);
+    goto out;
+  }
+  if (!(model_path = index_model(st, mo.model, "search", false, &rec)))
+    goto out;
+  if (!(model = load_model(model_path, &params, rec.embed_dim, "search")) ||
+      !(ctx = clip_ctx_new(model, &err))) {
+    if (model)
+      fprintf(stderr, "clip-index search: %s\n", err.message);
+    goto out;
+  }
+  t_load = (g_get_monotonic_time() - t0) / 1e6;
+  query = g_new(float, rec.embed_dim);
+  if (image) {
+    if (!ingest_image(ctx, model, image, query, &e)) {
+      fprintf(stderr, "clip-index search: %s\n", e->message);
+      goto out;
+    }
+  } else {
+    const char *label = argv[2];
+    n_templates = templates ? (int) g_strv_length(templates) : 0;
+    for (int i = 0; i < n_templates; i++)
+      if (!strstr(templates[i], "{}")) {
+        fprintf(stderr, "clip-index search: template \"%s\" has no {} placeholder\n",
+                templates[i]);
+        rc = 2;
+        goto out;
+      }
+    if (clip_embed_labels(ctx, &label, 1, (const char *const *) templates, n_templates, query,
+                          &err) != CLIP_OK) {
+      fprintf(stderr, "clip-index search: cannot embed \"%s\": %s\n", label, err.message);
+      goto out;
+    }
+  }
+  t_embed = (g_get_monotonic_time() - t0) / 1e6 - t_load;
+  if (!segment_matrix_open(&mat, st, argv[1], rec.embed_dim, &e)) {
+    fprintf(stderr, "clip-index search: %s\n", e->message);
+    goto out;
+  }
+  t_matrix = (g_get_monotonic_time() - t0) / 1e6 - t_load - t_embed;
+  hits = g_new(search_hit, top);
+  n_hits = search_top_k(mat.rows, mat.n, rec.embed_dim, query, top, hits, &t_scan);
+
+  if (thumbs && g_mkdir_with_parents(thumbs, 0755) != 0) {
+    fprintf(stderr, "clip-index search: cannot create %s: %s\n", thumbs, g_strerror(errno));
+    goto out;
+  }
+  cJSON *list = json ? cJSON_CreateArray() : NULL;
+  for (int i = 0; i < n_hits; i++) {
+    store_hit h;
+    char *thumb_path = NULL;
+    int64_t id = mat.ids[hits[i].row];
+    if (!store_get_segment(st, id, &h, &e)) {
+      fprintf(stderr, "clip-index search: %s\n", e->message);
+      cJSON_Delete(list);
+      goto out;
+    }
+    if (thumbs && h.thumbnail) {
+      gsize len;
+      const char *data = g_bytes_get_data(h.thumbnail, &len);
+      char name[64];
+      g_snprintf(name, sizeof name, "%02d-segment-%" G_GINT64_FORMAT ".jpg", i + 1, id);
+      thumb_path = g_build_filename(thumbs, name, NULL);
+      if (!g_file_set_contents(thumb_path, data, len, &e)) {
+        fprintf(stderr, "clip-index search: %s\n", e->message);
+        g_clear_error(&e);
+        g_clear_pointer(&thumb_path, g_free);
+      }
+    }
+    if (list) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddNumberToObject(o, "rank", i + 1);
+      cJSON_AddNumberToObject(o, "segment", (double) id);
+      cJSON_AddStringToObject(o, "file", h.path);
+      cJSON_AddNumberToObject(o, "start", h.start);
+      cJSON_AddNumberToObject(o, "end", h.end);
+      cJSON_AddNumberToObject(o, "score", hits[i].score);
+      cJSON_AddNumberToObject(o, "samples", h.n_samples);
+      if (thumb_path)
+        cJSON_AddStringToObject(o, "thumbnail", thumb_path);
+      cJSON_AddItemToArray(list, o);
+    } else {
+      int s0 = (int) h.start, s1 = (int) h.end;
+      printf("%2d  %.4f  %d:%02d:%02d.%d-%d:%02d:%02d.%d  %s  (segment %" G_GINT64_FORMAT ")\n",
+             i + 1, hits[i].score, s0 / 3600, s0 / 60 % 60, s0 % 60,
+             (int) ((h.start - s0) * 10), s1 / 3600, s1 / 60 % 60, s1 % 60,
+             (int) ((h.end - s1) * 10), h.path, id);
+    }
+    g_free(thumb_path);
+    store_hit_clear(&h);
+  }
+  if (list) {
+    char *s = cJSON_Print(list);
+    puts(s);
+    cJSON_free(s);
+    cJSON_Delete(list);
+  }
+  if (timing)
+    fprintf(stderr,
+            "model load %.1f ms, query embed %.1f ms, matrix %s %.1f ms (%" G_GINT64_FORMAT
+            " rows), scan %.1f ms, total %.1f ms\n",
+            t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n, t_scan * 1e3,
+            (g_get_monotonic_time() - t0) / 1e3);
+  rc = 0;
+out:
+  g_clear_error(&e);
+  g_free(query);
+  segment_matrix_close(&mat);
+  g_free(hits);
+  clip_ctx_free(ctx);
+  clip_model_free(model);
+  store_close(st);
+  store_model_clear(&rec);
+  g_free(model_path);
+  g_free(mo.model);
+  g_free(mo.backend);
+  g_free(mo.precision);
+  g_strfreev(templates);
+  g_free(thumbs);
+  g_free(image);
+  g_option_context_free(oc);
+  return rc;
+}
+
+/* ---- info / export ------------------------------------------------------- */
+
+static int
+cmd_info(int argc, char **argv)
+{
+  gboolean json = FALSE;
+  int status, rc = 1;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print as JSON", NULL },
+    { NULL }
+  };
+  GOptionContext *oc = parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries,
+                             &status);
+  store *st = NULL;
+  store_model rec = { 0 };
+  store_counts c;
+  GError *e = NULL;
+
+  if (!oc)
+    return status;
+  if (argc != 2) {
+    rc = usage_error(oc, "info needs one INDEX");
+    goto out;
+  }
+  if (!(st = store_open(argv[1], false, &e)) || !store_counts_get(st, &c, &e)) {
+    fprintf(stderr, "clip-index info: %s\n", e->message);
+    goto out;
+  }
+  store_get_model(st, &rec, NULL);
+  if (json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "index", argv[1]);
+    cJSON_AddNumberToObject(o, "schema_version", STORE_SCHEMA_VERSION);
+    if (rec.model) {
+      cJSON_AddStringToObject(o, "model", rec.model);
+      cJSON_AddStringToObject(o, "model_path", rec.model_path);
+    } else {
+      cJSON_AddNullToObject(o, "model");
+      cJSON_AddNullToObject(o, "model_path");
+    }
+    cJSON_AddNumberToObject(o, "embed_dim", rec.embed_dim);
+    cJSON_AddNumberToObject(o, "files", (double) c.files);
+    cJSON_AddNumberToObject(o, "segments", (double) c.segments);
+    cJSON_AddNumberToObject(o, "samples", (double) c.samples);
+    cJSON_AddNumberToObject(o, "hours", c.seconds / 3600);
+    char *s = cJSON_Print(o);
+    puts(s);
+    cJSON_free(s);
+    cJSON_Delete(o);
+  } else {
+    printf("index:     %s (schema %d)\n", argv[1], STORE_SCHEMA_VERSION);
+    printf("model:     %s (%s), dimension %d\n", rec.model ? rec.model : "(none yet)",
+           rec.model_path ? rec.model_path : "-", rec.embed_dim);
+    printf("files:     %" G_GINT64_FORMAT "\n", c.files);
+    printf("segments:  %" G_GINT64_FORMAT "\n", c.segments);
+    printf("samples:   %" G_GINT64_FORMAT "\n", c.samples);
+    printf("indexed:   %.2f hours of video\n", c.seconds / 3600);
+  }
+  rc = 0;
+out:
+  g_clear_error(&e);
+  store_close(st);
+  store_model_clear(&rec);
+  g_option_context_free(oc);
+  return rc;
+}
+
+typedef struct {
+  FILE *out;
+  bool npy;
+} export_ctx;
+
+static bool
+export_row(int64_t id, const char *path, double start, double end, int n_samples,
+           const float *embedding, int dim, void *data)
+{
+  export_ctx *x = data;
+  if (x->npy)
+    return fwrite(embedding, sizeof(float), dim, x->out) == (size_t) dim;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "segment", (double) id);
+  cJSON_AddStringToObject(o, "file", path);
+  cJSON_AddNumberToObject(o, "start", start);
+  cJSON_AddNumberToObject(o, "end", end);
+  cJSON_AddNumberToObject(o, "samples", n_samples);
+  cJSON *a = cJSON_AddArrayToObject(o, "embedding");
+  for (int i = 0; i < dim; i++)
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(embedding[i]));
+  char *s = cJSON_PrintUnformatted(o);
+  bool ok = fprintf(x->out, "%s\n", s) > 0;
+  cJSON_free(s);
+  cJSON_Delete(o);
+  return ok;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+  char *format = NULL, *output = NULL;
+  int status, rc = 1;
+  GOptionEntry entries[] = {
+    { "format", 0, 0, G_OPTION_ARG_STRING, &format,
+      "npy (float32 matrix, one row per segment in id order) or jsonl (one segment per line)",
+      "F" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Output file (default: stdout)", "FILE" },
+    { NULL }
+  };
+  GOptionContext *oc = parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries,
+                             &status);
+  store *st = NULL;
+  store_model rec = { 0 };
+  store_counts c;
+  GError *e = NULL;
+  export_ctx x = { 0 };
+
+  if (!oc)
+    return status;
+  if (argc != 2 || !format || (strcmp(format, "npy") && strcmp(format, "jsonl"))) {
+    rc = usage_error(oc, "export needs one INDEX and --format npy|jsonl");
+    goto out;
+  }
+  if (!(st = store_open(argv[1], false, &e)) || !store_counts_get(st, &c, &e)) {
+    fprintf(stderr, "clip-index export: %s\n", e->message);
+    goto out;
+  }
+  store_get_model(st, &rec, NULL);
+  x.npy = !strcmp(format, "npy");
+  x.out = output ? fopen(output, "wb") : stdout;
+  if (!x.out) {
+    fprintf(stderr, "clip-index export: cannot write %s: %s\n", output, g_strerror(errno));
+    goto out;
+  }
+  if (x.npy) {
+    /* NPY 1.0: magic, header length, a dict padded so data starts at a
+     * multiple of 64 bytes. */
+    char dict[128];
+    int len = g_snprintf(dict, sizeof dict,
+                         "{'descr': '<f4', 'fortran_order': False, 'shape': (%" G_GINT64_FORMAT
+                         ", %d), }",
+                         c.segments, rec.embed_dim);
+    int total = 10 + len + 1;
+    int pad = (64 - total % 64) % 64;
+    unsigned short hlen = (unsigned short) (len + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, x.out);
+    fputc(hlen & 0xff, x.out);
+    fputc(hlen >> 8, x.out);
+    fputs(dict, x.out);
+    for (int i = 0; i < pad; i++)
+      fputc(' ', x.out);
+    fputc('\n', x.out);
+  }
+  if (!store_foreach_segment(st, rec.embed_dim, export_row, &x, &e)) {
+    fprintf(stderr, "clip-index export: %s\n", e->message);
+    goto out;
+  }
+  if (fflush(x.out) != 0) {
+    fprintf(stderr, "clip-index export: write error: %s\n", g_strerror(errno));
+    goto out;
+  }
+  rc = 0;
+out:
+  if (x.out && x.out != stdout)
+    fclose(x.out);
+  g_clear_error(&e);
+  store_close(st);
+  store_model_clear(&rec);
+  g_free(format);
+  g_free(output);
+  g_option_context_free(oc);
+  return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *usage;
+} verbs[] = {
+  { "add", cmd_add, "add INDEX PATH|URI... [--model M] [--interval S] [--precision fp32|bf16] [--backend B] [--threads N] [-j N]" },
+  { "search", cmd_search, "search INDEX \"text\" [--top K] [--json] [--template T]... [--thumbnails DIR] [--image FILE]" },
+  { "info", cmd_info, "info INDEX [--json]" },
+  { "export", cmd_export, "export INDEX --format npy|jsonl [-o FILE]" },
+};
+
+static int
+usage(FILE *out)
+{
+  fprintf(out, "usage: clip-index VERB ARGS (clip-index VERB --help for its options)\n");
+  for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
+    fprintf(out, "  clip-index %s\n", verbs[i].usage);
+  return out == stderr ? 2 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+  int rc;
+  if (argc < 2)
+    return usage(stderr);
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+    return usage(stdout);
+  for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
+    if (!strcmp(argv[1], verbs[i].name)) {
+      gst_init(NULL, NULL);
+      rc = verbs[i].run(argc - 1, argv + 1);
+      gst_deinit();
+      return rc;
+    }
+  fprintf(stderr, "clip-index: unknown verb '%s'\n", argv[1]);
+  return usage(stderr);
+}

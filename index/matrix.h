@@ -1,0 +1,36 @@
+/* matrix.h — the segment matrix of an index, memory-mapped for search.
+ *
+ * SQLite holds the truth; reading a million 2 KB BLOBs out of it takes
+ * seconds, so search keeps a derived copy beside the index (INDEX.matrix:
+ * a header, the segment ids, the rows as float32) and maps it. The copy
+ * records the index's generation (bumped by every file written) and is
+ * rebuilt when it differs, so it is never stale; deleting it is harmless. */
+#ifndef CLIP_INDEX_MATRIX_H
+#define CLIP_INDEX_MATRIX_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct {
+  int64_t n;
+  int dim;
+  const int64_t *ids; /* [n] */
+  const float *rows;  /* [n, dim], unit norm */
+  /* private */
+  void *map;
+  size_t map_size;
+  int64_t *own_ids;
+  float *own_rows;
+  bool rebuilt;
+} segment_matrix;
+
+/* Maps INDEX.matrix when current, else rebuilds it from the store (or, when
+ * it cannot be written, keeps the rows in memory). */
+bool segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim,
+                         GError **error);
+void segment_matrix_close(segment_matrix *m);
+
+#endif

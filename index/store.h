@@ -1,0 +1,94 @@
+/* store.h — the index file: one SQLite database (schema in docs/indexing.md).
+ *
+ * One connection per process; callers serialize access (the add verb holds
+ * a lock around every call). Every file is written in one transaction, so a
+ * run killed at any moment leaves either all of a file's rows or none. */
+#ifndef CLIP_INDEX_STORE_H
+#define CLIP_INDEX_STORE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store store;
+
+/* The model an index is bound to, recorded by the first add. */
+typedef struct {
+  char *model;      /* as the user named it, e.g. "clipfilter-mini" */
+  char *model_path; /* the canonical path it resolved to */
+  int embed_dim;
+} store_model;
+
+/* One segment of a file: consecutive samples with near-identical embeddings. */
+typedef struct {
+  double start, end; /* seconds, stream time */
+  int n_samples;
+  float *embedding;  /* unit-norm mean, embed_dim floats (owned by the caller) */
+  GBytes *thumbnail; /* JPEG, may be NULL */
+  int first_sample;  /* index into the file's samples */
+} store_segment;
+
+typedef struct {
+  double time, duration;
+  int segment; /* index into the file's segments */
+  float *embedding;
+} store_sample;
+
+/* Everything add writes for one file. */
+typedef struct {
+  const char *path, *uri;
+  int64_t size, mtime;
+  double duration;
+  int width, height;
+  const char *decode; /* "keyframes" or "all" */
+  GArray *segments;   /* store_segment */
+  GArray *samples;    /* store_sample */
+} store_file;
+
+/* Opens (create=true: creates) an index; NULL and a message on failure. */
+store *store_open(const char *path, bool create, GError **error);
+void store_close(store *s);
+
+/* The recorded model; false with model->model NULL when none is recorded yet. */
+bool store_get_model(store *s, store_model *model, GError **error);
+bool store_set_model(store *s, const store_model *model, GError **error);
+void store_model_clear(store_model *model);
+
+/* True when path is indexed with this size and mtime. */
+bool store_file_is_current(store *s, const char *path, int64_t size, int64_t mtime);
+
+/* Replaces any rows of f->path by f's, in one transaction. */
+bool store_put_file(store *s, const store_file *f, GError **error);
+
+/* Summary counts for info. */
+typedef struct {
+  int64_t files, segments, samples;
+  double seconds;
+} store_counts;
+bool store_counts_get(store *s, store_counts *c, GError **error);
+
+/* The segment matrix: ids [n], rows [n, dim] (unit norm), both g_malloc'ed. */
+bool store_load_matrix(store *s, int dim, int64_t **ids, float **rows, int64_t *n,
+                       GError **error);
+
+/* Details of one segment for printing a hit. */
+typedef struct {
+  char *path;
+  double start, end;
+  int n_samples;
+  GBytes *thumbnail;
+} store_hit;
+bool store_get_segment(store *s, int64_t id, store_hit *hit, GError **error);
+void store_hit_clear(store_hit *hit);
+
+/* Calls fn for every segment in id order (export). */
+typedef bool (*store_segment_fn)(int64_t id, const char *path, double start, double end,
+                                 int n_samples, const float *embedding, int dim, void *data);
+bool store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError **error);
+
+/* The sqlite3 handle's data generation: changes whenever a file is written. */
+int64_t store_generation(store *s);
+
+#endif
