@@ -18,6 +18,7 @@
 #include "search.h"
 
 #define MAX_QUERY_BYTES 1024
+#define MAX_POST_BYTES (1 << 20)
 #define MAX_TOP 1000
 #define DEFAULT_TOP 24
 #define PAGE_RESOURCE "/org/clipfilter/clip-index/page.html"
@@ -86,18 +87,20 @@ parse_id(const char *s, int64_t *id)
   return true;
 }
 
-/* Common checks: GET/HEAD only, and on a loopback address only requests
- * naming it in Host, so a web page elsewhere cannot reach the server
- * through a DNS name rebound to 127.0.0.1. */
+/* Common checks: GET/HEAD (and POST where allowed) only, and on a loopback
+ * address only requests naming it in Host, so a web page elsewhere cannot
+ * reach the server through a DNS name rebound to 127.0.0.1. */
 static bool
-accept_request(server *sv, SoupServerMessage *msg)
+accept_request(server *sv, SoupServerMessage *msg, bool post)
 {
   const char *method = soup_server_message_get_method(msg);
   SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(h, "X-Content-Type-Options", "nosniff");
-  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
-    soup_message_headers_replace(h, "Allow", "GET, HEAD");
-    reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET and HEAD are served");
+  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD &&
+      !(post && method == SOUP_METHOD_POST)) {
+    soup_message_headers_replace(h, "Allow", post ? "GET, HEAD, POST" : "GET, HEAD");
+    reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "only %s served here",
+                post ? "GET, HEAD and POST are" : "GET and HEAD are");
     return false;
   }
   if (!sv->p->public_listen) {
@@ -123,7 +126,7 @@ on_page(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q, 
   server *sv = data;
   (void) s;
   (void) q;
-  if (!accept_request(sv, msg))
+  if (!accept_request(sv, msg, false))
     return;
   if (strcmp(path, "/")) {
     reply_error(msg, SOUP_STATUS_NOT_FOUND, "no such page: %s", path);
@@ -148,7 +151,7 @@ on_info(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q, 
   server *sv = data;
   (void) s;
   (void) q;
-  if (!accept_request(sv, msg))
+  if (!accept_request(sv, msg, false))
     return;
   if (strcmp(path, "/api/info")) {
     reply_error(msg, SOUP_STATUS_NOT_FOUND, "no such page: %s", path);
@@ -203,23 +206,69 @@ row_of_segment(const segment_matrix *m, int64_t id)
   return lo < m->n && m->ids[lo] == id ? lo : -1;
 }
 
+/* Before a POST body is read: refuse one too large to hold. */
+static void
+on_search_early(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
+                gpointer data)
+{
+  SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
+  (void) s;
+  (void) path;
+  (void) q;
+  (void) data;
+  if (soup_server_message_get_method(msg) == SOUP_METHOD_POST &&
+      (soup_message_headers_get_encoding(req) != SOUP_ENCODING_CONTENT_LENGTH ||
+       soup_message_headers_get_content_length(req) > MAX_POST_BYTES)) {
+    soup_message_headers_append(soup_server_message_get_response_headers(msg), "Connection",
+                                "close");
+    reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                "a search form of at most %d bytes, with a Content-Length", MAX_POST_BYTES);
+  }
+}
+
+static void search(server *sv, SoupServerMessage *msg, GHashTable *q);
+
+/* GET with the query string, or POST with the same fields as a form (for
+ * texts longer than a request line may be). */
 static void
 on_search(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q, gpointer data)
 {
   server *sv = data;
-  const char *text = query_arg(q, "q"), *like = query_arg(q, "like"), *top_s = query_arg(q, "top");
-  int dim = sv->p->model->embed_dim;
-  guint64 top = DEFAULT_TOP;
-  gint64 t0 = g_get_monotonic_time(), t1, t2, t3;
-  double scan_s = 0;
   (void) s;
-
-  if (!accept_request(sv, msg))
+  if (!accept_request(sv, msg, true))
     return;
   if (strcmp(path, "/api/search")) {
     reply_error(msg, SOUP_STATUS_NOT_FOUND, "no such page: %s", path);
     return;
   }
+  if (soup_server_message_get_method(msg) == SOUP_METHOD_POST) {
+    GBytes *body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+    const char *type = soup_message_headers_get_content_type(
+      soup_server_message_get_request_headers(msg), NULL);
+    if (!type || g_ascii_strcasecmp(type, "application/x-www-form-urlencoded")) {
+      reply_error(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+                  "POST a form (application/x-www-form-urlencoded), not %s",
+                  type ? type : "an untyped body");
+    } else {
+      GHashTable *form = soup_form_decode(g_bytes_get_data(body, NULL));
+      search(sv, msg, form);
+      g_hash_table_unref(form);
+    }
+    g_bytes_unref(body);
+    return;
+  }
+  search(sv, msg, q);
+}
+
+static void
+search(server *sv, SoupServerMessage *msg, GHashTable *q)
+{
+  const char *text = query_arg(q, "q"), *like = query_arg(q, "like"), *top_s = query_arg(q, "top");
+  int dim = sv->p->model->embed_dim;
+  guint64 top = DEFAULT_TOP;
+  gint64 t0 = g_get_monotonic_time(), t1, t2, t3;
+  double scan_s = 0;
+
   if (top_s && !g_ascii_string_to_unsigned(top_s, 10, 1, MAX_TOP, &top, NULL)) {
     reply_error(msg, SOUP_STATUS_BAD_REQUEST, "top must be an integer from 1 to %d",
                 MAX_TOP);
@@ -313,7 +362,7 @@ on_thumb(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
   store_hit h;
   (void) s;
   (void) q;
-  if (!accept_request(sv, msg))
+  if (!accept_request(sv, msg, false))
     return;
   if (!g_str_has_prefix(path, "/api/thumb/") || !parse_id(rest, &id)) {
     reply_error(msg, SOUP_STATUS_NOT_FOUND, "no such thumbnail: %s", path);
@@ -345,7 +394,7 @@ on_video(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
   GError *e = NULL;
   (void) s;
   (void) q;
-  if (!accept_request(sv, msg))
+  if (!accept_request(sv, msg, false))
     return;
   if (g_str_has_prefix(path, "/api/video/") && parse_id(rest, &id))
     f = g_hash_table_lookup(sv->files_by_id, &id);
@@ -514,6 +563,7 @@ serve_run(const serve_params *p, GError **error)
   soup = soup_server_new("server-header", "clip-index ", NULL);
   soup_server_add_handler(soup, "/", on_page, &sv, NULL);
   soup_server_add_handler(soup, "/api/info", on_info, &sv, NULL);
+  soup_server_add_early_handler(soup, "/api/search", on_search_early, &sv, NULL);
   soup_server_add_handler(soup, "/api/search", on_search, &sv, NULL);
   soup_server_add_handler(soup, "/api/thumb", on_thumb, &sv, NULL);
   soup_server_add_handler(soup, "/api/video", on_video, &sv, NULL);
