@@ -11,7 +11,9 @@
 #    QUERIES distinct texts one after another with curl; the server's own
 #    time per query comes from its Server-Timing header (embed, scan, rows =
 #    the hits' rows from SQLite, total); client_ms is curl's time_total.
-#    ratio_total_to_cli_scan = median total / CLI scan.
+#    ratio_total_to_cli_scan = median total / CLI scan; cpu = the server
+#    process's CPU time per query (all its threads), which the load of other
+#    processes on the machine does not inflate as it does wall time.
 # 3. concurrent: 200 requests from 50 curl clients (xargs -P 50), wall time.
 set -euo pipefail
 build=$(cd "$1" && pwd) segments=${2:-1000000} queries=${3:-60}
@@ -69,7 +71,7 @@ for line in open(sys.argv[1]):
 def q(key, p):
     v = sorted(r[key] for r in rows)
     return v[min(len(v) - 1, int(p * len(v)))]
-out = {k + "_ms_median": round(statistics.median(r[k] for r in rows), 3) for k in ("embed", "scan", "rows", "total", "client")}
+out = {k + "_ms_median": round(statistics.median(r[k] for r in rows), 3) for k in ("embed", "scan", "rows", "total", "cpu", "client")}
 out.update(total_ms_p90=round(q("total", 0.9), 3), total_ms_max=round(max(r["total"] for r in rows), 3),
            queries=len(rows), under_50ms=sum(r["total"] <= 50 for r in rows))
 print(", ".join('"%s": %s' % kv for kv in out.items()))
@@ -79,12 +81,12 @@ median_total=$(echo "$stats" | sed -n 's/.*"total_ms_median": \([0-9.]*\).*/\1/p
 
 t0=$(now)
 for i in $(seq 1 200); do echo "${url}api/search?q=ball+$i&top=10"; done |
-  xargs -P 50 -n 1 curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' >"$work/codes"
+  xargs -P 50 -n 1 curl -s -o /dev/null --max-time 60 -w '%{http_code}\n' >"$work/codes" || true
 conc=$(calc "$(now) - $t0")
 ok=$(grep -c '^200$' "$work/codes" || true)
 
-printf '{\n  "segments": %s, "dim": %s, "matrix_mb": %s,\n' "$segments" "$dim" \
-  "$(calc "$(stat -c %s "$db.matrix") / 1048576")"
+printf '{\n  "segments": %s, "dim": %s, "matrix_mb": %s, "cores": %s, "loadavg_1min": %s,\n' \
+  "$segments" "$dim" "$(calc "$(stat -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '  "cli": {"process_ms": %s, "scan_ms": %s},\n' "$cli_wall" "$cli_scan"
 printf '  "serve": {%s,\n    "ratio_total_to_cli_scan": %s},\n' "$stats" "$(calc "$median_total / $cli_scan")"
 printf '  "concurrent": {"requests": 200, "clients": 50, "ok": %s, "wall_s": %s, "requests_per_s": %s}\n}\n' \
