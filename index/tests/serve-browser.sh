@@ -1,8 +1,9 @@
 #!/bin/sh
 # The search page in a real browser: headless Chromium opens the page with
 # ?q=a ball (the page runs the query from its URL, as after a search), the
-# DOM it renders must show a.mp4's ball segment as the first hit, and a
-# screenshot is kept in the build directory (serve-page.png).
+# DOM it renders must show a.mp4's ball segment as the first hit; ?like= of
+# that hit must show it first with score 1; a screenshot is kept in the
+# build directory (serve-page.png).
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/serve-common.sh"
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
@@ -21,7 +22,7 @@ chrome() {
 
 page="${URL}?q=a%20ball"
 chrome --dump-dom "$page" >"$TMP/dom.html" || { tail -20 "$TMP/chromium.log"; fail "chromium --dump-dom exited $?"; }
-python3 - "$TMP/dom.html" <<'PY' || fail "the page's first hit: $(head -c 3000 "$TMP/dom.html")"
+cat >"$TMP/hits.py" <<'PY'
 import html.parser, sys
 
 class Hits(html.parser.HTMLParser):
@@ -59,8 +60,16 @@ secs = lambda t: int(t.split(":")[0]) * 60 + float(t.split(":")[1])
 assert h["name"] == "a.mp4" and abs(secs(start) - 4) <= 1 and abs(secs(end) - 8) <= 1, h
 assert float(h["score"]) > float(p.hits[-1]["score"]), p.hits
 assert "results for" in p.status, p.status
+if len(sys.argv) > 2:  # ?like=SEGMENT: that segment first, cosine 1
+    assert h["segment"] == sys.argv[2] and h["score"] == "1.000", h
 print("ok: first hit in the browser:", h, "| status:", p.status)
 PY
+python3 "$TMP/hits.py" "$TMP/dom.html" || fail "the page's first hit: $(head -c 3000 "$TMP/dom.html")"
+seg=$(python3 -c "import re,sys; print(re.search(r'data-segment=\"(\d+)\"', open(sys.argv[1]).read()).group(1))" "$TMP/dom.html")
+
+# "More like this" of that hit, as its button's URL opens it.
+chrome --dump-dom "${URL}?like=$seg" >"$TMP/like.html" || fail "chromium --dump-dom ?like exited $?"
+python3 "$TMP/hits.py" "$TMP/like.html" "$seg" || fail "?like=$seg: $(head -c 3000 "$TMP/like.html")"
 
 shot=${SERVE_ARTIFACT_DIR:-$TMP}/serve-page.png
 rm -f "$shot"
