@@ -17,7 +17,7 @@ chrome() {
   timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-dev-shm-usage --user-data-dir="$profile" --window-size=1280,900 \
-    --virtual-time-budget=5000 "$@" 2>>"$TMP/chromium.log"
+    --virtual-time-budget=30000 "$@" 2>>"$TMP/chromium.log"
 }
 
 page="${URL}?q=a%20ball"
