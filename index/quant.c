@@ -19,7 +19,7 @@ struct quant_matrix {
   float *scale;   /* [n] */
   float *l1q;     /* [n] s·|q|_1 */
   float *l1e;     /* [n] |e|_1 */
-  float *approx;  /* [n] scratch: approximate scores */
+  float *approx;  /* [n] scratch: the candidates' upper bounds */
   int64_t *cand;  /* [n] scratch: candidate rows */
 };
 
@@ -150,28 +150,37 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
   const float slack = 1e-5f;
 #define BOUND(r) (m->l1q[r] * fmax_ + m->l1e[r] * ymax + slack)
 
-  /* 1. approximate scores; the k-th best lower bound */
+  /* 1. approximate scores; a row is a candidate while its upper bound
+   * reaches the k-th best lower bound so far (which only rises) */
+  float threshold = -INFINITY;
   for (int64_t r = 0; r < m->n; r++) {
     float a = m->scale[r] * t * (float) dot_i8(m->q + (size_t) r * dim, p, dim);
-    float lo = a - BOUND(r);
-    m->approx[r] = a;
+    float b = BOUND(r);
+    if (a + b < threshold)
+      continue;
+    m->cand[nc] = r;
+    m->approx[nc++] = a + b;
     if (have < k) {
-      heap[have++] = lo;
-      if (have == k)
+      heap[have++] = a - b;
+      if (have == k) {
         for (int j = k / 2 - 1; j >= 0; j--)
           sift_down(heap, k, j);
-    } else if (lo > heap[0]) {
-      heap[0] = lo;
+        threshold = heap[0];
+      }
+    } else if (a - b > heap[0]) {
+      heap[0] = a - b;
       sift_down(heap, k, 0);
+      threshold = heap[0];
     }
   }
-  float threshold = have < k ? -INFINITY : heap[0];
-
-  /* 2. every row whose upper bound reaches it, scored exactly */
-  for (int64_t r = 0; r < m->n; r++)
-    if (m->approx[r] + BOUND(r) >= threshold)
-      m->cand[nc++] = r;
 #undef BOUND
+
+  /* 2. the candidates that still reach the final threshold, scored exactly */
+  int64_t kept = 0;
+  for (int64_t i = 0; i < nc; i++)
+    if (m->approx[i] >= threshold)
+      m->cand[kept++] = m->cand[i];
+  nc = kept;
   have = 0;
   for (int64_t i = 0; i < nc; i++) {
     int64_t r = m->cand[i];
