@@ -79,24 +79,6 @@ quant_matrix_free(quant_matrix *m)
   g_free(m);
 }
 
-/* Blocks of 16 with a constant trip count, which compilers vectorize at
- * -O2 (16-bit products summed in pairs). */
-static int32_t
-dot_i8(const int8_t *a, const int8_t *b, int dim)
-{
-  int32_t acc = 0;
-  int i = 0;
-  for (; i + 16 <= dim; i += 16) {
-    int32_t s = 0;
-    for (int j = 0; j < 16; j++)
-      s += (int16_t) a[i + j] * (int16_t) b[i + j];
-    acc += s;
-  }
-  for (; i < dim; i++)
-    acc += (int16_t) a[i] * (int16_t) b[i];
-  return acc;
-}
-
 /* Min-heap of k floats: the k largest values seen; h[0] the k-th largest. */
 static void
 sift_down(float *h, int n, int i)
@@ -113,6 +95,62 @@ sift_down(float *h, int n, int i)
     h[i] = h[m];
     h[m] = t;
     i = m;
+  }
+}
+
+/* Pass 1: approximate scores; a row is a candidate while its upper bound
+ * reaches the k-th best lower bound so far (which only rises). Inlined
+ * with the dimension as a constant for the common models, so the compiler
+ * unrolls and vectorizes the int8 products with one sum per row. */
+static inline __attribute__((always_inline)) int64_t
+scan_dim(quant_matrix *m, const int dim, const int8_t *p, float t, float fmax_, float ymax,
+         int k, float *heap, float *threshold_out)
+{
+  const float slack = 1e-5f; /* float rounding of the bound itself, with room to spare */
+  int have = 0;
+  int64_t nc = 0;
+  float threshold = -INFINITY;
+  for (int64_t r = 0; r < m->n; r++) {
+    const int8_t *q = m->q + (size_t) r * dim;
+    int32_t acc = 0;
+    for (int i = 0; i < dim; i++)
+      acc += (int16_t) q[i] * (int16_t) p[i];
+    float a = m->scale[r] * t * (float) acc;
+    float b = m->l1q[r] * fmax_ + m->l1e[r] * ymax + slack;
+    if (a + b < threshold)
+      continue;
+    m->cand[nc] = r;
+    m->approx[nc++] = a + b;
+    if (have < k) {
+      heap[have++] = a - b;
+      if (have == k) {
+        for (int j = k / 2 - 1; j >= 0; j--)
+          sift_down(heap, k, j);
+        threshold = heap[0];
+      }
+    } else if (a - b > heap[0]) {
+      heap[0] = a - b;
+      sift_down(heap, k, 0);
+      threshold = heap[0];
+    }
+  }
+  *threshold_out = threshold;
+  return nc;
+}
+
+static int64_t
+scan(quant_matrix *m, const int8_t *p, float t, float fmax_, float ymax, int k, float *heap,
+     float *threshold)
+{
+  switch (m->dim) {
+  case 64:
+    return scan_dim(m, 64, p, t, fmax_, ymax, k, heap, threshold);
+  case 512:
+    return scan_dim(m, 512, p, t, fmax_, ymax, k, heap, threshold);
+  case 768:
+    return scan_dim(m, 768, p, t, fmax_, ymax, k, heap, threshold);
+  default:
+    return scan_dim(m, m->dim, p, t, fmax_, ymax, k, heap, threshold);
   }
 }
 
@@ -146,34 +184,9 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
     ymax = fmaxf(ymax, fabsf(query[i]));
     fmax_ = fmaxf(fmax_, fabsf(query[i] - t * p[i]));
   }
-  /* Float rounding of the bound itself: a margin far above it. */
-  const float slack = 1e-5f;
-#define BOUND(r) (m->l1q[r] * fmax_ + m->l1e[r] * ymax + slack)
 
-  /* 1. approximate scores; a row is a candidate while its upper bound
-   * reaches the k-th best lower bound so far (which only rises) */
-  float threshold = -INFINITY;
-  for (int64_t r = 0; r < m->n; r++) {
-    float a = m->scale[r] * t * (float) dot_i8(m->q + (size_t) r * dim, p, dim);
-    float b = BOUND(r);
-    if (a + b < threshold)
-      continue;
-    m->cand[nc] = r;
-    m->approx[nc++] = a + b;
-    if (have < k) {
-      heap[have++] = a - b;
-      if (have == k) {
-        for (int j = k / 2 - 1; j >= 0; j--)
-          sift_down(heap, k, j);
-        threshold = heap[0];
-      }
-    } else if (a - b > heap[0]) {
-      heap[0] = a - b;
-      sift_down(heap, k, 0);
-      threshold = heap[0];
-    }
-  }
-#undef BOUND
+  float threshold;
+  nc = scan(m, p, t, fmax_, ymax, k, heap, &threshold);
 
   /* 2. the candidates that still reach the final threshold, scored exactly */
   int64_t kept = 0;
