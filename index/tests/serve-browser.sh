@@ -7,7 +7,7 @@
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/serve-common.sh"
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
-[ -n "$CHROMIUM" ] || skip "chromium not installed (apt-get install chromium)"
+[ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] || skip "chromium not installed (apt-get install chromium)"
 make_archive
 start_server
 ok "listening on $URL"
