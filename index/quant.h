@@ -6,7 +6,8 @@
  * A query scores every row approximately (1 byte per value), keeps the rows
  * whose upper bound reaches the k-th best lower bound, and scores only those
  * exactly from the fp32 rows: the same hits as search_top_k(), in the same
- * order, whatever the data. */
+ * order, whatever the data. A copy holds scratch space for a query: one
+ * query at a time per copy. */
 #ifndef CLIP_INDEX_QUANT_H
 #define CLIP_INDEX_QUANT_H
 
