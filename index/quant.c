@@ -10,6 +10,7 @@
 #include <glib.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct quant_matrix {
   const float *rows;
@@ -103,14 +104,14 @@ sift_down(float *h, int n, int i)
  * with the dimension as a constant for the common models, so the compiler
  * unrolls and vectorizes the int8 products with one sum per row. */
 static inline __attribute__((always_inline)) int64_t
-scan_dim(quant_matrix *m, const int dim, const int8_t *p, float t, float fmax_, float ymax,
-         int k, float *heap, float *threshold_out)
+scan_dim(quant_matrix *m, const int dim, int64_t r0, int64_t r1, const int8_t *p, float t,
+         float fmax_, float ymax, int k, float *heap, int *have_out)
 {
   const float slack = 1e-5f; /* float rounding of the bound itself, with room to spare */
   int have = 0;
-  int64_t nc = 0;
+  int64_t nc = r0; /* a part's candidates go where its rows start */
   float threshold = -INFINITY;
-  for (int64_t r = 0; r < m->n; r++) {
+  for (int64_t r = r0; r < r1; r++) {
     const int8_t *q = m->q + (size_t) r * dim;
     int32_t acc = 0;
     for (int i = 0; i < dim; i++)
@@ -134,24 +135,49 @@ scan_dim(quant_matrix *m, const int dim, const int8_t *p, float t, float fmax_, 
       threshold = heap[0];
     }
   }
-  *threshold_out = threshold;
-  return nc;
+  *have_out = have;
+  return nc - r0;
 }
 
-static int64_t
-scan(quant_matrix *m, const int8_t *p, float t, float fmax_, float ymax, int k, float *heap,
-     float *threshold)
+/* One part of pass 1, run by a thread of its own. */
+typedef struct {
+  quant_matrix *m;
+  int64_t r0, r1;
+  const int8_t *p;
+  float t, fmax_, ymax;
+  int k;
+  float *heap; /* [k] */
+  int have;
+  int64_t nc;
+} scan_part;
+
+static gpointer
+scan(gpointer data)
 {
-  switch (m->dim) {
+  scan_part *s = data;
+#define SCAN(D) scan_dim(s->m, D, s->r0, s->r1, s->p, s->t, s->fmax_, s->ymax, s->k, s->heap, &s->have)
+  switch (s->m->dim) {
   case 64:
-    return scan_dim(m, 64, p, t, fmax_, ymax, k, heap, threshold);
+    s->nc = SCAN(64);
+    break;
   case 512:
-    return scan_dim(m, 512, p, t, fmax_, ymax, k, heap, threshold);
+    s->nc = SCAN(512);
+    break;
   case 768:
-    return scan_dim(m, 768, p, t, fmax_, ymax, k, heap, threshold);
+    s->nc = SCAN(768);
+    break;
   default:
-    return scan_dim(m, m->dim, p, t, fmax_, ymax, k, heap, threshold);
+    s->nc = SCAN(s->m->dim);
   }
+#undef SCAN
+  return NULL;
+}
+
+static int
+float_desc(const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return x < y ? 1 : x > y ? -1 : 0;
 }
 
 static int
@@ -168,7 +194,7 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
 {
   int dim = m->dim, have = 0;
   int8_t *p = g_new(int8_t, dim);
-  float *heap = g_new(float, MAX(k, 1));
+  float *heap = g_new(float, (size_t) MAX(k, 1) * 8);
   float ymax = 0, fmax_ = 0, t;
   int64_t nc = 0;
 
@@ -185,15 +211,43 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
     fmax_ = fmaxf(fmax_, fabsf(query[i] - t * p[i]));
   }
 
-  float threshold;
-  nc = scan(m, p, t, fmax_, ymax, k, heap, &threshold);
+  /* Pass 1 in one part per core for large matrices: the scan is the
+   * query's cost, and on a busy machine each thread gets its own share. */
+  int n_parts = m->n >= (1 << 16) ? CLAMP((int) g_get_num_processors(), 1, 8) : 1;
+  scan_part parts[8];
+  GThread *threads[8] = { NULL };
+  for (int i = 0; i < n_parts; i++) {
+    parts[i] = (scan_part) { .m = m, .r0 = m->n * i / n_parts, .r1 = m->n * (i + 1) / n_parts,
+                             .p = p, .t = t, .fmax_ = fmax_, .ymax = ymax, .k = k,
+                             .heap = heap + (size_t) i * k };
+    if (i > 0)
+      threads[i] = g_thread_try_new("quant-scan", scan, &parts[i], NULL);
+  }
+  scan(&parts[0]);
+  for (int i = 1; i < n_parts; i++) {
+    if (threads[i])
+      g_thread_join(threads[i]);
+    else
+      scan(&parts[i]); /* no thread: scan it here */
+  }
+  /* The k-th best lower bound over all parts (each kept its k best). */
+  int n_lower = 0;
+  for (int i = 0; i < n_parts; i++) {
+    memmove(heap + n_lower, parts[i].heap, parts[i].have * sizeof(float));
+    n_lower += parts[i].have;
+  }
+  float threshold = -INFINITY;
+  if (n_lower >= k) {
+    qsort(heap, n_lower, sizeof(float), float_desc);
+    threshold = heap[k - 1];
+  }
 
-  /* 2. the candidates that still reach the final threshold, scored exactly */
-  int64_t kept = 0;
-  for (int64_t i = 0; i < nc; i++)
-    if (m->approx[i] >= threshold)
-      m->cand[kept++] = m->cand[i];
-  nc = kept;
+  /* 2. the candidates that still reach it, scored exactly */
+  nc = 0;
+  for (int i = 0; i < n_parts; i++)
+    for (int64_t j = parts[i].r0; j < parts[i].r0 + parts[i].nc; j++)
+      if (m->approx[j] >= threshold)
+        m->cand[nc++] = m->cand[j];
   have = 0;
   for (int64_t i = 0; i < nc; i++) {
     int64_t r = m->cand[i];

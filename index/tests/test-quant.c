@@ -1,6 +1,6 @@
 /* The int8 prefilter returns exactly search_top_k()'s hits: random unit
  * rows, clustered rows (many near-ties), exact duplicates, a zero row, k
- * larger than n, and queries equal to rows. */
+ * larger than n, queries equal to rows, and a scan split across threads. */
 #include <glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -102,11 +102,36 @@ test_clusters_duplicates_zero(void)
   g_rand_free(r);
 }
 
+/* Past 65536 rows the scan runs in one part per core: the merged bound
+ * must still keep every true hit, including duplicates split across parts. */
+static void
+test_parts(void)
+{
+  GRand *r = g_rand_new_with_seed(13);
+  int dim = 64;
+  int64_t n = 150001;
+  float *rows = g_new(float, n * dim), *q = g_new(float, dim);
+  for (int64_t i = 0; i < n; i++)
+    random_unit(r, rows + i * dim, dim);
+  for (int64_t i = 0; i < n; i += 5000) /* one row repeated through every part */
+    memcpy(rows + i * dim, rows + 7 * dim, dim * sizeof(float));
+  for (int t = 0; t < 5; t++) {
+    random_unit(r, q, dim);
+    check(rows, n, dim, q, 10);
+    check(rows, n, dim, q, 100);
+  }
+  check(rows, n, dim, rows + 7 * dim, 40);
+  g_free(rows);
+  g_free(q);
+  g_rand_free(r);
+}
+
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/quant/random", test_random);
   g_test_add_func("/quant/clusters-duplicates-zero", test_clusters_duplicates_zero);
+  g_test_add_func("/quant/parts", test_parts);
   return g_test_run();
 }
