@@ -4,6 +4,7 @@
  *   clip-index search INDEX "text"       rank segments by cosine
  *   clip-index info INDEX                model, counts, hours indexed
  *   clip-index export INDEX --format npy|jsonl
+ *   clip-index serve INDEX [--listen 127.0.0.1:8080]   search page and JSON API
  *
  * Exit status: 0 success, 1 failure (for add: at least one file could not be
  * indexed; the others were), 2 usage error. */
@@ -22,6 +23,7 @@
 #include "ingest.h"
 #include "matrix.h"
 #include "search.h"
+#include "serve.h"
 #include "store.h"
 
 #define DEFAULT_MODEL "clipfilter-mini"
@@ -1009,6 +1011,87 @@ out:
   return rc;
 }
 
+/* ---- serve --------------------------------------------------------------- */
+
+#ifdef HAVE_LIBSOUP
+static int
+cmd_serve(int argc, char **argv)
+{
+  model_opts mo = { 0 };
+  char *listen = NULL;
+  gboolean public_listen = FALSE;
+  int status, rc = 1;
+  GOptionEntry entries[] = {
+    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
+      "Address and port (default 127.0.0.1:8080; port 0 picks a free one)", "HOST:PORT" },
+    { "public", 0, 0, G_OPTION_ARG_NONE, &public_listen,
+      "Allow a non-loopback --listen address: whoever reaches it can search the index and play "
+      "its videos", NULL },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn", "B" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Engine threads", "N" },
+    { NULL }
+  };
+  GOptionContext *oc = parse(&argc, &argv, "INDEX",
+                             "Serve a search page, a JSON API, thumbnails and the indexed videos "
+                             "over HTTP (API in docs/indexing.md).",
+                             entries, &status);
+  store *st = NULL;
+  store_model rec = { 0 };
+  char *model_path = NULL;
+  clip_model *model = NULL;
+  clip_ctx *ctx = NULL;
+  clip_params params;
+  clip_error err = { 0 };
+  GError *e = NULL;
+
+  if (!oc)
+    return status;
+  if (argc != 2) {
+    rc = usage_error(oc, "serve needs one INDEX");
+    goto out;
+  }
+  if (!mo.backend)
+    mo.backend = g_strdup("openblas");
+  if (!params_from_opts(&mo, &params, "serve")) {
+    rc = 2;
+    goto out;
+  }
+  params.precision = CLIP_PRECISION_FP32;
+  if (!(st = store_open(argv[1], false, &e))) {
+    fprintf(stderr, "clip-index serve: %s\n", e->message);
+    goto out;
+  }
+  if (!(model_path = index_model(st, NULL, "serve", false, &rec)))
+    goto out;
+  if (!(model = load_model(model_path, &params, rec.embed_dim, "serve")) ||
+      !(ctx = clip_ctx_new(model, &err))) {
+    if (model)
+      fprintf(stderr, "clip-index serve: %s\n", err.message);
+    goto out;
+  }
+  serve_params sp = { .index_path = argv[1], .st = st, .model = &rec, .ctx = ctx,
+                      .listen = listen ? listen : "127.0.0.1:8080",
+                      .public_listen = public_listen };
+  if (!serve_run(&sp, &e)) {
+    fprintf(stderr, "clip-index serve: %s\n", e->message);
+    rc = g_error_matches(e, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED) ? 2 : 1;
+    goto out;
+  }
+  rc = 0;
+out:
+  g_clear_error(&e);
+  clip_ctx_free(ctx);
+  clip_model_free(model);
+  store_close(st);
+  store_model_clear(&rec);
+  g_free(model_path);
+  g_free(mo.backend);
+  g_free(listen);
+  g_option_context_free(oc);
+  return rc;
+}
+#endif
+
 /* ---- main ---------------------------------------------------------------- */
 
 static const struct {
@@ -1020,6 +1103,9 @@ static const struct {
   { "search", cmd_search, "search INDEX \"text\" [--top K] [--json] [--template T]... [--thumbnails DIR] [--image FILE]" },
   { "info", cmd_info, "info INDEX [--json]" },
   { "export", cmd_export, "export INDEX --format npy|jsonl [-o FILE]" },
+#ifdef HAVE_LIBSOUP
+  { "serve", cmd_serve, "serve INDEX [--listen 127.0.0.1:8080] [--public]" },
+#endif
 };
 
 static int

@@ -477,3 +477,19 @@ store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError
   g_free(row);
   return rc == SQLITE_DONE ? true : fail(s, error, "segments");
 }
+
+bool
+store_foreach_file(store *s, store_file_fn fn, void *data, GError **error)
+{
+  sqlite3_stmt *st;
+  int rc;
+  if (sqlite3_prepare_v2(s->db, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", -1,
+                         &st, NULL) != SQLITE_OK)
+    return fail(s, error, "files");
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    fn(sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
+       (const char *) sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3),
+       sqlite3_column_int64(st, 4), data);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? true : fail(s, error, "files");
+}

@@ -88,6 +88,11 @@ typedef bool (*store_segment_fn)(int64_t id, const char *path, double start, dou
                                  int n_samples, const float *embedding, int dim, void *data);
 bool store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError **error);
 
+/* Calls fn for every file in id order (serve). */
+typedef void (*store_file_fn)(int64_t id, const char *path, const char *uri, int64_t size,
+                              int64_t mtime, void *data);
+bool store_foreach_file(store *s, store_file_fn fn, void *data, GError **error);
+
 /* The sqlite3 handle's data generation: changes whenever a file is written. */
 int64_t store_generation(store *s);
 

@@ -13,6 +13,7 @@ pkgs=(
   gir1.2-gst-plugins-base-1.0 python3-gi python3-gst-1.0
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   clang libclang-rt-14-dev clang-format indent
+  chromium fonts-dejavu-core sqlite3 curl
 )
 missing=()
 for p in "${pkgs[@]}"; do

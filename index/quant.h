@@ -1,0 +1,29 @@
+/* quant.h — exact top-k from an int8 copy of the segment matrix.
+ *
+ * The fp32 scan reads 4 bytes per value; on a busy machine that is the
+ * server's whole query time. The copy holds each row as int8 with a scale
+ * and, per row, how far its approximate score can be from the exact one.
+ * A query scores every row approximately (1 byte per value), keeps the rows
+ * whose upper bound reaches the k-th best lower bound, and scores only those
+ * exactly from the fp32 rows: the same hits as search_top_k(), in the same
+ * order, whatever the data. A copy holds scratch space for a query: one
+ * query at a time per copy. */
+#ifndef CLIP_INDEX_QUANT_H
+#define CLIP_INDEX_QUANT_H
+
+#include <stdint.h>
+
+#include "search.h"
+
+typedef struct quant_matrix quant_matrix;
+
+/* Quantizes rows [n, dim] (which must outlive the copy: kept for rescoring). */
+quant_matrix *quant_matrix_new(const float *rows, int64_t n, int dim);
+void quant_matrix_free(quant_matrix *m);
+
+/* As search_top_k(); candidates (may be NULL) gets how many rows were
+ * rescored exactly. */
+int quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits,
+                int64_t *candidates);
+
+#endif
