@@ -170,10 +170,15 @@ collect_unknown_words (GHashTable * known, const gchar * text,
         start = p;
       continue;
     }
-    if (start && !(start > lower && start[-1] == '\'')) {
+    if (start) {
+      static const gchar *const endings[] = { "s", "t", "re", "ve", "m",
+        "ll", "d", NULL
+      };
       gchar *word = g_strndup (start, p - start);
+      gboolean ending = start > lower && start[-1] == '\''
+          && g_strv_contains (endings, word);
 
-      if (!g_hash_table_contains (known, word)
+      if (!ending && !g_hash_table_contains (known, word)
           && !g_ptr_array_find_with_equal_func (unknown, word, g_str_equal,
               NULL))
         g_ptr_array_add (unknown, word);

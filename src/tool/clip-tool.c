@@ -43,7 +43,7 @@ static const struct {
   const char *usage;
   const char *help;
 } commands[] = {
-  { "info", cmd_info, "info MODEL" ,
+  { "info", cmd_info, "info MODEL",
     "  prints the model's architecture and parameters as JSON\n" MODEL_HELP },
   { "tokenize", cmd_tokenize, "tokenize --model MODEL [--context N] (TEXT... | --jsonl FILE)",
     "  prints the token ids of each text (MODEL, or a directory with vocab.json and merges.txt)\n" MODEL_HELP },
@@ -63,10 +63,8 @@ static const struct {
     "  times model start-up and image/text encoding\n" MODEL_HELP },
 };
 
-static int
-usage(FILE *out);
-
-/* "--help"/"-h" anywhere before "--" asks for the command's usage. */
+/* "--help"/"-h" anywhere after the command (up to a "--") asks for its
+ * usage, before the command sees options it would reject. */
 static bool
 wants_help(int argc, char **argv)
 {
