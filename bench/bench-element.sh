@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the element costs in a pipeline, as ratios measured in one
 # run: usage: bench/bench-element.sh BUILD_DIR MODEL_DIR [FRAMES]
-# MODEL_DIR needs a tokenizer (vocab.json, merges.txt): a `clip-tool
-# random-model` checkpoint has none; copy one beside its weights.
+# MODEL_DIR may be a `clip-tool random-model` checkpoint (it carries a
+# byte-level tokenizer).
 #
 # 1. Frames it does not sample: 1080p I420 frames through `identity` and
 #    through `clipfilter` with an interval of one hour (only the first frame

@@ -113,6 +113,8 @@ struct _ClipLabelWorker
   clip_ctx *ctx;                /* the worker thread's (or embed_now's caller's) */
   gint dim;
   GThread *thread;
+  GHashTable *known_words;      /* the model's training words, or NULL */
+  gchar *model_name;
 
   GMutex lock;                  /* guards everything below */
   GCond cond;
@@ -120,6 +122,106 @@ struct _ClipLabelWorker
   gboolean pending, quit;
   gchar *prompts, *background, *templates;      /* the pending request */
 };
+
+/* words.txt next to the weights lists every word a model saw in training
+ * (the shipped model's, made by models/words.py). A model without one,
+ * like every published checkpoint, gets no check. */
+static GHashTable *
+load_known_words (const gchar * model_path, gchar ** name)
+{
+  gchar *dir = g_file_test (model_path, G_FILE_TEST_IS_DIR) ?
+      g_strdup (model_path) : g_path_get_dirname (model_path);
+  gchar *file = g_build_filename (dir, "words.txt", NULL);
+  gchar *text = NULL, **lines, **l;
+  GHashTable *words = NULL;
+
+  if (g_file_get_contents (file, &text, NULL, NULL)) {
+    words = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    lines = g_strsplit (text, "\n", -1);
+    for (l = lines; *l; l++)
+      if (*g_strstrip (*l))
+        g_hash_table_add (words, g_utf8_strdown (*l, -1));
+    g_strfreev (lines);
+  }
+  *name = g_path_get_basename (dir);
+  g_free (text);
+  g_free (file);
+  g_free (dir);
+  return words;
+}
+
+/* Adds the words of @text the model never saw to @unknown (once each, in
+ * order). Words are runs of letters, lowercased, as CLIP's pre-tokenizer
+ * cuts them; the endings it splits off ('s, 't, 're...) are not words. */
+static void
+collect_unknown_words (GHashTable * known, const gchar * text,
+    GPtrArray * unknown)
+{
+  gchar *lower, *p, *start = NULL;
+
+  if (!text)
+    return;
+  lower = g_utf8_strdown (text, -1);
+  for (p = lower;; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+
+    if (c && g_unichar_isalpha (c)) {
+      if (!start)
+        start = p;
+      continue;
+    }
+    if (start) {
+      static const gchar *const endings[] = { "s", "t", "re", "ve", "m",
+        "ll", "d", NULL
+      };
+      gchar *word = g_strndup (start, p - start);
+      gboolean ending = start > lower && start[-1] == '\''
+          && g_strv_contains (endings, word);
+
+      if (!ending && !g_hash_table_contains (known, word)
+          && !g_ptr_array_find_with_equal_func (unknown, word, g_str_equal,
+              NULL))
+        g_ptr_array_add (unknown, word);
+      else
+        g_free (word);
+    }
+    start = NULL;
+    if (!c)
+      break;
+  }
+  g_free (lower);
+}
+
+/* Called once for every set that is put in use: a model that knows only
+ * test patterns and colours would score "person cooking" with confident
+ * nonsense, so the user hears which words it has never seen. */
+static void
+warn_unknown_words (ClipLabelWorker * w, const ClipLabelSpec * spec)
+{
+  GPtrArray *unknown;
+  gchar *list;
+
+  if (!w->known_words)
+    return;
+  unknown = g_ptr_array_new_with_free_func (g_free);
+  collect_unknown_words (w->known_words, spec->prompts, unknown);
+  collect_unknown_words (w->known_words, spec->background, unknown);
+  collect_unknown_words (w->known_words, spec->templates, unknown);
+  if (unknown->len) {
+    g_ptr_array_add (unknown, NULL);
+    list = g_strjoinv (", ", (gchar **) unknown->pdata);
+    GST_ELEMENT_WARNING (w->element, RESOURCE, SETTINGS,
+        ("Model \"%s\" was trained on test patterns, colours and shapes "
+            "only and never saw these prompt words: %s. Its scores for them "
+            "mean nothing: fetch a real CLIP checkpoint with "
+            "models/fetch-model.sh (e.g. 'models/fetch-model.sh "
+            "clip-vit-base-patch32', then model=clip-vit-base-patch32).",
+            w->model_name, list),
+        ("the words it knows are listed in its words.txt"));
+    g_free (list);
+  }
+  g_ptr_array_unref (unknown);
+}
 
 ClipLabelWorker *
 clip_label_worker_new (GstElement * element, const clip_model * model,
@@ -134,6 +236,8 @@ clip_label_worker_new (GstElement * element, const clip_model * model,
   w->element = element;
   w->ctx = ctx;
   w->dim = clip_model_get_info (model)->embed_dim;
+  w->known_words = load_known_words (clip_model_get_info (model)->path,
+      &w->model_name);
   g_mutex_init (&w->lock);
   g_cond_init (&w->cond);
   return w;
@@ -147,6 +251,7 @@ clip_label_worker_embed_now (ClipLabelWorker * w, const ClipLabelSpec * spec,
 
   if (!l)
     return FALSE;
+  warn_unknown_words (w, spec);
   g_mutex_lock (&w->lock);
   clip_labels_unref (w->labels);
   w->labels = l;
@@ -181,6 +286,8 @@ worker_func (gpointer data)
     if (!l)
       GST_ELEMENT_WARNING (w->element, RESOURCE, SETTINGS,
           ("Invalid prompts, keeping the previous ones: %s", msg), (NULL));
+    else
+      warn_unknown_words (w, &spec);
     g_free (msg);
     g_free ((gchar *) spec.prompts);
     g_free ((gchar *) spec.background);
@@ -245,6 +352,9 @@ clip_label_worker_free (ClipLabelWorker * w)
   g_free (w->background);
   g_free (w->templates);
   clip_ctx_free (w->ctx);
+  if (w->known_words)
+    g_hash_table_unref (w->known_words);
+  g_free (w->model_name);
   g_mutex_clear (&w->lock);
   g_cond_clear (&w->cond);
   g_free (w);

@@ -5,43 +5,24 @@
 
 #include "clipmodelcache.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+/* The engine's rule (clip_model_resolve) with this build's directories:
+ * the installed models, then the source tree's (an uninstalled build). */
 gchar *
 clip_model_cache_resolve (const gchar * model, GString * searched)
 {
-  GPtrArray *dirs;
-  const gchar *env = g_getenv ("CLIPFILTER_MODEL_PATH");
-  gchar *found = NULL;
-  guint i;
+  const char *const dirs[] = { CLIPFILTER_MODELS_INSTALL_DIR,
+    CLIPFILTER_MODELS_SOURCE_DIR, NULL
+  };
+  char *tried = NULL;
+  char *path = clip_model_resolve (model, dirs, &tried);
+  gchar *found = path ? g_strdup (path) : NULL;
 
-  if (g_path_is_absolute (model) || strchr (model, G_DIR_SEPARATOR)
-      || g_file_test (model, G_FILE_TEST_EXISTS))
-    return g_strdup (model);
-
-  dirs = g_ptr_array_new_with_free_func (g_free);
-  if (env && *env) {
-    gchar **v = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1), **p;
-    for (p = v; *p; p++)
-      if (**p)
-        g_ptr_array_add (dirs, g_strdup (*p));
-    g_strfreev (v);
-  }
-  g_ptr_array_add (dirs, g_build_filename (g_get_user_data_dir (),
-          "clipfilter", "models", NULL));
-  g_ptr_array_add (dirs, g_strdup (CLIPFILTER_MODELS_INSTALL_DIR));
-  g_ptr_array_add (dirs, g_strdup (CLIPFILTER_MODELS_SOURCE_DIR));
-
-  for (i = 0; i < dirs->len && !found; i++) {
-    gchar *p = g_build_filename (g_ptr_array_index (dirs, i), model, NULL);
-    if (g_file_test (p, G_FILE_TEST_EXISTS))
-      found = p;
-    else
-      g_free (p);
-    g_string_append_printf (searched, "%s%s", i ? ", " : "",
-        (const gchar *) g_ptr_array_index (dirs, i));
-  }
-  g_ptr_array_unref (dirs);
+  g_string_append (searched, tried ? tried : "");
+  free (tried);
+  free (path);
   return found;
 }
 
@@ -142,8 +123,10 @@ clip_model_cache_open (const gchar * name, const clip_params * params,
   *debug = NULL;
   if (!path) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
-        "CLIP model \"%s\" not found (searched: %s)", name ? name : "",
-        searched->str);
+        "CLIP model \"%s\" not found (searched: %s); download a "
+        "published checkpoint with models/fetch-model.sh, e.g. "
+        "'models/fetch-model.sh clip-vit-base-patch32' then "
+        "model=clip-vit-base-patch32", name ? name : "", searched->str);
     *debug = g_strdup ("set the 'model' property to a checkpoint path");
     goto out;
   }

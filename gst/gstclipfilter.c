@@ -18,7 +18,20 @@
  *
  * |[
  * gst-launch-1.0 filesrc location=kitchen.mp4 ! decodebin ! videoconvert ! \
- *     clipfilter prompts="person cooking|person frying food;person dancing" ! fakesink -m
+ *     clipfilter model=clip-vit-base-patch32 \
+ *     prompts="person cooking|person frying food;person dancing" ! fakesink -m
+ * ]|
+ *
+ * Real video needs a real CLIP checkpoint (`models/fetch-model.sh
+ * clip-vit-base-patch32`): the default model, the shipped clipfilter-mini,
+ * knows test patterns, colours and shapes only.
+ *
+ * As playbin's video filter, a value with spaces needs its spaces escaped,
+ * since gst-launch-1.0 parses the filter's description a second time:
+ * |[
+ * gst-launch-1.0 playbin uri=file:///path/to/video.mp4 \
+ *     video-filter='videoconvert ! clipfilter prompts=a\ ball;colour\ bars' \
+ *     video-sink=fakesink audio-sink=fakesink
  * ]|
  *
  * ## Prompts
@@ -45,6 +58,15 @@
  * ready. From READY on, a value that would make the set unusable (e.g.
  * `prompts=";;"`) is refused with a warning: the property keeps the value
  * in use.
+ *
+ * A model whose directory lists the words of its training captions in
+ * `words.txt` (the shipped clipfilter-mini does) has every prompt set put
+ * in use checked once: prompt, synonym, template and background words
+ * outside that list are named in one #GST_RESOURCE_ERROR_SETTINGS warning
+ * that points to `models/fetch-model.sh`, since that model's scores for them
+ * mean nothing. The set is still used. A model name that is not found fails
+ * with #GST_RESOURCE_ERROR_NOT_FOUND naming the directories searched and
+ * `models/fetch-model.sh`.
  *
  * ## Backend and precision
  *
@@ -275,8 +297,16 @@ gst_clip_filter_class_init (GstClipFilterClass * klass)
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "CLIP zero-shot tagger",
       "Filter/Analyzer/Video",
-      "Tags video frames with CLIP zero-shot scores against text prompts "
-      "(GstClipMeta and bus messages)", "The clipfilter authors");
+      "Tags video frames with CLIP zero-shot scores against text prompts. "
+      "Results: element messages \"clipfilter\" (every analyzed frame) and "
+      "\"clipfilter-tag\" (a label turning on/off), and a GstClipMeta on "
+      "buffers; their fields and the meta API are documented in "
+      "docs/element.md (Doc-uri)", "The clipfilter authors");
+  /* gst-inspect-1.0 shows this; the SECTION block above reaches only the
+   * documentation tools. */
+  gst_element_class_add_static_metadata (element_class,
+      GST_ELEMENT_METADATA_DOC_URI, GST_PACKAGE_ORIGIN
+      "/blob/main/docs/element.md");
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_clip_filter_change_state);

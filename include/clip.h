@@ -115,6 +115,17 @@ typedef struct {
   const char *path;     /* the file or directory it was loaded from */
 } clip_model_info;
 
+/* Finds the model called @name: a path (absolute, containing a directory
+ * separator, or existing relative to the working directory) is returned as
+ * written; otherwise the first of these directories holding an entry @name:
+ * each of $CLIPFILTER_MODEL_PATH (':'-separated), then
+ * $XDG_DATA_HOME/clipfilter/models (~/.local/share/... by default, where
+ * models/fetch-model.sh downloads), then @dirs (NULL-terminated, may be
+ * NULL; a build's installed and source models directories). Returns a path
+ * to free() with free(), or NULL when none holds it. If @searched is not
+ * NULL it receives the directories tried, ", "-separated (free() it). */
+char *clip_model_resolve(const char *name, const char *const *dirs, char **searched);
+
 /* Loads a checkpoint: a Hugging Face directory (config.json,
  * model.safetensors, vocab.json, merges.txt, preprocessor_config.json), an
  * open_clip safetensors file, or a directory holding one. NULL params means

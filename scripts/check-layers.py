@@ -31,7 +31,9 @@ LAYERS = [
     # shared by every layer.
     # clip.h also declares the public functions; they are implemented above,
     # and the call check below keeps lower layers from calling them.
-    ("base", ["include/clip.h", "src/error.h", "src/error.c", "src/readfile.[ch]"]),
+    # Finding a model by name (resolve.c) uses nothing else of the engine.
+    ("base", ["include/clip.h", "src/error.h", "src/error.c", "src/readfile.[ch]",
+              "src/resolve.c"]),
     # Self-contained formats: safetensors files, the BPE tokenizer and its
     # text cleanup, the prompt syntax, frame preprocessing.
     ("formats", ["src/safetensors.[ch]", "src/tokenizer.[ch]", "src/textclean.[ch]",

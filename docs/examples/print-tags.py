@@ -1,16 +1,26 @@
 #!/usr/bin/python3
-"""Prints the actions clipfilter sees in a video: one line when a label
+r"""Prints the actions clipfilter sees in a video: one line when a label
 turns on and one when it turns off (the clipfilter-tag bus messages).
 
-    print-tags.py kitchen.mp4
+    print-tags.py --model clip-vit-base-patch32 kitchen.mp4
+    print-tags.py --model clip-vit-base-patch32 \
+        --prompts 'person cooking|person frying food;person dancing' \
+        --templates 'a photo of a person {}.;a video of a person {}.' kitchen.mp4
     print-tags.py --pipeline 'videotestsrc num-buffers=50 ! videoconvert ! \
-        clipfilter model=/path/to/model prompts="a cat;a dog" ! fakesink'
+        clipfilter prompts="a ball;colour bars" ! fakesink'
+
+--model, --prompts and --templates set the clipfilter's properties (also
+the one in a --pipeline). The default model, the shipped clipfilter-mini,
+knows test patterns, colours and shapes only: for real video fetch a CLIP
+checkpoint first (models/fetch-model.sh clip-vit-base-patch32).
 
 Needs PyGObject with GStreamer (Debian: python3-gi, gir1.2-gstreamer-1.0);
 run uninstalled with GST_PLUGIN_PATH pointing at the build's gst/ directory.
-Exits 1 when the pipeline posts an error.
+Warnings are printed on stderr. Exits 1 when the pipeline posts an error,
+2 on a usage error (a missing video file).
 """
 import argparse
+import os
 import sys
 
 import gi
@@ -18,25 +28,50 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-DEFAULT_ANALYSIS = ('clipfilter prompts="person cooking|person frying food;'
-                    'person dancing" window=4 threshold=0.6')
+DEFAULT_PROMPTS = "person cooking|person frying food;person dancing"
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser = argparse.ArgumentParser(
+    description=__doc__.split("\n\n")[0],
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    epilog=__doc__.split("\n\n", 1)[1])
 parser.add_argument("file", nargs="?", help="a video file to tag")
 parser.add_argument("--pipeline", help="a whole gst-launch-1.0 description "
                     "with a clipfilter in it, instead of FILE")
+parser.add_argument("--model", help="checkpoint path or installed model name "
+                    "(default: the element's, clipfilter-mini)")
+parser.add_argument("--prompts", help="labels separated by ';', synonyms by "
+                    f"'|' (default with FILE: '{DEFAULT_PROMPTS}')")
+parser.add_argument("--templates", help="e.g. 'a photo of {}.', several "
+                    "separated by ';'")
 args = parser.parse_args()
-if not args.pipeline and not args.file:
-    parser.error("give a video file or --pipeline")
+if bool(args.pipeline) == bool(args.file):
+    parser.error("give a video file or --pipeline (not both)")
+if args.file and not os.path.isfile(args.file):
+    parser.error(f"no such video file: {args.file}")
 
 Gst.init(None)
 description = args.pipeline or (
-    f'filesrc location="{args.file}" ! decodebin ! videoconvert ! '
-    f"{DEFAULT_ANALYSIS} ! fakesink")
+    "filesrc name=src ! decodebin ! videoconvert ! "
+    "clipfilter window=4 threshold=0.6 ! fakesink")
 try:
     pipeline = Gst.parse_launch(description)
 except GLib.Error as e:
     sys.exit(f"invalid pipeline: {e.message}")
+clip = next((e for e in pipeline.iterate_recurse()
+             if e.get_factory() and e.get_factory().get_name() == "clipfilter"),
+            None) if isinstance(pipeline, Gst.Bin) else None
+if clip is None:
+    sys.exit("invalid pipeline: it has no clipfilter")
+# Set as properties, not pasted into the description: no quoting to get right.
+if args.file:
+    pipeline.get_by_name("src").set_property("location", args.file)
+    clip.set_property("prompts", args.prompts or DEFAULT_PROMPTS)
+elif args.prompts:
+    clip.set_property("prompts", args.prompts)
+if args.model:
+    clip.set_property("model", args.model)
+if args.templates:
+    clip.set_property("templates", args.templates)
 
 loop = GLib.MainLoop()
 failed = False
@@ -52,6 +87,8 @@ def on_message(bus, msg):
                     else "       ?")
             print(f"{when}  {s.get_value('label')}: {s.get_value('state')}"
                   f" ({s.get_value('score'):.2f})", flush=True)
+    elif msg.type == Gst.MessageType.WARNING:
+        print(f"warning: {msg.parse_warning()[0].message}", file=sys.stderr)
     elif msg.type == Gst.MessageType.ERROR:
         err, debug = msg.parse_error()
         print(f"error: {err.message}", file=sys.stderr)

@@ -63,7 +63,7 @@ cmd_info(int argc, char **argv)
   /* OpenBLAS needs no weight prepacking at load, and info computes nothing. */
   clip_params params = clip_default_params();
   params.backend = CLIP_BACKEND_OPENBLAS;
-  clip_model *model = clip_model_load(argv[1], &params, &err);
+  clip_model *model = tool_model_load(argv[1], &params, &err);
   if (!model) {
     fprintf(stderr, "clip-tool info: %s\n", err.message);
     return 1;

@@ -51,7 +51,7 @@ cmd_preprocess(int argc, char **argv)
   clip_error err = { 0 };
   clip_preprocess_params pp = clip_preprocess_default_params();
   if (model_path) {
-    clip_model *model = clip_model_load(model_path, NULL, &err);
+    clip_model *model = tool_model_load(model_path, NULL, &err);
     if (!model) {
       fprintf(stderr, "clip-tool preprocess: %s\n", err.message);
       return 1;

@@ -305,6 +305,52 @@ copy_vocab(const char *from, const char *to)
   return true;
 }
 
+/* Without --vocab: a byte-level tokenizer in CLIP's id layout, so the model
+ * works everywhere a tokenizer is needed (the element, clip-tool score).
+ * Ids 0-255 are the bytes in CLIP's byte order, 256-511 the same ending a
+ * word ("</w>"), and <|startoftext|>/<|endoftext|> take the last two ids as
+ * in OpenAI's vocabulary and the config's bos/eos ids. There are no merges:
+ * every byte is a token. */
+static bool
+write_byte_vocab(const char *dir)
+{
+  int order[256], n = 0;
+  bool printable[256] = { false };
+  for (int c = 0; c < 256; c++)
+    if ((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF)) {
+      printable[c] = true;
+      order[n++] = c;
+    }
+  for (int c = 0; c < 256; c++)
+    if (!printable[c])
+      order[n++] = c;
+  /* CLIP's reversible map: a printable byte stands for itself, the others
+   * for code points 256, 257, ... in byte order. */
+  gunichar symbol[256];
+  for (int c = 0, extra = 0; c < 256; c++)
+    symbol[c] = printable[c] ? (gunichar) c : (gunichar) (256 + extra++);
+  cJSON *root = cJSON_CreateObject();
+  for (int end = 0; end < 2; end++)
+    for (int i = 0; i < 256; i++) {
+      char key[16];
+      int len = g_unichar_to_utf8(symbol[order[i]], key);
+      snprintf(key + len, sizeof key - len, "%s", end ? "</w>" : "");
+      cJSON_AddNumberToObject(root, key, end * 256 + i);
+    }
+  cJSON_AddNumberToObject(root, "<|startoftext|>", VOCAB - 2);
+  cJSON_AddNumberToObject(root, "<|endoftext|>", VOCAB - 1);
+  if (!write_json(dir, "vocab.json", root))
+    return false;
+  char *path = g_build_filename(dir, "merges.txt", NULL);
+  GError *gerr = NULL;
+  bool ok = g_file_set_contents(path, "#version: 0.2\n", -1, &gerr);
+  if (!ok)
+    fprintf(stderr, "clip-tool random-model: %s\n", gerr->message);
+  g_clear_error(&gerr);
+  g_free(path);
+  return ok;
+}
+
 static int
 usage(void)
 {
@@ -351,7 +397,7 @@ cmd_random_model(int argc, char **argv)
     fprintf(stderr, "clip-tool random-model: cannot create %s\n", out);
     return 1;
   }
-  if (!write_configs(out, a) || (vocab && !copy_vocab(vocab, out)))
+  if (!write_configs(out, a) || (vocab ? !copy_vocab(vocab, out) : !write_byte_vocab(out)))
     return 1;
 
   builder b = { st_writer_new(), g_ptr_array_new_with_free_func(g_free), seed, { 0 }, false };

@@ -118,7 +118,7 @@ run(const char *model_path, const char *in_path, const char *out_path, clip_erro
     }                                                                                              \
   } while (0)
 
-  if (!(model = clip_model_load(model_path, NULL, err)) || !(in = st_open(in_path, err))
+  if (!(model = tool_model_load(model_path, NULL, err)) || !(in = st_open(in_path, err))
       || !(ctx = clip_ctx_new(model, err))) {
     st = err->status;
     goto out;

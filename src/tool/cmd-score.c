@@ -77,7 +77,7 @@ cmd_score(int argc, char **argv)
   /* Decode first: a bad image path should not cost a model load. */
   if (tool_image_load(image_path, &img, &err) != CLIP_OK)
     goto out;
-  if (!(model = clip_model_load(model_path, NULL, &err)))
+  if (!(model = tool_model_load(model_path, NULL, &err)))
     goto out;
   const clip_model_info *info = clip_model_get_info(model);
   int d = info->embed_dim, s = info->image_size;

@@ -34,6 +34,12 @@ static int
 source_open(tokenize_source *src, const char *path)
 {
   clip_error err = { 0 };
+  char *found = tool_model_path(path, &err);
+  if (!found) {
+    fprintf(stderr, "clip-tool tokenize: %s\n", err.message);
+    return 1;
+  }
+  path = found;
   char *vocab = g_build_filename(path, "vocab.json", NULL);
   char *merges = g_build_filename(path, "merges.txt", NULL);
   if (g_file_test(vocab, G_FILE_TEST_IS_REGULAR) && g_file_test(merges, G_FILE_TEST_IS_REGULAR))
@@ -42,6 +48,7 @@ source_open(tokenize_source *src, const char *path)
     src->model = clip_model_load(path, NULL, &err);
   g_free(vocab);
   g_free(merges);
+  free(found);
   if (!src->tok && !src->model) {
     fprintf(stderr, "clip-tool tokenize: %s\n", err.message);
     return 1;

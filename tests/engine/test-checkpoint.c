@@ -1131,7 +1131,19 @@ test_tool_random_model(void)
   g_assert_cmpfloat(in->logit_scale, ==, logf(100.0f));
   g_assert_cmpstr(in->naming, ==, "huggingface");
   g_assert_cmpstr(in->dtype, ==, "F32");
-  g_assert_null(m->tokenizer);
+  /* Without --vocab, a byte-level tokenizer: each byte a token in CLIP's
+   * byte order ('a' is the 65th printable byte, 'b' + "</w>" 256 + 65),
+   * between the start and end ids the config names. */
+  g_assert_nonnull(m->tokenizer);
+  int32_t ids[8];
+  size_t n_ids = 0;
+  clip_error terr = { 0 };
+  g_assert_cmpint(clip_tokenize(m, "ab", ids, 8, &n_ids, &terr), ==, CLIP_OK);
+  g_assert_cmpuint(n_ids, ==, 4);
+  g_assert_cmpint(ids[0], ==, 49406);
+  g_assert_cmpint(ids[1], ==, 64);
+  g_assert_cmpint(ids[2], ==, 256 + 65);
+  g_assert_cmpint(ids[3], ==, 49407);
 
   /* CLIP's init scales: q_proj std width^-1/2, fc2 width^-1/2 (2 layers)^-1/2,
    * token embedding 0.02, layer-norm gains around 1. */

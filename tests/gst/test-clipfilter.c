@@ -1439,6 +1439,8 @@ GST_START_TEST (test_error_model_name_not_found)
           GST_RESOURCE_ERROR_NOT_FOUND));
   fail_unless (strstr (err->message, "\"no-such-model\" not found") != NULL,
       "%s", err->message);
+  fail_unless (strstr (err->message, "models/fetch-model.sh") != NULL,
+      "%s", err->message);
   g_error_free (err);
   g_free (debug);
 }
@@ -1718,6 +1720,105 @@ shipped_model_trace (const gchar * src, const gchar * props,
   g_free (desc);
   return g_string_free (t, FALSE);
 }
+
+/* Plays videotestsrc into clipfilter on the shipped model with @props,
+ * changes prompts to @later (unless NULL) once running, and returns the
+ * texts of every warning posted, in order. */
+static GPtrArray *
+shipped_model_warnings (const gchar * props, const gchar * later)
+{
+  /* live when the prompts change, so the stream outlasts the embedding */
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=%s ! "
+      "clipfilter name=f mode=sync %s ! fakesink", later ? "30 is-live=true"
+      : "20", props);
+  GstElement *pipeline = gst_parse_launch (desc, NULL), *f;
+  GPtrArray *texts = g_ptr_array_new_with_free_func (g_free);
+  GstBus *bus;
+  GstMessage *m;
+  gboolean error = FALSE;
+
+  fail_unless (pipeline != NULL, "%s", desc);
+  bus = gst_element_get_bus (pipeline);
+  f = gst_bin_get_by_name (GST_BIN (pipeline), "f");
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  if (later) {
+    /* the set in use is embedded when the element starts: wait for it */
+    fail_unless (gst_element_get_state (pipeline, NULL, NULL,
+            30 * GST_SECOND) != GST_STATE_CHANGE_FAILURE);
+    g_object_set (f, "prompts", later, NULL);
+  }
+  while ((m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+              GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING))) {
+    GstMessageType type = GST_MESSAGE_TYPE (m);
+
+    if (type == GST_MESSAGE_WARNING) {
+      GError *err = NULL;
+
+      gst_message_parse_warning (m, &err, NULL);
+      g_ptr_array_add (texts, g_strdup (err->message));
+      g_error_free (err);
+    }
+    error |= type == GST_MESSAGE_ERROR;
+    gst_message_unref (m);
+    if (type != GST_MESSAGE_WARNING)
+      break;
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (f);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  fail_if (error, "%s failed", desc);
+  g_free (desc);
+  return texts;
+}
+
+GST_START_TEST (test_shipped_model_warns_unknown_words)
+{
+  GPtrArray *w = shipped_model_warnings ("prompts=\"person cooking;a ball\"",
+      NULL);
+  const gchar *t;
+
+  fail_unless_equals_int (w->len, 1);
+  t = g_ptr_array_index (w, 0);
+  fail_unless (strstr (t, "never saw these prompt words: person, cooking.")
+      != NULL, "%s", t);
+  fail_unless (strstr (t, "\"clipfilter-mini\"") != NULL, "%s", t);
+  fail_unless (strstr (t, "models/fetch-model.sh") != NULL, "%s", t);
+  fail_if (strstr (t, "ball") != NULL, "%s", t);
+  g_ptr_array_unref (w);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_shipped_model_known_words_no_warning)
+{
+  /* labels, synonyms, templates and background: all words it was trained
+   * on, in any case; "'s" is an ending CLIP's tokenizer splits off */
+  GPtrArray *w = shipped_model_warnings ("prompts=\"a ball|a red circle;"
+      "Colour Bars;the ball's colour\" templates=\"a photo of {}.\" "
+      "background-prompts=\"tv static\"", NULL);
+
+  fail_unless_equals_int (w->len, 0);
+  g_ptr_array_unref (w);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_shipped_model_warns_each_prompt_set_once)
+{
+  /* a known set, then an unknown word in a synonym of a new set: one
+   * warning, for the new set only */
+  GPtrArray *w = shipped_model_warnings ("prompts=\"a ball;snow\"",
+      "a ball|a dancing ball;snow");
+
+  fail_unless_equals_int (w->len, 1);
+  fail_unless (strstr (g_ptr_array_index (w, 0),
+          "never saw these prompt words: dancing.") != NULL, "%s",
+      (gchar *) g_ptr_array_index (w, 0));
+  g_ptr_array_unref (w);
+}
+
+GST_END_TEST;
 
 GST_START_TEST (test_one_prompt_non_matching_never_on)
 {
@@ -2141,6 +2242,9 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_flush_closes_tags_and_restarts_cadence);
   tcase_add_test (tc, test_discont_restarts_smoothing);
   tcase_add_test (tc, test_one_prompt_non_matching_never_on);
+  tcase_add_test (tc, test_shipped_model_warns_unknown_words);
+  tcase_add_test (tc, test_shipped_model_known_words_no_warning);
+  tcase_add_test (tc, test_shipped_model_warns_each_prompt_set_once);
   tcase_add_test (tc, test_one_prompt_matching_turns_on);
   tcase_add_test (tc, test_background_labels_never_tag);
   tcase_add_test (tc, test_pooling_embeddings_scores_mean_embedding);
