@@ -61,40 +61,24 @@ parse(int *argc, char ***argv, const char *params, const char *summary, GOptionE
 
 /* ---- the model ----------------------------------------------------------- */
 
-/* A bare name is looked up like the element's model property:
- * $CLIPFILTER_MODEL_PATH, the user data dir, the installed models, the
- * source tree's models (uninstalled build); a path is taken as is. */
+/* A bare name is looked up exactly as the element's model property does
+ * (clip_model_resolve); a path is taken as is. The result is canonical, so
+ * that the path the index records compares equal however it was named. */
 static char *
 resolve_model(const char *model, GString *searched)
 {
-  GPtrArray *dirs;
-  const char *env = g_getenv("CLIPFILTER_MODEL_PATH");
-  char *found = NULL;
+  const char *const dirs[] = { CLIPFILTER_MODELS_INSTALL_DIR, CLIPFILTER_MODELS_SOURCE_DIR, NULL };
+  char *tried = NULL;
+  char *found = clip_model_resolve(model, dirs, &tried);
+  char *path = NULL;
 
-  if (g_path_is_absolute(model) || strchr(model, G_DIR_SEPARATOR) ||
-      g_file_test(model, G_FILE_TEST_EXISTS))
-    return g_file_test(model, G_FILE_TEST_EXISTS) ? g_canonicalize_filename(model, NULL) : NULL;
-  dirs = g_ptr_array_new_with_free_func(g_free);
-  if (env && *env) {
-    char **v = g_strsplit(env, G_SEARCHPATH_SEPARATOR_S, -1);
-    for (char **p = v; *p; p++)
-      if (**p)
-        g_ptr_array_add(dirs, g_strdup(*p));
-    g_strfreev(v);
-  }
-  g_ptr_array_add(dirs, g_build_filename(g_get_user_data_dir(), "clipfilter", "models", NULL));
-  g_ptr_array_add(dirs, g_strdup(CLIPFILTER_MODELS_INSTALL_DIR));
-  g_ptr_array_add(dirs, g_strdup(CLIPFILTER_MODELS_SOURCE_DIR));
-  for (guint i = 0; i < dirs->len && !found; i++) {
-    char *p = g_build_filename(g_ptr_array_index(dirs, i), model, NULL);
-    if (g_file_test(p, G_FILE_TEST_EXISTS))
-      found = g_canonicalize_filename(p, NULL);
-    g_free(p);
-    g_string_append_printf(searched, "%s%s", i ? ", " : "",
-                           (const char *) g_ptr_array_index(dirs, i));
-  }
-  g_ptr_array_unref(dirs);
-  return found;
+  if (tried)
+    g_string_append(searched, tried);
+  if (found && g_file_test(found, G_FILE_TEST_EXISTS))
+    path = g_canonicalize_filename(found, NULL);
+  free(found);
+  free(tried);
+  return path;
 }
 
 typedef struct {
