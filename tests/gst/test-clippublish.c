@@ -620,7 +620,8 @@ GST_START_TEST (test_unreachable_broker_warns)
   guint16 port = free_port ();
   gchar *out = tmp_path ("unreachable.jsonl");
   gchar *desc = g_strdup_printf ("videotestsrc num-buffers=20 ! "
-      "video/x-raw,framerate=10/1 ! clipfilter prompts=a;b ! "
+      "video/x-raw,framerate=10/1 ! "
+      "clipfilter prompts=\"a ball;tv static\" ! "
       "clippublish name=pub mqtt-host=127.0.0.1 mqtt-port=%u location=%s ! "
       "fakesink", port, out);
   gchar *want = g_strdup_printf ("Could not publish to MQTT broker "
@@ -661,7 +662,7 @@ GST_END_TEST;
 GST_START_TEST (test_unresolvable_broker_warns)
 {
   Bus b = run ("videotestsrc num-buffers=10 ! video/x-raw,framerate=10/1 ! "
-      "clipfilter prompts=a;b ! clippublish mqtt-host=broker.invalid ! "
+      "clipfilter prompts=a;tv ! clippublish mqtt-host=broker.invalid ! "
       "fakesink");
 
   fail_unless (b.error == NULL, "%s", b.error);
@@ -1082,7 +1083,8 @@ publish_run (const gchar * props, guint want_warnings, guint64 * published,
 {
   gchar *out = tmp_path ("run.jsonl");
   gchar *desc = g_strdup_printf ("videotestsrc num-buffers=20 ! "
-      "video/x-raw,framerate=10/1 ! clipfilter prompts=a;b ! "
+      "video/x-raw,framerate=10/1 ! "
+      "clipfilter prompts=\"a ball;tv static\" ! "
       "clippublish name=pub mqtt-host=127.0.0.1 mqtt-port=%u location=%s %s ! "
       "fakesink", broker.port, out, props);
   GError *err = NULL;
