@@ -743,14 +743,8 @@ layer_norm_rows_run(const ops_backend *be, const clip_norm *norm, int width, flo
                     const float *in, int ld_in, float *out, int ld_out, int rows)
 {
 #ifdef _OPENMP
-  /* Blocks of 16 rows for a batch; one image's 50 rows are split into one
-   * even share per thread (blocks of 16 would give one thread 32 rows and
-   * the other 18). Each row is normalized alone, so the split does not
-   * change the result. */
-  const int min_rows = 32;
-  if (be->kind == CLIP_BACKEND_ONEDNN && be->n_threads > 1 && rows >= min_rows) {
-    const int per_thread = (rows + be->n_threads - 1) / be->n_threads;
-    const int block = rows >= 4 * 16 ? 16 : per_thread;
+  const int block = 16;
+  if (be->kind == CLIP_BACKEND_ONEDNN && be->n_threads > 1 && rows >= 4 * block) {
     const int n_blocks = (rows + block - 1) / block;
 #pragma omp parallel for schedule(static) num_threads(be->n_threads)
     for (int b = 0; b < n_blocks; b++) {
