@@ -115,17 +115,19 @@ search_json=""
 for mode in int8 fp32; do
   flag=""
   [ $mode = fp32 ] && flag=--fp32-scan
-  walls=() scans=() loads=() embeds=()
+  walls=() pcpus=() scans=() cpus=() loads=() embeds=()
   for _ in 1 2 3 4 5; do
     t0=$(now)
-    "$ci" search "$sdb" "a ball" --top 10 --timing $flag 2>"$work/timing" >/dev/null
+    /usr/bin/time -f "%U %S" -o "$work/ptime" "$ci" search "$sdb" "a ball" --top 10 --timing $flag 2>"$work/timing" >/dev/null
     walls+=("$(calc "($(now) - $t0) * 1000")")
+    pcpus+=("$(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$work/ptime")")
     scans+=("$(sed -n 's/.*scan [a-z0-9]* \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+    cpus+=("$(sed -n 's/.*CPU \([0-9.]*\) ms.*/\1/p' "$work/timing")")
     loads+=("$(sed -n 's/model load \([0-9.]*\) ms.*/\1/p' "$work/timing")")
     embeds+=("$(sed -n 's/.*query embed \([0-9.]*\) ms.*/\1/p' "$work/timing")")
   done
   eval "${mode}_process=$(median "${walls[@]}") ${mode}_scan=$(median "${scans[@]}")"
-  search_json+=" \"$mode\": {\"process_ms\": $(median "${walls[@]}"), \"scan_ms\": $(median "${scans[@]}"),"
+  search_json+=" \"$mode\": {\"process_ms\": $(median "${walls[@]}"), \"process_cpu_ms\": $(median "${pcpus[@]}"), \"scan_ms\": $(median "${scans[@]}"), \"scan_cpu_ms\": $(median "${cpus[@]}"),"
   search_json+=" \"model_load_ms\": $(median "${loads[@]}"), \"query_embed_ms\": $(median "${embeds[@]}")},"
 done
 # the floor of a scan: reading each copy once from the page cache
