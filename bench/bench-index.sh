@@ -16,8 +16,10 @@
 # 5. element_bf16_s: the element way (decodebin ! videoconvert ! clipfilter
 #    sync, 1 sample/s, bf16, embedding attached), file by file.
 # 6. peak RSS of add over one file and over all files.
-# 7. search over SEGMENTS synthetic rows: process wall time and scan time
-#    (best of 3, the matrix copy already built).
+# 7. search over SEGMENTS synthetic rows: process wall time and scan time,
+#    medians of 5 with the int8 prefilter (the default) and with the float32
+#    scan (--fp32-scan) in the same run, the copies already built; the hits
+#    of both must be the same. FILES=0 runs this part only.
 set -euo pipefail
 build=$(cd "$1" && pwd) files=${2:-3} secs=${3:-60} segments=${4:-1000000}
 ci=$build/index/clip-index tool=$build/src/clip-tool synth=$build/index/synth-index
@@ -34,6 +36,8 @@ if [ ! -f "$model/model.safetensors" ]; then
   cp "$kit/vocab.json" "$kit/merges.txt" "$model/"
 fi
 
+out="{\n  \"uptime_at_start\": \"$(uptime | sed 's/.*load/load/')\",\n"
+if [ "$files" -gt 0 ]; then
 vids=()
 for i in $(seq 1 "$files"); do
   f=$work/v$i-${secs}s.mp4
@@ -59,7 +63,7 @@ t0=$(now)
 decode_sampled=$(calc "$(now) - $t0")
 samples=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['samples'])" "$work/dec.json")
 
-out="{\n  \"files\": $files, \"seconds_each\": $secs, \"video_seconds\": $video_s, \"samples\": $samples,\n"
+out+="  \"files\": $files, \"seconds_each\": $secs, \"video_seconds\": $video_s, \"samples\": $samples,\n"
 out+="  \"decode_all_s\": $decode_all, \"decode_sampled_s\": $decode_sampled,\n"
 out+="  \"decode_sampled_ratio_to_decode_all\": $(calc "$decode_sampled / $decode_all"),\n"
 for prec in bf16 fp32; do
@@ -98,22 +102,40 @@ rm -f "$work/one.db"*
 /usr/bin/time -f %M -o "$work/rss-one" "$ci" add "$work/one.db" "${vids[0]}" --model "$model" --precision bf16 --backend onednn >/dev/null
 out+="  \"peak_rss_mb_one_file\": $(calc "$(cat "$work/rss-one") / 1024"), \"peak_rss_mb_all_files\": $(calc "$(cat "$work/rss-bf16") / 1024"),\n"
 
+fi
+
 # search
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 sdb=$work/synth-$segments.db
 [ -f "$sdb" ] || "$synth" "$sdb" "$model" 512 "$segments"
-"$ci" search "$sdb" "a ball" --top 10 >/dev/null # builds the matrix copy once
-walls=() scans=() loads=() embeds=()
-for _ in 1 2 3; do
-  t0=$(now)
-  "$ci" search "$sdb" "a ball" --top 10 --timing 2>"$work/timing" >/dev/null
-  walls+=("$(calc "($(now) - $t0) * 1000")")
-  scans+=("$(sed -n 's/.*scan \([0-9.]*\) ms.*/\1/p' "$work/timing")")
-  loads+=("$(sed -n 's/model load \([0-9.]*\) ms.*/\1/p' "$work/timing")")
-  embeds+=("$(sed -n 's/.*query embed \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+"$ci" search "$sdb" "a ball" --top 10 --json >"$work/hits-int8" # builds INDEX.matrix and INDEX.qmatrix once
+"$ci" search "$sdb" "a ball" --top 10 --json --fp32-scan >"$work/hits-fp32"
+cmp -s "$work/hits-int8" "$work/hits-fp32" && same=true || same=false
+search_json=""
+for mode in int8 fp32; do
+  flag=""
+  [ $mode = fp32 ] && flag=--fp32-scan
+  walls=() pcpus=() scans=() cpus=() loads=() embeds=()
+  for _ in 1 2 3 4 5; do
+    t0=$(now)
+    /usr/bin/time -f "%U %S" -o "$work/ptime" "$ci" search "$sdb" "a ball" --top 10 --timing $flag 2>"$work/timing" >/dev/null
+    walls+=("$(calc "($(now) - $t0) * 1000")")
+    pcpus+=("$(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$work/ptime")")
+    scans+=("$(sed -n 's/.*scan [a-z0-9]* \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+    cpus+=("$(sed -n 's/.*CPU \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+    loads+=("$(sed -n 's/model load \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+    embeds+=("$(sed -n 's/.*query embed \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+  done
+  eval "${mode}_process=$(median "${walls[@]}") ${mode}_scan=$(median "${scans[@]}")"
+  search_json+=" \"$mode\": {\"process_ms\": $(median "${walls[@]}"), \"process_cpu_ms\": $(median "${pcpus[@]}"), \"scan_ms\": $(median "${scans[@]}"), \"scan_cpu_ms\": $(median "${cpus[@]}"),"
+  search_json+=" \"model_load_ms\": $(median "${loads[@]}"), \"query_embed_ms\": $(median "${embeds[@]}")},"
 done
-# the floor of a scan: reading the matrix copy once from the page cache
+# the floor of a scan: reading each copy once from the page cache
 t0=$(now); cat "$sdb.matrix" >/dev/null; read_ms=$(calc "($(now) - $t0) * 1000")
-out+="  \"search\": {\"segments\": $segments, \"dim\": 512, \"process_ms\": $(min "${walls[@]}"),"
-out+=" \"scan_ms\": $(min "${scans[@]}"), \"model_load_ms\": $(min "${loads[@]}"), \"query_embed_ms\": $(min "${embeds[@]}"),"
-out+=" \"matrix_read_ms\": $read_ms, \"scan_ratio_to_read\": $(calc "$(min "${scans[@]}") / $read_ms")}\n}"
+t0=$(now); cat "$sdb.qmatrix" >/dev/null; qread_ms=$(calc "($(now) - $t0) * 1000")
+out+="  \"search\": {\"segments\": $segments, \"dim\": 512, \"medians_of\": 5,$search_json"
+out+=" \"same_hits\": $same, \"process_ratio_int8_to_fp32\": $(calc "$int8_process / $fp32_process"),"
+out+=" \"scan_ratio_int8_to_fp32\": $(calc "$int8_scan / $fp32_scan"),"
+out+=" \"matrix_read_ms\": $read_ms, \"qmatrix_read_ms\": $qread_ms},\n"
+out+="  \"uptime_at_end\": \"$(uptime | sed 's/.*load/load/')\"\n}"
 printf "$out\n"

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "clip.h"
@@ -319,6 +320,7 @@ typedef struct {
   guint next;
   int done, failed;
   int64_t segments, samples;
+  gint embedded; /* images encoded (fewer than samples with the change gate) */
   double video_seconds, bytes_done, bytes_total;
   double *current; /* stream time reached per worker */
   GPtrArray *failures; /* "path\treason" */
@@ -433,7 +435,7 @@ static int
 cmd_add(int argc, char **argv)
 {
   model_opts mo = { 0 };
-  double interval = 1.0, merge = 0.9;
+  double interval = 1.0, merge = 0.9, change_threshold = 0, max_reuse = 0;
   int jobs_n = 1, batch = 4, thumb = 160, status;
   char *decode = NULL;
   gboolean json = FALSE, decode_only = FALSE;
@@ -453,6 +455,12 @@ cmd_add(int argc, char **argv)
       "Cosine at or above which a sample joins the current segment (default 0.9)", "C" },
     { "decode", 0, 0, G_OPTION_ARG_STRING, &decode,
       "auto (key frames while they are dense enough), keyframes or all", "MODE" },
+    { "change-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &change_threshold,
+      "Reuse the last embedding while the model input's mean absolute difference to the last "
+      "embedded sample stays below T (0: off, the default; try 0.03)", "T" },
+    { "max-reuse", 0, 0, G_OPTION_ARG_DOUBLE, &max_reuse,
+      "Embed at least every S seconds of video with --change-threshold (0: no limit, the "
+      "default)", "S" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Frames per inference batch (default 4)", "N" },
     { "thumbnail-width", 0, 0, G_OPTION_ARG_INT, &thumb, "JPEG thumbnail width, 0 for none (default 160)", "W" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
@@ -477,9 +485,10 @@ cmd_add(int argc, char **argv)
     goto out;
   }
   if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 ||
-      thumb < 0 || thumb > 4096) {
+      thumb < 0 || thumb > 4096 || !(change_threshold >= 0) || !(max_reuse >= 0)) {
     rc = usage_error(oc, "--interval must be > 0, --merge in (-1, 1], -j and --batch >= 1, "
-                         "--thumbnail-width in [0, 4096]");
+                         "--thumbnail-width in [0, 4096], --change-threshold and --max-reuse "
+                         ">= 0");
     goto out;
   }
   if (decode && strcmp(decode, "auto") && strcmp(decode, "keyframes") && strcmp(decode, "all")) {
@@ -559,6 +568,9 @@ files:
   r.ip.batch = batch;
   r.ip.thumb_width = thumb;
   r.ip.decode_only = decode_only;
+  r.ip.change_threshold = change_threshold;
+  r.ip.max_reuse = max_reuse;
+  r.ip.embedded = &r.embedded;
   r.ip.decode = !decode || !strcmp(decode, "auto") ? INGEST_DECODE_AUTO
                 : !strcmp(decode, "keyframes")     ? INGEST_DECODE_KEYFRAMES
                                                    : INGEST_DECODE_ALL;
@@ -597,6 +609,7 @@ files:
     cJSON_AddNumberToObject(o, "unchanged", unchanged);
     cJSON_AddNumberToObject(o, "segments", (double) r.segments);
     cJSON_AddNumberToObject(o, "samples", (double) r.samples);
+    cJSON_AddNumberToObject(o, "embedded", g_atomic_int_get(&r.embedded));
     cJSON_AddNumberToObject(o, "video_seconds", r.video_seconds);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
     for (guint i = 0; i < r.failures->len; i++) {
@@ -642,15 +655,27 @@ out:
 
 /* ---- search -------------------------------------------------------------- */
 
+static double
+process_cpu_seconds(void)
+{
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static int
 cmd_search(int argc, char **argv)
 {
   model_opts mo = { 0 };
   int top = 10, status;
-  gboolean json = FALSE, timing = FALSE;
+  gboolean json = FALSE, timing = FALSE, exact_scan = FALSE;
   char **templates = NULL, *thumbs = NULL, *image = NULL;
   GOptionEntry entries[] = {
     { "top", 'k', 0, G_OPTION_ARG_INT, &top, "Number of hits (default 10)", "K" },
+    { "fp32-scan", 0, 0, G_OPTION_ARG_NONE, &exact_scan,
+      "Score every row from the float32 matrix instead of the int8 prefilter (same hits; for "
+      "comparison)", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the hits as a JSON list", NULL },
     { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &templates,
       "Prompt template with {} (repeatable; embeddings are averaged)", "T" },
@@ -679,8 +704,10 @@ cmd_search(int argc, char **argv)
   GError *e = NULL;
   float *query = NULL;
   segment_matrix mat = { 0 };
+  quant_matrix *quant = NULL;
   search_hit *hits = NULL;
   int rc = 1, n_hits, n_templates = 0;
+  int64_t n_candidates = 0;
   double t_load = 0, t_embed = 0, t_matrix = 0, t_scan = 0;
   gint64 t0 = g_get_monotonic_time();
 
@@ -734,13 +761,26 @@ cmd_search(int argc, char **argv)
     }
   }
   t_embed = (g_get_monotonic_time() - t0) / 1e6 - t_load;
-  if (!segment_matrix_open(&mat, st, argv[1], rec.embed_dim, &e)) {
+  /* The int8 copy reads a quarter of the bytes and its bound makes the
+   * hits those of the float32 scan, in the same order. */
+  if (!(exact_scan ? segment_matrix_open(&mat, st, argv[1], rec.embed_dim, &e)
+                   : segment_matrix_open_quant(&mat, &quant, st, argv[1], rec.embed_dim, &e))) {
     fprintf(stderr, "clip-index search: %s\n", e->message);
     goto out;
   }
   t_matrix = (g_get_monotonic_time() - t0) / 1e6 - t_load - t_embed;
   hits = g_new(search_hit, top);
-  n_hits = search_top_k(mat.rows, mat.n, rec.embed_dim, query, top, hits, &t_scan);
+  /* CPU time of the scan (all its threads): on a shared machine the wall
+   * time follows the load, this much less. */
+  double cpu_scan = process_cpu_seconds();
+  if (quant) {
+    gint64 t_scan0 = g_get_monotonic_time();
+    n_hits = quant_top_k(quant, query, top, hits, &n_candidates);
+    t_scan = (g_get_monotonic_time() - t_scan0) / 1e6;
+  } else {
+    n_hits = search_top_k(mat.rows, mat.n, rec.embed_dim, query, top, hits, &t_scan);
+  }
+  cpu_scan = process_cpu_seconds() - cpu_scan;
 
   if (thumbs && g_mkdir_with_parents(thumbs, 0755) != 0) {
     fprintf(stderr, "clip-index search: cannot create %s: %s\n", thumbs, g_strerror(errno));
@@ -799,13 +839,15 @@ cmd_search(int argc, char **argv)
   if (timing)
     fprintf(stderr,
             "model load %.1f ms, query embed %.1f ms, matrix %s %.1f ms (%" G_GINT64_FORMAT
-            " rows), scan %.1f ms, total %.1f ms\n",
-            t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n, t_scan * 1e3,
+            " rows), scan %s %.1f ms (%" G_GINT64_FORMAT " rescored, CPU %.1f ms), total %.1f ms\n",
+            t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n,
+            quant ? "int8" : "fp32", t_scan * 1e3, quant ? n_candidates : mat.n, cpu_scan * 1e3,
             (g_get_monotonic_time() - t0) / 1e3);
   rc = 0;
 out:
   g_clear_error(&e);
   g_free(query);
+  quant_matrix_free(quant);
   segment_matrix_close(&mat);
   g_free(hits);
   clip_ctx_free(ctx);

@@ -258,6 +258,11 @@ typedef struct {
   float *sum;    /* running sum of the open segment's unit embeddings */
   float *mean;   /* its normalized mean */
   bool open;
+  /* the change gate's reference: the last embedded sample */
+  float *ref_input;  /* its model input [3, S, S] */
+  float *ref_embed;  /* its embedding [dim] */
+  double ref_time;
+  bool have_ref;
 } segmenter;
 
 static GBytes *
@@ -342,33 +347,82 @@ segment_add(segmenter *sg, GstSample *sample, double time, float *e)
   g_array_append_val(sg->f->samples, smp);
 }
 
-/* Embeds the pending batch and feeds the segmenter. */
+/* The change gate: whether the model input `in` at `time` may take the
+ * reference's embedding. One pass over 3·S·S floats, nothing beside the
+ * cost of an encoding. */
+static bool
+unchanged(segmenter *sg, const float *in, double time)
+{
+  const size_t len = (size_t) 3 * sg->image_size * sg->image_size;
+  double sum = 0;
+
+  if (sg->p->change_threshold <= 0 || !sg->have_ref)
+    return false;
+  if (sg->p->max_reuse > 0 && time - sg->ref_time >= sg->p->max_reuse - 1e-6)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    sum += fabsf(in[i] - sg->ref_input[i]);
+  return sum / len < sg->p->change_threshold;
+}
+
+/* Embeds the pending batch and feeds the segmenter. With the gate on, the
+ * samples that changed are packed at the front of pixels and encoded;
+ * the others take the embedding of the last encoded sample before them. */
 static bool
 flush_batch(segmenter *sg, GArray *batch, float *pixels, float *embeds, GError **error)
 {
   clip_error err = { 0 };
   size_t plane = (size_t) 3 * sg->image_size * sg->image_size;
+  int *source = g_new(int, MAX(batch->len, 1)); /* embeds row of each sample; -1: ref_embed */
+  float *e = g_new(float, sg->dim);
+  int n_enc = 0, ref = -1;
   bool ok = true;
 
-  if (!batch->len)
+  if (!batch->len) {
+    g_free(source);
+    g_free(e);
     return true;
-  for (guint i = 0; i < batch->len && ok; i++)
-    ok = preprocess_sample(sg->p->model, g_array_index(batch, pending, i).sample,
-                           pixels + i * plane, error);
-  if (ok && clip_encode_images(sg->ctx, pixels, (int) batch->len, embeds, NULL, &err) != CLIP_OK) {
+  }
+  for (guint i = 0; i < batch->len && ok; i++) {
+    pending *q = &g_array_index(batch, pending, i);
+    float *in = pixels + (size_t) n_enc * plane;
+    if (!(ok = preprocess_sample(sg->p->model, q->sample, in, error)))
+      break;
+    if (unchanged(sg, in, q->time)) {
+      source[i] = ref;
+      continue;
+    }
+    if (sg->p->change_threshold > 0) {
+      memcpy(sg->ref_input, in, plane * sizeof(float));
+      sg->ref_time = q->time;
+      sg->have_ref = true;
+    }
+    source[i] = ref = n_enc++;
+  }
+  if (ok && n_enc > 0 &&
+      clip_encode_images(sg->ctx, pixels, n_enc, embeds, NULL, &err) != CLIP_OK) {
     g_set_error(error, INGEST_ERROR, 1, "embedding failed: %s", err.message);
     ok = false;
   }
+  if (ok && sg->p->embedded)
+    g_atomic_int_add(sg->p->embedded, n_enc);
   for (guint i = 0; i < batch->len; i++) {
     pending *q = &g_array_index(batch, pending, i);
     if (ok) {
-      segment_add(sg, q->sample, q->time, embeds + (size_t) i * sg->dim);
+      /* a copy: segment_add() normalizes it in place */
+      memcpy(e, source[i] >= 0 ? embeds + (size_t) source[i] * sg->dim : sg->ref_embed,
+             sg->dim * sizeof(float));
+      segment_add(sg, q->sample, q->time, e);
       if (sg->p->progress)
         sg->p->progress(q->time, sg->p->progress_data);
     }
     gst_sample_unref(q->sample);
   }
+  if (ok && ref >= 0)
+    memcpy(sg->ref_embed, embeds + (size_t) ref * sg->dim, sg->dim * sizeof(float));
   g_array_set_size(batch, 0);
+  g_free(source);
+  g_free(e);
   return ok;
 }
 
@@ -404,6 +458,8 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
   f->decode = keyframes ? "keyframes" : "all";
   sg.sum = g_new0(float, sg.dim);
   sg.mean = g_new0(float, sg.dim);
+  sg.ref_input = g_new(float, (size_t) 3 * mi->image_size * mi->image_size);
+  sg.ref_embed = g_new0(float, sg.dim);
 
   if (!(d = decoder_new(uri, interval_ns, error)))
     goto out;
@@ -508,6 +564,8 @@ out:
   g_free(embeds);
   g_free(sg.sum);
   g_free(sg.mean);
+  g_free(sg.ref_input);
+  g_free(sg.ref_embed);
   return ok;
 }
 

@@ -27,6 +27,14 @@ typedef struct {
   int batch;            /* frames per clip_encode_images() call */
   int thumb_width;      /* JPEG thumbnail width, 0: none */
   bool decode_only;     /* sample without embedding (measures the decoder); model may be NULL */
+  /* The change gate (as the element's change-threshold and max-reuse): a
+   * sample whose model input differs from the last embedded one by a mean
+   * absolute difference below change_threshold (0: off) takes that one's
+   * embedding, unless max_reuse seconds (0: no limit) have passed since it. */
+  double change_threshold;
+  double max_reuse;
+  /* Incremented atomically by the images actually embedded; may be NULL. */
+  gint *embedded;
   /* Called on the calling thread after every sample with the stream time
    * reached (seconds); may be NULL. */
   void (*progress)(double seconds, void *data);

@@ -29,7 +29,7 @@ rows_offset_for(int64_t n)
 }
 
 static bool
-try_map(segment_matrix *m, const char *path, int dim, int64_t generation)
+try_map(segment_matrix *m, const char *path, int dim, int64_t generation, bool populate)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat st;
@@ -47,7 +47,7 @@ try_map(segment_matrix *m, const char *path, int dim, int64_t generation)
     return false;
   }
   /* MAP_POPULATE: the page-table work happens here, not inside the scan. */
-  p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   close(fd);
   if (p == MAP_FAILED)
     return false;
@@ -103,9 +103,9 @@ write_cache(const char *path, int dim, int64_t generation, const int64_t *ids,
   return ok;
 }
 
-bool
-segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim,
-                    GError **error)
+static bool
+open_matrix(segment_matrix *m, store *s, const char *index_path, int dim, bool populate,
+            GError **error)
 {
   char *path = g_strconcat(index_path, ".matrix", NULL);
   /* The generation is read before the rows: a file committed in between
@@ -115,7 +115,8 @@ segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim
 
   memset(m, 0, sizeof *m);
   m->dim = dim;
-  if (!try_map(m, path, dim, generation)) {
+  m->generation = generation;
+  if (!try_map(m, path, dim, generation, populate)) {
     ok = store_load_matrix(s, dim, &m->own_ids, &m->own_rows, &m->n, error);
     if (ok) {
       m->ids = m->own_ids;
@@ -125,6 +126,32 @@ segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim
   }
   g_free(path);
   return ok;
+}
+
+bool
+segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim,
+                    GError **error)
+{
+  return open_matrix(m, s, index_path, dim, true, error);
+}
+
+bool
+segment_matrix_open_quant(segment_matrix *m, quant_matrix **quant, store *s,
+                          const char *index_path, int dim, GError **error)
+{
+  char *path;
+
+  *quant = NULL;
+  if (!open_matrix(m, s, index_path, dim, false, error))
+    return false;
+  path = g_strconcat(index_path, ".qmatrix", NULL);
+  /* A copy from the same generation was made from these very rows. */
+  if (!(*quant = quant_matrix_map(path, m->rows, m->n, dim, m->generation))) {
+    *quant = quant_matrix_new(m->rows, m->n, dim);
+    quant_matrix_save(*quant, path, m->generation);
+  }
+  g_free(path);
+  return true;
 }
 
 void

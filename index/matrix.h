@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "quant.h"
 #include "store.h"
 
 typedef struct {
@@ -24,6 +25,7 @@ typedef struct {
   size_t map_size;
   int64_t *own_ids;
   float *own_rows;
+  int64_t generation;
   bool rebuilt;
 } segment_matrix;
 
@@ -32,5 +34,13 @@ typedef struct {
 bool segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim,
                          GError **error);
 void segment_matrix_close(segment_matrix *m);
+
+/* As segment_matrix_open(), for a scan of the int8 copy (quant.h): the fp32
+ * rows are mapped without reading them ahead, since only the candidates'
+ * rows are read, and *quant is INDEX.qmatrix when it was made from the same
+ * generation, else quantized now and saved there (kept in memory when it
+ * cannot be written). Free *quant before closing the matrix. */
+bool segment_matrix_open_quant(segment_matrix *m, quant_matrix **quant, store *s,
+                               const char *index_path, int dim, GError **error);
 
 #endif

@@ -11,6 +11,7 @@
 #ifndef CLIP_INDEX_QUANT_H
 #define CLIP_INDEX_QUANT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "search.h"
@@ -20,6 +21,16 @@ typedef struct quant_matrix quant_matrix;
 /* Quantizes rows [n, dim] (which must outlive the copy: kept for rescoring). */
 quant_matrix *quant_matrix_new(const float *rows, int64_t n, int dim);
 void quant_matrix_free(quant_matrix *m);
+
+/* The copy as a file, so that a one-shot process maps it instead of
+ * quantizing every row again: written under a temporary name and renamed,
+ * tagged with the index generation it was made from. */
+bool quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation);
+/* Maps a copy saved from rows [n, dim] of GENERATION (rows as for
+ * quant_matrix_new()); NULL when the file is missing, malformed or was made
+ * from other rows. */
+quant_matrix *quant_matrix_map(const char *path, const float *rows, int64_t n, int dim,
+                               int64_t generation);
 
 /* As search_top_k(); candidates (may be NULL) gets how many rows were
  * rescored exactly. */

@@ -69,6 +69,11 @@ search_top_k(const float *rows, int64_t n, int dim, const float *query, int k, s
       }
     }
   }
+  /* The reported scores are the dot products of quant_top_k()'s rescoring
+   * (sgemv sums in another order, a last-bit difference), so both scans
+   * print the same hits. */
+  for (int i = 0; i < have; i++)
+    hits[i].score = cblas_sdot(dim, rows + (size_t) hits[i].row * dim, 1, query, 1);
   qsort(hits, have, sizeof *hits, by_score_desc);
   if (scan_seconds)
     *scan_seconds = (g_get_monotonic_time() - t0) / 1e6;

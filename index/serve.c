@@ -567,13 +567,15 @@ serve_run(const serve_params *p, GError **error)
     return false;
   sv.files_by_id = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, served_file_free);
   sv.files_by_path = g_hash_table_new(g_str_hash, g_str_equal);
-  if (!segment_matrix_open(&sv.mat, p->st, p->index_path, p->model->embed_dim, error) ||
+  /* The int8 copy is mapped from INDEX.qmatrix when current (made by a
+   * search or an earlier start), else quantized here and saved. */
+  if (!segment_matrix_open_quant(&sv.mat, &sv.quant, p->st, p->index_path,
+                                 p->model->embed_dim, error) ||
       !store_counts_get(p->st, &sv.counts, error) ||
       !store_foreach_file(p->st, add_file, &sv, error))
     goto out;
   if (!(sv.page = g_resources_lookup_data(PAGE_RESOURCE, 0, error)))
     goto out;
-  sv.quant = quant_matrix_new(sv.mat.rows, sv.mat.n, p->model->embed_dim);
   sv.query = g_new(float, p->model->embed_dim);
   sv.hits = g_new(search_hit, MAX_TOP);
 

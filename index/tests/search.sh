@@ -46,6 +46,18 @@ with open(h["thumbnail"], "rb") as f:
 PY
 ok "'a ball' -> $(python3 -c "import json,sys; h=json.load(open(sys.argv[1]))[0]; print(h['file'].split('/')[-1], h['start'], h['end'], round(h['score'],3))" "$TMP/hits.json")"
 
+# The int8 prefilter (the default) gives the float32 scan's hits, in its
+# order, and persists its copy beside the index for the next process.
+[ -f "$IDX.qmatrix" ] || fail "search left no $IDX.qmatrix"
+for q in "a ball" "tv static" "concentric circles"; do
+  "$CLIP_INDEX" search "$IDX" "$q" --json --top 20 >"$TMP/int8.json" || fail "search exited $?"
+  "$CLIP_INDEX" search "$IDX" "$q" --json --top 20 --fp32-scan >"$TMP/fp32.json" || fail "search --fp32-scan exited $?"
+  cmp -s "$TMP/int8.json" "$TMP/fp32.json" || fail "'$q': int8 prefilter hits differ from the fp32 scan"
+done
+"$CLIP_INDEX" search "$IDX" "a ball" --timing >/dev/null 2>"$TMP/timing" || fail "search --timing exited $?"
+grep -q 'scan int8' "$TMP/timing" || fail "search did not scan the int8 copy: $(cat "$TMP/timing")"
+ok "int8 prefilter hits equal the fp32 scan's; $(basename "$IDX").qmatrix persisted"
+
 # Prompt ensembling as in the element: templates and synonyms.
 "$CLIP_INDEX" search "$IDX" "tv static|snow" --template "{}" --template "a video of {}" --json --top 1 >"$TMP/snow.json" ||
   fail "search with templates exited $?"
@@ -82,6 +94,20 @@ touch -d '2001-01-01' "$TMP/archive/sub/b"
 after3=$(sqlite3 "$IDX" "SELECT count(*) FROM files; SELECT count(*) FROM segments; SELECT count(*) FROM samples" | tr '\n' ' ')
 [ "$after3" = "$after" ] || fail "re-indexing a changed file changed the counts: $after -> $after3"
 ok "changed file re-indexed in place"
+
+# The copies follow the index: after the re-index the hits are still the
+# fp32 scan's, and the int8 copy was rebuilt (a different file).
+ino=$(stat -c %i "$IDX.qmatrix")
+"$CLIP_INDEX" search "$IDX" "concentric circles" --json --top 20 >"$TMP/int8.json" || fail "search exited $?"
+"$CLIP_INDEX" search "$IDX" "concentric circles" --json --top 20 --fp32-scan >"$TMP/fp32.json" || fail "search exited $?"
+cmp -s "$TMP/int8.json" "$TMP/fp32.json" || fail "after re-index: int8 prefilter hits differ from the fp32 scan"
+[ "$(stat -c %i "$IDX.qmatrix")" != "$ino" ] || fail "$IDX.qmatrix not rebuilt after the index changed"
+# A damaged copy is not trusted: rebuilt, same hits.
+truncate -s 100 "$IDX.qmatrix"
+"$CLIP_INDEX" search "$IDX" "concentric circles" --json --top 20 >"$TMP/int8b.json" || fail "search with a truncated qmatrix exited $?"
+cmp -s "$TMP/int8b.json" "$TMP/fp32.json" || fail "hits differ after a truncated qmatrix"
+[ "$(stat -c %s "$IDX.qmatrix")" -gt 100 ] || fail "truncated qmatrix not rebuilt"
+ok "int8 copy rebuilt when the index changed or the copy is damaged"
 
 # Export: every segment, in id order, in both formats.
 n=$(sqlite3 "$IDX" "SELECT count(*) FROM segments")

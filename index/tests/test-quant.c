@@ -1,10 +1,13 @@
 /* The int8 prefilter returns exactly search_top_k()'s hits: random unit
  * rows, clustered rows (many near-ties), exact duplicates, a zero row, k
- * larger than n, queries equal to rows, and a scan split across threads. */
+ * larger than n, queries equal to rows, a scan split across threads, and a
+ * copy saved to a file and mapped back. */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "quant.h"
 #include "search.h"
@@ -126,6 +129,59 @@ test_parts(void)
   g_rand_free(r);
 }
 
+/* A saved copy maps back to the same hits and scores; a copy of another
+ * generation, size or dimension, or a truncated one, is refused. */
+static void
+test_save_map(void)
+{
+  GRand *r = g_rand_new_with_seed(11);
+  const int dim = 512, k = 10;
+  const int64_t n = 3000;
+  float *rows = g_new(float, n * dim), *q = g_new(float, dim);
+  search_hit a[10], b[10];
+  char *dir = g_dir_make_tmp("quant-XXXXXX", NULL);
+  char *path = g_build_filename(dir, "x.qmatrix", NULL);
+
+  for (int64_t i = 0; i < n; i++)
+    random_unit(r, rows + i * dim, dim);
+  random_unit(r, q, dim);
+  quant_matrix *m = quant_matrix_new(rows, n, dim);
+  g_assert_true(quant_matrix_save(m, path, 42));
+  quant_matrix *mm = quant_matrix_map(path, rows, n, dim, 42);
+  g_assert_nonnull(mm);
+  int na = quant_top_k(m, q, k, a, NULL), nb = quant_top_k(mm, q, k, b, NULL);
+  g_assert_cmpint(na, ==, k);
+  g_assert_cmpint(nb, ==, k);
+  for (int i = 0; i < k; i++) {
+    g_assert_cmpint(a[i].row, ==, b[i].row);
+    g_assert_true(a[i].score == b[i].score);
+  }
+  quant_matrix_free(mm);
+  g_assert_null(quant_matrix_map(path, rows, n, dim, 43));
+  g_assert_null(quant_matrix_map(path, rows, n - 1, dim, 42));
+  g_assert_null(quant_matrix_map(path, rows, n, 64, 42));
+  g_assert_cmpint(truncate(path, 1000), ==, 0);
+  g_assert_null(quant_matrix_map(path, rows, n, dim, 42));
+  g_assert_cmpint(g_unlink(path), ==, 0);
+  g_assert_null(quant_matrix_map(path, rows, n, dim, 42));
+  /* an empty matrix round-trips too */
+  quant_matrix *e = quant_matrix_new(rows, 0, dim);
+  g_assert_true(quant_matrix_save(e, path, 1));
+  quant_matrix *em = quant_matrix_map(path, rows, 0, dim, 1);
+  g_assert_nonnull(em);
+  g_assert_cmpint(quant_top_k(em, q, k, a, NULL), ==, 0);
+  quant_matrix_free(em);
+  quant_matrix_free(e);
+  g_unlink(path);
+  g_rmdir(dir);
+  quant_matrix_free(m);
+  g_free(path);
+  g_free(dir);
+  g_free(rows);
+  g_free(q);
+  g_rand_free(r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -133,5 +189,6 @@ main(int argc, char **argv)
   g_test_add_func("/quant/random", test_random);
   g_test_add_func("/quant/clusters-duplicates-zero", test_clusters_duplicates_zero);
   g_test_add_func("/quant/parts", test_parts);
+  g_test_add_func("/quant/save-map", test_save_map);
   return g_test_run();
 }
