@@ -1,5 +1,9 @@
-/* store.c — the index's SQLite schema and every statement on it. */
+/* store.c — the index's SQLite schema and every statement on it; an index
+ * named by a postgresql:// URI goes to store-pg.c instead. */
 #include "store.h"
+#ifdef HAVE_LIBPQ
+#include "store-pg.h"
+#endif
 
 #include <sqlite3.h>
 #include <string.h>
@@ -7,7 +11,21 @@
 struct store {
   sqlite3 *db;
   char *path;
+#ifdef HAVE_LIBPQ
+  pgstore *pg;
+#endif
 };
+
+/* Hands a call on a PostgreSQL index to store-pg.c. */
+#ifdef HAVE_LIBPQ
+#define PG_CALL(call)                                                                          \
+  do {                                                                                         \
+    if (s->pg)                                                                                 \
+      return call;                                                                             \
+  } while (0)
+#else
+#define PG_CALL(call) do {} while (0)
+#endif
 
 #define STORE_ERROR g_quark_from_static_string("clip-index-store")
 
@@ -80,6 +98,16 @@ store_open(const char *path, bool create, GError **error)
   int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
   int version;
 
+  if (g_str_has_prefix(path, "postgresql://") || g_str_has_prefix(path, "postgres://")) {
+#ifdef HAVE_LIBPQ
+    if (!(s->pg = pgstore_open(path, create, error)))
+      goto fail;
+    return s;
+#else
+    g_set_error(error, STORE_ERROR, 1, "PostgreSQL index: clip-index was built without libpq");
+    goto fail;
+#endif
+  }
   s->path = g_strdup(path);
   if (!create && !g_file_test(path, G_FILE_TEST_EXISTS)) {
     g_set_error(error, STORE_ERROR, 1, "%s: no such index", path);
@@ -142,6 +170,9 @@ store_close(store *s)
 {
   if (!s)
     return;
+#ifdef HAVE_LIBPQ
+  pgstore_close(s->pg);
+#endif
   sqlite3_close(s->db);
   g_free(s->path);
   g_free(s);
@@ -180,6 +211,7 @@ meta_set(store *s, const char *key, const char *value, GError **error)
 bool
 store_get_model(store *s, store_model *m, GError **error)
 {
+  PG_CALL(pgstore_get_model(s->pg, m, error));
   char *dim;
   (void) error;
   memset(m, 0, sizeof *m);
@@ -194,6 +226,7 @@ store_get_model(store *s, store_model *m, GError **error)
 bool
 store_set_model(store *s, const store_model *m, GError **error)
 {
+  PG_CALL(pgstore_set_model(s->pg, m, error));
   char dim[32];
   g_snprintf(dim, sizeof dim, "%d", m->embed_dim);
   return exec(s, "BEGIN IMMEDIATE", error) && meta_set(s, "model", m->model, error) &&
@@ -212,6 +245,7 @@ store_model_clear(store_model *m)
 bool
 store_file_is_current(store *s, const char *path, int64_t size, int64_t mtime)
 {
+  PG_CALL(pgstore_file_is_current(s->pg, path, size, mtime));
   sqlite3_stmt *st;
   bool current = false;
   if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM files WHERE path=? AND size=? AND mtime=?", -1,
@@ -228,6 +262,7 @@ store_file_is_current(store *s, const char *path, int64_t size, int64_t mtime)
 bool
 store_put_file(store *s, const store_file *f, GError **error)
 {
+  PG_CALL(pgstore_put_file(s->pg, f, error));
   sqlite3_stmt *del = NULL, *file = NULL, *seg = NULL, *smp = NULL;
   int64_t file_id;
   int64_t *seg_ids = NULL;
@@ -332,6 +367,7 @@ fail_quiet:
 int64_t
 store_generation(store *s)
 {
+  PG_CALL(pgstore_generation(s->pg));
   char *v = meta_get(s, "generation");
   int64_t g = v ? g_ascii_strtoll(v, NULL, 10) : 0;
   g_free(v);
@@ -341,6 +377,7 @@ store_generation(store *s)
 bool
 store_counts_get(store *s, store_counts *c, GError **error)
 {
+  PG_CALL(pgstore_counts_get(s->pg, c, error));
   sqlite3_stmt *st;
   bool ok;
   if (sqlite3_prepare_v2(s->db,
@@ -364,6 +401,7 @@ bool
 store_load_matrix(store *s, int dim, int64_t **ids_out, float **rows_out, int64_t *n_out,
                   GError **error)
 {
+  PG_CALL(pgstore_load_matrix(s->pg, dim, ids_out, rows_out, n_out, error));
   sqlite3_stmt *st;
   int64_t n = 0, cap = 1024;
   int64_t *ids = g_new(int64_t, cap);
@@ -412,6 +450,7 @@ fail:
 bool
 store_get_segment(store *s, int64_t id, store_hit *hit, GError **error)
 {
+  PG_CALL(pgstore_get_segment(s->pg, id, hit, error));
   sqlite3_stmt *st;
   bool ok;
   memset(hit, 0, sizeof *hit);
@@ -446,6 +485,7 @@ store_hit_clear(store_hit *hit)
 bool
 store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError **error)
 {
+  PG_CALL(pgstore_foreach_segment(s->pg, dim, fn, data, error));
   sqlite3_stmt *st;
   int rc;
   if (sqlite3_prepare_v2(s->db,
@@ -481,6 +521,7 @@ store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError
 bool
 store_foreach_file(store *s, store_file_fn fn, void *data, GError **error)
 {
+  PG_CALL(pgstore_foreach_file(s->pg, fn, data, error));
   sqlite3_stmt *st;
   int rc;
   if (sqlite3_prepare_v2(s->db, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", -1,
