@@ -10,10 +10,12 @@
 
 #include <libpq-fe.h>
 #include <string.h>
+#include <unistd.h>
 
 struct pgstore {
   PGconn *conn;
   char *name; /* the URI with the password masked */
+  char host[256], pid[16]; /* this worker, as the queue records it */
 };
 
 #define STORE_ERROR g_quark_from_static_string("clip-index-store")
@@ -200,7 +202,23 @@ static const char schema_sql[] =
   "  time double precision NOT NULL,"
   "  duration double precision NOT NULL,"
   "  embedding bytea NOT NULL);"
-  "CREATE INDEX samples_segment ON samples(segment_id);";
+  "CREATE INDEX samples_segment ON samples(segment_id);"
+  /* The work queue: a worker owns a running entry while lease_until is in
+   * the future; its heartbeat moves lease_until on. */
+  "CREATE TABLE queue ("
+  "  id bigserial PRIMARY KEY,"
+  "  path bytea NOT NULL UNIQUE,"
+  "  uri bytea NOT NULL,"
+  "  size bigint NOT NULL,"
+  "  mtime bigint NOT NULL,"
+  "  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','running','done','failed')),"
+  "  attempts integer NOT NULL DEFAULT 0,"
+  "  host text, pid integer,"
+  "  lease_until timestamptz,"
+  "  error text,"
+  "  enqueued_at timestamptz NOT NULL DEFAULT now(),"
+  "  started_at timestamptz, finished_at timestamptz);"
+  "CREATE INDEX queue_state ON queue(state, id);";
 
 /* Creates the schema once: concurrent first runs (many workers) serialize
  * on an advisory lock and all but the first find the tables made. */
@@ -259,6 +277,8 @@ pgstore_open(const char *uri, bool create, GError **error)
     goto fail;
   }
   PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+  g_strlcpy(s->host, g_get_host_name(), sizeof s->host);
+  g_snprintf(s->pid, sizeof s->pid, "%d", (int) getpid());
   if (!check_schema(s, create, error))
     goto fail;
   return s;
@@ -428,6 +448,27 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
       goto fail;
     PQclear(r);
   }
+  /* Done in the same transaction as the rows: both or neither. A worker
+   * whose lease was taken over finds no entry of its own and rolls back. */
+  if (f->queue_id) {
+    p = (params) { 0 };
+    p_i64(&p, f->queue_id);
+    p_str(&p, s->host);
+    p_str(&p, s->pid);
+    if (!(r = run(s,
+                  "UPDATE queue SET state = 'done', finished_at = now(), error = NULL "
+                  "WHERE id = $1 AND state = 'running' AND host = convert_from($2::bytea, 'UTF8') "
+                  "AND pid = convert_from($3::bytea, 'UTF8')::integer",
+                  &p, error, f->path)))
+      goto fail;
+    bool mine = atoi(PQcmdTuples(r)) == 1;
+    PQclear(r);
+    if (!mine) {
+      g_set_error(error, STORE_ERROR, 2, "%s: lease lost: another worker took the file over",
+                  f->path);
+      goto fail;
+    }
+  }
   /* A sequence, not a meta row: concurrent writers never wait on it. */
   if (!exec(s, "SELECT nextval('generation')", error, "generation") ||
       !exec(s, "COMMIT", error, "commit"))
@@ -571,6 +612,206 @@ pgstore_foreach_file(pgstore *s, store_file_fn fn, void *data, GError **error)
     g_free(path);
     g_free(uri);
   }
+  PQclear(r);
+  return true;
+}
+
+/* ---- the work queue ---------------------------------------------------- */
+
+bool
+pgstore_enqueue(pgstore *s, const char *path, const char *uri, int64_t size, int64_t mtime,
+                bool *added, GError **error)
+{
+  params p = { 0 };
+  PGresult *r;
+  p_str(&p, path);
+  p_str(&p, uri);
+  p_i64(&p, size);
+  p_i64(&p, mtime);
+  /* A file already queued or running stays as it is; a done file comes back
+   * when it changed, a failed one always (a new add is a new chance). */
+  if (!(r = run(s,
+                "INSERT INTO queue(path, uri, size, mtime) VALUES ($1::bytea, $2::bytea, $3, $4) "
+                "ON CONFLICT (path) DO UPDATE SET state = 'queued', attempts = 0, error = NULL, "
+                "uri = EXCLUDED.uri, size = EXCLUDED.size, mtime = EXCLUDED.mtime, "
+                "enqueued_at = now(), host = NULL, pid = NULL "
+                "WHERE queue.state = 'failed' OR (queue.state = 'done' AND "
+                "(queue.size <> EXCLUDED.size OR queue.mtime <> EXCLUDED.mtime OR queue.size < 0))",
+                &p, error, path)))
+    return false;
+  *added = atoi(PQcmdTuples(r)) == 1;
+  PQclear(r);
+  return true;
+}
+
+int
+pgstore_claim(pgstore *s, int lease, int max_attempts, store_claim *c, bool *busy,
+              GError **error)
+{
+  params p = { 0 };
+  PGresult *r;
+  int got;
+
+  memset(c, 0, sizeof *c);
+  *busy = false;
+  p_i64(&p, max_attempts);
+  /* An entry whose worker died max_attempts times is not tried again. */
+  if (!(r = run(s,
+                "UPDATE queue SET state = 'failed', error = 'worker lost ' || attempts || "
+                "' times (lease expired)' WHERE state = 'running' AND lease_until < now() "
+                "AND attempts >= $1",
+                &p, error, "queue")))
+    return -1;
+  PQclear(r);
+  p = (params) { 0 };
+  p_i64(&p, lease);
+  p_str(&p, s->host);
+  p_str(&p, s->pid);
+  /* SKIP LOCKED: concurrent workers each take a different entry without
+   * waiting on one another; an expired lease makes a running entry free. */
+  if (!(r = run(s,
+                "UPDATE queue SET state = 'running', attempts = attempts + 1, "
+                "lease_until = now() + $1 * interval '1 second', "
+                "host = convert_from($2::bytea, 'UTF8'), pid = convert_from($3::bytea, 'UTF8')::integer, "
+                "started_at = now() WHERE id = (SELECT id FROM queue WHERE state = 'queued' "
+                "OR (state = 'running' AND lease_until < now()) ORDER BY id "
+                "FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id, path, uri, size, mtime",
+                &p, error, "claim")))
+    return -1;
+  got = PQntuples(r);
+  if (got == 1) {
+    c->id = get_i64(r, 0, 0);
+    c->path = get_str(r, 0, 1);
+    c->uri = get_str(r, 0, 2);
+    c->size = get_i64(r, 0, 3);
+    c->mtime = get_i64(r, 0, 4);
+  }
+  PQclear(r);
+  if (got == 1)
+    return 1;
+  if (!(r = run(s, "SELECT count(*) FROM queue WHERE state IN ('queued', 'running')", NULL,
+                error, "queue")))
+    return -1;
+  *busy = get_i64(r, 0, 0) > 0;
+  PQclear(r);
+  return 0;
+}
+
+bool
+pgstore_fail(pgstore *s, int64_t id, int max_attempts, const char *reason, GError **error)
+{
+  params p = { 0 };
+  PGresult *r;
+  p_i64(&p, id);
+  p_i64(&p, max_attempts);
+  p_str(&p, reason);
+  p_str(&p, s->host);
+  p_str(&p, s->pid);
+  r = run(s,
+          "UPDATE queue SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, "
+          "error = convert_from($3::bytea, 'UTF8'), finished_at = now(), lease_until = NULL "
+          "WHERE id = $1 AND state = 'running' AND host = convert_from($4::bytea, 'UTF8') "
+          "AND pid = convert_from($5::bytea, 'UTF8')::integer",
+          &p, error, "queue");
+  PQclear(r);
+  return r != NULL;
+}
+
+bool
+pgstore_renew(pgstore *s, int lease, GError **error)
+{
+  params p = { 0 };
+  PGresult *r;
+  p_i64(&p, lease);
+  p_str(&p, s->host);
+  p_str(&p, s->pid);
+  r = run(s,
+          "UPDATE queue SET lease_until = now() + $1 * interval '1 second' "
+          "WHERE state = 'running' AND host = convert_from($2::bytea, 'UTF8') "
+          "AND pid = convert_from($3::bytea, 'UTF8')::integer",
+          &p, error, "heartbeat");
+  PQclear(r);
+  return r != NULL;
+}
+
+int
+pgstore_reconnect(pgstore *s)
+{
+  if (PQstatus(s->conn) == CONNECTION_OK) {
+    /* libpq notices a server gone away only on the next command. */
+    PGresult *r = PQexec(s->conn, "SELECT 1");
+    bool alive = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    if (alive)
+      return 0;
+  }
+  PQreset(s->conn);
+  if (PQstatus(s->conn) != CONNECTION_OK)
+    return -1;
+  PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+  return 1;
+}
+
+bool
+pgstore_status(pgstore *s, FILE *out, GError **error)
+{
+  PGresult *r;
+  if (!(r = run(s,
+                "SELECT s.state, count(q.id) FROM (VALUES ('queued'), ('running'), ('done'), "
+                "('failed')) s(state) LEFT JOIN queue q ON q.state = s.state GROUP BY s.state "
+                "ORDER BY min(array_position(ARRAY['queued','running','done','failed'], s.state))",
+                NULL, error, "status")))
+    return false;
+  for (int i = 0; i < PQntuples(r); i++) {
+    char *st = get_str(r, i, 0);
+    fprintf(out, "%s%s %" G_GINT64_FORMAT, i ? ", " : "", st, get_i64(r, i, 1));
+    g_free(st);
+  }
+  fputc('\n', out);
+  PQclear(r);
+  if (!(r = run(s,
+                "SELECT host, pid, path, extract(epoch FROM now() - started_at)::double precision, "
+                "extract(epoch FROM lease_until - now())::double precision FROM queue "
+                "WHERE state = 'running' ORDER BY host, pid, id",
+                NULL, error, "status")))
+    return false;
+  for (int i = 0; i < PQntuples(r); i++) {
+    char *host = get_str(r, i, 0), *path = get_str(r, i, 2);
+    double lease = get_f64(r, i, 4);
+    fprintf(out, "running: %s pid %d: %s (%.0f s%s)\n", host, get_i32(r, i, 1), path,
+            get_f64(r, i, 3), lease < 0 ? ", lease expired" : "");
+    g_free(host);
+    g_free(path);
+  }
+  PQclear(r);
+  if (!(r = run(s,
+                "SELECT path, attempts, coalesce(error, '') FROM queue WHERE state = 'failed' "
+                "ORDER BY id",
+                NULL, error, "status")))
+    return false;
+  for (int i = 0; i < PQntuples(r); i++) {
+    char *path = get_str(r, i, 0), *err = get_str(r, i, 2);
+    fprintf(out, "failed: %s after %d attempt%s: %s\n", path, get_i32(r, i, 1),
+            get_i32(r, i, 1) == 1 ? "" : "s", err);
+    g_free(path);
+    g_free(err);
+  }
+  PQclear(r);
+  /* Throughput over the last ten minutes of finished files. */
+  if (!(r = run(s,
+                "SELECT count(*), coalesce(sum(f.duration), 0)::double precision, "
+                "extract(epoch FROM coalesce(max(q.finished_at) - min(q.started_at), "
+                "'0'::interval))::double precision FROM queue q JOIN files f ON f.path = q.path "
+                "WHERE q.state = 'done' AND q.finished_at > now() - interval '10 minutes'",
+                NULL, error, "status")))
+    return false;
+  double span = get_f64(r, 0, 2);
+  fprintf(out, "last 10 min: %" G_GINT64_FORMAT " files, %.1f s of video", get_i64(r, 0, 0),
+          get_f64(r, 0, 1));
+  if (span > 0)
+    fprintf(out, " in %.1f s: %.2f files/min, %.1fx real time", span,
+            get_i64(r, 0, 0) * 60.0 / span, get_f64(r, 0, 1) / span);
+  fputc('\n', out);
   PQclear(r);
   return true;
 }

@@ -28,5 +28,13 @@ bool pgstore_foreach_segment(pgstore *p, int dim, store_segment_fn fn, void *dat
                              GError **error);
 bool pgstore_foreach_file(pgstore *p, store_file_fn fn, void *data, GError **error);
 int64_t pgstore_generation(pgstore *p);
+bool pgstore_enqueue(pgstore *p, const char *path, const char *uri, int64_t size,
+                     int64_t mtime, bool *added, GError **error);
+int pgstore_claim(pgstore *p, int lease, int max_attempts, store_claim *c, bool *busy,
+                  GError **error);
+bool pgstore_fail(pgstore *p, int64_t id, int max_attempts, const char *reason, GError **error);
+bool pgstore_renew(pgstore *p, int lease, GError **error);
+int pgstore_reconnect(pgstore *p);
+bool pgstore_status(pgstore *p, FILE *out, GError **error);
 
 #endif

@@ -534,3 +534,74 @@ store_foreach_file(store *s, store_file_fn fn, void *data, GError **error)
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? true : fail(s, error, "files");
 }
+
+/* ---- the work queue (PostgreSQL only) -------------------------------------- */
+
+static bool
+not_shared(store *s, GError **error)
+{
+  g_set_error(error, STORE_ERROR, 1,
+              "%s: a work queue needs a shared index (a postgresql:// URI), not an SQLite file",
+              s->path);
+  return false;
+}
+
+bool
+store_is_shared(store *s)
+{
+  PG_CALL(true);
+  (void) s;
+  return false;
+}
+
+bool
+store_enqueue(store *s, const char *path, const char *uri, int64_t size, int64_t mtime,
+              bool *added, GError **error)
+{
+  PG_CALL(pgstore_enqueue(s->pg, path, uri, size, mtime, added, error));
+  (void) path, (void) uri, (void) size, (void) mtime, (void) added;
+  return not_shared(s, error);
+}
+
+int
+store_claim_file(store *s, int lease, int max_attempts, store_claim *c, bool *busy,
+                 GError **error)
+{
+  PG_CALL(pgstore_claim(s->pg, lease, max_attempts, c, busy, error));
+  (void) lease, (void) max_attempts, (void) c, (void) busy;
+  not_shared(s, error);
+  return -1;
+}
+
+bool
+store_fail_file(store *s, int64_t queue_id, int max_attempts, const char *reason,
+                GError **error)
+{
+  PG_CALL(pgstore_fail(s->pg, queue_id, max_attempts, reason, error));
+  (void) queue_id, (void) max_attempts, (void) reason;
+  return not_shared(s, error);
+}
+
+bool
+store_renew_leases(store *s, int lease, GError **error)
+{
+  PG_CALL(pgstore_renew(s->pg, lease, error));
+  (void) lease;
+  return not_shared(s, error);
+}
+
+int
+store_reconnect(store *s)
+{
+  PG_CALL(pgstore_reconnect(s->pg));
+  (void) s;
+  return 0;
+}
+
+bool
+store_print_status(store *s, FILE *out, GError **error)
+{
+  PG_CALL(pgstore_status(s->pg, out, error));
+  (void) out;
+  return not_shared(s, error);
+}

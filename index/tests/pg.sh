@@ -13,11 +13,17 @@ cp "$TMP/archive/a.mp4" "$TMP/archive/$HOSTILE"
 
 "$CLIP_INDEX" add "$TMP/lite.db" "$TMP/archive" --merge 0.5 >/dev/null 2>"$TMP/lite.err" ||
   { cat "$TMP/lite.err"; fail "SQLite add exited $?"; }
-"$CLIP_INDEX" add "$PGURI" "$TMP/archive" --merge 0.5 >/dev/null 2>"$TMP/pg.err" ||
-  { cat "$TMP/pg.err"; fail "PostgreSQL add exited $?"; }
+"$CLIP_INDEX" add "$PGURI" "$TMP/archive" >"$TMP/queued" 2>"$TMP/pg.err" ||
+  { cat "$TMP/pg.err"; fail "PostgreSQL add failed"; }
+grep -qx "queued 3 files; 0 already queued or done; 0 unchanged" "$TMP/queued" ||
+  fail "add on PostgreSQL: $(cat "$TMP/queued")"
+"$CLIP_INDEX" work "$PGURI" --until-empty --merge 0.5 >/dev/null 2>"$TMP/pg.err" ||
+  { cat "$TMP/pg.err"; fail "PostgreSQL work failed"; }
+[ "$(psql_c "SELECT state, count(*) FROM queue GROUP BY state")" = "done|3" ] ||
+  fail "queue after work: $(psql_c "SELECT state, count(*) FROM queue GROUP BY state")"
 [ "$(psql_c 'SELECT version FROM schema_version')" = 1 ] || fail "schema_version is not 1"
 [ "$(psql_c 'SELECT count(*) FROM files')" = 3 ] || fail "files: $(psql_c 'SELECT count(*) FROM files')"
-ok "three clips indexed on PostgreSQL, schema version 1"
+ok "three clips queued by add and indexed by work on PostgreSQL, schema version 1"
 
 # The same rows: segments (file, start, end, samples) and embeddings byte for byte.
 sqlite3 "$TMP/lite.db" "SELECT hex(f.path), s.start, s.end, s.samples, hex(s.embedding)
@@ -55,6 +61,13 @@ ok "search: same hits and scores (within 1e-6) for three queries"
 "$CLIP_INDEX" info "$PGURI" >"$TMP/info" || fail "info exited $?"
 grep -q "files: *3" "$TMP/info" || fail "info: $(cat "$TMP/info")"
 ok "info on PostgreSQL"
+
+"$CLIP_INDEX" add "$PGURI" "$TMP/archive" >"$TMP/again" || fail "second add failed"
+grep -qx "queued 0 files; 0 already queued or done; 3 unchanged" "$TMP/again" ||
+  fail "second add: $(cat "$TMP/again")"
+"$CLIP_INDEX" work "$TMP/lite.db" --until-empty 2>"$TMP/lite-work.err" && fail "work on SQLite succeeded"
+grep -q "not a shared index" "$TMP/lite-work.err" || fail "work on SQLite: $(cat "$TMP/lite-work.err")"
+ok "a second add queues nothing; work refuses an SQLite index"
 
 # A password in the URI never reaches a message.
 bad="postgresql://clip:s3cr3t-pw@/nosuchdb?host=$PGDIR&port=5432"
