@@ -702,9 +702,11 @@ pgstore_fail(pgstore *s, int64_t id, int max_attempts, const char *reason, GErro
 {
   params p = { 0 };
   PGresult *r;
+  /* The error column is text: a message naming a non-UTF-8 path is made valid. */
+  char *valid = g_utf8_make_valid(reason, -1);
   p_i64(&p, id);
   p_i64(&p, max_attempts);
-  p_str(&p, reason);
+  p_str(&p, valid);
   p_str(&p, s->host);
   p_str(&p, s->pid);
   r = run(s,
@@ -714,6 +716,7 @@ pgstore_fail(pgstore *s, int64_t id, int max_attempts, const char *reason, GErro
           "AND pid = convert_from($5::bytea, 'UTF8')::integer",
           &p, error, "queue");
   PQclear(r);
+  g_free(valid);
   return r != NULL;
 }
 

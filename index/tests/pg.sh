@@ -69,6 +69,18 @@ grep -qx "queued 0 files; 0 already queued or done; 3 unchanged" "$TMP/again" ||
 grep -q "not a shared index" "$TMP/lite-work.err" || fail "work on SQLite: $(cat "$TMP/lite-work.err")"
 ok "a second add queues nothing; work refuses an SQLite index"
 
+# A file that cannot be decoded: tried --attempts times, then failed with its error.
+head -c 3000 "$TMP/archive/a.mp4" >"$TMP/broken.mp4"
+"$CLIP_INDEX" add "$PGURI" "$TMP/broken.mp4" >/dev/null || fail "queueing broken.mp4 failed"
+"$CLIP_INDEX" work "$PGURI" --until-empty --attempts 2 >/dev/null 2>"$TMP/broken.err" &&
+  fail "work on a broken file exited 0"
+[ "$(psql_c "SELECT state, attempts, error <> '' FROM queue WHERE position('broken.mp4'::bytea in path) > 0")" = "failed|2|t" ] ||
+  fail "broken file in the queue: $(psql_c "SELECT state, attempts, error FROM queue WHERE position('broken.mp4'::bytea in path) > 0")"
+"$CLIP_INDEX" status "$PGURI" >"$TMP/status" || fail "status failed"
+grep -q "^queued 0, running 0, done 3, failed 1$" "$TMP/status" && grep -q "^failed: .*broken.mp4 after 2 attempts: " "$TMP/status" ||
+  fail "status: $(cat "$TMP/status")"
+ok "a broken file tried twice, then failed with its error: $(grep '^failed:' "$TMP/status")"
+
 # A password in the URI never reaches a message.
 bad="postgresql://clip:s3cr3t-pw@/nosuchdb?host=$PGDIR&port=5432"
 "$CLIP_INDEX" search "$bad" "x" >"$TMP/bad.out" 2>&1 && fail "search on a missing database succeeded"
