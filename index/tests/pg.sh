@@ -69,9 +69,9 @@ grep -qx "queued 0 files; 0 already queued or done; 3 unchanged" "$TMP/again" ||
 grep -q "not a shared index" "$TMP/lite-work.err" || fail "work on SQLite: $(cat "$TMP/lite-work.err")"
 ok "a second add queues nothing; work refuses an SQLite index"
 
-# A file that cannot be decoded: tried --attempts times, then failed with its error.
-head -c 3000 "$TMP/archive/a.mp4" >"$TMP/broken.mp4"
-"$CLIP_INDEX" add "$PGURI" "$TMP/broken.mp4" >/dev/null || fail "queueing broken.mp4 failed"
+# A source that cannot be read (nothing listens on port 9): tried --attempts
+# times, then failed with its error.
+"$CLIP_INDEX" add "$PGURI" http://127.0.0.1:9/broken.mp4 >/dev/null || fail "queueing broken.mp4 failed"
 "$CLIP_INDEX" work "$PGURI" --until-empty --attempts 2 >/dev/null 2>"$TMP/broken.err" &&
   fail "work on a broken file exited 0"
 [ "$(psql_c "SELECT state, attempts, error <> '' FROM queue WHERE position('broken.mp4'::bytea in path) > 0")" = "failed|2|t" ] ||
