@@ -977,7 +977,7 @@ cmd_search(int argc, char **argv)
     }
   }
   t_embed = (g_get_monotonic_time() - t0) / 1e6 - t_load;
-  if (!segment_matrix_open(&mat, st, argv[1], rec.embed_dim, &e)) {
+  if (!segment_matrix_open(&mat, st, store_cache_base(st), rec.embed_dim, &e)) {
     fprintf(stderr, "clip-index search: %s\n", e->message);
     goto out;
   }
@@ -1296,7 +1296,7 @@ cmd_serve(int argc, char **argv)
       fprintf(stderr, "clip-index serve: %s\n", err.message);
     goto out;
   }
-  serve_params sp = { .index_path = argv[1], .st = st, .model = &rec, .ctx = ctx,
+  serve_params sp = { .index_path = store_cache_base(st), .st = st, .model = &rec, .ctx = ctx,
                       .listen = listen ? listen : "127.0.0.1:8080",
                       .public_listen = public_listen };
   if (!serve_run(&sp, &e)) {

@@ -484,7 +484,7 @@ fail:
 int64_t
 pgstore_generation(pgstore *s)
 {
-  PGresult *r = run(s, "SELECT last_value FROM generation", NULL, NULL, "generation");
+  PGresult *r = run(s, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM generation", NULL, NULL, "generation");
   int64_t g = r && PQntuples(r) == 1 ? get_i64(r, 0, 0) : 0;
   PQclear(r);
   return g;

@@ -10,7 +10,7 @@
 
 struct store {
   sqlite3 *db;
-  char *path;
+  char *path, *cache_base;
 #ifdef HAVE_LIBPQ
   pgstore *pg;
 #endif
@@ -102,6 +102,14 @@ store_open(const char *path, bool create, GError **error)
 #ifdef HAVE_LIBPQ
     if (!(s->pg = pgstore_open(path, create, error)))
       goto fail;
+    char *masked = pgstore_mask_uri(path);
+    char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, masked, -1);
+    char *dir = g_build_filename(g_get_user_cache_dir(), "clipfilter", NULL);
+    g_mkdir_with_parents(dir, 0700);
+    s->cache_base = g_strdup_printf("%s/index-%s", dir, hash);
+    g_free(dir);
+    g_free(hash);
+    g_free(masked);
     return s;
 #else
     g_set_error(error, STORE_ERROR, 1, "PostgreSQL index: clip-index was built without libpq");
@@ -175,6 +183,7 @@ store_close(store *s)
 #endif
   sqlite3_close(s->db);
   g_free(s->path);
+  g_free(s->cache_base);
   g_free(s);
 }
 
@@ -362,6 +371,12 @@ fail_quiet:
   g_free(seg_ids);
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   return false;
+}
+
+const char *
+store_cache_base(store *s)
+{
+  return s->cache_base ? s->cache_base : s->path;
 }
 
 int64_t

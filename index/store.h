@@ -95,6 +95,12 @@ typedef void (*store_file_fn)(int64_t id, const char *path, const char *uri, int
                               int64_t mtime, void *data);
 bool store_foreach_file(store *s, store_file_fn fn, void *data, GError **error);
 
+/* Where files derived from the index go, as a name to add a suffix to: the
+ * index file itself for SQLite; for PostgreSQL
+ * $XDG_CACHE_HOME/clipfilter/index-<sha256 of the URI without password>
+ * (directory created), so search keeps its matrix copy on local disk. */
+const char *store_cache_base(store *s);
+
 /* The sqlite3 handle's data generation: changes whenever a file is written. */
 int64_t store_generation(store *s);
 

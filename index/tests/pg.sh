@@ -42,7 +42,11 @@ got=$(psql_c "SELECT encode(path, 'hex') FROM files WHERE position('\\x0a'::byte
 [ "$got" = "$want" ] || fail "hostile name stored as $got, want $want"
 ok "a name with quotes, ';', a newline and byte 0xff stored intact"
 
-# Search: the same hits, scores within 1e-6.
+# Search: the same hits, scores within 1e-6. The matrix copy of a
+# PostgreSQL index goes to the user's cache directory.
+export XDG_CACHE_HOME="$TMP/cache"
+"$CLIP_INDEX" search "$PGURI" "a ball" --top 1 >"$TMP/first" || fail "first search exited $?"
+copy=$(ls "$TMP/cache/clipfilter/"index-*.matrix) || fail "no matrix copy in \$XDG_CACHE_HOME/clipfilter"
 for q in "a ball" "tv static" "concentric circles"; do
   "$CLIP_INDEX" search "$TMP/lite.db" "$q" --json --top 20 >"$TMP/lite.json" || fail "SQLite search exited $?"
   "$CLIP_INDEX" search "$PGURI" "$q" --json --top 20 >"$TMP/pg.json" || fail "PostgreSQL search exited $?"
@@ -56,7 +60,8 @@ for x, y in zip(a, b):
     assert abs(x["score"] - y["score"]) <= 1e-6, (x, y)
 PY
 done
-ok "search: same hits and scores (within 1e-6) for three queries"
+[ "$(ls "$TMP/cache/clipfilter/")" = "$(basename "$copy")" ] || fail "cache: $(ls "$TMP/cache/clipfilter/")"
+ok "search: same hits and scores (within 1e-6) for three queries; matrix copy $(basename "$copy" | cut -c1-20)…"
 
 "$CLIP_INDEX" info "$PGURI" >"$TMP/info" || fail "info exited $?"
 grep -q "files: *3" "$TMP/info" || fail "info: $(cat "$TMP/info")"
