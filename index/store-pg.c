@@ -508,32 +508,58 @@ pgstore_counts_get(pgstore *s, store_counts *c, GError **error)
   return true;
 }
 
+/* Row by row (single-row mode): libpq would otherwise hold the whole
+ * result, as large as the matrix, beside the copy being built. */
 bool
 pgstore_load_matrix(pgstore *s, int dim, int64_t **ids_out, float **rows_out, int64_t *n_out,
                     GError **error)
 {
-  PGresult *r = run(s, "SELECT id, embedding FROM segments ORDER BY id", NULL, error,
-                    "segments");
-  int64_t n;
-  if (!r)
-    return false;
-  n = PQntuples(r);
-  int64_t *ids = g_new(int64_t, n + 1);
-  float *rows = g_new(float, (size_t) (n + 1) * dim);
-  for (int64_t i = 0; i < n; i++) {
-    ids[i] = get_i64(r, (int) i, 0);
-    if (PQgetlength(r, (int) i, 1) != (int) (dim * sizeof(float))) {
-      g_set_error(error, STORE_ERROR, 1,
-                  "%s: segment %" G_GINT64_FORMAT " has a %d-byte embedding, expected %d",
-                  s->name, ids[i], PQgetlength(r, (int) i, 1), (int) (dim * sizeof(float)));
-      g_free(ids);
-      g_free(rows);
-      PQclear(r);
-      return false;
-    }
-    memcpy(rows + (size_t) i * dim, PQgetvalue(r, (int) i, 1), dim * sizeof(float));
+  int64_t n = 0, cap = 1024;
+  int64_t *ids = g_new(int64_t, cap);
+  float *rows = g_new(float, (size_t) cap * dim);
+  bool ok = true;
+  PGresult *r;
+
+  if (!PQsendQueryParams(s->conn, "SELECT id, embedding FROM segments ORDER BY id", 0, NULL,
+                         NULL, NULL, NULL, 1) ||
+      !PQsetSingleRowMode(s->conn)) {
+    g_free(ids);
+    g_free(rows);
+    return fail(s, error, "segments");
   }
-  PQclear(r);
+  /* Every result is read, also after an error, to leave the connection idle. */
+  while ((r = PQgetResult(s->conn))) {
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_SINGLE_TUPLE && ok) {
+      int64_t id = get_i64(r, 0, 0);
+      if (PQgetlength(r, 0, 1) != (int) (dim * sizeof(float))) {
+        g_set_error(error, STORE_ERROR, 1,
+                    "%s: segment %" G_GINT64_FORMAT " has a %d-byte embedding, expected %d",
+                    s->name, id, PQgetlength(r, 0, 1), (int) (dim * sizeof(float)));
+        ok = false;
+      } else {
+        if (n == cap) {
+          cap *= 2;
+          ids = g_renew(int64_t, ids, cap);
+          rows = g_renew(float, rows, (size_t) cap * dim);
+        }
+        ids[n] = id;
+        memcpy(rows + (size_t) n * dim, PQgetvalue(r, 0, 1), dim * sizeof(float));
+        n++;
+      }
+    } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && ok) {
+      char *m = g_strchomp(g_strdup(PQresultErrorMessage(r)));
+      g_set_error(error, STORE_ERROR, 1, "%s: segments: %s", s->name, m);
+      g_free(m);
+      ok = false;
+    }
+    PQclear(r);
+  }
+  if (!ok) {
+    g_free(ids);
+    g_free(rows);
+    return false;
+  }
   *ids_out = ids;
   *rows_out = rows;
   *n_out = n;
