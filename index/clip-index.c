@@ -26,6 +26,9 @@
 #include "search.h"
 #include "serve.h"
 #include "store.h"
+#ifdef HAVE_LIBPQ
+#include "store-pg.h"
+#endif
 
 #define DEFAULT_MODEL "clipfilter-mini"
 
@@ -200,6 +203,7 @@ typedef struct {
   char *uri;
   int64_t size, mtime;
   bool explicit_arg;
+  int64_t queue_id; /* work: the claimed queue entry */
 } job;
 
 static void
@@ -325,7 +329,100 @@ typedef struct {
   double *current; /* stream time reached per worker */
   GPtrArray *failures; /* "path\treason" */
   gint64 t0;
+  /* work: files come from the shared queue */
+  bool queue, until_empty;
+  int lease, attempts, reconnect_timeout, taken_over;
+  const char *index;
+  gint stop;
+  GError *fatal; /* the server stayed away */
 } add_run;
+
+/* Under r->lock after a failed call on a shared index: waits for the server
+ * with a bounded backoff. True when the connection was restored (retry the
+ * call), false when the failure was not a lost connection or the server
+ * stayed away longer than --reconnect-timeout (then r->fatal is set). */
+static bool
+reconnect(add_run *r)
+{
+  gint64 give_up = g_get_monotonic_time() + (gint64) r->reconnect_timeout * G_USEC_PER_SEC;
+  int delay_ms = 250;
+  for (;;) {
+    int rc = store_reconnect(r->st);
+    if (rc >= 0) {
+      if (rc == 1)
+        fprintf(stderr, "clip-index work: reconnected to the index\n");
+      return rc == 1;
+    }
+    if (g_get_monotonic_time() > give_up) {
+      if (!r->fatal)
+        r->fatal = g_error_new(g_quark_from_static_string("clip-index"), 1,
+                               "the index server stayed unreachable for %d s",
+                               r->reconnect_timeout);
+      return false;
+    }
+    g_usleep(delay_ms * 1000);
+    delay_ms = MIN(delay_ms * 2, 5000);
+  }
+}
+
+/* Under r->lock: the next file, from the list or claimed from the queue;
+ * NULL when there is none (work without --until-empty waits for more). */
+static job *
+next_job(add_run *r)
+{
+  if (!r->queue)
+    return r->next < r->jobs->len ? g_ptr_array_index(r->jobs, r->next++) : NULL;
+  while (!r->fatal && !g_atomic_int_get(&r->stop)) {
+    store_claim c;
+    bool busy = false;
+    GError *e = NULL;
+    int got = store_claim_file(r->st, r->lease, r->attempts, &c, &busy, &e);
+    if (got == 1) {
+      job *j = g_new0(job, 1);
+      j->path = c.path;
+      j->uri = c.uri;
+      j->size = c.size;
+      j->mtime = c.mtime;
+      j->queue_id = c.id;
+      return j;
+    }
+    if (got < 0) {
+      if (!reconnect(r) && !r->fatal)
+        r->fatal = g_error_copy(e);
+      g_clear_error(&e);
+      continue;
+    }
+    if (r->until_empty && !busy)
+      return NULL;
+    /* Nothing free: wait for new files or for a lease to run out. */
+    g_mutex_unlock(&r->lock);
+    g_usleep(G_USEC_PER_SEC / 2);
+    g_mutex_lock(&r->lock);
+  }
+  return NULL;
+}
+
+/* work: renews this process's leases on its own connection every lease/3 s. */
+static gpointer
+heartbeat(gpointer data)
+{
+  add_run *r = data;
+  GError *e = NULL;
+  store *hb = NULL;
+  while (!g_atomic_int_get(&r->stop)) {
+    if (!hb)
+      hb = store_open(r->index, false, &e);
+    if (hb && !store_renew_leases(hb, r->lease, &e) && store_reconnect(hb) < 0) {
+      store_close(hb);
+      hb = NULL;
+    }
+    g_clear_error(&e);
+    for (int i = 0; i < r->lease * 10 / 3 && !g_atomic_int_get(&r->stop); i++)
+      g_usleep(G_USEC_PER_SEC / 10);
+  }
+  store_close(hb);
+  return NULL;
+}
 
 typedef struct {
   add_run *run;
@@ -393,7 +490,7 @@ add_worker(gpointer data)
     bool ok;
 
     g_mutex_lock(&r->lock);
-    j = r->next < r->jobs->len ? g_ptr_array_index(r->jobs, r->next++) : NULL;
+    j = next_job(r);
     g_mutex_unlock(&r->lock);
     if (!j)
       break;
@@ -401,6 +498,7 @@ add_worker(gpointer data)
     f.uri = j->uri;
     f.size = j->size;
     f.mtime = j->mtime;
+    f.queue_id = j->queue_id;
     if (!ctx && !ip.decode_only) {
       e = g_error_new(g_quark_from_static_string("clip-index"), 1, "%s", err.message);
       ok = false;
@@ -408,8 +506,25 @@ add_worker(gpointer data)
       ok = ingest_file(ctx, &ip, j->uri, &f, &e);
     }
     g_mutex_lock(&r->lock);
-    if (ok && r->st)
+    if (ok && r->st) {
       ok = store_put_file(r->st, &f, &e);
+      /* A lost connection rolled the transaction back: write again. */
+      while (!ok && r->queue && reconnect(r)) {
+        g_clear_error(&e);
+        ok = store_put_file(r->st, &f, &e);
+      }
+    }
+    if (!ok && r->queue && e && e->code == 2) { /* lease lost: another worker has it */
+      r->taken_over++;
+      g_clear_error(&e);
+      goto next;
+    }
+    if (!ok && r->queue && !r->fatal) {
+      GError *qe = NULL;
+      if (!store_fail_file(r->st, j->queue_id, r->attempts, e ? e->message : "failed", &qe))
+        fprintf(stderr, "clip-index work: %s\n", qe->message);
+      g_clear_error(&qe);
+    }
     r->current[wa->worker] = 0;
     r->bytes_done += j->size;
     if (ok) {
@@ -423,22 +538,27 @@ add_worker(gpointer data)
     }
     if (r->tty)
       print_progress(r);
+  next:
     g_mutex_unlock(&r->lock);
     g_clear_error(&e);
     ingest_file_clear(&f);
+    if (r->queue)
+      job_free(j);
   }
   clip_ctx_free(ctx);
   return NULL;
 }
 
+/* add (work=false) indexes the files named, or on a shared index queues
+ * them; work indexes files claimed from a shared index's queue. */
 static int
-cmd_add(int argc, char **argv)
+run_add(int argc, char **argv, bool work)
 {
   model_opts mo = { 0 };
   double interval = 1.0, merge = 0.9, change_threshold = 0, max_reuse = 0;
-  int jobs_n = 1, batch = 4, thumb = 160, status;
+  int jobs_n = 1, batch = 4, thumb = 160, status, lease = 60, attempts = 3, reconnect_s = 300;
   char *decode = NULL;
-  gboolean json = FALSE, decode_only = FALSE;
+  gboolean json = FALSE, decode_only = FALSE, until_empty = FALSE;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_STRING, &mo.model,
       "CLIP model (name or path; default " DEFAULT_MODEL "); recorded by the first add", "M" },
@@ -464,11 +584,26 @@ cmd_add(int argc, char **argv)
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Frames per inference batch (default 4)", "N" },
     { "thumbnail-width", 0, 0, G_OPTION_ARG_INT, &thumb, "JPEG thumbnail width, 0 for none (default 160)", "W" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
+    { NULL }, /* add ends here; work's own options follow */
+    { "until-empty", 0, 0, G_OPTION_ARG_NONE, &until_empty,
+      "Exit when no file is queued or running (default: wait for more)", NULL },
+    { "lease", 0, 0, G_OPTION_ARG_INT, &lease,
+      "Seconds a claimed file stays ours without a heartbeat (default 60)", "S" },
+    { "attempts", 0, 0, G_OPTION_ARG_INT, &attempts,
+      "Tries per file before it is marked failed (default 3)", "N" },
+    { "reconnect-timeout", 0, 0, G_OPTION_ARG_INT, &reconnect_s,
+      "Seconds to wait for a lost index server before giving up (default 300)", "S" },
     { NULL }
   };
-  GOptionContext *oc = parse(&argc, &argv, "INDEX PATH|URI...",
-                             "Index video files, directories (recursively) and URIs.", entries,
-                             &status);
+  if (work)
+    memmove(&entries[G_N_ELEMENTS(entries) - 6], &entries[G_N_ELEMENTS(entries) - 5],
+            5 * sizeof entries[0]);
+  GOptionContext *oc = parse(&argc, &argv, work ? "INDEX" : "INDEX PATH|URI...",
+                             work ? "Index files claimed from a shared index's queue (a "
+                                    "postgresql:// URI), on any number of machines."
+                                  : "Index video files, directories (recursively) and URIs; "
+                                    "on a postgresql:// index, queue them for work.",
+                             entries, &status);
   add_run r = { 0 };
   store_model rec = { 0 };
   char *model_path = NULL;
@@ -480,8 +615,14 @@ cmd_add(int argc, char **argv)
 
   if (!oc)
     return status;
-  if (argc < 3) {
-    rc = usage_error(oc, "add needs an INDEX and at least one PATH or URI");
+  if (work ? argc != 2 : argc < 3) {
+    rc = usage_error(oc, work ? "work needs an INDEX (a postgresql:// URI) only"
+                              : "add needs an INDEX and at least one PATH or URI");
+    goto out;
+  }
+  if (work && (lease < 2 || attempts < 1 || reconnect_s < 0 || decode_only)) {
+    rc = usage_error(oc, "--lease >= 2, --attempts >= 1, --reconnect-timeout >= 0; no "
+                         "--decode-only");
     goto out;
   }
   if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 ||
@@ -503,7 +644,12 @@ cmd_add(int argc, char **argv)
   if (decode_only)
     goto files;
   if (!(r.st = store_open(argv[1], true, &e))) {
-    fprintf(stderr, "clip-index add: %s\n", e->message);
+    fprintf(stderr, "clip-index %s: %s\n", work ? "work" : "add", e->message);
+    goto out;
+  }
+  if (work && !store_is_shared(r.st)) {
+    fprintf(stderr, "clip-index work: %s is not a shared index (a postgresql:// URI)\n",
+            argv[1]);
     goto out;
   }
   if (!(model_path = index_model(r.st, mo.model, "add", true, &rec)))
@@ -521,7 +667,7 @@ cmd_add(int argc, char **argv)
 files:
   all = g_ptr_array_new_with_free_func(job_free);
   skipped = g_ptr_array_new_with_free_func(g_free);
-  for (int i = 2; i < argc; i++) {
+  for (int i = 2; i < argc && !work; i++) {
     char *scheme = g_uri_parse_scheme(argv[i]);
     if (scheme && strcmp(scheme, "file")) {
       job *j = g_new0(job, 1);
@@ -561,6 +707,34 @@ files:
   }
   g_hash_table_unref(seen);
 
+  if (!work && r.st && store_is_shared(r.st)) {
+    int queued = 0;
+    for (guint i = 0; i < r.jobs->len; i++) {
+      job *j = g_ptr_array_index(r.jobs, i);
+      bool added = false;
+      if (!store_enqueue(r.st, j->path, j->uri, j->size, j->mtime, &added, &e)) {
+        fprintf(stderr, "clip-index add: %s\n", e->message);
+        goto out;
+      }
+      queued += added;
+    }
+    for (guint i = 0; i < skipped->len; i++) {
+      char **kv = g_strsplit(g_ptr_array_index(skipped, i), "\t", 2);
+      fprintf(stderr, "clip-index add: skipped %s: %s\n", kv[0], kv[1]);
+      g_strfreev(kv);
+    }
+    printf("queued %d file%s; %u already queued or done; %d unchanged\n", queued,
+           queued == 1 ? "" : "s", r.jobs->len - queued, unchanged);
+    rc = skipped->len ? 1 : 0;
+    goto out;
+  }
+  r.queue = work;
+  r.until_empty = until_empty;
+  r.lease = lease;
+  r.attempts = attempts;
+  r.reconnect_timeout = reconnect_s;
+  r.index = argv[1];
+
   r.model = model;
   r.ip.model = model;
   r.ip.interval = interval;
@@ -576,7 +750,8 @@ files:
                                                    : INGEST_DECODE_ALL;
   r.tty = isatty(STDERR_FILENO) && !json;
   r.failures = skipped;
-  jobs_n = MIN(jobs_n, (int) MAX(r.jobs->len, 1));
+  if (!work)
+    jobs_n = MIN(jobs_n, (int) MAX(r.jobs->len, 1));
   r.current = g_new0(double, jobs_n + 1);
   r.current[jobs_n] = -2; /* end marker */
   g_mutex_init(&r.lock);
@@ -584,6 +759,7 @@ files:
   {
     GThread **th = g_new0(GThread *, jobs_n);
     worker_arg *wa = g_new0(worker_arg, jobs_n);
+    GThread *hb = work ? g_thread_new("clip-index-heartbeat", heartbeat, &r) : NULL;
     for (int i = 0; i < jobs_n; i++) {
       wa[i].run = &r;
       wa[i].worker = i;
@@ -591,6 +767,9 @@ files:
     }
     for (int i = 0; i < jobs_n; i++)
       g_thread_join(th[i]);
+    g_atomic_int_set(&r.stop, 1);
+    if (hb)
+      g_thread_join(hb);
     g_free(th);
     g_free(wa);
   }
@@ -630,7 +809,15 @@ files:
            r.done, r.done == 1 ? "" : "s", r.segments, r.samples, r.video_seconds, wall,
            wall > 0 ? r.video_seconds / wall : 0, unchanged, r.failures->len);
   }
+  if (r.taken_over)
+    fprintf(stderr, "clip-index work: %d file%s finished by another worker after our lease "
+            "ran out\n", r.taken_over, r.taken_over == 1 ? "" : "s");
   rc = r.failures->len ? 1 : 0;
+  if (r.fatal) {
+    fprintf(stderr, "clip-index work: %s\n", r.fatal->message);
+    g_clear_error(&r.fatal);
+    rc = 1;
+  }
   g_mutex_clear(&r.lock);
 out:
   if (r.jobs)
@@ -649,6 +836,49 @@ out:
   g_free(mo.precision);
   g_free(mo.backend);
   g_free(decode);
+  g_option_context_free(oc);
+  return rc;
+}
+
+static int
+cmd_add(int argc, char **argv)
+{
+  return run_add(argc, argv, false);
+}
+
+static int
+cmd_work(int argc, char **argv)
+{
+  return run_add(argc, argv, true);
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+static int
+cmd_status(int argc, char **argv)
+{
+  int status, rc = 1;
+  GOptionEntry entries[] = { { NULL } };
+  GOptionContext *oc = parse(&argc, &argv, "INDEX",
+                             "The work queue of a shared index: queued, running (by which "
+                             "host and process), done, failed, throughput.",
+                             entries, &status);
+  GError *e = NULL;
+  store *st = NULL;
+  if (!oc)
+    return status;
+  if (argc != 2) {
+    rc = usage_error(oc, "status needs an INDEX (a postgresql:// URI)");
+    goto out;
+  }
+  if (!(st = store_open(argv[1], false, &e)) || !store_print_status(st, stdout, &e)) {
+    fprintf(stderr, "clip-index status: %s\n", e->message);
+    goto out;
+  }
+  rc = 0;
+out:
+  g_clear_error(&e);
+  store_close(st);
   g_option_context_free(oc);
   return rc;
 }
@@ -763,8 +993,9 @@ cmd_search(int argc, char **argv)
   t_embed = (g_get_monotonic_time() - t0) / 1e6 - t_load;
   /* The int8 copy reads a quarter of the bytes and its bound makes the
    * hits those of the float32 scan, in the same order. */
-  if (!(exact_scan ? segment_matrix_open(&mat, st, argv[1], rec.embed_dim, &e)
-                   : segment_matrix_open_quant(&mat, &quant, st, argv[1], rec.embed_dim, &e))) {
+  if (!(exact_scan ? segment_matrix_open(&mat, st, store_cache_base(st), rec.embed_dim, &e)
+                   : segment_matrix_open_quant(&mat, &quant, st, store_cache_base(st),
+                                               rec.embed_dim, &e))) {
     fprintf(stderr, "clip-index search: %s\n", e->message);
     goto out;
   }
@@ -882,6 +1113,7 @@ cmd_info(int argc, char **argv)
   store_model rec = { 0 };
   store_counts c;
   GError *e = NULL;
+  char *shown = NULL;
 
   if (!oc)
     return status;
@@ -894,9 +1126,15 @@ cmd_info(int argc, char **argv)
     goto out;
   }
   store_get_model(st, &rec, NULL);
+  /* A PostgreSQL URI may hold a password: never print it. */
+#ifdef HAVE_LIBPQ
+  shown = pgstore_mask_uri(argv[1]);
+#else
+  shown = g_strdup(argv[1]);
+#endif
   if (json) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "index", argv[1]);
+    cJSON_AddStringToObject(o, "index", shown);
     cJSON_AddNumberToObject(o, "schema_version", STORE_SCHEMA_VERSION);
     if (rec.model) {
       cJSON_AddStringToObject(o, "model", rec.model);
@@ -915,7 +1153,7 @@ cmd_info(int argc, char **argv)
     cJSON_free(s);
     cJSON_Delete(o);
   } else {
-    printf("index:     %s (schema %d)\n", argv[1], STORE_SCHEMA_VERSION);
+    printf("index:     %s (schema %d)\n", shown, STORE_SCHEMA_VERSION);
     printf("model:     %s (%s), dimension %d\n", rec.model ? rec.model : "(none yet)",
            rec.model_path ? rec.model_path : "-", rec.embed_dim);
     printf("files:     %" G_GINT64_FORMAT "\n", c.files);
@@ -925,6 +1163,7 @@ cmd_info(int argc, char **argv)
   }
   rc = 0;
 out:
+  g_free(shown);
   g_clear_error(&e);
   store_close(st);
   store_model_clear(&rec);
@@ -1095,7 +1334,7 @@ cmd_serve(int argc, char **argv)
       fprintf(stderr, "clip-index serve: %s\n", err.message);
     goto out;
   }
-  serve_params sp = { .index_path = argv[1], .st = st, .model = &rec, .ctx = ctx,
+  serve_params sp = { .index_path = store_cache_base(st), .st = st, .model = &rec, .ctx = ctx,
                       .listen = listen ? listen : "127.0.0.1:8080",
                       .public_listen = public_listen };
   if (!serve_run(&sp, &e)) {
@@ -1126,6 +1365,8 @@ static const struct {
   const char *usage;
 } verbs[] = {
   { "add", cmd_add, "add INDEX PATH|URI... [--model M] [--interval S] [--precision fp32|bf16] [--backend B] [--threads N] [-j N]" },
+  { "work", cmd_work, "work INDEX [-j N] [--until-empty] [--lease S] [--attempts N] (INDEX: postgresql://...)" },
+  { "status", cmd_status, "status INDEX (INDEX: postgresql://...)" },
   { "search", cmd_search, "search INDEX \"text\" [--top K] [--json] [--template T]... [--thumbnails DIR] [--image FILE]" },
   { "info", cmd_info, "info INDEX [--json]" },
   { "export", cmd_export, "export INDEX --format npy|jsonl [-o FILE]" },

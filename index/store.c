@@ -1,13 +1,31 @@
-/* store.c — the index's SQLite schema and every statement on it. */
+/* store.c — the index's SQLite schema and every statement on it; an index
+ * named by a postgresql:// URI goes to store-pg.c instead. */
 #include "store.h"
+#ifdef HAVE_LIBPQ
+#include "store-pg.h"
+#endif
 
 #include <sqlite3.h>
 #include <string.h>
 
 struct store {
   sqlite3 *db;
-  char *path;
+  char *path, *cache_base;
+#ifdef HAVE_LIBPQ
+  pgstore *pg;
+#endif
 };
+
+/* Hands a call on a PostgreSQL index to store-pg.c. */
+#ifdef HAVE_LIBPQ
+#define PG_CALL(call)                                                                          \
+  do {                                                                                         \
+    if (s->pg)                                                                                 \
+      return call;                                                                             \
+  } while (0)
+#else
+#define PG_CALL(call) do {} while (0)
+#endif
 
 #define STORE_ERROR g_quark_from_static_string("clip-index-store")
 
@@ -80,6 +98,24 @@ store_open(const char *path, bool create, GError **error)
   int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
   int version;
 
+  if (g_str_has_prefix(path, "postgresql://") || g_str_has_prefix(path, "postgres://")) {
+#ifdef HAVE_LIBPQ
+    if (!(s->pg = pgstore_open(path, create, error)))
+      goto fail;
+    char *masked = pgstore_mask_uri(path);
+    char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, masked, -1);
+    char *dir = g_build_filename(g_get_user_cache_dir(), "clipfilter", NULL);
+    g_mkdir_with_parents(dir, 0700);
+    s->cache_base = g_strdup_printf("%s/index-%s", dir, hash);
+    g_free(dir);
+    g_free(hash);
+    g_free(masked);
+    return s;
+#else
+    g_set_error(error, STORE_ERROR, 1, "PostgreSQL index: clip-index was built without libpq");
+    goto fail;
+#endif
+  }
   s->path = g_strdup(path);
   if (!create && !g_file_test(path, G_FILE_TEST_EXISTS)) {
     g_set_error(error, STORE_ERROR, 1, "%s: no such index", path);
@@ -142,8 +178,12 @@ store_close(store *s)
 {
   if (!s)
     return;
+#ifdef HAVE_LIBPQ
+  pgstore_close(s->pg);
+#endif
   sqlite3_close(s->db);
   g_free(s->path);
+  g_free(s->cache_base);
   g_free(s);
 }
 
@@ -180,6 +220,7 @@ meta_set(store *s, const char *key, const char *value, GError **error)
 bool
 store_get_model(store *s, store_model *m, GError **error)
 {
+  PG_CALL(pgstore_get_model(s->pg, m, error));
   char *dim;
   (void) error;
   memset(m, 0, sizeof *m);
@@ -194,6 +235,7 @@ store_get_model(store *s, store_model *m, GError **error)
 bool
 store_set_model(store *s, const store_model *m, GError **error)
 {
+  PG_CALL(pgstore_set_model(s->pg, m, error));
   char dim[32];
   g_snprintf(dim, sizeof dim, "%d", m->embed_dim);
   return exec(s, "BEGIN IMMEDIATE", error) && meta_set(s, "model", m->model, error) &&
@@ -212,6 +254,7 @@ store_model_clear(store_model *m)
 bool
 store_file_is_current(store *s, const char *path, int64_t size, int64_t mtime)
 {
+  PG_CALL(pgstore_file_is_current(s->pg, path, size, mtime));
   sqlite3_stmt *st;
   bool current = false;
   if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM files WHERE path=? AND size=? AND mtime=?", -1,
@@ -228,6 +271,7 @@ store_file_is_current(store *s, const char *path, int64_t size, int64_t mtime)
 bool
 store_put_file(store *s, const store_file *f, GError **error)
 {
+  PG_CALL(pgstore_put_file(s->pg, f, error));
   sqlite3_stmt *del = NULL, *file = NULL, *seg = NULL, *smp = NULL;
   int64_t file_id;
   int64_t *seg_ids = NULL;
@@ -329,9 +373,16 @@ fail_quiet:
   return false;
 }
 
+const char *
+store_cache_base(store *s)
+{
+  return s->cache_base ? s->cache_base : s->path;
+}
+
 int64_t
 store_generation(store *s)
 {
+  PG_CALL(pgstore_generation(s->pg));
   char *v = meta_get(s, "generation");
   int64_t g = v ? g_ascii_strtoll(v, NULL, 10) : 0;
   g_free(v);
@@ -341,6 +392,7 @@ store_generation(store *s)
 bool
 store_counts_get(store *s, store_counts *c, GError **error)
 {
+  PG_CALL(pgstore_counts_get(s->pg, c, error));
   sqlite3_stmt *st;
   bool ok;
   if (sqlite3_prepare_v2(s->db,
@@ -364,6 +416,7 @@ bool
 store_load_matrix(store *s, int dim, int64_t **ids_out, float **rows_out, int64_t *n_out,
                   GError **error)
 {
+  PG_CALL(pgstore_load_matrix(s->pg, dim, ids_out, rows_out, n_out, error));
   sqlite3_stmt *st;
   int64_t n = 0, cap = 1024;
   int64_t *ids = g_new(int64_t, cap);
@@ -412,6 +465,7 @@ fail:
 bool
 store_get_segment(store *s, int64_t id, store_hit *hit, GError **error)
 {
+  PG_CALL(pgstore_get_segment(s->pg, id, hit, error));
   sqlite3_stmt *st;
   bool ok;
   memset(hit, 0, sizeof *hit);
@@ -446,6 +500,7 @@ store_hit_clear(store_hit *hit)
 bool
 store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError **error)
 {
+  PG_CALL(pgstore_foreach_segment(s->pg, dim, fn, data, error));
   sqlite3_stmt *st;
   int rc;
   if (sqlite3_prepare_v2(s->db,
@@ -481,6 +536,7 @@ store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError
 bool
 store_foreach_file(store *s, store_file_fn fn, void *data, GError **error)
 {
+  PG_CALL(pgstore_foreach_file(s->pg, fn, data, error));
   sqlite3_stmt *st;
   int rc;
   if (sqlite3_prepare_v2(s->db, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", -1,
@@ -492,4 +548,75 @@ store_foreach_file(store *s, store_file_fn fn, void *data, GError **error)
        sqlite3_column_int64(st, 4), data);
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? true : fail(s, error, "files");
+}
+
+/* ---- the work queue (PostgreSQL only) -------------------------------------- */
+
+static bool
+not_shared(store *s, GError **error)
+{
+  g_set_error(error, STORE_ERROR, 1,
+              "%s: a work queue needs a shared index (a postgresql:// URI), not an SQLite file",
+              s->path);
+  return false;
+}
+
+bool
+store_is_shared(store *s)
+{
+  PG_CALL(true);
+  (void) s;
+  return false;
+}
+
+bool
+store_enqueue(store *s, const char *path, const char *uri, int64_t size, int64_t mtime,
+              bool *added, GError **error)
+{
+  PG_CALL(pgstore_enqueue(s->pg, path, uri, size, mtime, added, error));
+  (void) path, (void) uri, (void) size, (void) mtime, (void) added;
+  return not_shared(s, error);
+}
+
+int
+store_claim_file(store *s, int lease, int max_attempts, store_claim *c, bool *busy,
+                 GError **error)
+{
+  PG_CALL(pgstore_claim(s->pg, lease, max_attempts, c, busy, error));
+  (void) lease, (void) max_attempts, (void) c, (void) busy;
+  not_shared(s, error);
+  return -1;
+}
+
+bool
+store_fail_file(store *s, int64_t queue_id, int max_attempts, const char *reason,
+                GError **error)
+{
+  PG_CALL(pgstore_fail(s->pg, queue_id, max_attempts, reason, error));
+  (void) queue_id, (void) max_attempts, (void) reason;
+  return not_shared(s, error);
+}
+
+bool
+store_renew_leases(store *s, int lease, GError **error)
+{
+  PG_CALL(pgstore_renew(s->pg, lease, error));
+  (void) lease;
+  return not_shared(s, error);
+}
+
+int
+store_reconnect(store *s)
+{
+  PG_CALL(pgstore_reconnect(s->pg));
+  (void) s;
+  return 0;
+}
+
+bool
+store_print_status(store *s, FILE *out, GError **error)
+{
+  PG_CALL(pgstore_status(s->pg, out, error));
+  (void) out;
+  return not_shared(s, error);
 }

@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define STORE_SCHEMA_VERSION 1
 
@@ -45,6 +46,7 @@ typedef struct {
   const char *decode; /* "keyframes" or "all" */
   GArray *segments;   /* store_segment */
   GArray *samples;    /* store_sample */
+  int64_t queue_id;   /* shared index: the queue entry marked done with the rows */
 } store_file;
 
 /* Opens (create=true: creates) an index; NULL and a message on failure. */
@@ -93,7 +95,36 @@ typedef void (*store_file_fn)(int64_t id, const char *path, const char *uri, int
                               int64_t mtime, void *data);
 bool store_foreach_file(store *s, store_file_fn fn, void *data, GError **error);
 
+/* Where files derived from the index go, as a name to add a suffix to: the
+ * index file itself for SQLite; for PostgreSQL
+ * $XDG_CACHE_HOME/clipfilter/index-<sha256 of the URI without password>
+ * (directory created), so search keeps its matrix copy on local disk. */
+const char *store_cache_base(store *s);
+
 /* The sqlite3 handle's data generation: changes whenever a file is written. */
 int64_t store_generation(store *s);
 
+/* The shared work queue of a PostgreSQL index (false/-1 with a message on
+ * an SQLite index). A claimed file is leased for `lease` seconds, renewed by
+ * store_renew_leases; a file whose worker vanished is claimed again. */
+bool store_is_shared(store *s);
+bool store_enqueue(store *s, const char *path, const char *uri, int64_t size, int64_t mtime,
+                   bool *added, GError **error);
+typedef struct {
+  int64_t id;
+  char *path, *uri;
+  int64_t size, mtime;
+} store_claim;
+/* 1: claimed into c (free path and uri); 0: nothing free (*busy: files
+ * still running elsewhere); -1: error. */
+int store_claim_file(store *s, int lease, int max_attempts, store_claim *c, bool *busy,
+                     GError **error);
+/* Back to the queue, or failed for good after max_attempts. */
+bool store_fail_file(store *s, int64_t queue_id, int max_attempts, const char *reason,
+                     GError **error);
+bool store_renew_leases(store *s, int lease, GError **error);
+/* After a failed call: 0 when the connection is fine (the failure was real),
+ * 1 when it was lost and is restored, -1 when the server is still away. */
+int store_reconnect(store *s);
+bool store_print_status(store *s, FILE *out, GError **error);
 #endif
