@@ -385,17 +385,17 @@ main (int argc, char **argv)
     v[done].rss_kb = rss_kb ();
     v[done].threads = count_entries ("/proc/self/task");
     v[done].fds = count_entries ("/proc/self/fd");
-    if (out)
+    if (out) {                  /* flushed: a long run can be followed */
       fprintf (out, "%u,%.2f,%" G_GINT64_FORMAT ",%d,%d\n", done,
           (g_get_monotonic_time () - t0) / 1e6, v[done].rss_kb,
           v[done].threads, v[done].fds);
+      fflush (out);
+    }
     if ((done + 1) % 500 == 0) {
       printf ("soak: %u cycles, %.0f s, RSS %" G_GINT64_FORMAT " KB, "
           "%d threads, %d fds\n", done + 1, secs, v[done].rss_kb,
           v[done].threads, v[done].fds);
       fflush (stdout);
-      if (out)
-        fflush (out);
     }
   }
 
