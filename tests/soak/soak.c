@@ -36,8 +36,8 @@
  *
  * Usage: soak [--cycles N] [--warmup N] [--rss-tolerance-kb N]
  *             [--slope-kb N] [--max-seconds S] [--samples FILE] [--seed N]
- * --max-seconds stops the cycles early (the judgement then covers the
- * cycles that ran, and needs at least 40 of them after the warm-up).
+ * --max-seconds stops the cycles early, once at least 40 have run after
+ * the warm-up (the judgement then covers the cycles that ran).
  * Exit 77 (skip) when the shipped model is not in the source tree, except
  * under CI=true. */
 #include <gst/gst.h>
@@ -379,7 +379,7 @@ main (int argc, char **argv)
   for (done = 0; done < (guint) cycles; done++) {
     double secs = (g_get_monotonic_time () - t0) / 1e6;
 
-    if (max_seconds > 0 && secs > max_seconds)
+    if (max_seconds > 0 && secs > max_seconds && done >= (guint) warmup + MIN_JUDGED)
       break;
     cycle (&s, done);
     v[done].rss_kb = rss_kb ();
@@ -412,9 +412,6 @@ main (int argc, char **argv)
   gst_structure_free (last);
   if (s.warnings != s.refused_sets)
     die ("%u warnings for %u invalid prompt sets", s.warnings, s.refused_sets);
-  if (done < (guint) warmup + MIN_JUDGED)
-    die ("only %u cycles in %d s: fewer than %d after the warm-up of %d",
-        done, max_seconds, MIN_JUDGED, warmup);
 
   judged = done - warmup;
   q = judged / 4;
