@@ -6,8 +6,9 @@
 #
 # Without --full: the suite's short form (300 cycles or 45 s). With
 # --full: 10,000 state cycles (a night's worth of a deployment that is
-# restarted or re-prompted often; about an hour here), at the lowest CPU
-# priority, every sample written to $BUILD/soak-samples.csv. Other options
+# restarted or re-prompted often; hours on a loaded machine). Both run at
+# the lowest CPU priority, every sample written to
+# $BUILD/soak-samples.csv. Other options
 # go to the program (--cycles N, --seed N, --rss-tolerance-kb N, ...; see
 # its header). Builds first in build/ (SOAK_BUILD_DIR to change).
 set -eu
