@@ -129,8 +129,8 @@ count_entries (const gchar * dir)
 }
 
 /* Pops every pending message: an error fails the run; warnings and the
- * element's messages are counted. Returns the last clipfilter message's
- * structure when @want_labels matches its first label (else NULL). */
+ * element's messages are counted. Returns a copy of the last clipfilter
+ * message's structure whose first label is @want_label (else NULL). */
 static GstStructure *
 drain_bus (Soak * s, const gchar * want_label)
 {
@@ -179,16 +179,16 @@ static void
 set_state (Soak * s, GstState state)
 {
   GstStateChangeReturn ret = gst_element_set_state (s->pipeline, state);
-  GstState cur;
+  GstState cur = GST_STATE_VOID_PENDING;
 
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    drain_bus (s, NULL), die ("state change to %s failed",
-        gst_element_state_get_name (state));
-  ret = gst_element_get_state (s->pipeline, &cur, NULL, STATE_TIMEOUT);
-  if (ret == GST_STATE_CHANGE_FAILURE || ret == GST_STATE_CHANGE_ASYNC)
-    drain_bus (s, NULL), die ("state change to %s did not complete (%s)",
+  if (ret != GST_STATE_CHANGE_FAILURE)
+    ret = gst_element_get_state (s->pipeline, &cur, NULL, STATE_TIMEOUT);
+  if (ret == GST_STATE_CHANGE_FAILURE || ret == GST_STATE_CHANGE_ASYNC) {
+    drain_bus (s, NULL);        /* an error message says why, and fails */
+    die ("state change to %s did not complete (%s)",
         gst_element_state_get_name (state),
         gst_element_state_change_return_get_name (ret));
+  }
   if (cur != state)
     die ("in %s after a change to %s", gst_element_state_get_name (cur),
         gst_element_state_get_name (state));
