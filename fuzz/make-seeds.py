@@ -214,3 +214,17 @@ put("regressions", "preprocess/odd-nv12", bytes([9]) + struct.pack("<HH", 3, 1) 
 # finding the data short.
 put("regressions", "image/huge-declared-size", b"P6\n32768 32768\n255\n\x00\x00\x00")
 put("regressions", "image/huge-declared-size-ascii", b"P3 32768 32768 255 1 2 3")
+
+# ---- prompts ---- (prompts, then a NUL and the templates when there are any)
+for i, text in enumerate([
+        "a dog;a cat", "person cooking|person frying food;person dancing",
+        " a ; ;b | | c ;;", "a test pattern\0a photo of {}.;a video of {}",
+        "x\0{}{}{};{{}};}{", "chien|Hund|犬;猫\0une photo d'un {}",
+        "a\tb\n;\r\x0bc\x0c", "a;b\0;;"]):
+    put("corpus", "prompts/%02d" % i, text)
+# Each refusal the element must meet with a warning and keep its prompts.
+put("regressions", "prompts/separators-only", ";;| ;|")
+put("regressions", "prompts/invalid-utf8", b"a dog;\xc3\x28")
+put("regressions", "prompts/template-invalid-utf8", b"a dog\0a {} \xff")
+put("regressions", "prompts/template-without-placeholder", "a dog\0a photo of a;{}")
+put("regressions", "prompts/empty", "")

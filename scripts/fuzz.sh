@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/fuzz.sh [SECONDS] [TARGET...] — runs the libFuzzer targets of
-# fuzz/ for SECONDS each (default 300), all six unless TARGETs are named
-# (safetensors checkpoint vocab tokenizer image preprocess).
+# fuzz/ for SECONDS each (default 300), all seven unless TARGETs are named
+# (safetensors checkpoint vocab tokenizer image preprocess prompts).
 #
 # Builds them first in build-fuzz/ (clang, ASan + UBSan, -Dfuzzing=true).
 # Each target starts from its committed seeds (fuzz/corpus/NAME) and the
@@ -12,13 +12,13 @@
 #
 # FUZZ_JOBS (default 1) targets run at a time. Without clang this skips,
 # except under CI=true where that is a failure. The test script calls it
-# under CI=true as `scripts/fuzz.sh 20` (six targets, about 2 min plus the
+# under CI=true as `scripts/fuzz.sh 20` (seven targets, about 2.5 min plus the
 # build). Prints one line per target: executions, seconds, findings.
 set -eu
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-300}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-safetensors checkpoint vocab tokenizer image preprocess}
+TARGETS=${*:-safetensors checkpoint vocab tokenizer image preprocess prompts}
 JOBS=${FUZZ_JOBS:-1}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 
