@@ -196,8 +196,10 @@
 GST_DEBUG_CATEGORY (gst_clip_filter_debug);
 #define GST_CAT_DEFAULT gst_clip_filter_debug
 
-#define VIDEO_FORMATS \
-  "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, I420, NV12, GRAY8 }"
+/* Every raw format GstVideoConverter reads (videoconvert's list): the
+ * engine reads RGB, BGR, the 4-byte RGB layouts, I420, NV12 and GRAY8
+ * itself; any other is converted, sampled frames only. */
+#define VIDEO_FORMATS GST_VIDEO_FORMATS_ALL
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -564,6 +566,7 @@ gst_clip_filter_stop (GstBaseTransform * trans)
   if (!st)
     return TRUE;
   clip_analyzer_stop (st->analyzer);
+  clip_analyzer_clear_format (st->analyzer);
   clip_results_clear (st->results);
   return TRUE;
 }
