@@ -257,31 +257,10 @@ engine_format (const GstVideoInfo * info, clip_pixel_format * f)
     case GST_VIDEO_FORMAT_GRAY8: *f = CLIP_FORMAT_GRAY8; return TRUE;
     case GST_VIDEO_FORMAT_I420: *f = CLIP_FORMAT_I420; return yuv_ok;
     case GST_VIDEO_FORMAT_NV12: *f = CLIP_FORMAT_NV12; return yuv_ok;
+    case GST_VIDEO_FORMAT_Y444: *f = CLIP_FORMAT_Y444; return yuv_ok;
     default:
       return FALSE;
   }
-}
-
-/* The span [*start, *start + *len) of an axis of @n input samples that the
- * engine's resize reads for its centre crop of @size outputs, when the
- * axis is resized to @m: output i is centred at (i + 0.5) · n / m and reads
- * 2 · max(1, n / m) on either side (src/preprocess.c). A margin keeps
- * GstVideoConverter's chroma upsampling and dithering at the span's edges
- * identical to a whole-frame conversion; starts are aligned to 16 (the
- * dither matrix, chroma and v210 groups). */
-static void
-read_span (gint n, gint m, gint size, gint * start, gint * len)
-{
-  const gint margin = 16;
-  gint off = (m - size) / 2 + ((m - size) % 2 && ((m - size) / 2) % 2);
-  gdouble scale = (gdouble) n / m, support = 2.0 * MAX (scale, 1.0);
-  gint lo = (gint) floor ((off + 0.5) * scale - support) - margin;
-  gint hi = (gint) ceil ((off + size - 0.5) * scale + support) + margin;
-
-  lo = MAX (lo, 0) & ~15;
-  hi = MIN (hi, n);
-  *start = lo;
-  *len = hi - lo;
 }
 
 void
@@ -298,8 +277,6 @@ clip_analyzer_set_format (ClipAnalyzer * a, const GstVideoInfo * info)
   clip_image *im = &a->image;
   const GstVideoColorimetry *c = &GST_VIDEO_INFO_COLORIMETRY (info);
   gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
-  gint S = a->image_size, x, y, cw, ch;
-  GstStructure *cfg;
 
   clip_analyzer_clear_format (a);
   memset (im, 0, sizeof *im);
@@ -316,39 +293,25 @@ clip_analyzer_set_format (ClipAnalyzer * a, const GstVideoInfo * info)
   if (w <= 0 || h <= 0)
     return FALSE;
 
-  /* Converted: what `videoconvert ! video/x-raw,format=RGBx` would give,
-   * with the converter's defaults (as videoconvert's), but only on the
-   * columns and rows the engine reads; the rest of a->rgb stays unread. */
+  /* Converted: the same bytes as `videoconvert ! video/x-raw,format=RGBx`
+   * in front (the converter's defaults are videoconvert's), on sampled
+   * frames only. The whole frame is converted: converting only the part
+   * the resize reads can take another of the converter's paths and round
+   * differently (e.g. A420). */
   im->format = CLIP_FORMAT_RGBX;
   gst_video_info_set_interlaced_format (&a->rgb_info, GST_VIDEO_FORMAT_RGBx,
       GST_VIDEO_INFO_INTERLACE_MODE (info), w, h);
   /* the converter wants these equal */
   GST_VIDEO_INFO_FPS_N (&a->rgb_info) = GST_VIDEO_INFO_FPS_N (info);
   GST_VIDEO_INFO_FPS_D (&a->rgb_info) = GST_VIDEO_INFO_FPS_D (info);
-  read_span (w, w <= h ? S : (gint) ((gint64) S * w / h), S, &x, &cw);
-  read_span (h, w <= h ? (gint) ((gint64) S * h / w) : S, S, &y, &ch);
-  cfg = gst_structure_new ("GstVideoConverter",
-      GST_VIDEO_CONVERTER_OPT_SRC_X, G_TYPE_INT, x,
-      GST_VIDEO_CONVERTER_OPT_SRC_Y, G_TYPE_INT, y,
-      GST_VIDEO_CONVERTER_OPT_SRC_WIDTH, G_TYPE_INT, cw,
-      GST_VIDEO_CONVERTER_OPT_SRC_HEIGHT, G_TYPE_INT, ch,
-      GST_VIDEO_CONVERTER_OPT_DEST_X, G_TYPE_INT, x,
-      GST_VIDEO_CONVERTER_OPT_DEST_Y, G_TYPE_INT, y,
-      GST_VIDEO_CONVERTER_OPT_DEST_WIDTH, G_TYPE_INT, cw,
-      GST_VIDEO_CONVERTER_OPT_DEST_HEIGHT, G_TYPE_INT, ch,
-      GST_VIDEO_CONVERTER_OPT_FILL_BORDER, G_TYPE_BOOLEAN, FALSE, NULL);
-  a->convert = gst_video_converter_new (info, &a->rgb_info, cfg);
+  a->convert = gst_video_converter_new (info, &a->rgb_info, NULL);
   if (!a->convert)
     return FALSE;
   a->rgb = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&a->rgb_info),
       NULL);
-  /* The SIMD kernels read a few zero-weighted bytes past a window. */
-  gst_buffer_memset (a->rgb, 0, 0, GST_VIDEO_INFO_SIZE (&a->rgb_info));
   a->have_format = TRUE;
-  GST_DEBUG_OBJECT (a->element, "%s converted to RGBx when sampled: "
-      "columns %d-%d, rows %d-%d of %dx%d",
-      gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)), x,
-      x + cw - 1, y, y + ch - 1, w, h);
+  GST_DEBUG_OBJECT (a->element, "%s converted to RGBx when sampled",
+      gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)));
   return TRUE;
 }
 
@@ -387,12 +350,6 @@ clip_analyzer_preprocess (ClipAnalyzer * a, GstBuffer * buf,
   gst_video_frame_unmap (&frame);
   memset (a->image.planes, 0, sizeof a->image.planes);
   return status == CLIP_OK;
-}
-
-const gfloat *
-clip_analyzer_input (ClipAnalyzer * a)
-{
-  return a->pixels + (gsize) a->n_fresh * 3 * a->image_size * a->image_size;
 }
 
 void

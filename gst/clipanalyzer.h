@@ -66,10 +66,6 @@ void clip_analyzer_clear_format (ClipAnalyzer * a);
 gboolean clip_analyzer_preprocess (ClipAnalyzer * a, GstBuffer * buf,
     gboolean * unmapped, clip_error * err);
 
-/* The model input [3, S, S] of the frame just preprocessed (until it is
- * submitted); for tests. */
-const gfloat *clip_analyzer_input (ClipAnalyzer * a);
-
 /* The change gate: a sampled frame whose model input differs from the
  * last encoded one by a mean absolute difference below @threshold (0: off)
  * reuses that frame's embedding, unless @max_reuse (0: no limit) of stream

@@ -197,8 +197,9 @@ GST_DEBUG_CATEGORY (gst_clip_filter_debug);
 #define GST_CAT_DEFAULT gst_clip_filter_debug
 
 /* Every raw format GstVideoConverter reads (videoconvert's list): the
- * engine reads RGB, BGR, the 4-byte RGB layouts, I420, NV12 and GRAY8
- * itself; any other is converted, sampled frames only. */
+ * engine reads RGB, BGR, the 4-byte RGB layouts, GRAY8, and I420, NV12 and
+ * Y444 in BT.601/BT.709 itself; any other is converted to RGBx, sampled
+ * frames only. */
 #define VIDEO_FORMATS GST_VIDEO_FORMATS_ALL
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
