@@ -1,0 +1,47 @@
+#!/bin/sh
+# What a format the engine does not take natively costs: a 1080p30 H.264
+# High 4:4:4 file (x264enc fed Y444, so it decodes to Y444) timed through
+#   A  filesrc ! decodebin ! fakesink                      (decoding alone)
+#   B  filesrc ! decodebin ! clipfilter ! fakesink         (sampled frames read/converted)
+#   C  filesrc ! decodebin ! videoconvert ! clipfilter ! fakesink
+# at 1 sample/s with the shipped model (the element's default). The three are
+# run in turn ROUNDS times; the best wall time of each is reported, with the
+# ratios B/A and C/A from the same run.
+# Usage: bench/bench-formats.sh [SECONDS=20] [ROUNDS=3] [FORMAT=Y444]
+# (from a build directory's environment: GST_PLUGIN_PATH=<build>/gst)
+set -eu
+SECONDS_=${1:-20}
+ROUNDS=${2:-3}
+FORMAT=${3:-Y444}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+FILE=$TMP/in.mp4
+N=$((SECONDS_ * 30))
+
+gst-launch-1.0 -q videotestsrc num-buffers=$N pattern=smpte horizontal-speed=4 ! \
+  video/x-raw,width=1920,height=1080,framerate=30/1,format=$FORMAT ! \
+  x264enc speed-preset=veryfast bitrate=8000 ! qtmux ! filesink location="$FILE"
+decoded=$(gst-launch-1.0 -v filesrc location="$FILE" ! decodebin ! fakesink num-buffers=1 2>&1 |
+  grep -o 'fakesink0.GstPad:sink: caps = video/x-raw, format=(string)[A-Za-z0-9_]*' | head -1 | sed 's/.*=(string)//')
+
+now() { date +%s.%N; }
+time_it() { # pipeline tail after decodebin
+  t0=$(now)
+  gst-launch-1.0 -q filesrc location="$FILE" ! decodebin ! $1 >"$TMP/log" 2>&1 || { cat "$TMP/log"; exit 1; }
+  t1=$(now)
+  echo "$t1 - $t0" | bc
+}
+min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+
+A= B= C=
+CF="clipfilter prompts=smpte;ball;snow interval=1000000000 post-messages=false"
+i=0
+while [ $i -lt "$ROUNDS" ]; do
+  A=$(min "$A" "$(time_it "fakesink sync=false")")
+  B=$(min "$B" "$(time_it "$CF ! fakesink sync=false")")
+  C=$(min "$C" "$(time_it "videoconvert ! $CF ! fakesink sync=false")")
+  i=$((i + 1))
+done
+printf '{"file": "%ss 1920x1080 30fps H.264 from %s, decodes to %s", "rounds": %d,\n' "$SECONDS_" "$FORMAT" "$decoded" "$ROUNDS"
+printf ' "decode_s": %.2f, "decode_clipfilter_s": %.2f, "decode_videoconvert_clipfilter_s": %.2f,\n' "$A" "$B" "$C"
+printf ' "clipfilter_ratio": %.3f, "videoconvert_clipfilter_ratio": %.3f}\n' "$(echo "$B / $A" | bc -l)" "$(echo "$C / $A" | bc -l)"
