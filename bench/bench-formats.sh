@@ -5,8 +5,10 @@
 #   B  filesrc ! decodebin ! clipfilter ! fakesink         (sampled frames read/converted)
 #   C  filesrc ! decodebin ! videoconvert ! clipfilter ! fakesink
 # at 1 sample/s with the shipped model (the element's default). The three are
-# run in turn ROUNDS times; the best wall time of each is reported, with the
-# ratios B/A and C/A from the same run.
+# run in turn ROUNDS times; the best wall time and the best CPU time (user +
+# system, all threads: steadier than wall time on a shared machine) of each
+# are reported, with the ratios B/A and C/A from the same run. Both include
+# start-up (model load, prompt embedding).
 # Usage: bench/bench-formats.sh [SECONDS=20] [ROUNDS=3] [FORMAT=Y444]
 # (from a build directory's environment: GST_PLUGIN_PATH=<build>/gst)
 set -eu
@@ -24,24 +26,24 @@ gst-launch-1.0 -q videotestsrc num-buffers=$N pattern=smpte horizontal-speed=4 !
 decoded=$(gst-launch-1.0 -v filesrc location="$FILE" ! decodebin ! fakesink num-buffers=1 2>&1 |
   grep -o 'fakesink0.GstPad:sink: caps = video/x-raw, format=(string)[A-Za-z0-9_]*' | head -1 | sed 's/.*=(string)//')
 
-now() { date +%s.%N; }
-time_it() { # pipeline tail after decodebin
-  t0=$(now)
-  gst-launch-1.0 -q filesrc location="$FILE" ! decodebin ! $1 >"$TMP/log" 2>&1 || { cat "$TMP/log"; exit 1; }
-  t1=$(now)
-  echo "$t1 - $t0" | bc
+time_it() { # pipeline tail after decodebin; prints "wall cpu"
+  /usr/bin/time -f "%e %U %S" -o "$TMP/time" gst-launch-1.0 -q filesrc location="$FILE" ! \
+    decodebin ! $1 >"$TMP/log" 2>&1 || { cat "$TMP/log"; exit 1; }
+  awk '{ print $1, $2 + $3 }' "$TMP/time"
 }
 min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
-A= B= C=
+Aw= Ac= Bw= Bc= Cw= Cc=
 CF="clipfilter prompts=smpte;ball;snow interval=1000000000 post-messages=false"
 i=0
 while [ $i -lt "$ROUNDS" ]; do
-  A=$(min "$A" "$(time_it "fakesink sync=false")")
-  B=$(min "$B" "$(time_it "$CF ! fakesink sync=false")")
-  C=$(min "$C" "$(time_it "videoconvert ! $CF ! fakesink sync=false")")
+  set -- $(time_it "fakesink sync=false"); Aw=$(min "$Aw" "$1"); Ac=$(min "$Ac" "$2")
+  set -- $(time_it "$CF ! fakesink sync=false"); Bw=$(min "$Bw" "$1"); Bc=$(min "$Bc" "$2")
+  set -- $(time_it "videoconvert ! $CF ! fakesink sync=false"); Cw=$(min "$Cw" "$1"); Cc=$(min "$Cc" "$2")
   i=$((i + 1))
 done
 printf '{"file": "%ss 1920x1080 30fps H.264 from %s, decodes to %s", "rounds": %d,\n' "$SECONDS_" "$FORMAT" "$decoded" "$ROUNDS"
-printf ' "decode_s": %.2f, "decode_clipfilter_s": %.2f, "decode_videoconvert_clipfilter_s": %.2f,\n' "$A" "$B" "$C"
-printf ' "clipfilter_ratio": %.3f, "videoconvert_clipfilter_ratio": %.3f}\n' "$(echo "$B / $A" | bc -l)" "$(echo "$C / $A" | bc -l)"
+printf ' "wall_s": {"decode": %.2f, "decode_clipfilter": %.2f, "decode_videoconvert_clipfilter": %.2f},\n' "$Aw" "$Bw" "$Cw"
+printf ' "cpu_s": {"decode": %.2f, "decode_clipfilter": %.2f, "decode_videoconvert_clipfilter": %.2f},\n' "$Ac" "$Bc" "$Cc"
+printf ' "wall_ratio": {"clipfilter": %.3f, "videoconvert_clipfilter": %.3f},\n' "$(echo "$Bw / $Aw" | bc -l)" "$(echo "$Cw / $Aw" | bc -l)"
+printf ' "cpu_ratio": {"clipfilter": %.3f, "videoconvert_clipfilter": %.3f}}\n' "$(echo "$Bc / $Ac" | bc -l)" "$(echo "$Cc / $Ac" | bc -l)"
