@@ -17,9 +17,18 @@
  * element as a #GstClipMeta on buffers and as element messages on the bus.
  *
  * |[
- * gst-launch-1.0 filesrc location=kitchen.mp4 ! decodebin ! videoconvert ! \
+ * gst-launch-1.0 filesrc location=kitchen.mp4 ! decodebin ! \
  *     clipfilter prompts="person cooking|person frying food;person dancing" ! fakesink -m
  * ]|
+ *
+ * ## Formats
+ *
+ * Every raw video format GStreamer's video library reads is accepted, and the
+ * caps are the same on both sides: no `videoconvert` is needed in front.
+ * RGB, BGR, the 4-byte RGB layouts, GRAY8, and I420, NV12 and Y444 in
+ * BT.601/BT.709 are read by the engine itself; any other format is
+ * converted to RGBx by a #GstVideoConverter, on sampled frames only, giving
+ * the same model input as `videoconvert` in front would.
  *
  * ## Prompts
  *
