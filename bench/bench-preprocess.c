@@ -1,5 +1,5 @@
 /* bench-preprocess — milliseconds per 1920x1080 frame to the 224x224 CLIP
- * input, one thread, for RGB, NV12 and I420; a memcpy of each frame, timed
+ * input, one thread, for RGB, NV12, I420 and Y444; a memcpy of each frame, timed
  * in the same run, gives the machine's own yardstick.
  * Usage: bench-preprocess [RUNS] [WIDTH HEIGHT] */
 #include <stdio.h>
@@ -83,11 +83,17 @@ main(int argc, char **argv)
                                      yuv + (size_t) w * h + (size_t) cw * ((h + 1) / 2) },
                          .strides = { w, cw, cw }, .matrix = CLIP_MATRIX_BT709 };
 
+  /* planar 4:4:4 in the RGB frame's bytes */
+  clip_image im_y444 = { .format = CLIP_FORMAT_Y444, .width = w, .height = h,
+                         .planes = { rgb, rgb + (size_t) w * h, rgb + (size_t) 2 * w * h },
+                         .strides = { w, w, w }, .matrix = CLIP_MATRIX_BT709 };
+
   timing cr = measure(&p, &im_rgb, rgb_bytes, runs, 1, out, scratch);
   timing r = measure(&p, &im_rgb, 0, runs, 0, out, scratch);
   timing cy = measure(&p, &im_nv12, yuv_bytes, runs, 1, out, scratch);
   timing n = measure(&p, &im_nv12, 0, runs, 0, out, scratch);
   timing i4 = measure(&p, &im_i420, 0, runs, 0, out, scratch);
+  timing y4 = measure(&p, &im_y444, 0, runs, 0, out, scratch);
 
   printf("{\n  \"frame\": \"%dx%d\", \"output\": %d, \"threads\": 1, \"runs\": %d,\n", w, h,
          p.size, runs);
@@ -98,8 +104,10 @@ main(int argc, char **argv)
          r.median / cr.median);
   printf("  \"nv12_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f},\n", n.min,
          n.median, n.median / cy.median);
-  printf("  \"i420_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f}\n}\n", i4.min,
+  printf("  \"i420_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f},\n", i4.min,
          i4.median, i4.median / cy.median);
+  printf("  \"y444_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy_rgb\": %.2f}\n}\n",
+         y4.min, y4.median, y4.median / cr.median);
   free(rgb);
   free(yuv);
   free(scratch);

@@ -25,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (size < 12)
     return 0;
   clip_image im = { 0 };
-  im.format = (clip_pixel_format) (data[0] % 11);
+  im.format = (clip_pixel_format) (data[0] % 12);
   im.width = u16(data + 1) % MAX_SIDE + 1;
   im.height = u16(data + 3) % MAX_SIDE + 1;
   int pad = data[5] % 17;
@@ -51,6 +51,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     break;
   case CLIP_FORMAT_NV12:
     bpp = 1, planes = 2;
+    break;
+  case CLIP_FORMAT_Y444:
+    bpp = 1, planes = 3, cw = im.width, ch = im.height;
     break;
   default:
     break;

@@ -203,7 +203,7 @@ put("regressions", "image/width-99999999", b"P6\n99999999 1\n255\n\x01\x02\x03")
 put("regressions", "image/truncated", b"P6\n100 100\n255\n\x00")
 
 # ---- preprocess: format, width, height, pad, size, flags, then pixels ----
-for fmt in range(11):
+for fmt in range(12):
     w, h, size = rng.randint(1, 300), rng.randint(1, 300), rng.choice([1, 7, 32, 224])
     head = bytes([fmt]) + struct.pack("<HH", w, h) + bytes([fmt % 5]) + struct.pack("<H", size)
     head += bytes([fmt % 4]) + bytes(3)

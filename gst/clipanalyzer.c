@@ -17,7 +17,14 @@ struct _ClipAnalyzer
 
   /* negotiated format (streaming thread) */
   GstVideoInfo info;
+  gboolean have_format;
   clip_image image;
+  /* Formats the engine does not read: the sampled frame is converted to
+   * RGBx first, only the part the engine's resize and crop read. Both are
+   * made in set_format for the negotiated caps. */
+  GstVideoConverter *convert;
+  GstVideoInfo rgb_info;        /* same size as info, RGBx */
+  GstBuffer *rgb;               /* the converted frame */
 
   gfloat *pixels;               /* [batch, 3, S, S] */
   guint batch;
@@ -105,6 +112,7 @@ clip_analyzer_free (ClipAnalyzer * a)
   if (!a)
     return;
   clip_analyzer_stop (a);
+  clip_analyzer_clear_format (a);
   g_free (a->pixels);
   g_free (a->pending);
   g_free (a->last_input);
@@ -227,34 +235,83 @@ clip_analyzer_take_done (ClipAnalyzer * a, gboolean * busy)
   return done;
 }
 
+/* The engine reads these itself (and YUV only in the matrices it knows):
+ * exact Pillow resampling from RGB, no full-size conversion of YUV. */
+static gboolean
+engine_format (const GstVideoInfo * info, clip_pixel_format * f)
+{
+  GstVideoColorMatrix m = GST_VIDEO_INFO_COLORIMETRY (info).matrix;
+  gboolean yuv_ok = m == GST_VIDEO_COLOR_MATRIX_BT601
+      || m == GST_VIDEO_COLOR_MATRIX_BT709
+      || m == GST_VIDEO_COLOR_MATRIX_UNKNOWN;
+
+  switch (GST_VIDEO_INFO_FORMAT (info)) {
+    case GST_VIDEO_FORMAT_RGB: *f = CLIP_FORMAT_RGB; return TRUE;
+    case GST_VIDEO_FORMAT_BGR: *f = CLIP_FORMAT_BGR; return TRUE;
+    case GST_VIDEO_FORMAT_RGBA: *f = CLIP_FORMAT_RGBA; return TRUE;
+    case GST_VIDEO_FORMAT_BGRA: *f = CLIP_FORMAT_BGRA; return TRUE;
+    case GST_VIDEO_FORMAT_RGBx: *f = CLIP_FORMAT_RGBX; return TRUE;
+    case GST_VIDEO_FORMAT_BGRx: *f = CLIP_FORMAT_BGRX; return TRUE;
+    case GST_VIDEO_FORMAT_xRGB: *f = CLIP_FORMAT_XRGB; return TRUE;
+    case GST_VIDEO_FORMAT_xBGR: *f = CLIP_FORMAT_XBGR; return TRUE;
+    case GST_VIDEO_FORMAT_GRAY8: *f = CLIP_FORMAT_GRAY8; return TRUE;
+    case GST_VIDEO_FORMAT_I420: *f = CLIP_FORMAT_I420; return yuv_ok;
+    case GST_VIDEO_FORMAT_NV12: *f = CLIP_FORMAT_NV12; return yuv_ok;
+    case GST_VIDEO_FORMAT_Y444: *f = CLIP_FORMAT_Y444; return yuv_ok;
+    default:
+      return FALSE;
+  }
+}
+
+void
+clip_analyzer_clear_format (ClipAnalyzer * a)
+{
+  g_clear_pointer (&a->convert, gst_video_converter_free);
+  gst_clear_buffer (&a->rgb);
+  a->have_format = FALSE;
+}
+
 gboolean
 clip_analyzer_set_format (ClipAnalyzer * a, const GstVideoInfo * info)
 {
   clip_image *im = &a->image;
   const GstVideoColorimetry *c = &GST_VIDEO_INFO_COLORIMETRY (info);
+  gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
 
+  clip_analyzer_clear_format (a);
   memset (im, 0, sizeof *im);
-  switch (GST_VIDEO_INFO_FORMAT (info)) {
-    case GST_VIDEO_FORMAT_RGB: im->format = CLIP_FORMAT_RGB; break;
-    case GST_VIDEO_FORMAT_BGR: im->format = CLIP_FORMAT_BGR; break;
-    case GST_VIDEO_FORMAT_RGBA: im->format = CLIP_FORMAT_RGBA; break;
-    case GST_VIDEO_FORMAT_BGRA: im->format = CLIP_FORMAT_BGRA; break;
-    case GST_VIDEO_FORMAT_RGBx: im->format = CLIP_FORMAT_RGBX; break;
-    case GST_VIDEO_FORMAT_BGRx: im->format = CLIP_FORMAT_BGRX; break;
-    case GST_VIDEO_FORMAT_xRGB: im->format = CLIP_FORMAT_XRGB; break;
-    case GST_VIDEO_FORMAT_xBGR: im->format = CLIP_FORMAT_XBGR; break;
-    case GST_VIDEO_FORMAT_I420: im->format = CLIP_FORMAT_I420; break;
-    case GST_VIDEO_FORMAT_NV12: im->format = CLIP_FORMAT_NV12; break;
-    case GST_VIDEO_FORMAT_GRAY8: im->format = CLIP_FORMAT_GRAY8; break;
-    default:
-      return FALSE;
-  }
-  im->width = GST_VIDEO_INFO_WIDTH (info);
-  im->height = GST_VIDEO_INFO_HEIGHT (info);
-  im->matrix = c->matrix == GST_VIDEO_COLOR_MATRIX_BT709 ?
-      CLIP_MATRIX_BT709 : CLIP_MATRIX_BT601;
-  im->full_range = c->range == GST_VIDEO_COLOR_RANGE_0_255;
+  im->width = w;
+  im->height = h;
   a->info = *info;
+  if (engine_format (info, &im->format)) {
+    im->matrix = c->matrix == GST_VIDEO_COLOR_MATRIX_BT709 ?
+        CLIP_MATRIX_BT709 : CLIP_MATRIX_BT601;
+    im->full_range = c->range == GST_VIDEO_COLOR_RANGE_0_255;
+    a->have_format = TRUE;
+    return TRUE;
+  }
+  if (w <= 0 || h <= 0)
+    return FALSE;
+
+  /* Converted: the same bytes as `videoconvert ! video/x-raw,format=RGBx`
+   * in front (the converter's defaults are videoconvert's), on sampled
+   * frames only. The whole frame is converted: converting only the part
+   * the resize reads can take another of the converter's paths and round
+   * differently (e.g. A420). */
+  im->format = CLIP_FORMAT_RGBX;
+  gst_video_info_set_interlaced_format (&a->rgb_info, GST_VIDEO_FORMAT_RGBx,
+      GST_VIDEO_INFO_INTERLACE_MODE (info), w, h);
+  /* the converter wants these equal */
+  GST_VIDEO_INFO_FPS_N (&a->rgb_info) = GST_VIDEO_INFO_FPS_N (info);
+  GST_VIDEO_INFO_FPS_D (&a->rgb_info) = GST_VIDEO_INFO_FPS_D (info);
+  a->convert = gst_video_converter_new (info, &a->rgb_info, NULL);
+  if (!a->convert)
+    return FALSE;
+  a->rgb = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&a->rgb_info),
+      NULL);
+  a->have_format = TRUE;
+  GST_DEBUG_OBJECT (a->element, "%s converted to RGBx when sampled",
+      gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)));
   return TRUE;
 }
 
@@ -262,21 +319,34 @@ gboolean
 clip_analyzer_preprocess (ClipAnalyzer * a, GstBuffer * buf,
     gboolean * unmapped, clip_error * err)
 {
-  GstVideoFrame frame;
+  GstVideoFrame frame, rgb;
+  GstVideoFrame *src = &frame;
   clip_status status;
   gint i;
 
-  *unmapped = !gst_video_frame_map (&frame, &a->info, buf, GST_MAP_READ);
+  *unmapped = !a->have_format
+      || !gst_video_frame_map (&frame, &a->info, buf, GST_MAP_READ);
   if (*unmapped)
     return FALSE;
-  for (i = 0; i < (gint) GST_VIDEO_FRAME_N_PLANES (&frame) && i < 3; i++) {
-    a->image.planes[i] = GST_VIDEO_FRAME_PLANE_DATA (&frame, i);
-    a->image.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, i);
+  if (a->convert) {
+    if (!gst_video_frame_map (&rgb, &a->rgb_info, a->rgb, GST_MAP_WRITE)) {
+      gst_video_frame_unmap (&frame);
+      *unmapped = TRUE;
+      return FALSE;
+    }
+    gst_video_converter_frame (a->convert, &frame, &rgb);
+    src = &rgb;
+  }
+  for (i = 0; i < (gint) GST_VIDEO_FRAME_N_PLANES (src) && i < 3; i++) {
+    a->image.planes[i] = GST_VIDEO_FRAME_PLANE_DATA (src, i);
+    a->image.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE (src, i);
   }
   /* The worker is idle, so the input is ours to fill (sync: the next free
    * slot of the batch). */
   status = clip_preprocess (a->model, &a->image, a->pixels +
       (gsize) a->n_fresh * 3 * a->image_size * a->image_size, err);
+  if (a->convert)
+    gst_video_frame_unmap (&rgb);
   gst_video_frame_unmap (&frame);
   memset (a->image.planes, 0, sizeof a->image.planes);
   return status == CLIP_OK;

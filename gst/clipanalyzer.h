@@ -52,8 +52,13 @@ guint64 clip_analyzer_generation (ClipAnalyzer * a);
  * still busy (then no new sample may be submitted). */
 ClipSample *clip_analyzer_take_done (ClipAnalyzer * a, gboolean * busy);
 
-/* Takes the negotiated format; FALSE when the engine cannot read it. */
+/* Takes the negotiated format; FALSE when it can be neither read by the
+ * engine nor converted. Formats the engine does not read get a
+ * GstVideoConverter to RGBx, used on sampled frames only. */
 gboolean clip_analyzer_set_format (ClipAnalyzer * a, const GstVideoInfo * info);
+
+/* Frees what set_format made for the format (caps change, stop). */
+void clip_analyzer_clear_format (ClipAnalyzer * a);
 
 /* Maps the sampled @buf and reduces it to the model input of the next
  * sample. On failure sets @unmapped when the frame could not be mapped,

@@ -17,7 +17,7 @@
  * element as a #GstClipMeta on buffers and as element messages on the bus.
  *
  * |[
- * gst-launch-1.0 filesrc location=kitchen.mp4 ! decodebin ! videoconvert ! \
+ * gst-launch-1.0 filesrc location=kitchen.mp4 ! decodebin ! \
  *     clipfilter model=clip-vit-base-patch32 \
  *     prompts="person cooking|person frying food;person dancing" ! fakesink -m
  * ]|
@@ -30,9 +30,18 @@
  * since gst-launch-1.0 parses the filter's description a second time:
  * |[
  * gst-launch-1.0 playbin uri=file:///path/to/video.mp4 \
- *     video-filter='videoconvert ! clipfilter prompts=a\ ball;colour\ bars' \
+ *     video-filter='clipfilter prompts=a\ ball;colour\ bars' \
  *     video-sink=fakesink audio-sink=fakesink
  * ]|
+ *
+ * ## Formats
+ *
+ * Every raw video format GStreamer's video library reads is accepted, and the
+ * caps are the same on both sides: no `videoconvert` is needed in front.
+ * RGB, BGR, the 4-byte RGB layouts, GRAY8, and I420, NV12 and Y444 in
+ * BT.601/BT.709 are read by the engine itself; any other format is
+ * converted to RGBx by a #GstVideoConverter, on sampled frames only, giving
+ * the same model input as `videoconvert` in front would.
  *
  * ## Prompts
  *
@@ -218,8 +227,11 @@
 GST_DEBUG_CATEGORY (gst_clip_filter_debug);
 #define GST_CAT_DEFAULT gst_clip_filter_debug
 
-#define VIDEO_FORMATS \
-  "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, I420, NV12, GRAY8 }"
+/* Every raw format GstVideoConverter reads (videoconvert's list): the
+ * engine reads RGB, BGR, the 4-byte RGB layouts, GRAY8, and I420, NV12 and
+ * Y444 in BT.601/BT.709 itself; any other is converted to RGBx, sampled
+ * frames only. */
+#define VIDEO_FORMATS GST_VIDEO_FORMATS_ALL
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -594,6 +606,7 @@ gst_clip_filter_stop (GstBaseTransform * trans)
   if (!st)
     return TRUE;
   clip_analyzer_stop (st->analyzer);
+  clip_analyzer_clear_format (st->analyzer);
   clip_results_clear (st->results);
   return TRUE;
 }

@@ -157,6 +157,7 @@ typedef enum {
   CLIP_FORMAT_RGB = 0, CLIP_FORMAT_BGR, CLIP_FORMAT_RGBA, CLIP_FORMAT_BGRA,
   CLIP_FORMAT_RGBX, CLIP_FORMAT_BGRX, CLIP_FORMAT_XRGB, CLIP_FORMAT_XBGR,
   CLIP_FORMAT_I420, CLIP_FORMAT_NV12, CLIP_FORMAT_GRAY8,
+  CLIP_FORMAT_Y444, /* planar YUV 4:4:4 (x264's default output), three full planes */
 } clip_pixel_format;
 
 typedef enum { CLIP_MATRIX_BT601 = 0, CLIP_MATRIX_BT709 } clip_yuv_matrix;

@@ -417,7 +417,7 @@ static const char *
 format_name(clip_pixel_format f)
 {
   static const char *names[] = { "RGB",  "BGR",  "RGBA", "BGRA", "RGBx", "BGRx",
-                                 "xRGB", "xBGR", "I420", "NV12", "GRAY8" };
+                                 "xRGB", "xBGR", "I420", "NV12", "GRAY8", "Y444" };
   return (unsigned) f < sizeof names / sizeof names[0] ? names[f] : "?";
 }
 
@@ -466,6 +466,11 @@ validate(const clip_preprocess_params *p, const clip_image *im, clip_error *err)
     break;
   case CLIP_FORMAT_NV12:
     if ((st = check_plane(im, 0, w, err)) || (st = check_plane(im, 1, 2 * cw, err)))
+      return st;
+    break;
+  case CLIP_FORMAT_Y444:
+    if ((st = check_plane(im, 0, w, err)) || (st = check_plane(im, 1, w, err)) ||
+        (st = check_plane(im, 2, w, err)))
       return st;
     break;
   default:
@@ -556,16 +561,18 @@ preprocess_u8(const clip_preprocess_params *p, const clip_image *im, bool simd, 
     /* GStreamer's default chroma siting for caps without one: horizontally
      * co-sited above 576 lines (MPEG-2 style), centred otherwise (JPEG);
      * always vertically centred. A co-sited sample k sits on luma column 2k,
-     * so chroma coordinate = luma / 2 + 0.25. */
-    int cw = (w + 1) / 2, chh = (h + 1) / 2;
-    double cx0 = h > 576 ? 0.25 : 0.0;
+     * so chroma coordinate = luma / 2 + 0.25. 4:4:4 chroma sits on the
+     * luma samples: the luma grid is its grid. */
+    bool sub = im->format != CLIP_FORMAT_Y444;
+    int cw = sub ? (w + 1) / 2 : w, chh = sub ? (h + 1) / 2 : h;
+    double cx0 = sub && h > 576 ? 0.25 : 0.0, csx = sub ? sx / 2 : sx, csy = sub ? sy / 2 : sy;
     uint8_t *yuv = malloc(3 * plane);
     if (!yuv)
       st = clip_set_error(err, CLIP_ERR_NOMEM, "preprocess: out of memory");
     if (!st)
-      st = axis_weights_init(&cx, cw, sx / 2, cx0, left, S, err);
+      st = axis_weights_init(&cx, cw, csx, cx0, left, S, err);
     if (!st)
-      st = axis_weights_init(&cy, chh, sy / 2, 0.0, top, S, err);
+      st = axis_weights_init(&cy, chh, csy, 0.0, top, S, err);
     uint8_t *yp[1] = { yuv }, *uv[2] = { yuv + plane, yuv + 2 * plane };
     if (!st) {
       plane_src ys = { im->planes[0], im->strides[0], w, h, 1, 1, { 0 } };

@@ -122,6 +122,7 @@ clip_format (GstVideoFormat f)
     case GST_VIDEO_FORMAT_xBGR: return CLIP_FORMAT_XBGR;
     case GST_VIDEO_FORMAT_I420: return CLIP_FORMAT_I420;
     case GST_VIDEO_FORMAT_NV12: return CLIP_FORMAT_NV12;
+    case GST_VIDEO_FORMAT_Y444: return CLIP_FORMAT_Y444;
     default: return CLIP_FORMAT_GRAY8;
   }
 }
@@ -258,43 +259,73 @@ expect_start_error (GstElement * e, gchar ** debug)
 
 /* ---- caps and pass-through ------------------------------------------------ */
 
+/* A frame of @info whose bytes (all planes, padding, palettes, tiles) are
+ * a deterministic pattern. */
+static GstBuffer *
+make_raw_frame (const GstVideoInfo * info, guint seed)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, info->size, NULL);
+  GstMapInfo map;
+  gsize i;
+
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
+  for (i = 0; i < map.size; i++)
+    map.data[i] = (guint8) (i * 7 + (i / 97) * 13 + seed * 61);
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = 0;
+  GST_BUFFER_DURATION (buf) = GST_SECOND / 10;
+  return buf;
+}
+
+/* Every raw format GStreamer knows is accepted, analyzed and passed on in
+ * place, untouched; odd sizes included. */
 GST_START_TEST (test_every_format_passes_unchanged)
 {
-  const gchar *formats[] = { "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx",
-    "xRGB", "xBGR", "I420", "NV12", "GRAY8"
-  };
-  guint i;
+  const gchar *sizes[] = { "width=641,height=359" };
+  const GstVideoFormat *formats;
+  guint i, n, k;
 
-  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
-    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=66,height=50,"
-        "framerate=10/1", formats[i]);
-    GstVideoInfo info = info_from_caps (caps);
-    Fixture f = fixture_start (make_filter (NULL), caps);
-    GstBuffer *in = make_frame (&info, i, 0), *out;
-    GstMemory *mem = gst_buffer_peek_memory (in, 0);
-    GstBuffer *copy = gst_buffer_copy_deep (in);
-    GstClipMeta *meta;
-
-    out = gst_harness_push_and_pull (f.h, in);
-    fail_unless (out != NULL, "%s", formats[i]);
-    /* in place: the very same memory, bytes untouched */
-    fail_unless (gst_buffer_peek_memory (out, 0) == mem, "%s", formats[i]);
-    {
+  formats = gst_video_formats_raw (&n);
+  fail_unless (n > 100);
+  for (i = 0; i < n; i++) {
+    for (k = 0; k < G_N_ELEMENTS (sizes); k++) {
+      const gchar *name = gst_video_format_to_string (formats[i]);
+      gchar *caps = g_strdup_printf ("video/x-raw,format=%s,%s,"
+          "framerate=10/1", name, sizes[k]);
+      GstVideoInfo info = info_from_caps (caps);
+      Fixture f = fixture_start (make_filter (NULL), caps);
+      GstBuffer *in = make_raw_frame (&info, i), *out;
+      GstMemory *mem = gst_buffer_peek_memory (in, 0);
+      GstBuffer *copy = gst_buffer_copy_deep (in);
+      GstClipMeta *meta;
       GstMapInfo a, b;
+
+      out = gst_harness_push_and_pull (f.h, in);
+      fail_unless (out != NULL, "%s", caps);
+      /* in place: the very same memory, bytes untouched */
+      fail_unless (gst_buffer_peek_memory (out, 0) == mem, "%s", caps);
       gst_buffer_map (out, &a, GST_MAP_READ);
       gst_buffer_map (copy, &b, GST_MAP_READ);
       fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0,
-          "%s frame modified", formats[i]);
+          "%s: frame modified", caps);
       gst_buffer_unmap (out, &a);
       gst_buffer_unmap (copy, &b);
+      meta = gst_buffer_get_clip_meta (out);
+      fail_unless (meta != NULL, "%s: no meta", caps);
+      fail_unless_equals_int (meta->n_labels, 3);
+      /* output caps equal input caps */
+      {
+        GstCaps *c1 = gst_caps_from_string (caps);
+        GstCaps *c2 = gst_pad_get_current_caps (f.h->sinkpad);
+        fail_unless (c2 && gst_caps_is_equal (c1, c2), "%s", caps);
+        gst_caps_unref (c1);
+        gst_caps_unref (c2);
+      }
+      gst_buffer_unref (out);
+      gst_buffer_unref (copy);
+      fixture_stop (&f);
+      g_free (caps);
     }
-    meta = gst_buffer_get_clip_meta (out);
-    fail_unless (meta != NULL, "%s: no meta", formats[i]);
-    fail_unless_equals_int (meta->n_labels, 3);
-    gst_buffer_unref (out);
-    gst_buffer_unref (copy);
-    fixture_stop (&f);
-    g_free (caps);
   }
 }
 
@@ -309,7 +340,11 @@ GST_START_TEST (test_unsupported_format_refused)
   fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
       GST_STATE_CHANGE_SUCCESS);
   pad = gst_element_get_static_pad (e, "sink");
-  caps = gst_caps_from_string ("video/x-raw,format=YUY2,width=64,height=48");
+  caps = gst_caps_from_string ("video/x-bayer,format=rggb,width=64,height=48");
+  fail_if (gst_pad_query_accept_caps (pad, caps));
+  gst_caps_unref (caps);
+  caps = gst_caps_from_string ("video/x-raw(memory:DMABuf),format=NV12,"
+      "width=64,height=48");
   fail_if (gst_pad_query_accept_caps (pad, caps));
   gst_caps_unref (caps);
   gst_object_unref (pad);
@@ -418,6 +453,180 @@ GST_START_TEST (test_scores_equal_engine_i420_bt601)
 {
   check_scores_equal_engine ("video/x-raw,format=I420,width=64,height=48,"
       "framerate=10/1,colorimetry=bt601");
+}
+
+GST_END_TEST;
+
+/* The formats the engine reads itself keep their exact path at odd sizes:
+ * the element's result equals the engine's on the very same frame. */
+GST_START_TEST (test_engine_formats_odd_size_equal_engine)
+{
+  const gchar *formats[] = { "RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx",
+    "xRGB", "xBGR", "I420", "NV12", "GRAY8", "Y444"
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=641,"
+        "height=359,framerate=10/1", formats[i]);
+    check_scores_equal_engine (caps);
+    g_free (caps);
+  }
+}
+
+GST_END_TEST;
+
+/* A natural-looking RGBx picture (gradients, a soft blob, hard-edged bars
+ * and 1-pixel stripes) converted to @info's format by GStreamer. */
+static GstBuffer *
+make_picture (const GstVideoInfo * info)
+{
+  GstVideoInfo rgb_info;
+  GstBuffer *rgb, *out;
+  GstVideoFrame rf, of;
+  GstVideoConverter *conv;
+  gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  gint x, y;
+
+  gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGBx, w, h);
+  GST_VIDEO_INFO_FPS_N (&rgb_info) = GST_VIDEO_INFO_FPS_N (info);
+  GST_VIDEO_INFO_FPS_D (&rgb_info) = GST_VIDEO_INFO_FPS_D (info);
+  rgb = gst_buffer_new_allocate (NULL, rgb_info.size, NULL);
+  out = gst_buffer_new_allocate (NULL, info->size, NULL);
+  fail_unless (gst_video_frame_map (&rf, &rgb_info, rgb, GST_MAP_WRITE));
+  for (y = 0; y < h; y++) {
+    guint8 *row = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&rf, 0)
+        + y * GST_VIDEO_FRAME_PLANE_STRIDE (&rf, 0);
+    for (x = 0; x < w; x++) {
+      gdouble dx = x - w * 0.6, dy = y - h * 0.4;
+      gdouble blob = 120.0 * exp (-(dx * dx + dy * dy) / (0.05 * w * h));
+      guint8 *p = row + 4 * x;
+      p[0] = (guint8) CLAMP (255.0 * x / w + blob * 0.5, 0, 255);
+      p[1] = (guint8) CLAMP (255.0 * y / h, 0, 255);
+      p[2] = (guint8) CLAMP (200.0 - blob, 0, 255);
+      if (x > w / 8 && x < w / 4)       /* saturated bars */
+        p[0] = 255, p[1] = 0, p[2] = (y / 16) % 2 ? 255 : 0;
+      if (y > h * 3 / 4 && x % 2)       /* 1-pixel stripes */
+        p[0] = p[1] = p[2] = 255;
+      p[3] = 255;
+    }
+  }
+  fail_unless (gst_video_frame_map (&of, info, out, GST_MAP_WRITE));
+  conv = gst_video_converter_new (&rgb_info, info, NULL);
+  fail_unless (conv != NULL);
+  gst_video_converter_frame (conv, &rf, &of);
+  gst_video_converter_free (conv);
+  gst_video_frame_unmap (&of);
+  gst_video_frame_unmap (&rf);
+  gst_buffer_unref (rgb);
+  GST_BUFFER_PTS (out) = 0;
+  GST_BUFFER_DURATION (out) = GST_SECOND / 10;
+  return out;
+}
+
+/* A format the engine does not read gives the same model input as
+ * `videoconvert ! video/x-raw,format=RGBx` on the whole frame in front of
+ * the element: checked through the embedding (tiny-b32 maps any input
+ * difference, even one level at one pixel, far beyond 1e-6). */
+static void
+check_converted_equals_videoconvert (const gchar * caps)
+{
+  const gchar *specs[] = { "a photo of a cat|a cat", "a dog", "a red car" };
+  const clip_model_info *mi = clip_model_get_info (ref_model);
+  GstVideoInfo info = info_from_caps (caps), rgb_info;
+  Fixture f = fixture_start (make_filter ("attach-embedding", TRUE, NULL),
+      caps);
+  GstHarness *vc = gst_harness_new_parse ("videoconvert ! capsfilter "
+      "caps=video/x-raw,format=RGBx");
+  GstBuffer *in = make_picture (&info), *out, *rgb;
+  gfloat sims[3], probs[3], *embed = g_new (gfloat, mi->embed_dim);
+  gfloat worst = 0.0f;
+  GstClipMeta *meta;
+  GstCaps *rgb_caps;
+  gint i;
+
+  gst_harness_set_src_caps_str (vc, caps);
+  rgb = gst_harness_push_and_pull (vc, gst_buffer_copy_deep (in));
+  fail_unless (rgb != NULL, "%s: videoconvert gave nothing", caps);
+  rgb_caps = gst_pad_get_current_caps (vc->sinkpad);
+  fail_unless (gst_video_info_from_caps (&rgb_info, rgb_caps));
+  fail_unless_equals_int (GST_VIDEO_INFO_FORMAT (&rgb_info),
+      GST_VIDEO_FORMAT_RGBx);
+  engine_scores (specs, 3, NULL, 0, &rgb_info, rgb, sims, probs, embed);
+
+  out = gst_harness_push_and_pull (f.h, in);
+  meta = gst_buffer_get_clip_meta (out);
+  fail_unless (meta != NULL, "%s: no meta", caps);
+  fail_unless_equals_int (meta->embedding_dim, mi->embed_dim);
+  for (i = 0; i < mi->embed_dim; i++)
+    worst = MAX (worst, fabsf (meta->embedding[i] - embed[i]));
+  fail_unless (worst <= 1e-6, "%s: embedding differs by %g from "
+      "videoconvert first", caps, worst);
+  for (i = 0; i < 3; i++)
+    fail_unless (fabs (meta->similarities[i] - sims[i]) <= 1e-6, "%s", caps);
+
+  gst_caps_unref (rgb_caps);
+  gst_buffer_unref (rgb);
+  gst_buffer_unref (out);
+  g_free (embed);
+  gst_harness_teardown (vc);
+  fixture_stop (&f);
+}
+
+static gboolean
+engine_reads (GstVideoFormat f)
+{
+  switch (f) {
+    case GST_VIDEO_FORMAT_RGB: case GST_VIDEO_FORMAT_BGR:
+    case GST_VIDEO_FORMAT_RGBA: case GST_VIDEO_FORMAT_BGRA:
+    case GST_VIDEO_FORMAT_RGBx: case GST_VIDEO_FORMAT_BGRx:
+    case GST_VIDEO_FORMAT_xRGB: case GST_VIDEO_FORMAT_xBGR:
+    case GST_VIDEO_FORMAT_I420: case GST_VIDEO_FORMAT_NV12:
+    case GST_VIDEO_FORMAT_Y444: case GST_VIDEO_FORMAT_GRAY8:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+GST_START_TEST (test_converted_formats_equal_videoconvert)
+{
+  /* every converted format at an odd size; then common ones (packed and
+   * planar 4:2:2; 10-bit 4:2:0, 4:2:2, 4:4:4; v210; 16-bit gray; a tiled
+   * one) portrait, at 1080p and tiny */
+  const gchar *common[] = { "Y42B", "UYVY", "I420_10LE", "P010_10LE",
+    "I422_10LE", "Y444_10LE", "v210", "GRAY16_LE", "NV12_4L4"
+  };
+  const gchar *sizes[] = { "width=359,height=641", "width=1920,height=1080",
+    "width=64,height=48"
+  };
+  const GstVideoFormat *formats;
+  guint i, k, n;
+
+  formats = gst_video_formats_raw (&n);
+  for (i = 0; i < n; i++) {
+    gchar *caps;
+
+    if (engine_reads (formats[i]))
+      continue;
+    caps = g_strdup_printf ("video/x-raw,format=%s,width=641,height=359,"
+        "framerate=30/1", gst_video_format_to_string (formats[i]));
+    check_converted_equals_videoconvert (caps);
+    g_free (caps);
+  }
+  for (i = 0; i < G_N_ELEMENTS (common); i++) {
+    for (k = 0; k < G_N_ELEMENTS (sizes); k++) {
+      gchar *caps = g_strdup_printf ("video/x-raw,format=%s,%s,"
+          "framerate=30/1", common[i], sizes[k]);
+      check_converted_equals_videoconvert (caps);
+      g_free (caps);
+    }
+  }
+  /* YUV in a matrix the engine does not know is converted too */
+  check_converted_equals_videoconvert ("video/x-raw,format=I420,width=641,"
+      "height=359,framerate=30/1,colorimetry=bt2020");
+  check_converted_equals_videoconvert ("video/x-raw,format=Y444,width=641,"
+      "height=359,framerate=30/1,colorimetry=bt2020");
 }
 
 GST_END_TEST;
@@ -2218,6 +2427,8 @@ clipfilter_suite (void)
   tcase_add_test (tc, test_scores_equal_engine_rgb);
   tcase_add_test (tc, test_scores_equal_engine_nv12_bt709_full_range);
   tcase_add_test (tc, test_scores_equal_engine_i420_bt601);
+  tcase_add_test (tc, test_engine_formats_odd_size_equal_engine);
+  tcase_add_test (tc, test_converted_formats_equal_videoconvert);
   tcase_add_test (tc, test_message_fields);
   tcase_add_test (tc, test_meta_survives_copy);
   tcase_add_test (tc, test_interval_cadence);
