@@ -72,21 +72,31 @@ main(int argc, char **argv)
   for (size_t i = 0; i < yuv_bytes; i++)
     yuv[i] = (uint8_t) (16 + rand() % 220);
 
-  clip_image im_rgb = { .format = CLIP_FORMAT_RGB, .width = w, .height = h,
-                        .planes = { rgb }, .strides = { w * 3 } };
+  clip_image im_rgb = {
+    .format = CLIP_FORMAT_RGB, .width = w, .height = h, .planes = { rgb }, .strides = { w * 3 }
+  };
   int cw = (w + 1) / 2;
-  clip_image im_nv12 = { .format = CLIP_FORMAT_NV12, .width = w, .height = h,
-                         .planes = { yuv, yuv + (size_t) w * h }, .strides = { w, 2 * cw },
+  clip_image im_nv12 = { .format = CLIP_FORMAT_NV12,
+                         .width = w,
+                         .height = h,
+                         .planes = { yuv, yuv + (size_t) w * h },
+                         .strides = { w, 2 * cw },
                          .matrix = CLIP_MATRIX_BT709 };
-  clip_image im_i420 = { .format = CLIP_FORMAT_I420, .width = w, .height = h,
+  clip_image im_i420 = { .format = CLIP_FORMAT_I420,
+                         .width = w,
+                         .height = h,
                          .planes = { yuv, yuv + (size_t) w * h,
                                      yuv + (size_t) w * h + (size_t) cw * ((h + 1) / 2) },
-                         .strides = { w, cw, cw }, .matrix = CLIP_MATRIX_BT709 };
+                         .strides = { w, cw, cw },
+                         .matrix = CLIP_MATRIX_BT709 };
 
   /* planar 4:4:4 in the RGB frame's bytes */
-  clip_image im_y444 = { .format = CLIP_FORMAT_Y444, .width = w, .height = h,
+  clip_image im_y444 = { .format = CLIP_FORMAT_Y444,
+                         .width = w,
+                         .height = h,
                          .planes = { rgb, rgb + (size_t) w * h, rgb + (size_t) 2 * w * h },
-                         .strides = { w, w, w }, .matrix = CLIP_MATRIX_BT709 };
+                         .strides = { w, w, w },
+                         .matrix = CLIP_MATRIX_BT709 };
 
   timing cr = measure(&p, &im_rgb, rgb_bytes, runs, 1, out, scratch);
   timing r = measure(&p, &im_rgb, 0, runs, 0, out, scratch);
@@ -95,19 +105,19 @@ main(int argc, char **argv)
   timing i4 = measure(&p, &im_i420, 0, runs, 0, out, scratch);
   timing y4 = measure(&p, &im_y444, 0, runs, 0, out, scratch);
 
-  printf("{\n  \"frame\": \"%dx%d\", \"output\": %d, \"threads\": 1, \"runs\": %d,\n", w, h,
-         p.size, runs);
+  printf("{\n  \"frame\": \"%dx%d\", \"output\": %d, \"threads\": 1, \"runs\": %d,\n", w, h, p.size,
+         runs);
   printf("  \"baseline_memcpy_rgb_ms\": {\"min\": %.4f, \"median\": %.4f},\n", cr.min, cr.median);
   printf("  \"baseline_memcpy_yuv420_ms\": {\"min\": %.4f, \"median\": %.4f},\n", cy.min,
          cy.median);
   printf("  \"rgb_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f},\n", r.min, r.median,
          r.median / cr.median);
-  printf("  \"nv12_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f},\n", n.min,
-         n.median, n.median / cy.median);
+  printf("  \"nv12_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f},\n", n.min, n.median,
+         n.median / cy.median);
   printf("  \"i420_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy\": %.2f},\n", i4.min,
          i4.median, i4.median / cy.median);
-  printf("  \"y444_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy_rgb\": %.2f}\n}\n",
-         y4.min, y4.median, y4.median / cr.median);
+  printf("  \"y444_ms\": {\"min\": %.4f, \"median\": %.4f, \"x_memcpy_rgb\": %.2f}\n}\n", y4.min,
+         y4.median, y4.median / cr.median);
   free(rgb);
   free(yuv);
   free(scratch);

@@ -8,9 +8,13 @@
 
 #include "clip.h"
 
-static const char *prompts[] = { "a photo of a dog.", "a photo of a cat.", "a person cooking.",
-                                 "a car on a highway at night.", "a bicycle leaning on a wall.",
-                                 "a crowded street market in the rain.", "a tree in winter.",
+static const char *prompts[] = { "a photo of a dog.",
+                                 "a photo of a cat.",
+                                 "a person cooking.",
+                                 "a car on a highway at night.",
+                                 "a bicycle leaning on a wall.",
+                                 "a crowded street market in the rain.",
+                                 "a tree in winter.",
                                  "an empty parking lot." };
 #define N_PROMPTS (int) (sizeof prompts / sizeof *prompts)
 

@@ -21,8 +21,8 @@ static void
 run_model(const clip_model *m)
 {
   const clip_model_info *in = clip_model_get_info(m);
-  if (in->text_width > MAX_RUN_WIDTH || in->vision_width > MAX_RUN_WIDTH ||
-      in->image_size > MAX_RUN_IMAGE || in->context_length > 80)
+  if (in->text_width > MAX_RUN_WIDTH || in->vision_width > MAX_RUN_WIDTH
+      || in->image_size > MAX_RUN_IMAGE || in->context_length > 80)
     return;
   clip_error err = { 0 };
   clip_ctx *ctx = clip_ctx_new(m, &err);

@@ -40,23 +40,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int bpp = 4, planes = 1, cw = (im.width + 1) / 2, ch = (im.height + 1) / 2;
   switch (im.format) {
   case CLIP_FORMAT_RGB:
-  case CLIP_FORMAT_BGR:
-    bpp = 3;
-    break;
-  case CLIP_FORMAT_GRAY8:
-    bpp = 1;
-    break;
-  case CLIP_FORMAT_I420:
-    bpp = 1, planes = 3;
-    break;
-  case CLIP_FORMAT_NV12:
-    bpp = 1, planes = 2;
-    break;
-  case CLIP_FORMAT_Y444:
-    bpp = 1, planes = 3, cw = im.width, ch = im.height;
-    break;
-  default:
-    break;
+  case CLIP_FORMAT_BGR: bpp = 3; break;
+  case CLIP_FORMAT_GRAY8: bpp = 1; break;
+  case CLIP_FORMAT_I420: bpp = 1, planes = 3; break;
+  case CLIP_FORMAT_NV12: bpp = 1, planes = 2; break;
+  case CLIP_FORMAT_Y444: bpp = 1, planes = 3, cw = im.width, ch = im.height; break;
+  default: break;
   }
   uint8_t *buf[3] = { NULL, NULL, NULL };
   for (int k = 0; k < planes; k++) {

@@ -85,8 +85,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   size_t n = 0, n_slow = 0;
   bool compare = size <= MAX_COMPARED;
   clip_status st = clip_tokenizer_encode(tok, text, NULL, 0, &n, &err);
-  clip_status st_slow = compare ? clip_tokenizer_encode_slow(tok, text, NULL, 0, &n_slow, &err)
-                                : st;
+  clip_status st_slow =
+      compare ? clip_tokenizer_encode_slow(tok, text, NULL, 0, &n_slow, &err) : st;
   if (!compare)
     n_slow = n;
   if (st != st_slow || n != n_slow)

@@ -21,7 +21,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       fuzz_fail("refused without a message");
     return 0;
   }
-  if (clip_tokenizer_vocab_size(tok) < 1 || clip_tokenizer_sot(tok) < 0 || clip_tokenizer_eot(tok) < 0)
+  if (clip_tokenizer_vocab_size(tok) < 1 || clip_tokenizer_sot(tok) < 0
+      || clip_tokenizer_eot(tok) < 0)
     fuzz_fail("a loaded tokenizer lacks its special tokens");
   static const char *const texts[] = { "a photo of a cat", "<|startoftext|>hello<|endoftext|>",
                                        "don't  stop ﬁne Ã© 123 !!", "" };

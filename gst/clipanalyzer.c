@@ -246,18 +246,42 @@ engine_format (const GstVideoInfo * info, clip_pixel_format * f)
       || m == GST_VIDEO_COLOR_MATRIX_UNKNOWN;
 
   switch (GST_VIDEO_INFO_FORMAT (info)) {
-    case GST_VIDEO_FORMAT_RGB: *f = CLIP_FORMAT_RGB; return TRUE;
-    case GST_VIDEO_FORMAT_BGR: *f = CLIP_FORMAT_BGR; return TRUE;
-    case GST_VIDEO_FORMAT_RGBA: *f = CLIP_FORMAT_RGBA; return TRUE;
-    case GST_VIDEO_FORMAT_BGRA: *f = CLIP_FORMAT_BGRA; return TRUE;
-    case GST_VIDEO_FORMAT_RGBx: *f = CLIP_FORMAT_RGBX; return TRUE;
-    case GST_VIDEO_FORMAT_BGRx: *f = CLIP_FORMAT_BGRX; return TRUE;
-    case GST_VIDEO_FORMAT_xRGB: *f = CLIP_FORMAT_XRGB; return TRUE;
-    case GST_VIDEO_FORMAT_xBGR: *f = CLIP_FORMAT_XBGR; return TRUE;
-    case GST_VIDEO_FORMAT_GRAY8: *f = CLIP_FORMAT_GRAY8; return TRUE;
-    case GST_VIDEO_FORMAT_I420: *f = CLIP_FORMAT_I420; return yuv_ok;
-    case GST_VIDEO_FORMAT_NV12: *f = CLIP_FORMAT_NV12; return yuv_ok;
-    case GST_VIDEO_FORMAT_Y444: *f = CLIP_FORMAT_Y444; return yuv_ok;
+    case GST_VIDEO_FORMAT_RGB:
+      *f = CLIP_FORMAT_RGB;
+      return TRUE;
+    case GST_VIDEO_FORMAT_BGR:
+      *f = CLIP_FORMAT_BGR;
+      return TRUE;
+    case GST_VIDEO_FORMAT_RGBA:
+      *f = CLIP_FORMAT_RGBA;
+      return TRUE;
+    case GST_VIDEO_FORMAT_BGRA:
+      *f = CLIP_FORMAT_BGRA;
+      return TRUE;
+    case GST_VIDEO_FORMAT_RGBx:
+      *f = CLIP_FORMAT_RGBX;
+      return TRUE;
+    case GST_VIDEO_FORMAT_BGRx:
+      *f = CLIP_FORMAT_BGRX;
+      return TRUE;
+    case GST_VIDEO_FORMAT_xRGB:
+      *f = CLIP_FORMAT_XRGB;
+      return TRUE;
+    case GST_VIDEO_FORMAT_xBGR:
+      *f = CLIP_FORMAT_XBGR;
+      return TRUE;
+    case GST_VIDEO_FORMAT_GRAY8:
+      *f = CLIP_FORMAT_GRAY8;
+      return TRUE;
+    case GST_VIDEO_FORMAT_I420:
+      *f = CLIP_FORMAT_I420;
+      return yuv_ok;
+    case GST_VIDEO_FORMAT_NV12:
+      *f = CLIP_FORMAT_NV12;
+      return yuv_ok;
+    case GST_VIDEO_FORMAT_Y444:
+      *f = CLIP_FORMAT_Y444;
+      return yuv_ok;
     default:
       return FALSE;
   }

@@ -43,8 +43,7 @@ parse (const ClipLabelSpec * spec, clip_prompts * fg, clip_prompts * bg)
         "\"a dog;a cat\")");
   if (clip_prompts_parse (spec->prompts, spec->templates, fg, &err) != CLIP_OK)
     return g_strdup (err.message);
-  if (!none && clip_prompts_parse (spec->background, NULL, bg,
-          &err) != CLIP_OK)
+  if (!none && clip_prompts_parse (spec->background, NULL, bg, &err) != CLIP_OK)
     return g_strdup_printf ("background-prompts: %s", err.message);
   return NULL;
 }
@@ -280,8 +279,7 @@ worker_func (gpointer data)
     w->pending = FALSE;
     g_mutex_unlock (&w->lock);
 
-    GST_DEBUG_OBJECT (w->element, "embedding new prompts \"%s\"",
-        spec.prompts);
+    GST_DEBUG_OBJECT (w->element, "embedding new prompts \"%s\"", spec.prompts);
     l = clip_labels_embed (w->ctx, w->dim, &spec, &msg);
     if (!l)
       GST_ELEMENT_WARNING (w->element, RESOURCE, SETTINGS,

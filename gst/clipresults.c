@@ -114,8 +114,7 @@ clip_results_deliver (ClipResults * r, const ClipResultParams * p,
             p->top_k, analyzed, skipped));
     for (i = 0; i < n_changes; i++)
       g_queue_push_tail (out, clip_message_tag (l->names[changes[i].label],
-              changes[i].on, changes[i].score, changes[i].similarity,
-              &times));
+              changes[i].on, changes[i].score, changes[i].similarity, &times));
   }
 
   if (buf && p->attach_meta) {

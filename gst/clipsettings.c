@@ -13,7 +13,7 @@ gst_clip_filter_mode_get_type (void)
     {GST_CLIP_FILTER_MODE_AUTO, "async for live sources, sync otherwise",
         "auto"},
     {GST_CLIP_FILTER_MODE_SYNC,
-        "analyze on the streaming thread (deterministic, nothing skipped)",
+          "analyze on the streaming thread (deterministic, nothing skipped)",
         "sync"},
     {GST_CLIP_FILTER_MODE_ASYNC,
           "analyze on a worker thread, never delay buffers (busy: skip)",
@@ -66,7 +66,7 @@ gst_clip_filter_precision_get_type (void)
   static const GEnumValue values[] = {
     {GST_CLIP_FILTER_PRECISION_FP32, "fp32", "fp32"},
     {GST_CLIP_FILTER_PRECISION_BF16,
-        "bf16 weights and activations, fp32 accumulation (oneDNN only)",
+          "bf16 weights and activations, fp32 accumulation (oneDNN only)",
         "bf16"},
     {0, NULL, NULL},
   };
@@ -77,6 +77,7 @@ gst_clip_filter_precision_get_type (void)
   }
   return type;
 }
+
 GType
 gst_clip_filter_pooling_get_type (void)
 {
@@ -85,7 +86,7 @@ gst_clip_filter_pooling_get_type (void)
     {GST_CLIP_FILTER_POOLING_PROBABILITIES,
         "mean of the probabilities over the window", "probabilities"},
     {GST_CLIP_FILTER_POOLING_EMBEDDINGS,
-        "mean of the normalized image embeddings over the window, then scored",
+          "mean of the normalized image embeddings over the window, then scored",
         "embeddings"},
     {0, NULL, NULL},
   };
@@ -292,8 +293,7 @@ clip_settings_clear (Settings * s)
 }
 
 void
-clip_settings_copy (const Settings * src, Settings * dst,
-    gboolean with_strings)
+clip_settings_copy (const Settings * src, Settings * dst, gboolean with_strings)
 {
   *dst = *src;
   dst->model = with_strings ? g_strdup (src->model) : NULL;

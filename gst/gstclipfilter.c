@@ -501,8 +501,7 @@ state_new (GstClipFilter * self, const Settings * s)
   params.n_threads = s->threads;
   params.backend = (clip_backend) s->backend;
   params.precision = (clip_precision) s->precision;
-  if (!(st->model = clip_model_cache_open (s->model, &params, &error,
-              &debug))) {
+  if (!(st->model = clip_model_cache_open (s->model, &params, &error, &debug))) {
     post_error (self, error, debug);
     g_error_free (error);
     goto fail;
@@ -672,9 +671,9 @@ deliver (GstClipFilter * self, State * st, const Settings * set,
     ClipSample * smp, GstBuffer * buf, GQueue * msgs)
 {
   ClipResultParams p = { {set->window, set->threshold, 0.0,
-          set->min_similarity}, set->pooling ==
-        GST_CLIP_FILTER_POOLING_EMBEDDINGS, set->top_k, set->post_messages,
-    set->attach_meta, set->attach_embedding
+      set->min_similarity}, set->pooling ==
+      GST_CLIP_FILTER_POOLING_EMBEDDINGS, set->top_k, set->post_messages,
+  set->attach_meta, set->attach_embedding
   };
   GQueue structs = G_QUEUE_INIT;
   GstStructure *s;

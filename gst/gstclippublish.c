@@ -276,8 +276,7 @@ gst_clip_publish_class_init (GstClipPublishClass * klass)
           1, 65535, DEFAULT_MQTT_PORT, rw));
   g_object_class_install_property (gobject_class, PROP_TOPIC,
       g_param_spec_string ("topic", "Topic",
-          "MQTT topic to publish to (no + or # wildcards)", DEFAULT_TOPIC,
-          rw));
+          "MQTT topic to publish to (no + or # wildcards)", DEFAULT_TOPIC, rw));
   g_object_class_install_property (gobject_class, PROP_QOS,
       g_param_spec_uint ("mqtt-qos", "MQTT QoS",
           "MQTT quality of service: 0 at most once, 1 at least once, "
@@ -288,14 +287,12 @@ gst_clip_publish_class_init (GstClipPublishClass * klass)
   g_object_class_install_property (gobject_class, PROP_KEEPALIVE,
       g_param_spec_uint ("mqtt-keepalive", "MQTT keepalive",
           "Seconds between MQTT pings; a broker silent for 1.5 times this "
-          "is taken as gone and reconnected", 5, 3600, DEFAULT_KEEPALIVE,
-          rw));
+          "is taken as gone and reconnected", 5, 3600, DEFAULT_KEEPALIVE, rw));
   g_object_class_install_property (gobject_class, PROP_CREDENTIALS_FILE,
       g_param_spec_string ("mqtt-credentials-file", "MQTT credentials file",
           "File with \"username=...\" and \"password=...\" lines for the "
           "broker; without it CLIPPUBLISH_MQTT_USERNAME and "
-          "CLIPPUBLISH_MQTT_PASSWORD are read from the environment",
-          NULL, rw));
+          "CLIPPUBLISH_MQTT_PASSWORD are read from the environment", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_TLS_CA_FILE,
       g_param_spec_string ("tls-ca-file", "TLS CA file",
           "PEM file of the CA certificates the broker is verified against; "
@@ -324,8 +321,7 @@ gst_clip_publish_class_init (GstClipPublishClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "CLIP result publisher", "Filter/Metadata",
       "Writes clipfilter results as JSON lines to a file or stdout and "
-      "publishes them to an MQTT broker",
-      "The clipfilter authors");
+      "publishes them to an MQTT broker", "The clipfilter authors");
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
 
@@ -560,7 +556,8 @@ value_to_json (const GValue * v)
   }
   if (t == GST_TYPE_ARRAY || t == GST_TYPE_LIST) {
     gboolean array = t == GST_TYPE_ARRAY;
-    guint i, n = array ? gst_value_array_get_size (v) : gst_value_list_get_size (v);
+    guint i, n =
+        array ? gst_value_array_get_size (v) : gst_value_list_get_size (v);
     cJSON *arr = cJSON_CreateArray ();
 
     for (i = 0; i < n; i++)
@@ -988,8 +985,7 @@ check_readable (GstClipPublish * self, const gchar * what, const gchar * path)
   if (!path || access (path, R_OK) == 0)
     return TRUE;
   GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-      ("Could not read %s \"%s\": %s", what, path, g_strerror (errno)),
-      (NULL));
+      ("Could not read %s \"%s\": %s", what, path, g_strerror (errno)), (NULL));
   return FALSE;
 }
 

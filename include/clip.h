@@ -99,20 +99,20 @@ typedef enum { CLIP_ACT_QUICK_GELU = 0, CLIP_ACT_GELU } clip_activation;
 
 /* Facts about a loaded model (clip_model_info()). */
 typedef struct {
-  int image_size;       /* model input is [3, image_size, image_size] */
+  int image_size; /* model input is [3, image_size, image_size] */
   int patch_size;
   int vision_width, vision_layers, vision_heads, vision_mlp;
   int text_width, text_layers, text_heads, text_mlp;
   int vocab_size;
-  int context_length;   /* tokens per text, 77 for CLIP */
-  int embed_dim;        /* projection dimension */
+  int context_length; /* tokens per text, 77 for CLIP */
+  int embed_dim;      /* projection dimension */
   clip_activation activation;
   float layer_norm_eps;
-  float logit_scale;    /* log of the temperature, as stored in the weights */
+  float logit_scale; /* log of the temperature, as stored in the weights */
   float mean[3], std[3];
-  const char *dtype;    /* dtype of the checkpoint's weights: "F32", "F16", "BF16" */
-  const char *naming;   /* "huggingface" or "openclip" */
-  const char *path;     /* the file or directory it was loaded from */
+  const char *dtype;  /* dtype of the checkpoint's weights: "F32", "F16", "BF16" */
+  const char *naming; /* "huggingface" or "openclip" */
+  const char *path;   /* the file or directory it was loaded from */
 } clip_model_info;
 
 /* Finds the model called @name: a path (absolute, containing a directory
@@ -154,9 +154,17 @@ clip_status clip_tokenize_padded(const clip_model *model, const char *text, int3
 
 /* Pixel layouts accepted by clip_preprocess(); packed formats use planes[0]. */
 typedef enum {
-  CLIP_FORMAT_RGB = 0, CLIP_FORMAT_BGR, CLIP_FORMAT_RGBA, CLIP_FORMAT_BGRA,
-  CLIP_FORMAT_RGBX, CLIP_FORMAT_BGRX, CLIP_FORMAT_XRGB, CLIP_FORMAT_XBGR,
-  CLIP_FORMAT_I420, CLIP_FORMAT_NV12, CLIP_FORMAT_GRAY8,
+  CLIP_FORMAT_RGB = 0,
+  CLIP_FORMAT_BGR,
+  CLIP_FORMAT_RGBA,
+  CLIP_FORMAT_BGRA,
+  CLIP_FORMAT_RGBX,
+  CLIP_FORMAT_BGRX,
+  CLIP_FORMAT_XRGB,
+  CLIP_FORMAT_XBGR,
+  CLIP_FORMAT_I420,
+  CLIP_FORMAT_NV12,
+  CLIP_FORMAT_GRAY8,
   CLIP_FORMAT_Y444, /* planar YUV 4:4:4 (x264's default output), three full planes */
 } clip_pixel_format;
 

@@ -104,8 +104,8 @@ params_from_opts(const model_opts *o, clip_params *p, const char *verb)
     else if (!strcmp(o->backend, "auto"))
       p->backend = CLIP_BACKEND_DEFAULT;
     else {
-      fprintf(stderr, "clip-index %s: --backend must be auto, openblas or onednn, not '%s'\n",
-              verb, o->backend);
+      fprintf(stderr, "clip-index %s: --backend must be auto, openblas or onednn, not '%s'\n", verb,
+              o->backend);
       return false;
     }
   }
@@ -218,8 +218,8 @@ job_free(gpointer p)
 static bool
 video_type(const char *m)
 {
-  return g_str_has_prefix(m, "video/") || !strcmp(m, "application/ogg") ||
-         !strcmp(m, "application/mxf") || !strcmp(m, "application/vnd.rn-realmedia");
+  return g_str_has_prefix(m, "video/") || !strcmp(m, "application/ogg")
+         || !strcmp(m, "application/mxf") || !strcmp(m, "application/vnd.rn-realmedia");
 }
 
 /* Video by content, not by name: GIO's sniffing (shared-mime-info), then
@@ -326,7 +326,7 @@ typedef struct {
   int64_t segments, samples;
   gint embedded; /* images encoded (fewer than samples with the change gate) */
   double video_seconds, bytes_done, bytes_total;
-  double *current; /* stream time reached per worker */
+  double *current;     /* stream time reached per worker */
   GPtrArray *failures; /* "path\treason" */
   gint64 t0;
   /* work: files come from the shared queue */
@@ -355,9 +355,9 @@ reconnect(add_run *r)
     }
     if (g_get_monotonic_time() > give_up) {
       if (!r->fatal)
-        r->fatal = g_error_new(g_quark_from_static_string("clip-index"), 1,
-                               "the index server stayed unreachable for %d s",
-                               r->reconnect_timeout);
+        r->fatal =
+            g_error_new(g_quark_from_static_string("clip-index"), 1,
+                        "the index server stayed unreachable for %d s", r->reconnect_timeout);
       return false;
     }
     g_usleep(delay_ms * 1000);
@@ -569,7 +569,8 @@ run_add(int argc, char **argv, bool work)
     { "precision", 0, 0, G_OPTION_ARG_STRING, &mo.precision, "fp32 or bf16 (bf16 needs oneDNN)",
       "P" },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas or onednn", "B" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Threads per engine context (default: all cores)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads,
+      "Threads per engine context (default: all cores)", "N" },
     { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs_n, "Files indexed in parallel (default 1)", "N" },
     { "merge", 0, 0, G_OPTION_ARG_DOUBLE, &merge,
       "Cosine at or above which a sample joins the current segment (default 0.9)", "C" },
@@ -577,12 +578,15 @@ run_add(int argc, char **argv, bool work)
       "auto (key frames while they are dense enough), keyframes or all", "MODE" },
     { "change-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &change_threshold,
       "Reuse the last embedding while the model input's mean absolute difference to the last "
-      "embedded sample stays below T (0: off, the default; try 0.03)", "T" },
+      "embedded sample stays below T (0: off, the default; try 0.03)",
+      "T" },
     { "max-reuse", 0, 0, G_OPTION_ARG_DOUBLE, &max_reuse,
       "Embed at least every S seconds of video with --change-threshold (0: no limit, the "
-      "default)", "S" },
+      "default)",
+      "S" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Frames per inference batch (default 4)", "N" },
-    { "thumbnail-width", 0, 0, G_OPTION_ARG_INT, &thumb, "JPEG thumbnail width, 0 for none (default 160)", "W" },
+    { "thumbnail-width", 0, 0, G_OPTION_ARG_INT, &thumb,
+      "JPEG thumbnail width, 0 for none (default 160)", "W" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
     { NULL }, /* add ends here; work's own options follow */
     { "until-empty", 0, 0, G_OPTION_ARG_NONE, &until_empty,
@@ -625,8 +629,8 @@ run_add(int argc, char **argv, bool work)
                          "--decode-only");
     goto out;
   }
-  if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 ||
-      thumb < 0 || thumb > 4096 || !(change_threshold >= 0) || !(max_reuse >= 0)) {
+  if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 || thumb < 0
+      || thumb > 4096 || !(change_threshold >= 0) || !(max_reuse >= 0)) {
     rc = usage_error(oc, "--interval must be > 0, --merge in (-1, 1], -j and --batch >= 1, "
                          "--thumbnail-width in [0, 4096], --change-threshold and --max-reuse "
                          ">= 0");
@@ -648,8 +652,7 @@ run_add(int argc, char **argv, bool work)
     goto out;
   }
   if (work && !store_is_shared(r.st)) {
-    fprintf(stderr, "clip-index work: %s is not a shared index (a postgresql:// URI)\n",
-            argv[1]);
+    fprintf(stderr, "clip-index work: %s is not a shared index (a postgresql:// URI)\n", argv[1]);
     goto out;
   }
   if (!(model_path = index_model(r.st, mo.model, "add", true, &rec)))
@@ -684,7 +687,8 @@ files:
       else if (g_file_test(p, G_FILE_TEST_IS_DIR))
         walk(all, p);
       else if (!is_video(p, &type))
-        g_ptr_array_add(skipped, g_strdup_printf("%s\tnot a video file (content type %s)", p, type));
+        g_ptr_array_add(skipped,
+                        g_strdup_printf("%s\tnot a video file (content type %s)", p, type));
       else
         add_local(all, p, true);
       g_free(type);
@@ -810,8 +814,10 @@ files:
            wall > 0 ? r.video_seconds / wall : 0, unchanged, r.failures->len);
   }
   if (r.taken_over)
-    fprintf(stderr, "clip-index work: %d file%s finished by another worker after our lease "
-            "ran out\n", r.taken_over, r.taken_over == 1 ? "" : "s");
+    fprintf(stderr,
+            "clip-index work: %d file%s finished by another worker after our lease "
+            "ran out\n",
+            r.taken_over, r.taken_over == 1 ? "" : "s");
   rc = r.failures->len ? 1 : 0;
   if (r.fatal) {
     fprintf(stderr, "clip-index work: %s\n", r.fatal->message);
@@ -891,7 +897,8 @@ process_cpu_seconds(void)
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0)
     return 0;
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
+         + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static int
@@ -905,19 +912,21 @@ cmd_search(int argc, char **argv)
     { "top", 'k', 0, G_OPTION_ARG_INT, &top, "Number of hits (default 10)", "K" },
     { "fp32-scan", 0, 0, G_OPTION_ARG_NONE, &exact_scan,
       "Score every row from the float32 matrix instead of the int8 prefilter (same hits; for "
-      "comparison)", NULL },
+      "comparison)",
+      NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the hits as a JSON list", NULL },
     { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &templates,
       "Prompt template with {} (repeatable; embeddings are averaged)", "T" },
     { "thumbnails", 0, 0, G_OPTION_ARG_FILENAME, &thumbs, "Write the hits' JPEG thumbnails here",
       "DIR" },
-    { "image", 0, 0, G_OPTION_ARG_FILENAME, &image, "Search by an image instead of text",
-      "FILE" },
+    { "image", 0, 0, G_OPTION_ARG_FILENAME, &image, "Search by an image instead of text", "FILE" },
     { "model", 0, 0, G_OPTION_ARG_STRING, &mo.model,
       "Model to check against the index's (default: the index's)", "M" },
-    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn", "B" },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn",
+      "B" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Engine threads", "N" },
-    { "timing", 0, 0, G_OPTION_ARG_NONE, &timing, "Print load, embed and scan times to stderr", NULL },
+    { "timing", 0, 0, G_OPTION_ARG_NONE, &timing, "Print load, embed and scan times to stderr",
+      NULL },
     { NULL }
   };
   GOptionContext *oc = parse(&argc, &argv, "INDEX [TEXT]",
@@ -961,8 +970,8 @@ cmd_search(int argc, char **argv)
   }
   if (!(model_path = index_model(st, mo.model, "search", false, &rec)))
     goto out;
-  if (!(model = load_model(model_path, &params, rec.embed_dim, "search")) ||
-      !(ctx = clip_ctx_new(model, &err))) {
+  if (!(model = load_model(model_path, &params, rec.embed_dim, "search"))
+      || !(ctx = clip_ctx_new(model, &err))) {
     if (model)
       fprintf(stderr, "clip-index search: %s\n", err.message);
     goto out;
@@ -979,13 +988,12 @@ cmd_search(int argc, char **argv)
     n_templates = templates ? (int) g_strv_length(templates) : 0;
     for (int i = 0; i < n_templates; i++)
       if (!strstr(templates[i], "{}")) {
-        fprintf(stderr, "clip-index search: template \"%s\" has no {} placeholder\n",
-                templates[i]);
+        fprintf(stderr, "clip-index search: template \"%s\" has no {} placeholder\n", templates[i]);
         rc = 2;
         goto out;
       }
-    if (clip_embed_labels(ctx, &label, 1, (const char *const *) templates, n_templates, query,
-                          &err) != CLIP_OK) {
+    if (clip_embed_labels(ctx, &label, 1, (const char *const *) templates, n_templates, query, &err)
+        != CLIP_OK) {
       fprintf(stderr, "clip-index search: cannot embed \"%s\": %s\n", label, err.message);
       goto out;
     }
@@ -1054,9 +1062,8 @@ cmd_search(int argc, char **argv)
     } else {
       int s0 = (int) h.start, s1 = (int) h.end;
       printf("%2d  %.4f  %d:%02d:%02d.%d-%d:%02d:%02d.%d  %s  (segment %" G_GINT64_FORMAT ")\n",
-             i + 1, hits[i].score, s0 / 3600, s0 / 60 % 60, s0 % 60,
-             (int) ((h.start - s0) * 10), s1 / 3600, s1 / 60 % 60, s1 % 60,
-             (int) ((h.end - s1) * 10), h.path, id);
+             i + 1, hits[i].score, s0 / 3600, s0 / 60 % 60, s0 % 60, (int) ((h.start - s0) * 10),
+             s1 / 3600, s1 / 60 % 60, s1 % 60, (int) ((h.end - s1) * 10), h.path, id);
     }
     g_free(thumb_path);
     store_hit_clear(&h);
@@ -1103,12 +1110,10 @@ cmd_info(int argc, char **argv)
 {
   gboolean json = FALSE;
   int status, rc = 1;
-  GOptionEntry entries[] = {
-    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print as JSON", NULL },
-    { NULL }
-  };
-  GOptionContext *oc = parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries,
-                             &status);
+  GOptionEntry entries[] = { { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print as JSON", NULL },
+                             { NULL } };
+  GOptionContext *oc =
+      parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries, &status);
   store *st = NULL;
   store_model rec = { 0 };
   store_counts c;
@@ -1211,8 +1216,8 @@ cmd_export(int argc, char **argv)
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Output file (default: stdout)", "FILE" },
     { NULL }
   };
-  GOptionContext *oc = parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries,
-                             &status);
+  GOptionContext *oc =
+      parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries, &status);
   store *st = NULL;
   store_model rec = { 0 };
   store_counts c;
@@ -1291,8 +1296,10 @@ cmd_serve(int argc, char **argv)
       "Address and port (default 127.0.0.1:8080; port 0 picks a free one)", "HOST:PORT" },
     { "public", 0, 0, G_OPTION_ARG_NONE, &public_listen,
       "Allow a non-loopback --listen address: whoever reaches it can search the index and play "
-      "its videos", NULL },
-    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn", "B" },
+      "its videos",
+      NULL },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn",
+      "B" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Engine threads", "N" },
     { NULL }
   };
@@ -1328,13 +1335,16 @@ cmd_serve(int argc, char **argv)
   }
   if (!(model_path = index_model(st, NULL, "serve", false, &rec)))
     goto out;
-  if (!(model = load_model(model_path, &params, rec.embed_dim, "serve")) ||
-      !(ctx = clip_ctx_new(model, &err))) {
+  if (!(model = load_model(model_path, &params, rec.embed_dim, "serve"))
+      || !(ctx = clip_ctx_new(model, &err))) {
     if (model)
       fprintf(stderr, "clip-index serve: %s\n", err.message);
     goto out;
   }
-  serve_params sp = { .index_path = store_cache_base(st), .st = st, .model = &rec, .ctx = ctx,
+  serve_params sp = { .index_path = store_cache_base(st),
+                      .st = st,
+                      .model = &rec,
+                      .ctx = ctx,
                       .listen = listen ? listen : "127.0.0.1:8080",
                       .public_listen = public_listen };
   if (!serve_run(&sp, &e)) {
@@ -1364,10 +1374,15 @@ static const struct {
   int (*run)(int argc, char **argv);
   const char *usage;
 } verbs[] = {
-  { "add", cmd_add, "add INDEX PATH|URI... [--model M] [--interval S] [--precision fp32|bf16] [--backend B] [--threads N] [-j N]" },
-  { "work", cmd_work, "work INDEX [-j N] [--until-empty] [--lease S] [--attempts N] (INDEX: postgresql://...)" },
+  { "add", cmd_add,
+    "add INDEX PATH|URI... [--model M] [--interval S] [--precision fp32|bf16] [--backend B] "
+    "[--threads N] [-j N]" },
+  { "work", cmd_work,
+    "work INDEX [-j N] [--until-empty] [--lease S] [--attempts N] (INDEX: postgresql://...)" },
   { "status", cmd_status, "status INDEX (INDEX: postgresql://...)" },
-  { "search", cmd_search, "search INDEX \"text\" [--top K] [--json] [--template T]... [--thumbnails DIR] [--image FILE]" },
+  { "search", cmd_search,
+    "search INDEX \"text\" [--top K] [--json] [--template T]... [--thumbnails DIR] [--image "
+    "FILE]" },
   { "info", cmd_info, "info INDEX [--json]" },
   { "export", cmd_export, "export INDEX --format npy|jsonl [-o FILE]" },
 #ifdef HAVE_LIBSOUP

@@ -10,8 +10,9 @@
 
 /* The formats clip_preprocess() reads directly; anything else is converted
  * by videoconvert (which is a passthrough for these). */
-#define SINK_CAPS \
-  "video/x-raw, format=(string){ I420, NV12, RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, GRAY8 }"
+#define SINK_CAPS                                                                                  \
+  "video/x-raw, format=(string){ I420, NV12, RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, GRAY8 " \
+  "}"
 
 typedef struct {
   GstElement *pipeline, *convert, *sink;
@@ -20,7 +21,7 @@ typedef struct {
   GstClockTime due;             /* next stream time to sample (streaming thread) */
   GstClockTime due_after_flush; /* set before a flushing seek */
   GstSegment segment;
-  gint linked_video;        /* atomic: a video pad was linked */
+  gint linked_video; /* atomic: a video pad was linked */
 } decoder;
 
 static bool
@@ -64,8 +65,8 @@ preprocess_sample(const clip_model *model, GstSample *sample, float *out, GError
   clip_error err = { 0 };
   bool ok;
 
-  if (!gst_video_info_from_caps(&info, gst_sample_get_caps(sample)) ||
-      !gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
+  if (!gst_video_info_from_caps(&info, gst_sample_get_caps(sample))
+      || !gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
     g_set_error(error, INGEST_ERROR, 1, "cannot map a decoded frame");
     return false;
   }
@@ -132,8 +133,8 @@ pad_added(GstElement *src, GstPad *pad, gpointer data)
   (void) src;
   if (!caps)
     caps = gst_pad_query_caps(pad, NULL);
-  if (caps && gst_caps_get_size(caps) > 0 &&
-      g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "video/x-raw")) {
+  if (caps && gst_caps_get_size(caps) > 0
+      && g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "video/x-raw")) {
     sinkpad = gst_element_get_static_pad(d->convert, "sink");
     if (!gst_pad_is_linked(sinkpad) && gst_pad_link(pad, sinkpad) == GST_PAD_LINK_OK)
       g_atomic_int_set(&d->linked_video, 1);
@@ -150,8 +151,8 @@ no_more_pads(GstElement *src, gpointer data)
 {
   decoder *d = data;
   if (!g_atomic_int_get(&d->linked_video))
-    gst_element_post_message(src, gst_message_new_application(
-                                      GST_OBJECT(src), gst_structure_new_empty("no-video")));
+    gst_element_post_message(
+        src, gst_message_new_application(GST_OBJECT(src), gst_structure_new_empty("no-video")));
 }
 
 static void
@@ -201,8 +202,9 @@ decoder_new(const char *uri, GstClockTime interval, GError **error)
   g_signal_connect(src, "pad-added", G_CALLBACK(pad_added), d);
   g_signal_connect(src, "no-more-pads", G_CALLBACK(no_more_pads), d);
   pad = gst_element_get_static_pad(d->sink, "sink");
-  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
-                             GST_PAD_PROBE_TYPE_EVENT_FLUSH,
+  gst_pad_add_probe(pad,
+                    GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
+                        | GST_PAD_PROBE_TYPE_EVENT_FLUSH,
                     sample_probe, d, NULL);
   gst_object_unref(pad);
   return d;
@@ -233,8 +235,8 @@ bus_check(decoder *d, GstClockTime timeout, GstMessageType wanted, GError **erro
     } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_APPLICATION) {
       g_set_error(error, INGEST_ERROR, 1, "no video stream");
       ok = false;
-    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_STATE_CHANGED &&
-               GST_MESSAGE_SRC(m) != GST_OBJECT(d->pipeline)) {
+    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_STATE_CHANGED
+               && GST_MESSAGE_SRC(m) != GST_OBJECT(d->pipeline)) {
       gst_message_unref(m);
       continue;
     }
@@ -255,12 +257,12 @@ typedef struct {
   clip_ctx *ctx;
   int dim, image_size;
   store_file *f;
-  float *sum;    /* running sum of the open segment's unit embeddings */
-  float *mean;   /* its normalized mean */
+  float *sum;  /* running sum of the open segment's unit embeddings */
+  float *mean; /* its normalized mean */
   bool open;
   /* the change gate's reference: the last embedded sample */
-  float *ref_input;  /* its model input [3, S, S] */
-  float *ref_embed;  /* its embedding [dim] */
+  float *ref_input; /* its model input [3, S, S] */
+  float *ref_embed; /* its embedding [dim] */
   double ref_time;
   bool have_ref;
 } segmenter;
@@ -278,11 +280,11 @@ thumbnail(GstSample *sample, int width, GError **error)
 
   if (width <= 0 || !gst_video_info_from_caps(&info, gst_sample_get_caps(sample)))
     return NULL;
-  height = (int) ((double) width * info.height * info.par_d / ((double) info.width * info.par_n) +
-                  0.5) & ~1;
+  height =
+      (int) ((double) width * info.height * info.par_d / ((double) info.width * info.par_n) + 0.5)
+      & ~1;
   caps = gst_caps_new_simple("image/jpeg", "width", G_TYPE_INT, width, "height", G_TYPE_INT,
-                             MAX(height, 2), "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1,
-                             NULL);
+                             MAX(height, 2), "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
   /* gst_video_convert_sample() scales and encodes with jpegenc. */
   jpeg = gst_video_convert_sample(sample, caps, 5 * GST_SECOND, error);
   gst_caps_unref(caps);
@@ -321,7 +323,8 @@ segment_add(segmenter *sg, GstSample *sample, double time, float *e)
     for (int i = 0; i < sg->dim; i++)
       dot += (double) e[i] * sg->mean[i];
   if (!sg->open || dot < sg->p->merge) {
-    store_segment ng = { .start = time, .embedding = g_new(float, sg->dim),
+    store_segment ng = { .start = time,
+                         .embedding = g_new(float, sg->dim),
                          .first_sample = (int) sg->f->samples->len };
     GError *err = NULL;
     segment_close(sg);
@@ -399,8 +402,8 @@ flush_batch(segmenter *sg, GArray *batch, float *pixels, float *embeds, GError *
     }
     source[i] = ref = n_enc++;
   }
-  if (ok && n_enc > 0 &&
-      clip_encode_images(sg->ctx, pixels, n_enc, embeds, NULL, &err) != CLIP_OK) {
+  if (ok && n_enc > 0
+      && clip_encode_images(sg->ctx, pixels, n_enc, embeds, NULL, &err) != CLIP_OK) {
     g_set_error(error, INGEST_ERROR, 1, "embedding failed: %s", err.message);
     ok = false;
   }
@@ -436,8 +439,7 @@ sample_stream_time(GstSample *s)
 }
 
 bool
-ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *f,
-            GError **error)
+ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *f, GError **error)
 {
   static const clip_model_info none = { .embed_dim = 1, .image_size = 1 };
   const clip_model_info *mi = p->decode_only ? &none : clip_model_get_info(p->model);
@@ -474,8 +476,8 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
     d->due_after_flush = 0;
     g_atomic_int_set(&d->keyframes, 1);
     if (!gst_element_seek(d->pipeline, 1.0, GST_FORMAT_TIME,
-                          GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_TRICKMODE |
-                              GST_SEEK_FLAG_TRICKMODE_KEY_UNITS,
+                          GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_TRICKMODE
+                              | GST_SEEK_FLAG_TRICKMODE_KEY_UNITS,
                           GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE)) {
       keyframes = false;
       f->decode = "all";
@@ -497,11 +499,11 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
     g_debug("%s: frame at %.3f s (%s)", uri, t, keyframes ? "key frames" : "all frames");
     /* Sparse key frames (long GOPs): trick mode would sample too rarely, so
      * continue with every frame decoded from the last sample on. */
-    if (keyframes && p->decode == INGEST_DECODE_AUTO && last_time >= 0 &&
-        t - last_time > 1.5 * p->interval + 1e-3) {
+    if (keyframes && p->decode == INGEST_DECODE_AUTO && last_time >= 0
+        && t - last_time > 1.5 * p->interval + 1e-3) {
       GstClockTime from = (GstClockTime) ((last_time + p->interval) * GST_SECOND);
-      g_debug("%s: key frames %.3f s apart, decoding all frames from %.3f s", uri,
-              t - last_time, last_time + p->interval);
+      g_debug("%s: key frames %.3f s apart, decoding all frames from %.3f s", uri, t - last_time,
+              last_time + p->interval);
       gst_sample_unref(s);
       keyframes = false;
       f->decode = "all";
@@ -549,7 +551,8 @@ ingest_file(clip_ctx *ctx, const ingest_params *p, const char *uri, store_file *
       last->duration = MIN(last->duration, f->duration - last->time);
     for (guint i = 0; i < f->segments->len; i++) {
       store_segment *g = &g_array_index(f->segments, store_segment, i);
-      store_sample *end = &g_array_index(f->samples, store_sample, g->first_sample + g->n_samples - 1);
+      store_sample *end =
+          &g_array_index(f->samples, store_sample, g->first_sample + g->n_samples - 1);
       g->end = end->time + end->duration;
     }
   }

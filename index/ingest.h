@@ -21,12 +21,12 @@ typedef enum {
 
 typedef struct {
   const clip_model *model;
-  double interval;      /* seconds between samples */
-  double merge;         /* cosine at or above which a sample joins the open segment */
+  double interval; /* seconds between samples */
+  double merge;    /* cosine at or above which a sample joins the open segment */
   ingest_decode decode;
-  int batch;            /* frames per clip_encode_images() call */
-  int thumb_width;      /* JPEG thumbnail width, 0: none */
-  bool decode_only;     /* sample without embedding (measures the decoder); model may be NULL */
+  int batch;        /* frames per clip_encode_images() call */
+  int thumb_width;  /* JPEG thumbnail width, 0: none */
+  bool decode_only; /* sample without embedding (measures the decoder); model may be NULL */
   /* The change gate (as the element's change-threshold and max-reuse): a
    * sample whose model input differs from the last embedded one by a mean
    * absolute difference below change_threshold (0: off) takes that one's

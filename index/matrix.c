@@ -38,11 +38,11 @@ try_map(segment_matrix *m, const char *path, int dim, int64_t generation, bool p
 
   if (fd < 0)
     return false;
-  if (fstat(fd, &st) != 0 || (size_t) st.st_size < sizeof h ||
-      pread(fd, &h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h.magic, MATRIX_MAGIC, 8) ||
-      h.version != MATRIX_VERSION || (int) h.dim != dim || h.generation != generation ||
-      h.n < 0 || (size_t) h.rows_offset != rows_offset_for(h.n) ||
-      (size_t) st.st_size != (size_t) h.rows_offset + (size_t) h.n * dim * sizeof(float)) {
+  if (fstat(fd, &st) != 0 || (size_t) st.st_size < sizeof h
+      || pread(fd, &h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h.magic, MATRIX_MAGIC, 8)
+      || h.version != MATRIX_VERSION || (int) h.dim != dim || h.generation != generation || h.n < 0
+      || (size_t) h.rows_offset != rows_offset_for(h.n)
+      || (size_t) st.st_size != (size_t) h.rows_offset + (size_t) h.n * dim * sizeof(float)) {
     close(fd);
     return false;
   }
@@ -77,8 +77,8 @@ write_all(int fd, const void *buf, size_t len)
 
 /* Written to a temporary name and renamed, so a reader never maps half a file. */
 static bool
-write_cache(const char *path, int dim, int64_t generation, const int64_t *ids,
-            const float *rows, int64_t n)
+write_cache(const char *path, int dim, int64_t generation, const int64_t *ids, const float *rows,
+            int64_t n)
 {
   char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -93,9 +93,9 @@ write_cache(const char *path, int dim, int64_t generation, const int64_t *ids,
   memcpy(h.magic, MATRIX_MAGIC, 8);
   h.ids_offset = sizeof h;
   h.rows_offset = rows_offset_for(n);
-  ok = write_all(fd, &h, sizeof h) && write_all(fd, ids, (size_t) n * sizeof *ids) &&
-       write_all(fd, zeros, h.rows_offset - sizeof h - (size_t) n * sizeof *ids) &&
-       write_all(fd, rows, (size_t) n * dim * sizeof *rows);
+  ok = write_all(fd, &h, sizeof h) && write_all(fd, ids, (size_t) n * sizeof *ids)
+       && write_all(fd, zeros, h.rows_offset - sizeof h - (size_t) n * sizeof *ids)
+       && write_all(fd, rows, (size_t) n * dim * sizeof *rows);
   ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
   if (!ok)
     unlink(tmp);
@@ -129,15 +129,14 @@ open_matrix(segment_matrix *m, store *s, const char *index_path, int dim, bool p
 }
 
 bool
-segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim,
-                    GError **error)
+segment_matrix_open(segment_matrix *m, store *s, const char *index_path, int dim, GError **error)
 {
   return open_matrix(m, s, index_path, dim, true, error);
 }
 
 bool
-segment_matrix_open_quant(segment_matrix *m, quant_matrix **quant, store *s,
-                          const char *index_path, int dim, GError **error)
+segment_matrix_open_quant(segment_matrix *m, quant_matrix **quant, store *s, const char *index_path,
+                          int dim, GError **error)
 {
   char *path;
 

@@ -21,13 +21,13 @@ struct quant_matrix {
   const float *rows;
   int64_t n;
   int dim;
-  int8_t *q;      /* [n, dim] */
-  float *scale;   /* [n] */
-  float *l1q;     /* [n] s·|q|_1 */
-  float *l1e;     /* [n] |e|_1 */
-  float *approx;  /* [n] scratch: the candidates' upper bounds */
-  int64_t *cand;  /* [n] scratch: candidate rows */
-  void *map;      /* when mapped from a file: q, scale, l1q, l1e point into it */
+  int8_t *q;     /* [n, dim] */
+  float *scale;  /* [n] */
+  float *l1q;    /* [n] s·|q|_1 */
+  float *l1e;    /* [n] |e|_1 */
+  float *approx; /* [n] scratch: the candidates' upper bounds */
+  int64_t *cand; /* [n] scratch: candidate rows */
+  void *map;     /* when mapped from a file: q, scale, l1q, l1e point into it */
   size_t map_size;
 };
 
@@ -88,8 +88,8 @@ quant_matrix_new(const float *rows, int64_t n, int dim)
   m->approx = g_new(float, MAX(n, 1));
   m->cand = g_new(int64_t, MAX(n, 1));
   for (int64_t r = 0; r < n; r++)
-    m->scale[r] = quantize(rows + (size_t) r * dim, dim, m->q + (size_t) r * dim, &m->l1q[r],
-                           &m->l1e[r]);
+    m->scale[r] =
+        quantize(rows + (size_t) r * dim, dim, m->q + (size_t) r * dim, &m->l1q[r], &m->l1e[r]);
   return m;
 }
 
@@ -132,8 +132,11 @@ quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation)
 {
   char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  quant_header h = { .version = QUANT_VERSION, .dim = m->dim, .n = m->n,
-                     .generation = generation, .q_offset = q_offset_for(m->n) };
+  quant_header h = { .version = QUANT_VERSION,
+                     .dim = m->dim,
+                     .n = m->n,
+                     .generation = generation,
+                     .q_offset = q_offset_for(m->n) };
   static const char zeros[64];
   size_t vec = (size_t) m->n * sizeof(float);
   bool ok;
@@ -143,10 +146,9 @@ quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation)
     return false;
   }
   memcpy(h.magic, QUANT_MAGIC, 8);
-  ok = write_all(fd, &h, sizeof h) && write_all(fd, m->scale, vec) &&
-       write_all(fd, m->l1q, vec) && write_all(fd, m->l1e, vec) &&
-       write_all(fd, zeros, h.q_offset - sizeof h - 3 * vec) &&
-       write_all(fd, m->q, (size_t) m->n * m->dim);
+  ok = write_all(fd, &h, sizeof h) && write_all(fd, m->scale, vec) && write_all(fd, m->l1q, vec)
+       && write_all(fd, m->l1e, vec) && write_all(fd, zeros, h.q_offset - sizeof h - 3 * vec)
+       && write_all(fd, m->q, (size_t) m->n * m->dim);
   ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
   if (!ok)
     unlink(tmp);
@@ -164,11 +166,11 @@ quant_matrix_map(const char *path, const float *rows, int64_t n, int dim, int64_
 
   if (fd < 0)
     return NULL;
-  if (fstat(fd, &st) != 0 || (size_t) st.st_size < sizeof h ||
-      pread(fd, &h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h.magic, QUANT_MAGIC, 8) ||
-      h.version != QUANT_VERSION || (int) h.dim != dim || h.n != n ||
-      h.generation != generation || (size_t) h.q_offset != q_offset_for(n) ||
-      (size_t) st.st_size != (size_t) h.q_offset + (size_t) n * dim) {
+  if (fstat(fd, &st) != 0 || (size_t) st.st_size < sizeof h
+      || pread(fd, &h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h.magic, QUANT_MAGIC, 8)
+      || h.version != QUANT_VERSION || (int) h.dim != dim || h.n != n || h.generation != generation
+      || (size_t) h.q_offset != q_offset_for(n)
+      || (size_t) st.st_size != (size_t) h.q_offset + (size_t) n * dim) {
     close(fd);
     return NULL;
   }
@@ -274,19 +276,13 @@ static gpointer
 scan(gpointer data)
 {
   scan_part *s = data;
-#define SCAN(D) scan_dim(s->m, D, s->r0, s->r1, s->p, s->t, s->fmax_, s->ymax, s->k, s->heap, &s->have)
+#define SCAN(D)                                                                                    \
+  scan_dim(s->m, D, s->r0, s->r1, s->p, s->t, s->fmax_, s->ymax, s->k, s->heap, &s->have)
   switch (s->m->dim) {
-  case 64:
-    s->nc = SCAN(64);
-    break;
-  case 512:
-    s->nc = SCAN(512);
-    break;
-  case 768:
-    s->nc = SCAN(768);
-    break;
-  default:
-    s->nc = SCAN(s->m->dim);
+  case 64: s->nc = SCAN(64); break;
+  case 512: s->nc = SCAN(512); break;
+  case 768: s->nc = SCAN(768); break;
+  default: s->nc = SCAN(s->m->dim);
   }
 #undef SCAN
   return NULL;
@@ -336,9 +332,15 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
   scan_part parts[8];
   GThread *threads[8] = { NULL };
   for (int i = 0; i < n_parts; i++) {
-    parts[i] = (scan_part) { .m = m, .r0 = m->n * i / n_parts, .r1 = m->n * (i + 1) / n_parts,
-                             .p = p, .t = t, .fmax_ = fmax_, .ymax = ymax, .k = k,
-                             .heap = heap + (size_t) i * k };
+    parts[i] = (scan_part){ .m = m,
+                            .r0 = m->n * i / n_parts,
+                            .r1 = m->n * (i + 1) / n_parts,
+                            .p = p,
+                            .t = t,
+                            .fmax_ = fmax_,
+                            .ymax = ymax,
+                            .k = k,
+                            .heap = heap + (size_t) i * k };
     if (i > 0)
       threads[i] = g_thread_try_new("quant-scan", scan, &parts[i], NULL);
   }

@@ -34,7 +34,6 @@ quant_matrix *quant_matrix_map(const char *path, const float *rows, int64_t n, i
 
 /* As search_top_k(); candidates (may be NULL) gets how many rows were
  * rescored exactly. */
-int quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits,
-                int64_t *candidates);
+int quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_t *candidates);
 
 #endif

@@ -52,8 +52,8 @@ search_top_k(const float *rows, int64_t n, int dim, const float *query, int k, s
    * range whatever n is. */
   for (int64_t r0 = 0; r0 < n; r0 += chunk) {
     int m = (int) MIN(chunk, n - r0);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, m, dim, 1.0f, rows + (size_t) r0 * dim, dim, query,
-                1, 0.0f, scores, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, m, dim, 1.0f, rows + (size_t) r0 * dim, dim, query, 1,
+                0.0f, scores, 1);
     for (int i = 0; i < m; i++) {
       if (have < k) {
         hits[have].row = r0 + i;

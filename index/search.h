@@ -11,7 +11,7 @@ typedef struct {
 
 /* scores = rows · query (rows [n, dim], unit norm) with one cblas_sgemv, then
  * the k best in descending score order into hits; returns how many. */
-int search_top_k(const float *rows, int64_t n, int dim, const float *query, int k,
-                 search_hit *hits, double *scan_seconds);
+int search_top_k(const float *rows, int64_t n, int dim, const float *query, int k, search_hit *hits,
+                 double *scan_seconds);
 
 #endif

@@ -27,15 +27,15 @@
 
 typedef struct {
   int64_t id;
-  char *path;   /* as indexed: absolute path, or the URI of a remote source */
-  bool local;   /* a file on this machine, which /api/video may serve */
+  char *path; /* as indexed: absolute path, or the URI of a remote source */
+  bool local; /* a file on this machine, which /api/video may serve */
   int64_t size, mtime;
 } served_file;
 
 typedef struct {
   const serve_params *p;
   segment_matrix mat;
-  quant_matrix *quant; /* the int8 copy the queries scan */
+  quant_matrix *quant;       /* the int8 copy the queries scan */
   GHashTable *files_by_id;   /* int64_t* -> served_file* (owned) */
   GHashTable *files_by_path; /* path -> served_file* */
   GBytes *page;
@@ -61,7 +61,7 @@ reply_json(SoupServerMessage *msg, guint status, cJSON *body)
 
 /* {"error": "..."}: every refusal says why, in the body as well. */
 static void G_GNUC_PRINTF(3, 4)
-reply_error(SoupServerMessage *msg, guint status, const char *fmt, ...)
+    reply_error(SoupServerMessage *msg, guint status, const char *fmt, ...)
 {
   va_list ap;
   cJSON *o = cJSON_CreateObject();
@@ -99,8 +99,8 @@ accept_request(server *sv, SoupServerMessage *msg, bool post)
   const char *method = soup_server_message_get_method(msg);
   SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(h, "X-Content-Type-Options", "nosniff");
-  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD &&
-      !(post && method == SOUP_METHOD_POST)) {
+  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD
+      && !(post && method == SOUP_METHOD_POST)) {
     soup_message_headers_replace(h, "Allow", post ? "GET, HEAD, POST" : "GET, HEAD");
     reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "only %s served here",
                 post ? "GET, HEAD and POST are" : "GET and HEAD are");
@@ -108,7 +108,7 @@ accept_request(server *sv, SoupServerMessage *msg, bool post)
   }
   if (!sv->p->public_listen) {
     const char *host =
-      soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Host");
+        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Host");
     char *local = g_strdup_printf("localhost:%u", sv->port);
     bool ok = host && (!strcmp(host, sv->host_port) || !strcmp(host, local));
     g_free(local);
@@ -219,9 +219,9 @@ on_search_early(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTa
   (void) path;
   (void) q;
   (void) data;
-  if (soup_server_message_get_method(msg) == SOUP_METHOD_POST &&
-      (soup_message_headers_get_encoding(req) != SOUP_ENCODING_CONTENT_LENGTH ||
-       soup_message_headers_get_content_length(req) > MAX_POST_BYTES)) {
+  if (soup_server_message_get_method(msg) == SOUP_METHOD_POST
+      && (soup_message_headers_get_encoding(req) != SOUP_ENCODING_CONTENT_LENGTH
+          || soup_message_headers_get_content_length(req) > MAX_POST_BYTES)) {
     soup_message_headers_append(soup_server_message_get_response_headers(msg), "Connection",
                                 "close");
     reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
@@ -246,8 +246,8 @@ on_search(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q
   }
   if (soup_server_message_get_method(msg) == SOUP_METHOD_POST) {
     GBytes *body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
-    const char *type = soup_message_headers_get_content_type(
-      soup_server_message_get_request_headers(msg), NULL);
+    const char *type =
+        soup_message_headers_get_content_type(soup_server_message_get_request_headers(msg), NULL);
     if (!type || g_ascii_strcasecmp(type, "application/x-www-form-urlencoded")) {
       reply_error(msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
                   "POST a form (application/x-www-form-urlencoded), not %s",
@@ -283,14 +283,12 @@ search(server *sv, SoupServerMessage *msg, GHashTable *q)
   double cpu0 = cpu_seconds();
 
   if (top_s && !g_ascii_string_to_unsigned(top_s, 10, 1, MAX_TOP, &top, NULL)) {
-    reply_error(msg, SOUP_STATUS_BAD_REQUEST, "top must be an integer from 1 to %d",
-                MAX_TOP);
+    reply_error(msg, SOUP_STATUS_BAD_REQUEST, "top must be an integer from 1 to %d", MAX_TOP);
     return;
   }
   if (!text == !like) {
     reply_error(msg, SOUP_STATUS_BAD_REQUEST,
-                "give either q (a text) or like (a segment id), not %s",
-                text ? "both" : "neither");
+                "give either q (a text) or like (a segment id), not %s", text ? "both" : "neither");
     return;
   }
   if (like) {
@@ -418,8 +416,8 @@ on_video(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
     return;
   }
   /* The file that was indexed, not whatever its name points to now. */
-  if (g_stat(f->path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != f->size ||
-      (int64_t) st.st_mtime != f->mtime) {
+  if (g_stat(f->path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != f->size
+      || (int64_t) st.st_mtime != f->mtime) {
     reply_error(msg, SOUP_STATUS_NOT_FOUND,
                 "file %" G_GINT64_FORMAT " is gone or has changed since it was indexed", id);
     return;
@@ -438,8 +436,8 @@ on_video(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
 
   SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
   SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
-  char *sniffed = g_content_type_guess(f->path, g_bytes_get_data(all, NULL),
-                                       MIN((gsize) total, 4096), NULL);
+  char *sniffed =
+      g_content_type_guess(f->path, g_bytes_get_data(all, NULL), MIN((gsize) total, 4096), NULL);
   char *mime = g_content_type_get_mime_type(sniffed);
   soup_message_headers_set_content_type(rh, mime ? mime : "application/octet-stream", NULL);
   soup_message_headers_replace(rh, "Accept-Ranges", "bytes");
@@ -468,8 +466,8 @@ on_video(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
   } else if (soup_message_headers_get_one(req, "Range")) {
     const char *r = soup_message_headers_get_one(req, "Range");
     /* "bytes=N-" with N past the end: unsatisfiable, not ignorable. */
-    if (g_str_has_prefix(r, "bytes=") && g_ascii_isdigit(r[6]) &&
-        g_ascii_strtoll(r + 6, NULL, 10) >= total)
+    if (g_str_has_prefix(r, "bytes=") && g_ascii_isdigit(r[6])
+        && g_ascii_strtoll(r + 6, NULL, 10) >= total)
       status = SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE;
   }
   soup_message_headers_remove(req, "Range"); /* keep libsoup's copying path out */
@@ -481,8 +479,7 @@ on_video(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *q,
                 (gint64) total);
   } else {
     soup_server_message_set_status(msg, status, NULL);
-    soup_message_body_append_bytes(soup_server_message_get_response_body(msg),
-                                   body ? body : all);
+    soup_message_body_append_bytes(soup_server_message_get_response_body(msg), body ? body : all);
   }
   if (body)
     g_bytes_unref(body);
@@ -569,10 +566,10 @@ serve_run(const serve_params *p, GError **error)
   sv.files_by_path = g_hash_table_new(g_str_hash, g_str_equal);
   /* The int8 copy is mapped from INDEX.qmatrix when current (made by a
    * search or an earlier start), else quantized here and saved. */
-  if (!segment_matrix_open_quant(&sv.mat, &sv.quant, p->st, p->index_path,
-                                 p->model->embed_dim, error) ||
-      !store_counts_get(p->st, &sv.counts, error) ||
-      !store_foreach_file(p->st, add_file, &sv, error))
+  if (!segment_matrix_open_quant(&sv.mat, &sv.quant, p->st, p->index_path, p->model->embed_dim,
+                                 error)
+      || !store_counts_get(p->st, &sv.counts, error)
+      || !store_foreach_file(p->st, add_file, &sv, error))
     goto out;
   if (!(sv.page = g_resources_lookup_data(PAGE_RESOURCE, 0, error)))
     goto out;
@@ -588,13 +585,13 @@ serve_run(const serve_params *p, GError **error)
   soup_server_add_handler(soup, "/api/video", on_video, &sv, NULL);
   /* Our own socket for a deeper accept queue than GLib's default of 10:
    * bursts of clients wait to be accepted instead of being retried. */
-  sock = g_socket_new(g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM,
-                      G_SOCKET_PROTOCOL_TCP, error);
+  sock = g_socket_new(g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                      error);
   if (!sock)
     goto out;
   g_socket_set_listen_backlog(sock, 256);
-  if (!g_socket_bind(sock, sa, TRUE, error) || !g_socket_listen(sock, error) ||
-      !soup_server_listen_socket(soup, sock, 0, error))
+  if (!g_socket_bind(sock, sa, TRUE, error) || !g_socket_listen(sock, error)
+      || !soup_server_listen_socket(soup, sock, 0, error))
     goto out;
   uris = soup_server_get_uris(soup);
   if (uris) {

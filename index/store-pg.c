@@ -14,7 +14,7 @@
 
 struct pgstore {
   PGconn *conn;
-  char *name; /* the URI with the password masked */
+  char *name;              /* the URI with the password masked */
   char host[256], pid[16]; /* this worker, as the queue records it */
 };
 
@@ -83,8 +83,8 @@ fail(pgstore *s, GError **error, const char *what)
 static PGresult *
 run(pgstore *s, const char *sql, const params *p, GError **error, const char *what)
 {
-  PGresult *r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->val : NULL,
-                             p ? p->len : NULL, p ? p->fmt : NULL, 1);
+  PGresult *r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->val : NULL, p ? p->len : NULL,
+                             p ? p->fmt : NULL, 1);
   ExecStatusType st = PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
     return r;
@@ -160,8 +160,8 @@ pgstore_mask_uri(const char *uri)
     return g_strdup(uri);
   host += 3;
   at = strchr(host, '@');
-  if (at && (!strchr(host, '/') || at < strchr(host, '/')) &&
-      (colon = memchr(host, ':', at - host)))
+  if (at && (!strchr(host, '/') || at < strchr(host, '/'))
+      && (colon = memchr(host, ':', at - host)))
     return g_strdup_printf("%.*s:***%s", (int) (colon - uri), uri, at);
   /* password=... in the query string */
   const char *pw = strstr(uri, "password=");
@@ -173,52 +173,52 @@ pgstore_mask_uri(const char *uri)
 }
 
 static const char schema_sql[] =
-  "CREATE TABLE schema_version (version integer NOT NULL);"
-  "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
-  "CREATE SEQUENCE generation;"
-  "CREATE TABLE files ("
-  "  id bigserial PRIMARY KEY,"
-  "  path bytea NOT NULL UNIQUE,"
-  "  uri bytea NOT NULL,"
-  "  size bigint NOT NULL,"
-  "  mtime bigint NOT NULL,"
-  "  duration double precision NOT NULL,"
-  "  width integer NOT NULL,"
-  "  height integer NOT NULL,"
-  "  decode text NOT NULL,"
-  "  indexed_at timestamptz NOT NULL DEFAULT now());"
-  "CREATE TABLE segments ("
-  "  id bigserial PRIMARY KEY,"
-  "  file_id bigint NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
-  "  start double precision NOT NULL,"
-  "  \"end\" double precision NOT NULL,"
-  "  samples integer NOT NULL,"
-  "  embedding bytea NOT NULL,"
-  "  thumbnail bytea);"
-  "CREATE INDEX segments_file ON segments(file_id);"
-  "CREATE TABLE samples ("
-  "  id bigserial PRIMARY KEY,"
-  "  segment_id bigint NOT NULL REFERENCES segments(id) ON DELETE CASCADE,"
-  "  time double precision NOT NULL,"
-  "  duration double precision NOT NULL,"
-  "  embedding bytea NOT NULL);"
-  "CREATE INDEX samples_segment ON samples(segment_id);"
-  /* The work queue: a worker owns a running entry while lease_until is in
-   * the future; its heartbeat moves lease_until on. */
-  "CREATE TABLE queue ("
-  "  id bigserial PRIMARY KEY,"
-  "  path bytea NOT NULL UNIQUE,"
-  "  uri bytea NOT NULL,"
-  "  size bigint NOT NULL,"
-  "  mtime bigint NOT NULL,"
-  "  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','running','done','failed')),"
-  "  attempts integer NOT NULL DEFAULT 0,"
-  "  host text, pid integer,"
-  "  lease_until timestamptz,"
-  "  error text,"
-  "  enqueued_at timestamptz NOT NULL DEFAULT now(),"
-  "  started_at timestamptz, finished_at timestamptz);"
-  "CREATE INDEX queue_state ON queue(state, id);";
+    "CREATE TABLE schema_version (version integer NOT NULL);"
+    "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+    "CREATE SEQUENCE generation;"
+    "CREATE TABLE files ("
+    "  id bigserial PRIMARY KEY,"
+    "  path bytea NOT NULL UNIQUE,"
+    "  uri bytea NOT NULL,"
+    "  size bigint NOT NULL,"
+    "  mtime bigint NOT NULL,"
+    "  duration double precision NOT NULL,"
+    "  width integer NOT NULL,"
+    "  height integer NOT NULL,"
+    "  decode text NOT NULL,"
+    "  indexed_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE segments ("
+    "  id bigserial PRIMARY KEY,"
+    "  file_id bigint NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+    "  start double precision NOT NULL,"
+    "  \"end\" double precision NOT NULL,"
+    "  samples integer NOT NULL,"
+    "  embedding bytea NOT NULL,"
+    "  thumbnail bytea);"
+    "CREATE INDEX segments_file ON segments(file_id);"
+    "CREATE TABLE samples ("
+    "  id bigserial PRIMARY KEY,"
+    "  segment_id bigint NOT NULL REFERENCES segments(id) ON DELETE CASCADE,"
+    "  time double precision NOT NULL,"
+    "  duration double precision NOT NULL,"
+    "  embedding bytea NOT NULL);"
+    "CREATE INDEX samples_segment ON samples(segment_id);"
+    /* The work queue: a worker owns a running entry while lease_until is in
+     * the future; its heartbeat moves lease_until on. */
+    "CREATE TABLE queue ("
+    "  id bigserial PRIMARY KEY,"
+    "  path bytea NOT NULL UNIQUE,"
+    "  uri bytea NOT NULL,"
+    "  size bigint NOT NULL,"
+    "  mtime bigint NOT NULL,"
+    "  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','running','done','failed')),"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  host text, pid integer,"
+    "  lease_until timestamptz,"
+    "  error text,"
+    "  enqueued_at timestamptz NOT NULL DEFAULT now(),"
+    "  started_at timestamptz, finished_at timestamptz);"
+    "CREATE INDEX queue_state ON queue(state, id);";
 
 /* Creates the schema once: concurrent first runs (many workers) serialize
  * on an advisory lock and all but the first find the tables made. */
@@ -229,9 +229,9 @@ check_schema(pgstore *s, bool create, GError **error)
   bool ok = false;
   int version = -1;
 
-  if (!exec(s, "BEGIN", error, "begin") ||
-      !exec(s, "SELECT pg_advisory_xact_lock(7236052)", error, "schema lock") ||
-      !(r = run(s, "SELECT to_regclass('schema_version') IS NOT NULL", NULL, error, "schema")))
+  if (!exec(s, "BEGIN", error, "begin")
+      || !exec(s, "SELECT pg_advisory_xact_lock(7236052)", error, "schema lock")
+      || !(r = run(s, "SELECT to_regclass('schema_version') IS NOT NULL", NULL, error, "schema")))
     goto out;
   bool exists = PQgetvalue(r, 0, 0)[0] != 0;
   PQclear(r);
@@ -242,8 +242,8 @@ check_schema(pgstore *s, bool create, GError **error)
     PQclear(r);
     if (version != STORE_SCHEMA_VERSION) {
       g_set_error(error, STORE_ERROR, 1,
-                  "%s: index schema version %d, this clip-index reads version %d", s->name,
-                  version, STORE_SCHEMA_VERSION);
+                  "%s: index schema version %d, this clip-index reads version %d", s->name, version,
+                  STORE_SCHEMA_VERSION);
       goto out;
     }
   } else if (!create) {
@@ -252,8 +252,8 @@ check_schema(pgstore *s, bool create, GError **error)
   } else {
     params p = { 0 };
     p_i64(&p, STORE_SCHEMA_VERSION);
-    if (!exec(s, schema_sql, error, "create schema") ||
-        !(r = run(s, "INSERT INTO schema_version VALUES ($1::integer)", &p, error, "schema")))
+    if (!exec(s, schema_sql, error, "create schema")
+        || !(r = run(s, "INSERT INTO schema_version VALUES ($1::integer)", &p, error, "schema")))
       goto out;
     PQclear(r);
   }
@@ -304,8 +304,8 @@ meta_get(pgstore *s, const char *key)
   PGresult *r;
   char *v = NULL;
   p_str(&p, key);
-  if (!(r = run(s, "SELECT value FROM meta WHERE key = convert_from($1::bytea, 'UTF8')", &p,
-                NULL, "meta")))
+  if (!(r = run(s, "SELECT value FROM meta WHERE key = convert_from($1::bytea, 'UTF8')", &p, NULL,
+                "meta")))
     return NULL;
   if (PQntuples(r) == 1)
     v = get_str(r, 0, 0);
@@ -348,9 +348,9 @@ pgstore_set_model(pgstore *s, const store_model *m, GError **error)
 {
   char dim[32];
   g_snprintf(dim, sizeof dim, "%d", m->embed_dim);
-  if (exec(s, "BEGIN", error, "begin") && meta_set(s, "model", m->model, error) &&
-      meta_set(s, "model_path", m->model_path, error) && meta_set(s, "embed_dim", dim, error) &&
-      meta_set(s, "embedding_type", "f32", error) && exec(s, "COMMIT", error, "commit"))
+  if (exec(s, "BEGIN", error, "begin") && meta_set(s, "model", m->model, error)
+      && meta_set(s, "model_path", m->model_path, error) && meta_set(s, "embed_dim", dim, error)
+      && meta_set(s, "embedding_type", "f32", error) && exec(s, "COMMIT", error, "commit"))
     return true;
   PQclear(PQexec(s->conn, "ROLLBACK"));
   return false;
@@ -365,8 +365,8 @@ pgstore_file_is_current(pgstore *s, const char *path, int64_t size, int64_t mtim
   p_str(&p, path);
   p_i64(&p, size);
   p_i64(&p, mtime);
-  if (!(r = run(s, "SELECT 1 FROM files WHERE path = $1::bytea AND size = $2 AND mtime = $3",
-                &p, NULL, "files")))
+  if (!(r = run(s, "SELECT 1 FROM files WHERE path = $1::bytea AND size = $2 AND mtime = $3", &p,
+                NULL, "files")))
     return false;
   current = PQntuples(r) == 1;
   PQclear(r);
@@ -392,7 +392,7 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
   if (!(r = run(s, "DELETE FROM files WHERE path = $1::bytea", &p, error, f->path)))
     goto fail;
   PQclear(r);
-  p = (params) { 0 };
+  p = (params){ 0 };
   p_str(&p, f->path);
   p_str(&p, f->uri);
   p_i64(&p, f->size);
@@ -413,7 +413,7 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
   seg_ids = g_new0(int64_t, f->segments->len + 1);
   for (guint i = 0; i < f->segments->len; i++) {
     const store_segment *g = &g_array_index(f->segments, store_segment, i);
-    p = (params) { 0 };
+    p = (params){ 0 };
     p_i64(&p, file_id);
     p_f64(&p, g->start);
     p_f64(&p, g->end);
@@ -436,7 +436,7 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
   }
   for (guint i = 0; i < f->samples->len; i++) {
     const store_sample *q = &g_array_index(f->samples, store_sample, i);
-    p = (params) { 0 };
+    p = (params){ 0 };
     p_i64(&p, seg_ids[q->segment]);
     p_f64(&p, q->time);
     p_f64(&p, q->duration);
@@ -451,7 +451,7 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
   /* Done in the same transaction as the rows: both or neither. A worker
    * whose lease was taken over finds no entry of its own and rolls back. */
   if (f->queue_id) {
-    p = (params) { 0 };
+    p = (params){ 0 };
     p_i64(&p, f->queue_id);
     p_str(&p, s->host);
     p_str(&p, s->pid);
@@ -470,8 +470,8 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
     }
   }
   /* A sequence, not a meta row: concurrent writers never wait on it. */
-  if (!exec(s, "SELECT nextval('generation')", error, "generation") ||
-      !exec(s, "COMMIT", error, "commit"))
+  if (!exec(s, "SELECT nextval('generation')", error, "generation")
+      || !exec(s, "COMMIT", error, "commit"))
     goto fail;
   g_free(seg_ids);
   return true;
@@ -484,7 +484,8 @@ fail:
 int64_t
 pgstore_generation(pgstore *s)
 {
-  PGresult *r = run(s, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM generation", NULL, NULL, "generation");
+  PGresult *r = run(s, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM generation",
+                    NULL, NULL, "generation");
   int64_t g = r && PQntuples(r) == 1 ? get_i64(r, 0, 0) : 0;
   PQclear(r);
   return g;
@@ -516,13 +517,13 @@ pgstore_load_matrix(pgstore *s, int dim, int64_t **ids_out, float **rows_out, in
 {
   int64_t n = 0, cap = 1024;
   int64_t *ids = g_new(int64_t, cap);
-  float *rows = g_new(float, (size_t) cap * dim);
+  float *rows = g_new(float, (size_t) cap *dim);
   bool ok = true;
   PGresult *r;
 
-  if (!PQsendQueryParams(s->conn, "SELECT id, embedding FROM segments ORDER BY id", 0, NULL,
-                         NULL, NULL, NULL, 1) ||
-      !PQsetSingleRowMode(s->conn)) {
+  if (!PQsendQueryParams(s->conn, "SELECT id, embedding FROM segments ORDER BY id", 0, NULL, NULL,
+                         NULL, NULL, 1)
+      || !PQsetSingleRowMode(s->conn)) {
     g_free(ids);
     g_free(rows);
     return fail(s, error, "segments");
@@ -541,7 +542,7 @@ pgstore_load_matrix(pgstore *s, int dim, int64_t **ids_out, float **rows_out, in
         if (n == cap) {
           cap *= 2;
           ids = g_renew(int64_t, ids, cap);
-          rows = g_renew(float, rows, (size_t) cap * dim);
+          rows = g_renew(float, rows, (size_t) cap *dim);
         }
         ids[n] = id;
         memcpy(rows + (size_t) n * dim, PQgetvalue(r, 0, 1), dim * sizeof(float));
@@ -607,15 +608,15 @@ pgstore_foreach_segment(pgstore *s, int dim, store_segment_fn fn, void *data, GE
   for (int i = 0; ok && i < PQntuples(r); i++) {
     if (PQgetlength(r, i, 5) != (int) (dim * sizeof(float))) {
       g_set_error(error, STORE_ERROR, 1,
-                  "%s: segment %" G_GINT64_FORMAT " has an embedding of the wrong size",
-                  s->name, get_i64(r, i, 0));
+                  "%s: segment %" G_GINT64_FORMAT " has an embedding of the wrong size", s->name,
+                  get_i64(r, i, 0));
       ok = false;
       break;
     }
     memcpy(row, PQgetvalue(r, i, 5), dim * sizeof(float));
     char *path = get_str(r, i, 1);
-    ok = fn(get_i64(r, i, 0), path, get_f64(r, i, 2), get_f64(r, i, 3), get_i32(r, i, 4), row,
-            dim, data);
+    ok = fn(get_i64(r, i, 0), path, get_f64(r, i, 2), get_f64(r, i, 3), get_i32(r, i, 4), row, dim,
+            data);
     g_free(path);
     if (!ok)
       g_set_error(error, STORE_ERROR, 1, "export stopped: write error");
@@ -628,8 +629,8 @@ pgstore_foreach_segment(pgstore *s, int dim, store_segment_fn fn, void *data, GE
 bool
 pgstore_foreach_file(pgstore *s, store_file_fn fn, void *data, GError **error)
 {
-  PGresult *r = run(s, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", NULL, error,
-                    "files");
+  PGresult *r =
+      run(s, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", NULL, error, "files");
   if (!r)
     return false;
   for (int i = 0; i < PQntuples(r); i++) {
@@ -671,8 +672,7 @@ pgstore_enqueue(pgstore *s, const char *path, const char *uri, int64_t size, int
 }
 
 int
-pgstore_claim(pgstore *s, int lease, int max_attempts, store_claim *c, bool *busy,
-              GError **error)
+pgstore_claim(pgstore *s, int lease, int max_attempts, store_claim *c, bool *busy, GError **error)
 {
   params p = { 0 };
   PGresult *r;
@@ -689,7 +689,7 @@ pgstore_claim(pgstore *s, int lease, int max_attempts, store_claim *c, bool *bus
                 &p, error, "queue")))
     return -1;
   PQclear(r);
-  p = (params) { 0 };
+  p = (params){ 0 };
   p_i64(&p, lease);
   p_str(&p, s->host);
   p_str(&p, s->pid);
@@ -698,7 +698,8 @@ pgstore_claim(pgstore *s, int lease, int max_attempts, store_claim *c, bool *bus
   if (!(r = run(s,
                 "UPDATE queue SET state = 'running', attempts = attempts + 1, "
                 "lease_until = now() + $1 * interval '1 second', "
-                "host = convert_from($2::bytea, 'UTF8'), pid = convert_from($3::bytea, 'UTF8')::integer, "
+                "host = convert_from($2::bytea, 'UTF8'), pid = convert_from($3::bytea, "
+                "'UTF8')::integer, "
                 "started_at = now() WHERE id = (SELECT id FROM queue WHERE state = 'queued' "
                 "OR (state = 'running' AND lease_until < now()) ORDER BY id "
                 "FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id, path, uri, size, mtime",
@@ -715,8 +716,8 @@ pgstore_claim(pgstore *s, int lease, int max_attempts, store_claim *c, bool *bus
   PQclear(r);
   if (got == 1)
     return 1;
-  if (!(r = run(s, "SELECT count(*) FROM queue WHERE state IN ('queued', 'running')", NULL,
-                error, "queue")))
+  if (!(r = run(s, "SELECT count(*) FROM queue WHERE state IN ('queued', 'running')", NULL, error,
+                "queue")))
     return -1;
   *busy = get_i64(r, 0, 0) > 0;
   PQclear(r);

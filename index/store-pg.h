@@ -24,12 +24,11 @@ bool pgstore_counts_get(pgstore *p, store_counts *c, GError **error);
 bool pgstore_load_matrix(pgstore *p, int dim, int64_t **ids, float **rows, int64_t *n,
                          GError **error);
 bool pgstore_get_segment(pgstore *p, int64_t id, store_hit *hit, GError **error);
-bool pgstore_foreach_segment(pgstore *p, int dim, store_segment_fn fn, void *data,
-                             GError **error);
+bool pgstore_foreach_segment(pgstore *p, int dim, store_segment_fn fn, void *data, GError **error);
 bool pgstore_foreach_file(pgstore *p, store_file_fn fn, void *data, GError **error);
 int64_t pgstore_generation(pgstore *p);
-bool pgstore_enqueue(pgstore *p, const char *path, const char *uri, int64_t size,
-                     int64_t mtime, bool *added, GError **error);
+bool pgstore_enqueue(pgstore *p, const char *path, const char *uri, int64_t size, int64_t mtime,
+                     bool *added, GError **error);
 int pgstore_claim(pgstore *p, int lease, int max_attempts, store_claim *c, bool *busy,
                   GError **error);
 bool pgstore_fail(pgstore *p, int64_t id, int max_attempts, const char *reason, GError **error);

@@ -18,46 +18,48 @@ struct store {
 
 /* Hands a call on a PostgreSQL index to store-pg.c. */
 #ifdef HAVE_LIBPQ
-#define PG_CALL(call)                                                                          \
-  do {                                                                                         \
-    if (s->pg)                                                                                 \
-      return call;                                                                             \
+#define PG_CALL(call)                                                                              \
+  do {                                                                                             \
+    if (s->pg)                                                                                     \
+      return call;                                                                                 \
   } while (0)
 #else
-#define PG_CALL(call) do {} while (0)
+#define PG_CALL(call)                                                                              \
+  do {                                                                                             \
+  } while (0)
 #endif
 
 #define STORE_ERROR g_quark_from_static_string("clip-index-store")
 
 static const char schema_sql[] =
-  "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-  "CREATE TABLE files ("
-  "  id INTEGER PRIMARY KEY,"
-  "  path TEXT NOT NULL UNIQUE,"
-  "  uri TEXT NOT NULL,"
-  "  size INTEGER NOT NULL,"
-  "  mtime INTEGER NOT NULL,"
-  "  duration REAL NOT NULL,"
-  "  width INTEGER NOT NULL,"
-  "  height INTEGER NOT NULL,"
-  "  decode TEXT NOT NULL,"
-  "  indexed_at INTEGER NOT NULL);"
-  "CREATE TABLE segments ("
-  "  id INTEGER PRIMARY KEY,"
-  "  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
-  "  start REAL NOT NULL,"
-  "  end REAL NOT NULL,"
-  "  samples INTEGER NOT NULL,"
-  "  embedding BLOB NOT NULL,"
-  "  thumbnail BLOB);"
-  "CREATE INDEX segments_file ON segments(file_id);"
-  "CREATE TABLE samples ("
-  "  id INTEGER PRIMARY KEY,"
-  "  segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,"
-  "  time REAL NOT NULL,"
-  "  duration REAL NOT NULL,"
-  "  embedding BLOB NOT NULL);"
-  "CREATE INDEX samples_segment ON samples(segment_id);";
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE files ("
+    "  id INTEGER PRIMARY KEY,"
+    "  path TEXT NOT NULL UNIQUE,"
+    "  uri TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  mtime INTEGER NOT NULL,"
+    "  duration REAL NOT NULL,"
+    "  width INTEGER NOT NULL,"
+    "  height INTEGER NOT NULL,"
+    "  decode TEXT NOT NULL,"
+    "  indexed_at INTEGER NOT NULL);"
+    "CREATE TABLE segments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+    "  start REAL NOT NULL,"
+    "  end REAL NOT NULL,"
+    "  samples INTEGER NOT NULL,"
+    "  embedding BLOB NOT NULL,"
+    "  thumbnail BLOB);"
+    "CREATE INDEX segments_file ON segments(file_id);"
+    "CREATE TABLE samples ("
+    "  id INTEGER PRIMARY KEY,"
+    "  segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,"
+    "  time REAL NOT NULL,"
+    "  duration REAL NOT NULL,"
+    "  embedding BLOB NOT NULL);"
+    "CREATE INDEX samples_segment ON samples(segment_id);";
 
 static bool
 fail(store *s, GError **error, const char *what)
@@ -133,38 +135,38 @@ store_open(const char *path, bool create, GError **error)
     goto fail;
   version = user_version(s);
   if (version < 0) {
-    g_set_error(error, STORE_ERROR, 1, "%s: not an SQLite index (%s)", path,
-                sqlite3_errmsg(s->db));
+    g_set_error(error, STORE_ERROR, 1, "%s: not an SQLite index (%s)", path, sqlite3_errmsg(s->db));
     goto fail;
   }
   if (version == 0) {
     sqlite3_stmt *st;
     bool empty = false;
-    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL)
+        == SQLITE_OK) {
       empty = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
       sqlite3_finalize(st);
     }
     if (!empty) {
       g_set_error(error, STORE_ERROR, 1,
                   "%s: an SQLite database that is not a clip-index index (user_version 0 "
-                  "and tables present)", path);
+                  "and tables present)",
+                  path);
       goto fail;
     }
     if (!create) {
       g_set_error(error, STORE_ERROR, 1, "%s: empty index (run clip-index add first)", path);
       goto fail;
     }
-    char *sql = g_strdup_printf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
-                                schema_sql, STORE_SCHEMA_VERSION);
+    char *sql = g_strdup_printf("BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema_sql,
+                                STORE_SCHEMA_VERSION);
     bool ok = exec(s, sql, error);
     g_free(sql);
     if (!ok)
       goto fail;
   } else if (version != STORE_SCHEMA_VERSION) {
     g_set_error(error, STORE_ERROR, 1,
-                "%s: index schema version %d, this clip-index reads version %d", path,
-                version, STORE_SCHEMA_VERSION);
+                "%s: index schema version %d, this clip-index reads version %d", path, version,
+                STORE_SCHEMA_VERSION);
     goto fail;
   }
   return s;
@@ -192,8 +194,7 @@ meta_get(store *s, const char *key)
 {
   sqlite3_stmt *st;
   char *v = NULL;
-  if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
     return NULL;
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   if (sqlite3_step(st) == SQLITE_ROW)
@@ -207,8 +208,9 @@ meta_set(store *s, const char *key, const char *value, GError **error)
 {
   sqlite3_stmt *st;
   bool ok;
-  if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", -1,
-                         &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", -1, &st,
+                         NULL)
+      != SQLITE_OK)
     return fail(s, error, "meta");
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
@@ -238,10 +240,9 @@ store_set_model(store *s, const store_model *m, GError **error)
   PG_CALL(pgstore_set_model(s->pg, m, error));
   char dim[32];
   g_snprintf(dim, sizeof dim, "%d", m->embed_dim);
-  return exec(s, "BEGIN IMMEDIATE", error) && meta_set(s, "model", m->model, error) &&
-         meta_set(s, "model_path", m->model_path, error) &&
-         meta_set(s, "embed_dim", dim, error) && meta_set(s, "embedding_type", "f32", error) &&
-         exec(s, "COMMIT", error);
+  return exec(s, "BEGIN IMMEDIATE", error) && meta_set(s, "model", m->model, error)
+         && meta_set(s, "model_path", m->model_path, error) && meta_set(s, "embed_dim", dim, error)
+         && meta_set(s, "embedding_type", "f32", error) && exec(s, "COMMIT", error);
 }
 
 void
@@ -257,8 +258,9 @@ store_file_is_current(store *s, const char *path, int64_t size, int64_t mtime)
   PG_CALL(pgstore_file_is_current(s->pg, path, size, mtime));
   sqlite3_stmt *st;
   bool current = false;
-  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM files WHERE path=? AND size=? AND mtime=?", -1,
-                         &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM files WHERE path=? AND size=? AND mtime=?", -1, &st,
+                         NULL)
+      != SQLITE_OK)
     return false;
   sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, size);
@@ -280,19 +282,22 @@ store_put_file(store *s, const store_file *f, GError **error)
 
   if (!exec(s, "BEGIN IMMEDIATE", error))
     return false;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM files WHERE path=?", -1, &del, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "INSERT INTO files(path, uri, size, mtime, duration, width, height, "
-                         "decode, indexed_at) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now'))",
-                         -1, &file, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "INSERT INTO segments(file_id, start, end, samples, embedding, "
-                         "thumbnail) VALUES (?,?,?,?,?,?)",
-                         -1, &seg, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->db,
-                         "INSERT INTO samples(segment_id, time, duration, embedding) "
-                         "VALUES (?,?,?,?)",
-                         -1, &smp, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM files WHERE path=?", -1, &del, NULL) != SQLITE_OK
+      || sqlite3_prepare_v2(s->db,
+                            "INSERT INTO files(path, uri, size, mtime, duration, width, height, "
+                            "decode, indexed_at) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now'))",
+                            -1, &file, NULL)
+             != SQLITE_OK
+      || sqlite3_prepare_v2(s->db,
+                            "INSERT INTO segments(file_id, start, end, samples, embedding, "
+                            "thumbnail) VALUES (?,?,?,?,?,?)",
+                            -1, &seg, NULL)
+             != SQLITE_OK
+      || sqlite3_prepare_v2(s->db,
+                            "INSERT INTO samples(segment_id, time, duration, embedding) "
+                            "VALUES (?,?,?,?)",
+                            -1, &smp, NULL)
+             != SQLITE_OK)
     goto fail;
 
   sqlite3_bind_text(del, 1, f->path, -1, SQLITE_STATIC);
@@ -399,7 +404,8 @@ store_counts_get(store *s, store_counts *c, GError **error)
                          "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM segments), "
                          "(SELECT count(*) FROM samples), "
                          "(SELECT coalesce(sum(duration), 0) FROM files)",
-                         -1, &st, NULL) != SQLITE_OK)
+                         -1, &st, NULL)
+      != SQLITE_OK)
     return fail(s, error, "counts");
   ok = sqlite3_step(st) == SQLITE_ROW;
   if (ok) {
@@ -420,11 +426,11 @@ store_load_matrix(store *s, int dim, int64_t **ids_out, float **rows_out, int64_
   sqlite3_stmt *st;
   int64_t n = 0, cap = 1024;
   int64_t *ids = g_new(int64_t, cap);
-  float *rows = g_new(float, (size_t) cap * dim);
+  float *rows = g_new(float, (size_t) cap *dim);
   int rc;
 
-  if (sqlite3_prepare_v2(s->db, "SELECT id, embedding FROM segments ORDER BY id", -1, &st,
-                         NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(s->db, "SELECT id, embedding FROM segments ORDER BY id", -1, &st, NULL)
+      != SQLITE_OK) {
     g_free(ids);
     g_free(rows);
     return fail(s, error, "segments");
@@ -432,15 +438,15 @@ store_load_matrix(store *s, int dim, int64_t **ids_out, float **rows_out, int64_
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (sqlite3_column_bytes(st, 1) != (int) (dim * sizeof(float))) {
       g_set_error(error, STORE_ERROR, 1,
-                  "%s: segment %" G_GINT64_FORMAT " has a %d-byte embedding, expected %d",
-                  s->path, (int64_t) sqlite3_column_int64(st, 0), sqlite3_column_bytes(st, 1),
+                  "%s: segment %" G_GINT64_FORMAT " has a %d-byte embedding, expected %d", s->path,
+                  (int64_t) sqlite3_column_int64(st, 0), sqlite3_column_bytes(st, 1),
                   (int) (dim * sizeof(float)));
       goto fail;
     }
     if (n == cap) {
       cap *= 2;
       ids = g_renew(int64_t, ids, cap);
-      rows = g_renew(float, rows, (size_t) cap * dim);
+      rows = g_renew(float, rows, (size_t) cap *dim);
     }
     ids[n] = sqlite3_column_int64(st, 0);
     memcpy(rows + (size_t) n * dim, sqlite3_column_blob(st, 1), dim * sizeof(float));
@@ -472,7 +478,8 @@ store_get_segment(store *s, int64_t id, store_hit *hit, GError **error)
   if (sqlite3_prepare_v2(s->db,
                          "SELECT f.path, s.start, s.end, s.samples, s.thumbnail FROM segments s "
                          "JOIN files f ON f.id = s.file_id WHERE s.id = ?",
-                         -1, &st, NULL) != SQLITE_OK)
+                         -1, &st, NULL)
+      != SQLITE_OK)
     return fail(s, error, "segment");
   sqlite3_bind_int64(st, 1, id);
   ok = sqlite3_step(st) == SQLITE_ROW;
@@ -506,13 +513,14 @@ store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError
   if (sqlite3_prepare_v2(s->db,
                          "SELECT s.id, f.path, s.start, s.end, s.samples, s.embedding "
                          "FROM segments s JOIN files f ON f.id = s.file_id ORDER BY s.id",
-                         -1, &st, NULL) != SQLITE_OK)
+                         -1, &st, NULL)
+      != SQLITE_OK)
     return fail(s, error, "segments");
   float *row = g_new(float, dim); /* BLOBs carry no alignment guarantee */
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (sqlite3_column_bytes(st, 5) != (int) (dim * sizeof(float))) {
-      g_set_error(error, STORE_ERROR, 1, "%s: segment %" G_GINT64_FORMAT
-                  " has an embedding of the wrong size", s->path,
+      g_set_error(error, STORE_ERROR, 1,
+                  "%s: segment %" G_GINT64_FORMAT " has an embedding of the wrong size", s->path,
                   (int64_t) sqlite3_column_int64(st, 0));
       sqlite3_finalize(st);
       g_free(row);
@@ -520,8 +528,8 @@ store_foreach_segment(store *s, int dim, store_segment_fn fn, void *data, GError
     }
     memcpy(row, sqlite3_column_blob(st, 5), dim * sizeof(float));
     if (!fn(sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
-            sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
-            sqlite3_column_int(st, 4), row, dim, data)) {
+            sqlite3_column_double(st, 2), sqlite3_column_double(st, 3), sqlite3_column_int(st, 4),
+            row, dim, data)) {
       sqlite3_finalize(st);
       g_free(row);
       g_set_error(error, STORE_ERROR, 1, "export stopped: write error");
@@ -539,8 +547,9 @@ store_foreach_file(store *s, store_file_fn fn, void *data, GError **error)
   PG_CALL(pgstore_foreach_file(s->pg, fn, data, error));
   sqlite3_stmt *st;
   int rc;
-  if (sqlite3_prepare_v2(s->db, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", -1,
-                         &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT id, path, uri, size, mtime FROM files ORDER BY id", -1, &st,
+                         NULL)
+      != SQLITE_OK)
     return fail(s, error, "files");
   while ((rc = sqlite3_step(st)) == SQLITE_ROW)
     fn(sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
@@ -570,8 +579,8 @@ store_is_shared(store *s)
 }
 
 bool
-store_enqueue(store *s, const char *path, const char *uri, int64_t size, int64_t mtime,
-              bool *added, GError **error)
+store_enqueue(store *s, const char *path, const char *uri, int64_t size, int64_t mtime, bool *added,
+              GError **error)
 {
   PG_CALL(pgstore_enqueue(s->pg, path, uri, size, mtime, added, error));
   (void) path, (void) uri, (void) size, (void) mtime, (void) added;
@@ -579,8 +588,7 @@ store_enqueue(store *s, const char *path, const char *uri, int64_t size, int64_t
 }
 
 int
-store_claim_file(store *s, int lease, int max_attempts, store_claim *c, bool *busy,
-                 GError **error)
+store_claim_file(store *s, int lease, int max_attempts, store_claim *c, bool *busy, GError **error)
 {
   PG_CALL(pgstore_claim(s->pg, lease, max_attempts, c, busy, error));
   (void) lease, (void) max_attempts, (void) c, (void) busy;
@@ -589,8 +597,7 @@ store_claim_file(store *s, int lease, int max_attempts, store_claim *c, bool *bu
 }
 
 bool
-store_fail_file(store *s, int64_t queue_id, int max_attempts, const char *reason,
-                GError **error)
+store_fail_file(store *s, int64_t queue_id, int max_attempts, const char *reason, GError **error)
 {
   PG_CALL(pgstore_fail(s->pg, queue_id, max_attempts, reason, error));
   (void) queue_id, (void) max_attempts, (void) reason;

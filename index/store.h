@@ -72,8 +72,7 @@ typedef struct {
 bool store_counts_get(store *s, store_counts *c, GError **error);
 
 /* The segment matrix: ids [n], rows [n, dim] (unit norm), both g_malloc'ed. */
-bool store_load_matrix(store *s, int dim, int64_t **ids, float **rows, int64_t *n,
-                       GError **error);
+bool store_load_matrix(store *s, int dim, int64_t **ids, float **rows, int64_t *n, GError **error);
 
 /* Details of one segment for printing a hit. */
 typedef struct {

@@ -33,7 +33,8 @@ main(int argc, char **argv)
     fprintf(stderr, "synth-index: %s\n", e->message);
     return 1;
   }
-  store_model m = { .model = argv[2], .model_path = g_canonicalize_filename(argv[2], NULL),
+  store_model m = { .model = argv[2],
+                    .model_path = g_canonicalize_filename(argv[2], NULL),
                     .embed_dim = dim };
   if (!store_set_model(s, &m, &e)) {
     fprintf(stderr, "synth-index: %s\n", e->message);
@@ -43,14 +44,20 @@ main(int argc, char **argv)
   for (int64_t done = 0, k = 0; done < n; k++) {
     int64_t count = MIN(per_file, n - done);
     char *path = g_strdup_printf("/archive/synthetic-%06" G_GINT64_FORMAT ".mp4", k);
-    store_file f = { .path = path, .uri = path, .size = count, .mtime = 0,
-                     .duration = (double) count, .width = 1920, .height = 1080,
+    store_file f = { .path = path,
+                     .uri = path,
+                     .size = count,
+                     .mtime = 0,
+                     .duration = (double) count,
+                     .width = 1920,
+                     .height = 1080,
                      .decode = "keyframes" };
     f.segments = g_array_new(FALSE, TRUE, sizeof(store_segment));
     f.samples = g_array_new(FALSE, TRUE, sizeof(store_sample));
     for (int64_t i = 0; i < count; i++) {
-      store_segment g = { .start = (double) i, .end = (double) i + 1, .n_samples = 1,
-                          .embedding = g_new(float, dim) };
+      store_segment g = {
+        .start = (double) i, .end = (double) i + 1, .n_samples = 1, .embedding = g_new(float, dim)
+      };
       double norm = 0;
       for (int j = 0; j < dim; j++) {
         g.embedding[j] = (float) g_rand_double_range(rnd, -1, 1);

@@ -90,11 +90,16 @@ onednn_bf16_to_f32(const uint16_t *src, float *dst, size_t n)
 
 #ifndef CLIP_HAVE_ONEDNN
 
-bool onednn_built(void) { return false; }
+bool
+onednn_built(void)
+{
+  return false;
+}
 
 #define UNBUILT(err)                                                                               \
-  clip_set_error(err, CLIP_ERR_UNSUPPORTED, "oneDNN backend: this build has no oneDNN "            \
-                                            "(configure with -Donednn=enabled and libdnnl-dev)")
+  clip_set_error(err, CLIP_ERR_UNSUPPORTED,                                                        \
+                 "oneDNN backend: this build has no oneDNN "                                       \
+                 "(configure with -Donednn=enabled and libdnnl-dev)")
 
 onednn_engine *
 onednn_engine_new(int n_threads, clip_error *err)
@@ -103,8 +108,17 @@ onednn_engine_new(int n_threads, clip_error *err)
   UNBUILT(err);
   return NULL;
 }
-void onednn_engine_free(onednn_engine *eng) { (void) eng; }
-int onednn_engine_threads(const onednn_engine *eng) { (void) eng; return 0; }
+void
+onednn_engine_free(onednn_engine *eng)
+{
+  (void) eng;
+}
+int
+onednn_engine_threads(const onednn_engine *eng)
+{
+  (void) eng;
+  return 0;
+}
 onednn_linear *
 onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const float *b, int K, int N,
                   bool bf16, int m_hint, clip_error *err)
@@ -114,22 +128,29 @@ onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const flo
   return NULL;
 }
 onednn_linear *
-onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts,
-                        bool transposed, const float *b, int K, int N, bool bf16, int m_hint,
-                        clip_error *err)
+onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts, bool transposed,
+                        const float *b, int K, int N, bool bf16, int m_hint, clip_error *err)
 {
   (void) eng, (void) parts, (void) n_parts, (void) transposed, (void) b, (void) K, (void) N;
   (void) bf16, (void) m_hint;
   UNBUILT(err);
   return NULL;
 }
-void onednn_linear_free(onednn_linear *lin) { (void) lin; }
+void
+onednn_linear_free(onednn_linear *lin)
+{
+  (void) lin;
+}
 void
 onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16)
 {
   (void) eng, (void) weights, (void) bf16;
 }
-void onednn_engine_save_pack_file(onednn_engine *eng) { (void) eng; }
+void
+onednn_engine_save_pack_file(onednn_engine *eng)
+{
+  (void) eng;
+}
 clip_status
 onednn_linear_warm(onednn_linear *lin, int M, onednn_act act, bool residual, clip_error *err)
 {
@@ -142,8 +163,18 @@ onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh, clip_erro
   (void) eng, (void) n, (void) T, (void) H, (void) Dh;
   return UNBUILT(err);
 }
-size_t onednn_linear_bytes(const onednn_linear *lin) { (void) lin; return 0; }
-bool onednn_linear_is_bf16(const onednn_linear *lin) { (void) lin; return false; }
+size_t
+onednn_linear_bytes(const onednn_linear *lin)
+{
+  (void) lin;
+  return 0;
+}
+bool
+onednn_linear_is_bf16(const onednn_linear *lin)
+{
+  (void) lin;
+  return false;
+}
 onednn_exec *
 onednn_exec_new(onednn_engine *eng, clip_error *err)
 {
@@ -151,8 +182,17 @@ onednn_exec_new(onednn_engine *eng, clip_error *err)
   UNBUILT(err);
   return NULL;
 }
-void onednn_exec_free(onednn_exec *ex) { (void) ex; }
-const char *onednn_exec_last_impl(const onednn_exec *ex) { (void) ex; return "none"; }
+void
+onednn_exec_free(onednn_exec *ex)
+{
+  (void) ex;
+}
+const char *
+onednn_exec_last_impl(const onednn_exec *ex)
+{
+  (void) ex;
+  return "none";
+}
 clip_status
 onednn_linear_run(onednn_exec *ex, onednn_linear *lin, const float *x, int M, float *y,
                   onednn_act act, bool residual, clip_error *err)
@@ -195,7 +235,7 @@ typedef enum { KEY_LINEAR = 1, KEY_QK, KEY_SOFTMAX, KEY_PV } key_kind;
 
 typedef struct {
   int kind;
-  int M, K, N;       /* linear; attention: n, T, H, Dh in M, K, N, Dh */
+  int M, K, N; /* linear; attention: n, T, H, Dh in M, K, N, Dh */
   int Dh;
   int act, residual, bias, bf16;
 } prim_key;
@@ -213,7 +253,7 @@ typedef struct pack_file pack_file;
 struct onednn_engine {
   dnnl_engine_t engine;
   int threads;
-  GMutex lock; /* guards the cache below */
+  GMutex lock;        /* guards the cache below */
   prim_entry **cache; /* entries never move: another thread may hold one */
   int n_cache, cap_cache;
   pack_file *pack; /* the packed-weight file, or NULL */
@@ -225,7 +265,7 @@ struct onednn_linear {
   bool bf16;
   dnnl_memory_desc_t wei_md; /* the primitive's preferred (blocked) layout */
   dnnl_memory_t wei, bias;
-  void *wei_buf;    /* the packed weights when this layer owns them (else in the pack file) */
+  void *wei_buf; /* the packed weights when this layer owns them (else in the pack file) */
   size_t bytes;
 };
 
@@ -241,7 +281,11 @@ struct onednn_exec {
   const char *last_impl;
 };
 
-bool onednn_built(void) { return true; }
+bool
+onednn_built(void)
+{
+  return true;
+}
 
 static const char *
 dnnl_name(dnnl_status_t s)
@@ -360,7 +404,8 @@ linear_pd(onednn_engine *eng, int M, int K, int N, bool bf16, bool bias, onednn_
   if (residual)
     TRY(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
   TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
-  TRY(dnnl_primitive_desc_create(pd, &desc, attr, eng->engine, NULL), "matmul primitive descriptor");
+  TRY(dnnl_primitive_desc_create(pd, &desc, attr, eng->engine, NULL),
+      "matmul primitive descriptor");
 out:
   if (po)
     dnnl_post_ops_destroy(po);
@@ -477,8 +522,8 @@ struct pack_file {
   void *map;        /* the valid file's mapping, or NULL */
   size_t map_len;
   const pack_record *recs;
-  bool stale;        /* some layer was packed here: write the file */
-  GThread *writer;   /* writing it, or NULL */
+  bool stale;           /* some layer was packed here: write the file */
+  GThread *writer;      /* writing it, or NULL */
   onednn_linear **made; /* the layers in creation order, for the writer */
   int n_made, cap_made;
 };
@@ -645,8 +690,7 @@ void
 onednn_engine_save_pack_file(onednn_engine *eng)
 {
   pack_file *pf = eng ? eng->pack : NULL;
-  if (!pf || pf->writer || (!pf->stale && pf->n_made == (int) pf->want.n_layers)
-      || pf->n_made == 0)
+  if (!pf || pf->writer || (!pf->stale && pf->n_made == (int) pf->want.n_layers) || pf->n_made == 0)
     return;
   size_t total = 0;
   for (int i = 0; i < pf->n_made; i++)
@@ -665,8 +709,8 @@ onednn_engine_save_pack_file(onednn_engine *eng)
     free(j->recs), free(j->data), g_free(j->path), free(j);
     return;
   }
-  uint64_t at = (sizeof j->h + (size_t) pf->n_made * sizeof *j->recs + PACK_ALIGN - 1)
-                & ~(PACK_ALIGN - 1);
+  uint64_t at =
+      (sizeof j->h + (size_t) pf->n_made * sizeof *j->recs + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
   for (int i = 0; i < pf->n_made; i++) {
     pack_record *r = &j->recs[i];
     r->K = pf->made[i]->K, r->N = pf->made[i]->N;
@@ -694,9 +738,8 @@ onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const flo
 }
 
 onednn_linear *
-onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts,
-                        bool transposed, const float *b, int K, int N, bool bf16, int m_hint,
-                        clip_error *err)
+onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts, bool transposed,
+                        const float *b, int K, int N, bool bf16, int m_hint, clip_error *err)
 {
   clip_status st = CLIP_OK;
   dnnl_primitive_desc_t pd = NULL, rpd = NULL;
@@ -709,9 +752,11 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
 
   if (!eng || !parts || n_parts < 1 || K <= 0 || N <= 0 || N % n_parts
       || (n_parts > 1 && !transposed)) {
-    clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: expected weights [K][N] with K, N > 0 (or "
-                                      "[N][K] in parts of equal rows), found K=%d N=%d in %d "
-                                      "part(s)", K, N, n_parts);
+    clip_set_error(err, CLIP_ERR_ARG,
+                   "oneDNN linear: expected weights [K][N] with K, N > 0 (or "
+                   "[N][K] in parts of equal rows), found K=%d N=%d in %d "
+                   "part(s)",
+                   K, N, n_parts);
     return NULL;
   }
   for (int p = 0; p < n_parts; p++)
@@ -733,7 +778,8 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
   /* The layout the matmul wants for this shape and about this many rows. */
   md_2d(&any_md, K, N, bf16 ? dnnl_bf16 : dnnl_f32, dnnl_format_tag_any);
   if (linear_pd(eng, m_hint > 0 ? m_hint : 64, K, N, bf16, b != NULL, ONEDNN_ACT_NONE, false,
-                &any_md, &pd, err) != CLIP_OK) {
+                &any_md, &pd, err)
+      != CLIP_OK) {
     st = err ? err->status : CLIP_ERR_UNSUPPORTED;
     goto out;
   }
@@ -783,8 +829,8 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
     }
     TRY(dnnl_memory_create(&lin->wei, &lin->wei_md, eng->engine, lin->wei_buf),
         "packed weight memory");
-    TRY(dnnl_reorder_primitive_desc_create(&rpd, &plain_md, eng->engine, &lin->wei_md,
-                                           eng->engine, NULL),
+    TRY(dnnl_reorder_primitive_desc_create(&rpd, &plain_md, eng->engine, &lin->wei_md, eng->engine,
+                                           NULL),
         "weight reorder description");
     TRY(dnnl_primitive_create(&reorder, rpd), "weight reorder");
     TRY(dnnl_stream_create(&stream, eng->engine, dnnl_stream_default_flags), "stream");
@@ -835,8 +881,16 @@ onednn_linear_free(onednn_linear *lin)
   free(lin);
 }
 
-size_t onednn_linear_bytes(const onednn_linear *lin) { return lin ? lin->bytes : 0; }
-bool onednn_linear_is_bf16(const onednn_linear *lin) { return lin && lin->bf16; }
+size_t
+onednn_linear_bytes(const onednn_linear *lin)
+{
+  return lin ? lin->bytes : 0;
+}
+bool
+onednn_linear_is_bf16(const onednn_linear *lin)
+{
+  return lin && lin->bf16;
+}
 
 onednn_exec *
 onednn_exec_new(onednn_engine *eng, clip_error *err)
@@ -914,7 +968,7 @@ run_prim(onednn_exec *ex, prim_entry *e, run_arg *a, int n, clip_error *err)
       TRY(dnnl_memory_create(&m, a[i].md, ex->eng->engine, a[i].ptr), "memory object");
       own[n_own++] = m;
     }
-    args[n_args++] = (dnnl_exec_arg_t) { a[i].arg, m };
+    args[n_args++] = (dnnl_exec_arg_t){ a[i].arg, m };
   }
   if (e->scratch_bytes) {
     dnnl_memory_desc_t smd;
@@ -923,7 +977,7 @@ run_prim(onednn_exec *ex, prim_entry *e, run_arg *a, int n, clip_error *err)
     dnnl_memory_t m;
     TRY(dnnl_memory_create(&m, &smd, ex->eng->engine, ex->scratch), "scratchpad memory");
     own[n_own++] = m;
-    args[n_args++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, m };
+    args[n_args++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, m };
   }
   use_threads(ex->eng);
   ex->last_impl = e->impl;
@@ -1051,7 +1105,8 @@ make_softmax(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primi
   TRY(dnnl_softmax_forward_desc_init(&desc, dnnl_forward_inference, &md, 1), "softmax description");
   TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
   TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
-  TRY(dnnl_primitive_desc_create(pd, &desc, attr, eng->engine, NULL), "softmax primitive descriptor");
+  TRY(dnnl_primitive_desc_create(pd, &desc, attr, eng->engine, NULL),
+      "softmax primitive descriptor");
 out:
   if (attr)
     dnnl_primitive_attr_destroy(attr);
@@ -1086,8 +1141,10 @@ clip_status
 onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh, clip_error *err)
 {
   if (!eng || n <= 0 || T <= 0 || H <= 0 || Dh <= 0)
-    return clip_set_error(err, CLIP_ERR_ARG, "oneDNN attention: bad arguments (n=%d T=%d H=%d "
-                                             "Dh=%d)", n, T, H, Dh);
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "oneDNN attention: bad arguments (n=%d T=%d H=%d "
+                          "Dh=%d)",
+                          n, T, H, Dh);
   prim_key key;
   memset(&key, 0, sizeof key);
   key.M = n, key.K = T, key.N = H, key.Dh = Dh;
@@ -1109,12 +1166,15 @@ onednn_attention(onednn_exec *ex, const float *qkv, int n, int T, int H, int Dh,
 {
   clip_status st;
   if (!ex || !qkv || !out || n <= 0 || T <= 0 || H <= 0 || Dh <= 0)
-    return clip_set_error(err, CLIP_ERR_ARG, "oneDNN attention: bad arguments (n=%d T=%d H=%d "
-                                             "Dh=%d)", n, T, H, Dh);
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "oneDNN attention: bad arguments (n=%d T=%d H=%d "
+                          "Dh=%d)",
+                          n, T, H, Dh);
   size_t ns = (size_t) n * H * T * T;
   size_t have = ex->scores_len * sizeof(float);
   if (!grow((void **) &ex->scores, &have, ns * sizeof(float)))
-    return clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN attention: scores [%d][%d][%d][%d]", n, H, T, T);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN attention: scores [%d][%d][%d][%d]", n, H, T,
+                          T);
   ex->scores_len = have / sizeof(float);
 
   prim_key key;

@@ -76,8 +76,7 @@ bool onednn_linear_is_bf16(const onednn_linear *lin);
  * will use, so that the first frame does not pay for them. */
 clip_status onednn_linear_warm(onednn_linear *lin, int M, onednn_act act, bool residual,
                                clip_error *err);
-clip_status onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh,
-                                  clip_error *err);
+clip_status onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh, clip_error *err);
 
 /* Per-thread execution state: a stream and a scratchpad that grows only when
  * a new shape needs more. */

@@ -123,8 +123,9 @@ need(loader *ld, const char *name, int n_dims, ...)
     char e[128], f[128];
     format_shape(e, sizeof e, n_dims, want);
     format_shape(f, sizeof f, t->n_dims, t->shape);
-    clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: tensor '%s': expected shape %s (from %s), found %s",
-                   ld->file, name, e, ld->config, f);
+    clip_set_error(ld->err, CLIP_ERR_FORMAT,
+                   "%s: tensor '%s': expected shape %s (from %s), found %s", ld->file, name, e,
+                   ld->config, f);
     return NULL;
   }
   return t;
@@ -181,8 +182,8 @@ as_f32(loader *ld, const st_tensor *t)
   if (direct)
     return all_finite(ld, t->name, direct, (size_t) t->n_elements) ? direct : NULL;
   float *copy = alloc_floats(ld, (size_t) t->n_elements, t->name);
-  if (!copy || st_to_f32(t, copy, ld->err) != CLIP_OK ||
-      !all_finite(ld, t->name, copy, (size_t) t->n_elements))
+  if (!copy || st_to_f32(t, copy, ld->err) != CLIP_OK
+      || !all_finite(ld, t->name, copy, (size_t) t->n_elements))
     return NULL;
   st_release(ld->f, t);
   return copy;
@@ -246,8 +247,8 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
 {
   char n[256], nb[256];
 #define NAME(buf, suffix) (snprintf(buf, sizeof buf, "%s%s", prefix, suffix), buf)
-  if (!norm(ld, &blk->ln1, prefix, "layer_norm1.weight", "layer_norm1.bias", width) ||
-      !norm(ld, &blk->ln2, prefix, "layer_norm2.weight", "layer_norm2.bias", width))
+  if (!norm(ld, &blk->ln1, prefix, "layer_norm1.weight", "layer_norm1.bias", width)
+      || !norm(ld, &blk->ln2, prefix, "layer_norm2.weight", "layer_norm2.bias", width))
     return false;
 
   /* q, k, v are the row blocks of one fused [3·width][width] layer (the
@@ -256,7 +257,7 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
   float *b = alloc_floats(ld, 3 * (size_t) width, "qkv bias");
   if (!b)
     return false;
-  blk->qkv = (clip_linear) { NULL, b, width, 3 * width, true, 3, { NULL } };
+  blk->qkv = (clip_linear){ NULL, b, width, 3 * width, true, 3, { NULL } };
   for (int p = 0; p < 3; p++) {
     char suffix[64];
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.weight", parts[p]);
@@ -264,35 +265,37 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
       return false;
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
     const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
-    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK ||
-        !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width))
+    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK
+        || !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width))
       return false;
   }
 
   return linear_from_torch(ld, &blk->attn_out,
                            NEED2(ld, NAME(n, "self_attn.out_proj.weight"), width, width),
-                           NEED1(ld, NAME(nb, "self_attn.out_proj.bias"), width), width, width) &&
-         linear_from_torch(ld, &blk->fc1, NEED2(ld, NAME(n, "mlp.fc1.weight"), mlp, width),
-                           NEED1(ld, NAME(nb, "mlp.fc1.bias"), mlp), width, mlp) &&
-         linear_from_torch(ld, &blk->fc2, NEED2(ld, NAME(n, "mlp.fc2.weight"), width, mlp),
-                           NEED1(ld, NAME(nb, "mlp.fc2.bias"), width), mlp, width);
+                           NEED1(ld, NAME(nb, "self_attn.out_proj.bias"), width), width, width)
+         && linear_from_torch(ld, &blk->fc1, NEED2(ld, NAME(n, "mlp.fc1.weight"), mlp, width),
+                              NEED1(ld, NAME(nb, "mlp.fc1.bias"), mlp), width, mlp)
+         && linear_from_torch(ld, &blk->fc2, NEED2(ld, NAME(n, "mlp.fc2.weight"), width, mlp),
+                              NEED1(ld, NAME(nb, "mlp.fc2.bias"), width), mlp, width);
 }
 
 static bool
 block_openclip(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
 {
   char n[256], nb[256];
-  return norm(ld, &blk->ln1, prefix, "ln_1.weight", "ln_1.bias", width) &&
-         norm(ld, &blk->ln2, prefix, "ln_2.weight", "ln_2.bias", width) &&
+  return norm(ld, &blk->ln1, prefix, "ln_1.weight", "ln_1.bias", width)
+         && norm(ld, &blk->ln2, prefix, "ln_2.weight", "ln_2.bias", width) &&
          /* in_proj_weight rows are q | k | v: the fused layout already. */
-         linear_from_torch(ld, &blk->qkv, NEED2(ld, NAME(n, "attn.in_proj_weight"), 3 * width, width),
-                           NEED1(ld, NAME(nb, "attn.in_proj_bias"), 3 * width), width, 3 * width) &&
-         linear_from_torch(ld, &blk->attn_out, NEED2(ld, NAME(n, "attn.out_proj.weight"), width, width),
-                           NEED1(ld, NAME(nb, "attn.out_proj.bias"), width), width, width) &&
-         linear_from_torch(ld, &blk->fc1, NEED2(ld, NAME(n, "mlp.c_fc.weight"), mlp, width),
-                           NEED1(ld, NAME(nb, "mlp.c_fc.bias"), mlp), width, mlp) &&
-         linear_from_torch(ld, &blk->fc2, NEED2(ld, NAME(n, "mlp.c_proj.weight"), width, mlp),
-                           NEED1(ld, NAME(nb, "mlp.c_proj.bias"), width), mlp, width);
+         linear_from_torch(ld, &blk->qkv,
+                           NEED2(ld, NAME(n, "attn.in_proj_weight"), 3 * width, width),
+                           NEED1(ld, NAME(nb, "attn.in_proj_bias"), 3 * width), width, 3 * width)
+         && linear_from_torch(ld, &blk->attn_out,
+                              NEED2(ld, NAME(n, "attn.out_proj.weight"), width, width),
+                              NEED1(ld, NAME(nb, "attn.out_proj.bias"), width), width, width)
+         && linear_from_torch(ld, &blk->fc1, NEED2(ld, NAME(n, "mlp.c_fc.weight"), mlp, width),
+                              NEED1(ld, NAME(nb, "mlp.c_fc.bias"), mlp), width, mlp)
+         && linear_from_torch(ld, &blk->fc2, NEED2(ld, NAME(n, "mlp.c_proj.weight"), width, mlp),
+                              NEED1(ld, NAME(nb, "mlp.c_proj.bias"), width), mlp, width);
 #undef NAME
 }
 
@@ -349,15 +352,16 @@ weights_hf(loader *ld)
   const clip_model_info *in = &m->info;
   int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
   int grid = in->image_size / p;
-  m->token_embed = as_f32(ld, NEED2(ld, "text_model.embeddings.token_embedding.weight",
-                                    in->vocab_size, tw));
+  m->token_embed =
+      as_f32(ld, NEED2(ld, "text_model.embeddings.token_embedding.weight", in->vocab_size, tw));
   if (!m->token_embed)
     return false;
-  m->text_pos = as_f32(ld, NEED2(ld, "text_model.embeddings.position_embedding.weight",
-                                 in->context_length, tw));
-  if (!m->text_pos || !tower(ld, &m->text, "text_model.encoder.layers.%d.", true) ||
-      !norm(ld, &m->ln_final, "text_model.final_layer_norm.", "weight", "bias", tw) ||
-      !linear_from_torch_nobias(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw), tw, d))
+  m->text_pos = as_f32(
+      ld, NEED2(ld, "text_model.embeddings.position_embedding.weight", in->context_length, tw));
+  if (!m->text_pos || !tower(ld, &m->text, "text_model.encoder.layers.%d.", true)
+      || !norm(ld, &m->ln_final, "text_model.final_layer_norm.", "weight", "bias", tw)
+      || !linear_from_torch_nobias(ld, &m->text_proj, NEED2(ld, "text_projection.weight", d, tw),
+                                   tw, d))
     return false;
 
   if (!linear_from_torch_nobias(ld, &m->patch_embed,
@@ -368,14 +372,14 @@ weights_hf(loader *ld)
   m->class_embed = as_f32(ld, NEED1(ld, "vision_model.embeddings.class_embedding", vw));
   if (!m->class_embed)
     return false;
-  m->vision_pos = as_f32(ld, NEED2(ld, "vision_model.embeddings.position_embedding.weight",
-                                   1 + grid * grid, vw));
-  return m->vision_pos && norm(ld, &m->ln_pre, "vision_model.pre_layrnorm.", "weight", "bias", vw) &&
-         tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true) &&
-         norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw) &&
-         linear_from_torch_nobias(ld, &m->visual_proj, NEED2(ld, "visual_projection.weight", d, vw),
-                                  vw, d) &&
-         logit_scale(ld, "logit_scale");
+  m->vision_pos = as_f32(
+      ld, NEED2(ld, "vision_model.embeddings.position_embedding.weight", 1 + grid * grid, vw));
+  return m->vision_pos && norm(ld, &m->ln_pre, "vision_model.pre_layrnorm.", "weight", "bias", vw)
+         && tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true)
+         && norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw)
+         && linear_from_torch_nobias(ld, &m->visual_proj,
+                                     NEED2(ld, "visual_projection.weight", d, vw), vw, d)
+         && logit_scale(ld, "logit_scale");
 }
 
 static bool
@@ -389,25 +393,25 @@ weights_openclip(loader *ld)
   if (!m->token_embed)
     return false;
   m->text_pos = as_f32(ld, NEED2(ld, "positional_embedding", in->context_length, tw));
-  if (!m->text_pos || !tower(ld, &m->text, "transformer.resblocks.%d.", false) ||
-      !norm(ld, &m->ln_final, "ln_final.", "weight", "bias", tw) ||
-      !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
+  if (!m->text_pos || !tower(ld, &m->text, "transformer.resblocks.%d.", false)
+      || !norm(ld, &m->ln_final, "ln_final.", "weight", "bias", tw)
+      || !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
     return false;
 
-  if (!linear_from_torch_nobias(ld, &m->patch_embed,
-                                need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3,
-                                     (int64_t) p, (int64_t) p),
-                                3 * p * p, vw))
+  if (!linear_from_torch_nobias(
+          ld, &m->patch_embed,
+          need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
+          3 * p * p, vw))
     return false;
   m->class_embed = as_f32(ld, NEED1(ld, "visual.class_embedding", vw));
   if (!m->class_embed)
     return false;
   m->vision_pos = as_f32(ld, NEED2(ld, "visual.positional_embedding", 1 + grid * grid, vw));
-  return m->vision_pos && norm(ld, &m->ln_pre, "visual.ln_pre.", "weight", "bias", vw) &&
-         tower(ld, &m->vision, "visual.transformer.resblocks.%d.", false) &&
-         norm(ld, &m->ln_post, "visual.ln_post.", "weight", "bias", vw) &&
-         linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d) &&
-         logit_scale(ld, "logit_scale");
+  return m->vision_pos && norm(ld, &m->ln_pre, "visual.ln_pre.", "weight", "bias", vw)
+         && tower(ld, &m->vision, "visual.transformer.resblocks.%d.", false)
+         && norm(ld, &m->ln_post, "visual.ln_post.", "weight", "bias", vw)
+         && linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d)
+         && logit_scale(ld, "logit_scale");
 }
 
 /* ---- configuration ---- */
@@ -426,8 +430,7 @@ cfg_int(cfg_reader *r, const cJSON *obj, const char *section, const char *key, i
   const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
   if (!v || r->failed)
     return def;
-  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-      fabs(v->valuedouble) > 2e9) {
+  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 2e9) {
     char *text = cJSON_PrintUnformatted(v);
     clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s%s%s: expected an integer, found %.64s", r->file,
                    section, *section ? "." : "", key, text ? text : "?");
@@ -478,8 +481,8 @@ cfg_triple(cfg_reader *r, const cJSON *obj, const char *key, float out[3], bool 
   float tmp[3];
   int i = 0;
   for (const cJSON *e = ok ? v->child : NULL; e; e = e->next, i++) {
-    ok = ok && cJSON_IsNumber(e) && isfinite(e->valuedouble) && fabs(e->valuedouble) < 1e6 &&
-         (!positive || e->valuedouble > 0);
+    ok = ok && cJSON_IsNumber(e) && isfinite(e->valuedouble) && fabs(e->valuedouble) < 1e6
+         && (!positive || e->valuedouble > 0);
     tmp[i] = ok ? (float) e->valuedouble : 0;
   }
   if (!ok) {
@@ -878,14 +881,13 @@ typedef enum { NAMING_UNKNOWN, NAMING_HF, NAMING_OPENCLIP } naming;
 static naming
 detect_naming(const st_file *f)
 {
-  if (st_find(f, "text_model.embeddings.token_embedding.weight") ||
-      st_find(f, "vision_model.embeddings.patch_embedding.weight"))
+  if (st_find(f, "text_model.embeddings.token_embedding.weight")
+      || st_find(f, "vision_model.embeddings.patch_embedding.weight"))
     return NAMING_HF;
   if (st_find(f, "token_embedding.weight") || st_find(f, "visual.conv1.weight"))
     return NAMING_OPENCLIP;
   return NAMING_UNKNOWN;
 }
-
 
 /* Float tensors the model did not read mean the configuration describes
  * less than the file holds (fewer layers, most often): the forward pass
@@ -898,8 +900,8 @@ check_all_used(const loader *ld)
   const st_tensor *first = NULL;
   for (int i = 0; i < st_count(ld->f); i++) {
     const st_tensor *t = st_get(ld->f, i);
-    bool weight = (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16) &&
-                  t->n_dims > 0;
+    bool weight =
+        (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16) && t->n_dims > 0;
     if (!ld->used[i] && weight) {
       unused++;
       if (!first)
@@ -908,10 +910,11 @@ check_all_used(const loader *ld)
   }
   if (!unused)
     return CLIP_OK;
-  return clip_set_error(ld->err, CLIP_ERR_FORMAT,
-                        "%s: %d tensor%s not used by the model that %s describes, first '%s' (does it "
-                        "declare fewer layers than the file holds?)",
-                        ld->file, unused, unused == 1 ? " is" : "s are", ld->config, first->name);
+  return clip_set_error(
+      ld->err, CLIP_ERR_FORMAT,
+      "%s: %d tensor%s not used by the model that %s describes, first '%s' (does it "
+      "declare fewer layers than the file holds?)",
+      ld->file, unused, unused == 1 ? " is" : "s are", ld->config, first->name);
 }
 
 /* Which files a path names: a directory with config.json (Hugging Face), a
@@ -993,8 +996,8 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
                           config, weights);
       goto out;
     }
-    if ((st = config_hf(in, config, err)) != CLIP_OK ||
-        (st = check_sizes(in, config, err)) != CLIP_OK)
+    if ((st = config_hf(in, config, err)) != CLIP_OK
+        || (st = check_sizes(in, config, err)) != CLIP_OK)
       goto out;
     char *pp = g_build_filename(dir, "preprocessor_config.json", NULL);
     if (is_file(pp))
@@ -1008,8 +1011,8 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     oc_config = g_build_filename(dir, "open_clip_config.json", NULL);
     if (!is_file(oc_config))
       g_free(oc_config), oc_config = NULL;
-    if ((st = config_openclip(in, f, oc_config, err)) != CLIP_OK ||
-        (st = check_sizes(in, oc_config ? oc_config : weights, err)) != CLIP_OK)
+    if ((st = config_openclip(in, f, oc_config, err)) != CLIP_OK
+        || (st = check_sizes(in, oc_config ? oc_config : weights, err)) != CLIP_OK)
       goto out;
     in->naming = "openclip";
     ld.config = oc_config ? "open_clip_config.json" : "the other tensor shapes";
@@ -1025,8 +1028,9 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   m->text.heads = in->text_heads, m->text.mlp = in->text_mlp;
   m->vision.width = in->vision_width, m->vision.layers = in->vision_layers;
   m->vision.heads = in->vision_heads, m->vision.mlp = in->vision_mlp;
-  const st_tensor *probe = st_find(f, nm == NAMING_HF ? "text_model.embeddings.token_embedding.weight"
-                                                      : "token_embedding.weight");
+  const st_tensor *probe =
+      st_find(f, nm == NAMING_HF ? "text_model.embeddings.token_embedding.weight"
+                                 : "token_embedding.weight");
   in->dtype = probe ? st_dtype_name(probe->dtype) : "F32";
 
   ld.used = calloc((size_t) st_count(f) + 1, sizeof *ld.used);

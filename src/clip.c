@@ -97,8 +97,7 @@ clip_tokenize_padded(const clip_model *model, const char *text, int32_t *ids, cl
   if (!model->tokenizer)
     return clip_set_error(err, CLIP_ERR_UNSUPPORTED, "%s: the model has no vocab.json/merges.txt",
                           model->path);
-  return clip_tokenizer_encode_padded(model->tokenizer, text, ids, model->info.context_length,
-                                      err);
+  return clip_tokenizer_encode_padded(model->tokenizer, text, ids, model->info.context_length, err);
 }
 
 clip_status
@@ -121,8 +120,8 @@ clip_encode_texts(clip_ctx *ctx, const int32_t *ids, int n, int len, float *embe
     return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: NULL argument");
   const clip_model *m = ctx->model;
   if (n <= 0)
-    return clip_set_error(err, CLIP_ERR_ARG,
-                          "clip_encode_texts: n is %d, expected at least 1 text", n);
+    return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: n is %d, expected at least 1 text",
+                          n);
   if (len <= 0 || len > m->info.context_length)
     return clip_set_error(err, CLIP_ERR_ARG,
                           "clip_encode_texts: len is %d, expected 1 to %d (context length)", len,

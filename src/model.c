@@ -23,18 +23,18 @@ model_layers(clip_model *m, model_layer *out)
 {
   int n = 0, grid = m->info.patch_size > 0 ? m->info.image_size / m->info.patch_size : 0;
   int Tv = grid * grid + 1, Tt = m->info.context_length;
-  out[n++] = (model_layer) { &m->patch_embed, grid * grid };
-  out[n++] = (model_layer) { &m->visual_proj, 1 };
-  out[n++] = (model_layer) { &m->text_proj, 1 };
+  out[n++] = (model_layer){ &m->patch_embed, grid * grid };
+  out[n++] = (model_layer){ &m->visual_proj, 1 };
+  out[n++] = (model_layer){ &m->text_proj, 1 };
   const clip_tower *towers[2] = { &m->vision, &m->text };
   for (int t = 0; t < 2; t++)
     for (int l = 0; towers[t]->blocks && l < towers[t]->layers; l++) {
       clip_block *b = &towers[t]->blocks[l];
       int M = t == 0 ? Tv : Tt;
-      out[n++] = (model_layer) { &b->qkv, M };
-      out[n++] = (model_layer) { &b->attn_out, M };
-      out[n++] = (model_layer) { &b->fc1, M };
-      out[n++] = (model_layer) { &b->fc2, M };
+      out[n++] = (model_layer){ &b->qkv, M };
+      out[n++] = (model_layer){ &b->attn_out, M };
+      out[n++] = (model_layer){ &b->fc1, M };
+      out[n++] = (model_layer){ &b->fc2, M };
     }
   return n;
 }

@@ -15,22 +15,22 @@ struct clip_model {
   char *path;
 
   /* vision tower */
-  clip_linear patch_embed;     /* in 3·P·P (c, y, x order as conv1), out width, no bias */
-  const float *class_embed;    /* [width] */
-  const float *vision_pos;     /* [1 + grid², width] */
+  clip_linear patch_embed;  /* in 3·P·P (c, y, x order as conv1), out width, no bias */
+  const float *class_embed; /* [width] */
+  const float *vision_pos;  /* [1 + grid², width] */
   clip_norm ln_pre, ln_post;
   clip_tower vision;
-  clip_linear visual_proj;     /* in width, out embed_dim, no bias */
+  clip_linear visual_proj; /* in width, out embed_dim, no bias */
 
   /* text tower */
-  const float *token_embed;    /* [vocab, width] */
-  const float *text_pos;       /* [context, width] */
+  const float *token_embed; /* [vocab, width] */
+  const float *text_pos;    /* [context, width] */
   clip_tower text;
   clip_norm ln_final;
-  clip_linear text_proj;       /* in width, out embed_dim, no bias */
+  clip_linear text_proj; /* in width, out embed_dim, no bias */
   int32_t eot_id, sot_id;
 
-  clip_tokenizer *tokenizer;   /* NULL when the checkpoint has no vocab files */
+  clip_tokenizer *tokenizer; /* NULL when the checkpoint has no vocab files */
 
   /* Ownership: the checkpoint files' bytes, and the blocks allocated for
    * converted or re-laid-out tensors. Freed by clip_model_free(). Embedding,
@@ -42,7 +42,7 @@ struct clip_model {
   void **owned;
   int n_owned, cap_owned;
 
-  clip_params params;    /* backend resolved at load (never DEFAULT afterwards) */
+  clip_params params; /* backend resolved at load (never DEFAULT afterwards) */
   /* The backend's model state (ops.c): for oneDNN the engine and each
    * layer's prepacked weights; the plain w of those layers is then NULL
    * (clip_model_pack_layers). NULL for OpenBLAS. */
@@ -51,9 +51,9 @@ struct clip_model {
 
 /* Packs one linear layer for a backend: parts are the layer's weight
  * matrix in lin's layout, in n_parts consecutive row blocks (HF's separate
- * q, k, v; one block otherwise), valid during the call only; m_hint is the row count the layer usually runs at (one image, one
- * full-length text), which picks the packed layout. The backend keeps its
- * copy, keyed by lin. */
+ * q, k, v; one block otherwise), valid during the call only; m_hint is the row count the layer
+ * usually runs at (one image, one full-length text), which picks the packed layout. The backend
+ * keeps its copy, keyed by lin. */
 typedef clip_status (*clip_layer_pack_fn)(void *user, const clip_linear *lin,
                                           const float *const *parts, int n_parts, int m_hint,
                                           clip_error *err);

@@ -257,8 +257,8 @@ warm_vision(clip_model *m, onednn_model *om, clip_error *err)
     if (st != CLIP_OK)
       return st;
   }
-  return onednn_attention_warm(om->eng, 1, T, m->vision.heads,
-                               m->vision.width / m->vision.heads, err);
+  return onednn_attention_warm(om->eng, 1, T, m->vision.heads, m->vision.width / m->vision.heads,
+                               err);
 }
 
 /* The oneDNN backend's pack hook (clip_model_pack_layers): reorders one
@@ -359,7 +359,7 @@ profile_add(ops_profile *p, bool attention, int M, int K, int N, int hd, double 
     }
   }
   if (p->n < (int) (sizeof p->e / sizeof p->e[0]))
-    p->e[p->n++] = (ops_profile_entry) { attention, M, K, N, hd, 1, seconds };
+    p->e[p->n++] = (ops_profile_entry){ attention, M, K, N, hd, 1, seconds };
 }
 
 static void linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
@@ -436,16 +436,15 @@ pow2_avx2(__m256i k)
 __attribute__((target("avx2,fma"))) static void
 quick_gelu_avx2(float *y, size_t n)
 {
-  const __m256 c = _mm256_set1_ps(-1.702f), lo = _mm256_set1_ps(-87.3f),
-               hi = _mm256_set1_ps(88.7f), log2e = _mm256_set1_ps(1.44269504088896341f),
-               ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f),
-               one = _mm256_set1_ps(1.0f);
+  const __m256 c = _mm256_set1_ps(-1.702f), lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.7f),
+               log2e = _mm256_set1_ps(1.44269504088896341f), ln2_hi = _mm256_set1_ps(0.693359375f),
+               ln2_lo = _mm256_set1_ps(-2.12194440e-4f), one = _mm256_set1_ps(1.0f);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_loadu_ps(y + i);
     __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(c, x), lo), hi);
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(t, log2e),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 k =
+        _mm256_round_ps(_mm256_mul_ps(t, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(k, ln2_hi, t);
     r = _mm256_fnmadd_ps(k, ln2_lo, r);
     __m256 p = _mm256_set1_ps(1.9875691500e-4f);
@@ -458,8 +457,8 @@ quick_gelu_avx2(float *y, size_t n)
     /* 2^k through the exponent bits; k is in [-126, 128] after the clamp,
      * and 2^128 is split as 2·2^127 so the exponent field never overflows. */
     const __m256i ki = _mm256_cvtps_epi32(k), k1 = _mm256_srai_epi32(ki, 1);
-    const __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, pow2_avx2(k1)),
-                                   pow2_avx2(_mm256_sub_epi32(ki, k1)));
+    const __m256 e =
+        _mm256_mul_ps(_mm256_mul_ps(p, pow2_avx2(k1)), pow2_avx2(_mm256_sub_epi32(ki, k1)));
     _mm256_storeu_ps(y + i, _mm256_div_ps(x, _mm256_add_ps(one, e)));
   }
   for (; i < n; i++)
@@ -564,8 +563,8 @@ linear_run(const ops_backend *be, const clip_linear *lin, const float *x, int M,
       return;
     onednn_linear *prep = g_hash_table_lookup(st->layers, lin);
     if (!prep) {
-      clip_set_error(&st->err, CLIP_ERR_ARG, "linear layer [%d→%d] was not prepared for oneDNN",
-                     K, N);
+      clip_set_error(&st->err, CLIP_ERR_ARG, "linear layer [%d→%d] was not prepared for oneDNN", K,
+                     N);
       return;
     }
     static const onednn_act acts[] = { [OPS_EPI_NONE] = ONEDNN_ACT_NONE,
@@ -721,9 +720,8 @@ norm_rows(const void *arg, long r0, long r1, int worker)
                  j->out + (size_t) r0 * j->ld_out, j->ld_out, (int) (r1 - r0));
 }
 
-static void layer_norm_rows_run(const ops_backend *be, const clip_norm *norm, int width,
-                                float eps, const float *in, int ld_in, float *out, int ld_out,
-                                int rows);
+static void layer_norm_rows_run(const ops_backend *be, const clip_norm *norm, int width, float eps,
+                                const float *in, int ld_in, float *out, int ld_out, int rows);
 
 void
 ops_layer_norm_rows(const ops_backend *be, const clip_norm *norm, int width, float eps,

@@ -14,11 +14,11 @@ struct clip_pool {
   pthread_mutex_t mu;
   pthread_cond_t go, done;
   pthread_t *threads;
-  int n, started;       /* workers including the caller; threads running */
-  atomic_ulong round;   /* bumped for every clip_pool_run() (and to quit) */
-  atomic_int pending;   /* threads still in this round */
+  int n, started;     /* workers including the caller; threads running */
+  atomic_ulong round; /* bumped for every clip_pool_run() (and to quit) */
+  atomic_int pending; /* threads still in this round */
   atomic_bool quit;
-  clip_pool_fn fn;      /* written before round is bumped */
+  clip_pool_fn fn; /* written before round is bumped */
   void *arg;
 };
 
@@ -106,7 +106,7 @@ clip_pool_new(int n, clip_error *err)
   for (int i = 1; i < n; i++) {
     pool_seat *seat = malloc(sizeof *seat);
     if (seat)
-      *seat = (pool_seat) { pool, i };
+      *seat = (pool_seat){ pool, i };
     if (!seat || pthread_create(&pool->threads[pool->started], NULL, pool_main, seat) != 0) {
       free(seat);
       clip_pool_free(pool);

@@ -43,11 +43,11 @@ clip_preprocess_default_params(void)
 
 /* Fixed-point weights of one axis for a run of consecutive output samples. */
 typedef struct {
-  int n;          /* output samples */
-  int kpad;       /* taps stored per output: a multiple of 8, zero padded */
-  int *start;     /* [n] first input sample read */
-  int *count;     /* [n] input samples read */
-  int32_t *w;     /* [n][kpad] */
+  int n;      /* output samples */
+  int kpad;   /* taps stored per output: a multiple of 8, zero padded */
+  int *start; /* [n] first input sample read */
+  int *count; /* [n] input samples read */
+  int32_t *w; /* [n][kpad] */
 } axis_weights;
 
 /* Pillow's bicubic kernel (a = -0.5), written in the same operation order so
@@ -95,8 +95,8 @@ axis_weights_init(axis_weights *a, int in_size, double scale, double in0, int fi
   if (!a->start || !a->count || !a->w || !k) {
     free(k);
     axis_weights_free(a);
-    return clip_set_error(err, CLIP_ERR_NOMEM, "preprocess: out of memory for %d x %d weights",
-                          n, ksize);
+    return clip_set_error(err, CLIP_ERR_NOMEM, "preprocess: out of memory for %d x %d weights", n,
+                          ksize);
   }
   for (int i = 0; i < n; i++) {
     double center = in0 + (first + i + 0.5) * scale;
@@ -250,8 +250,8 @@ vrow_scalar(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *ds
  * accumulators (24 bytes = 8 pixels) folded by the byte index mod 3. The
  * per-bpp copies come from one always-inlined body with bpp constant. */
 __attribute__((target("avx2"), always_inline)) static inline void
-hrow_avx2_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax,
-              const int32_t *wexp, uint8_t *const *dst, const int bpp)
+hrow_avx2_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax, const int32_t *wexp,
+              uint8_t *const *dst, const int bpp)
 {
   /* Locals, because every uint8_t store may alias the structs. */
   const int n = ax->n, kpad = ax->kpad, nb = kpad * bpp, nch = s->nch, width = s->width;
@@ -271,9 +271,12 @@ hrow_avx2_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax,
         __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (p + b)));
         __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (p + b + 8)));
         __m256i v2 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (p + b + 16)));
-        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(v0, _mm256_loadu_si256((const __m256i *) (w + b))));
-        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(v1, _mm256_loadu_si256((const __m256i *) (w + b + 8))));
-        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(v2, _mm256_loadu_si256((const __m256i *) (w + b + 16))));
+        a0 = _mm256_add_epi32(
+            a0, _mm256_mullo_epi32(v0, _mm256_loadu_si256((const __m256i *) (w + b))));
+        a1 = _mm256_add_epi32(
+            a1, _mm256_mullo_epi32(v1, _mm256_loadu_si256((const __m256i *) (w + b + 8))));
+        a2 = _mm256_add_epi32(
+            a2, _mm256_mullo_epi32(v2, _mm256_loadu_si256((const __m256i *) (w + b + 16))));
       }
       /* Bytes j and j + 12 share a channel: fold 24 lanes to 12 held in
        * A (j 0-3), B (j 4-7), C (j 8-11); then channel c of lane 0-2 is
@@ -292,7 +295,8 @@ hrow_avx2_bpp(const uint8_t *line, const plane_src *s, const axis_weights *ax,
       __m256i acc = _mm256_setzero_si256();
       for (int b = 0; b < nb; b += 8) {
         __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (p + b)));
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_loadu_si256((const __m256i *) (w + b))));
+        acc = _mm256_add_epi32(
+            acc, _mm256_mullo_epi32(v, _mm256_loadu_si256((const __m256i *) (w + b))));
       }
       __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
       if (bpp <= 2)
@@ -330,7 +334,8 @@ vrow_avx2(const uint8_t *rows, int n, const int32_t *w, int count, uint8_t *dst)
   for (; j + 8 <= n; j += 8) {
     __m256i acc = bias;
     for (int t = 0; t < count; t++) {
-      __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (rows + (size_t) t * n + j)));
+      __m256i v =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) (rows + (size_t) t * n + j)));
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(w[t])));
     }
     /* Arithmetic shift then unsigned saturation equals clip8. */
@@ -390,8 +395,8 @@ resample_plane(const plane_src *s, const axis_weights *ax, const axis_weights *a
   }
   for (int c = 0; c < s->nch; c++)
     for (int o = 0; o < ay->n; o++)
-      vrow(tmp + (c * rows + (size_t) (ay->start[o] - row0)) * n, n,
-           ay->w + (size_t) o * ay->kpad, ay->count[o], dst[c] + (size_t) o * n);
+      vrow(tmp + (c * rows + (size_t) (ay->start[o] - row0)) * n, n, ay->w + (size_t) o * ay->kpad,
+           ay->count[o], dst[c] + (size_t) o * n);
   free(tmp);
   free(wexp);
   return CLIP_OK;
@@ -416,7 +421,7 @@ is_packed_rgb(clip_pixel_format f)
 static const char *
 format_name(clip_pixel_format f)
 {
-  static const char *names[] = { "RGB",  "BGR",  "RGBA", "BGRA", "RGBx", "BGRx",
+  static const char *names[] = { "RGB",  "BGR",  "RGBA", "BGRA", "RGBx",  "BGRx",
                                  "xRGB", "xBGR", "I420", "NV12", "GRAY8", "Y444" };
   return (unsigned) f < sizeof names / sizeof names[0] ? names[f] : "?";
 }
@@ -457,11 +462,10 @@ validate(const clip_preprocess_params *p, const clip_image *im, clip_error *err)
     return check_plane(im, 0, w * (im->format <= CLIP_FORMAT_BGR ? 3 : 4), err);
   clip_status st;
   switch (im->format) {
-  case CLIP_FORMAT_GRAY8:
-    return check_plane(im, 0, w, err);
+  case CLIP_FORMAT_GRAY8: return check_plane(im, 0, w, err);
   case CLIP_FORMAT_I420:
-    if ((st = check_plane(im, 0, w, err)) || (st = check_plane(im, 1, cw, err)) ||
-        (st = check_plane(im, 2, cw, err)))
+    if ((st = check_plane(im, 0, w, err)) || (st = check_plane(im, 1, cw, err))
+        || (st = check_plane(im, 2, cw, err)))
       return st;
     break;
   case CLIP_FORMAT_NV12:
@@ -469,8 +473,8 @@ validate(const clip_preprocess_params *p, const clip_image *im, clip_error *err)
       return st;
     break;
   case CLIP_FORMAT_Y444:
-    if ((st = check_plane(im, 0, w, err)) || (st = check_plane(im, 1, w, err)) ||
-        (st = check_plane(im, 2, w, err)))
+    if ((st = check_plane(im, 0, w, err)) || (st = check_plane(im, 1, w, err))
+        || (st = check_plane(im, 2, w, err)))
       return st;
     break;
   default:
@@ -489,8 +493,8 @@ validate(const clip_preprocess_params *p, const clip_image *im, clip_error *err)
 /* Converts resampled Y, U, V planes (n pixels) to RGB planes with the frame's
  * matrix and range, rounding to the nearest uint8 as an RGB frame would hold. */
 static void
-yuv_to_rgb(const uint8_t *y, const uint8_t *u, const uint8_t *v, size_t n,
-           clip_yuv_matrix matrix, bool full_range, uint8_t *const *rgb)
+yuv_to_rgb(const uint8_t *y, const uint8_t *u, const uint8_t *v, size_t n, clip_yuv_matrix matrix,
+           bool full_range, uint8_t *const *rgb)
 {
   double kr = matrix == CLIP_MATRIX_BT709 ? 0.2126 : 0.299;
   double kb = matrix == CLIP_MATRIX_BT709 ? 0.0722 : 0.114;
@@ -546,7 +550,12 @@ preprocess_u8(const clip_preprocess_params *p, const clip_image *im, bool simd, 
   if (is_packed_rgb(im->format)) {
     static const int offs[8][3] = { { 0, 1, 2 }, { 2, 1, 0 }, { 0, 1, 2 }, { 2, 1, 0 },
                                     { 0, 1, 2 }, { 2, 1, 0 }, { 1, 2, 3 }, { 3, 2, 1 } };
-    plane_src s = { im->planes[0], im->strides[0], w, h, im->format <= CLIP_FORMAT_BGR ? 3 : 4, 3,
+    plane_src s = { im->planes[0],
+                    im->strides[0],
+                    w,
+                    h,
+                    im->format <= CLIP_FORMAT_BGR ? 3 : 4,
+                    3,
                     { offs[im->format][0], offs[im->format][1], offs[im->format][2] } };
     st = resample_plane(&s, &ax, &ay, simd, out, err);
   } else if (im->format == CLIP_FORMAT_GRAY8) {

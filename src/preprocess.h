@@ -6,7 +6,7 @@
 #include "clip.h"
 
 typedef struct {
-  int size;              /* output is [3, size, size] */
+  int size; /* output is [3, size, size] */
   float mean[3], std[3];
 } clip_preprocess_params;
 
@@ -24,8 +24,7 @@ clip_status clip_preprocess_frame_u8(const clip_preprocess_params *p, const clip
 
 /* clip_preprocess_frame_u8 with the portable C kernels only, never SIMD:
  * the tests check that both give the same bytes. */
-clip_status clip_preprocess_frame_u8_portable(const clip_preprocess_params *p,
-                                              const clip_image *im, uint8_t *rgb,
-                                              clip_error *err);
+clip_status clip_preprocess_frame_u8_portable(const clip_preprocess_params *p, const clip_image *im,
+                                              uint8_t *rgb, clip_error *err);
 
 #endif

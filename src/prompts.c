@@ -52,8 +52,7 @@ clip_prompts_free(clip_prompts *p)
 }
 
 clip_status
-clip_prompts_parse(const char *prompts, const char *templates, clip_prompts *out,
-                   clip_error *err)
+clip_prompts_parse(const char *prompts, const char *templates, clip_prompts *out, clip_error *err)
 {
   if (!out)
     return clip_set_error(err, CLIP_ERR_ARG, "clip_prompts_parse: out is NULL");

@@ -36,14 +36,10 @@ static const char *
 open_problem(int e)
 {
   switch (e) {
-  case ENOENT:
-    return "no such file or directory";
-  case ELOOP:
-    return "symbolic link loop";
-  case EACCES:
-    return "permission denied";
-  default:
-    return strerror(e);
+  case ENOENT: return "no such file or directory";
+  case ELOOP: return "symbolic link loop";
+  case EACCES: return "permission denied";
+  default: return strerror(e);
   }
 }
 
@@ -52,8 +48,7 @@ clip_open_regular(const char *path, const char *what, size_t *size, clip_error *
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
-    clip_set_error(err, CLIP_ERR_IO, "%s: cannot read the %s: %s",
-                   path, what, open_problem(errno));
+    clip_set_error(err, CLIP_ERR_IO, "%s: cannot read the %s: %s", path, what, open_problem(errno));
     return -1;
   }
   struct stat sb;
@@ -82,8 +77,9 @@ clip_read_file(const char *path, const char *what, size_t max, char **data, size
     return err ? err->status : CLIP_ERR_IO;
   if (size > max) {
     close(fd);
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: the %s is %zu bytes, more than the %zu accepted",
-                          path, what, size, max);
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: the %s is %zu bytes, more than the %zu accepted", path, what, size,
+                          max);
   }
   char *buf = malloc(size + 1);
   if (!buf) {
@@ -97,9 +93,9 @@ clip_read_file(const char *path, const char *what, size_t max, char **data, size
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0) {
-      clip_status st = clip_set_error(err, CLIP_ERR_IO, "%s: read %zu of the %s's %zu bytes: %s",
-                                      path, got, what, size,
-                                      r < 0 ? strerror(errno) : "the file shrank while being read");
+      clip_status st =
+          clip_set_error(err, CLIP_ERR_IO, "%s: read %zu of the %s's %zu bytes: %s", path, got,
+                         what, size, r < 0 ? strerror(errno) : "the file shrank while being read");
       free(buf);
       close(fd);
       return st;

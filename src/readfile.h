@@ -24,8 +24,8 @@ int clip_open_regular(const char *path, const char *what, size_t *size, clip_err
 /* Reads a whole regular file of at most max bytes into a malloc'ed,
  * NUL-terminated buffer (free()); the file changing size while being read
  * is an error. */
-clip_status clip_read_file(const char *path, const char *what, size_t max, char **data,
-                           size_t *len, clip_error *err);
+clip_status clip_read_file(const char *path, const char *what, size_t max, char **data, size_t *len,
+                           clip_error *err);
 
 /* What is at path, for deciding how to use it: 'f' a regular file, 'd' a
  * directory, 0 nothing (or unreadable), 'o' anything else. Following

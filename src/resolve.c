@@ -20,8 +20,8 @@ clip_model_resolve(const char *name, const char *const *dirs, char **searched)
   if (!name || !*name)
     goto out;
   /* A path is taken as written: the loader then names the file it lacks. */
-  if (g_path_is_absolute(name) || strchr(name, G_DIR_SEPARATOR) ||
-      g_file_test(name, G_FILE_TEST_EXISTS)) {
+  if (g_path_is_absolute(name) || strchr(name, G_DIR_SEPARATOR)
+      || g_file_test(name, G_FILE_TEST_EXISTS)) {
     found = g_strdup(name);
     goto out;
   }

@@ -34,9 +34,9 @@ static const struct {
   const char *name;
   size_t size;
 } dtypes[] = {
-  [ST_F32] = { "F32", 4 }, [ST_F16] = { "F16", 2 }, [ST_BF16] = { "BF16", 2 },
-  [ST_I32] = { "I32", 4 }, [ST_I64] = { "I64", 8 }, [ST_U8] = { "U8", 1 },
-  [ST_F64] = { "F64", 8 }, [ST_I8] = { "I8", 1 },   [ST_I16] = { "I16", 2 },
+  [ST_F32] = { "F32", 4 },   [ST_F16] = { "F16", 2 }, [ST_BF16] = { "BF16", 2 },
+  [ST_I32] = { "I32", 4 },   [ST_I64] = { "I64", 8 }, [ST_U8] = { "U8", 1 },
+  [ST_F64] = { "F64", 8 },   [ST_I8] = { "I8", 1 },   [ST_I16] = { "I16", 2 },
   [ST_BOOL] = { "BOOL", 1 },
 };
 #define N_DTYPES ((int) (sizeof dtypes / sizeof dtypes[0]))
@@ -102,8 +102,7 @@ json_type_name(const cJSON *item)
 
 /* Fills t from one header entry; sizes are checked against the data area. */
 static clip_status
-parse_entry(const st_file *f, const cJSON *entry, st_tensor *t, uint64_t range[2],
-            clip_error *err)
+parse_entry(const st_file *f, const cJSON *entry, st_tensor *t, uint64_t range[2], clip_error *err)
 {
   const char *path = f->path, *name = entry->string;
   if (!cJSON_IsObject(entry))
@@ -116,18 +115,22 @@ parse_entry(const st_file *f, const cJSON *entry, st_tensor *t, uint64_t range[2
   const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
   if (!dtype || !shape || !offsets)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: tensor '%s': missing '%s'", path, name,
-                          !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+                          !dtype   ? "dtype"
+                          : !shape ? "shape"
+                                   : "data_offsets");
   if (!cJSON_IsString(dtype))
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: tensor '%s': dtype: expected a string, found %s",
-                          path, name, json_type_name(dtype));
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: tensor '%s': dtype: expected a string, found %s", path, name,
+                          json_type_name(dtype));
   if (!st_dtype_parse(dtype->valuestring, &t->dtype))
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: tensor '%s': unknown dtype '%s' (expected F32, F16, BF16, F64, "
                           "I64, I32, I16, I8, U8 or BOOL)",
                           path, name, dtype->valuestring);
   if (!cJSON_IsArray(shape))
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: tensor '%s': shape: expected an array, found %s",
-                          path, name, json_type_name(shape));
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: tensor '%s': shape: expected an array, found %s", path, name,
+                          json_type_name(shape));
   int n_dims = cJSON_GetArraySize(shape);
   if (n_dims > ST_MAX_DIMS)
     return clip_set_error(err, CLIP_ERR_FORMAT,
@@ -139,10 +142,10 @@ parse_entry(const st_file *f, const cJSON *entry, st_tensor *t, uint64_t range[2
   for (const cJSON *dim = shape->child; dim; dim = dim->next, d++) {
     uint64_t v;
     if (!json_uint(dim, &v))
-      return clip_set_error(err, CLIP_ERR_FORMAT,
-                            "%s: tensor '%s': shape[%d]: expected a non-negative integer, found %s",
-                            path, name, d, cJSON_IsNumber(dim) ? "a negative or fractional number"
-                                                                : json_type_name(dim));
+      return clip_set_error(
+          err, CLIP_ERR_FORMAT,
+          "%s: tensor '%s': shape[%d]: expected a non-negative integer, found %s", path, name, d,
+          cJSON_IsNumber(dim) ? "a negative or fractional number" : json_type_name(dim));
     t->shape[d] = (int64_t) v;
     if (__builtin_mul_overflow(n_elements, v, &n_elements) || n_elements > (UINT64_C(1) << 53))
       return clip_set_error(err, CLIP_ERR_FORMAT,
@@ -154,11 +157,10 @@ parse_entry(const st_file *f, const cJSON *entry, st_tensor *t, uint64_t range[2
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: tensor '%s': byte size overflows", path, name);
 
   if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets: expected an array [begin, end], found %s",
-                          path, name,
-                          cJSON_IsArray(offsets) ? "an array of another length"
-                                                 : json_type_name(offsets));
+    return clip_set_error(
+        err, CLIP_ERR_FORMAT,
+        "%s: tensor '%s': data_offsets: expected an array [begin, end], found %s", path, name,
+        cJSON_IsArray(offsets) ? "an array of another length" : json_type_name(offsets));
   if (!json_uint(offsets->child, &range[0]) || !json_uint(offsets->child->next, &range[1]))
     return clip_set_error(err, CLIP_ERR_FORMAT,
                           "%s: tensor '%s': data_offsets: expected two non-negative integers", path,
@@ -175,10 +177,9 @@ parse_entry(const st_file *f, const cJSON *entry, st_tensor *t, uint64_t range[2
                           path, name, range[0], range[1], f->data_size);
   if (range[1] - range[0] != n_bytes)
     return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets span %" PRIu64
-                          " bytes, expected %" PRIu64 " (%s x %" PRIu64 " elements)",
-                          path, name, range[1] - range[0], n_bytes, dtype->valuestring,
-                          n_elements);
+                          "%s: tensor '%s': data_offsets span %" PRIu64 " bytes, expected %" PRIu64
+                          " (%s x %" PRIu64 " elements)",
+                          path, name, range[1] - range[0], n_bytes, dtype->valuestring, n_elements);
   t->n_bytes = (size_t) n_bytes;
   t->data = f->data + range[0];
   t->aligned = (uintptr_t) t->data % st_dtype_size(t->dtype) == 0;
@@ -208,8 +209,8 @@ parse_header(st_file *f, const char *json, size_t len, clip_error *err)
   if (!root) {
     /* The parse end, not cJSON_GetErrorPtr(): that one is a global. */
     size_t pos = end && end >= json && end <= json + len ? (size_t) (end - json) : 0;
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: header is not valid JSON (error near byte %zu)",
-                          f->path, 8 + pos);
+    return clip_set_error(err, CLIP_ERR_FORMAT,
+                          "%s: header is not valid JSON (error near byte %zu)", f->path, 8 + pos);
   }
   clip_status st = CLIP_OK;
   for (const char *p = end; p < json + len; p++)
@@ -248,7 +249,7 @@ parse_header(st_file *f, const char *json, size_t len, clip_error *err)
     }
     t->name = g_strdup(e->string);
     g_hash_table_insert(f->by_name, (char *) t->name, t);
-    spans[f->n_tensors] = (span) { range[0], range[1], f->n_tensors };
+    spans[f->n_tensors] = (span){ range[0], range[1], f->n_tensors };
     f->n_tensors++;
   }
   if (st == CLIP_OK) {
@@ -399,8 +400,7 @@ st_open(const char *path, clip_error *err)
       if (r < 0 && errno == EINTR)
         continue;
       if (r <= 0) {
-        clip_set_error(err, CLIP_ERR_IO,
-                       "%s: read %zu of %zu bytes: %s", path, got, f->map_size,
+        clip_set_error(err, CLIP_ERR_IO, "%s: read %zu of %zu bytes: %s", path, got, f->map_size,
                        r < 0 ? strerror(errno) : "the file shrank while being read");
         munmap(f->map, f->map_size);
         f->map = NULL;
@@ -453,7 +453,6 @@ fail:
   st_close(f);
   return NULL;
 }
-
 
 void
 st_close(st_file *f)
@@ -592,7 +591,7 @@ typedef struct {
   int n_dims;
   int64_t shape[ST_MAX_DIMS];
   size_t n_bytes;
-  void *data;      /* owned copy, or NULL with fill */
+  void *data; /* owned copy, or NULL with fill */
   st_fill_fn fill;
   void *user;
 } st_entry;

@@ -139,9 +139,9 @@ is_ascii_alnum(gunichar c)
 static bool
 is_py_space(gunichar c)
 {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0
+         || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F
+         || c == 0x205F || c == 0x3000;
 }
 
 /* Unicode White_Space: what \s matches in the regex module CLIP uses. */
@@ -195,8 +195,8 @@ html_numeric(ustr *out, unsigned long code)
     return;
   }
   unsigned key = (unsigned) code;
-  if (bsearch(&key, html_dropped_codepoints, G_N_ELEMENTS(html_dropped_codepoints),
-              sizeof key, cmp_unsigned))
+  if (bsearch(&key, html_dropped_codepoints, G_N_ELEMENTS(html_dropped_codepoints), sizeof key,
+              cmp_unsigned))
     return;
   us_push(out, (gunichar) code);
 }
@@ -238,8 +238,9 @@ html_unescape(const ustr *in, ustr *out)
       continue;
     }
     size_t e = j;
-    while (e < n && e - j < 32 && !(t[e] == '\t' || t[e] == '\n' || t[e] == '\f' || t[e] == ' ' ||
-                                    t[e] == '<' || t[e] == '&' || t[e] == '#' || t[e] == ';'))
+    while (e < n && e - j < 32
+           && !(t[e] == '\t' || t[e] == '\n' || t[e] == '\f' || t[e] == ' ' || t[e] == '<'
+                || t[e] == '&' || t[e] == '#' || t[e] == ';'))
       e++;
     if (e == j) {
       us_push(out, t[i++]);
@@ -318,10 +319,9 @@ ftfy_unescape(const ustr *in, ustr *out)
 /* Windows-1252 0x80-0x9F, "sloppy" as ftfy has it: the five undefined bytes
  * stand for the C1 control characters of the same value. */
 static const gunichar cp1252_high[32] = {
-  0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-  0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
-  0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-  0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+  0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+  0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+  0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
 };
 
 static int
@@ -352,32 +352,32 @@ in_set(gunichar c, const gunichar *set)
   return false;
 }
 
-static const gunichar moji_bad[] = { 0xA6, 0xA4, 0xA8, 0xAC, 0xAF, 0xB8, 0x192, 0x2C6, 0x2DC,
-                                     0x2020, 0x2021, 0x2030, 0xFFFD, 0xAA, 0xBA, 0 };
-static const gunichar moji_numeric[] = { 0xB2, 0xB3, 0xB9, 0xB1, 0xBC, 0xBD, 0xBE, 0xD7, 0xB5,
-                                         0xF7, 0 };
+static const gunichar moji_bad[] = { 0xA6,  0xA4,   0xA8,   0xAC,   0xAF,   0xB8, 0x192, 0x2C6,
+                                     0x2DC, 0x2020, 0x2021, 0x2030, 0xFFFD, 0xAA, 0xBA,  0 };
+static const gunichar moji_numeric[] = { 0xB2, 0xB3, 0xB9, 0xB1, 0xBC, 0xBD,
+                                         0xBE, 0xD7, 0xB5, 0xF7, 0 };
 static const gunichar moji_law[] = { 0xB6, 0xA7, 0 };
 static const gunichar moji_currency[] = { 0xA2, 0xA3, 0xA5, 0x20AC, 0 };
-static const gunichar moji_start_punct[] = { 0xA1, 0xAB, 0xBF, 0xA9, 0x2018, 0x201A, 0x201C,
-                                             0x201E, 0x2022, 0x2039, 0 };
+static const gunichar moji_start_punct[] = { 0xA1,   0xAB,   0xBF,   0xA9,   0x2018, 0x201A,
+                                             0x201C, 0x201E, 0x2022, 0x2039, 0 };
 static const gunichar moji_end_punct[] = { 0xAE, 0xBB, 0x201D, 0x203A, 0x2122, 0 };
 /* What follows Â, Ã, Î or Ð in the UTF-8 of most Latin and Cyrillic letters. */
-static const gunichar moji_after_lead[] = { 0x20AC, 0x153, 0x160, 0x161, 0xA2, 0xA3, 0x178, 0x17E,
-                                            0xA0, 0xAD, 0xAE, 0xA9, 0xB0, 0xB7, 0xBB, 0x2013,
-                                            0x2014, 0xB4, 0 };
+static const gunichar moji_after_lead[] = { 0x20AC, 0x153,  0x160,  0x161, 0xA2, 0xA3, 0x178,
+                                            0x17E,  0xA0,   0xAD,   0xAE,  0xA9, 0xB0, 0xB7,
+                                            0xBB,   0x2013, 0x2014, 0xB4,  0 };
 
 static bool
 moji_upper_accented(gunichar c)
 {
-  return (c >= 0xC0 && c <= 0xD1) || c == 0xD8 || c == 0xDC || c == 0xDD || c == 0x152 ||
-         c == 0x160 || c == 0x17D || c == 0x178;
+  return (c >= 0xC0 && c <= 0xD1) || c == 0xD8 || c == 0xDC || c == 0xDD || c == 0x152 || c == 0x160
+         || c == 0x17D || c == 0x178;
 }
 
 static bool
 moji_lower_accented(gunichar c)
 {
-  return c == 0xDF || (c >= 0xE0 && c <= 0xF1) || c == 0xFC || c == 0x153 || c == 0x161 ||
-         c == 0x17E;
+  return c == 0xDF || (c >= 0xE0 && c <= 0xF1) || c == 0xFC || c == 0x153 || c == 0x161
+         || c == 0x17E;
 }
 
 /* True when the text shows a pair or triple that legitimate text practically
@@ -394,8 +394,8 @@ looks_like_mojibake(const ustr *t)
       return true;
     if (!b)
       break;
-    if ((a == 0xC2 || a == 0xC3 || a == 0xCE || a == 0xD0) &&
-        (in_set(b, moji_after_lead) || in_set(b, moji_start_punct) || in_set(b, moji_end_punct)))
+    if ((a == 0xC2 || a == 0xC3 || a == 0xCE || a == 0xD0)
+        && (in_set(b, moji_after_lead) || in_set(b, moji_start_punct) || in_set(b, moji_end_punct)))
       return true;
     if (accented && in_set(b, moji_bad))
       return true;
@@ -403,8 +403,8 @@ looks_like_mojibake(const ustr *t)
       return true;
     if ((moji_lower_accented(a) || in_set(a, moji_end_punct)) && in_set(b, moji_currency))
       return true;
-    if ((accented || in_set(a, moji_currency) || in_set(a, moji_numeric) || in_set(a, moji_law)) &&
-        in_set(b, moji_end_punct) && c && in_set(c, moji_start_punct))
+    if ((accented || in_set(a, moji_currency) || in_set(a, moji_numeric) || in_set(a, moji_law))
+        && in_set(b, moji_end_punct) && c && in_set(c, moji_start_punct))
       return true;
   }
   return false;
@@ -481,8 +481,8 @@ utf8_first_of_4(gunichar c)
 static bool
 utf8_continuation(gunichar c, bool strict)
 {
-  static const gunichar loose[] = { 0x201A, 0x201E, 0x2026, 0x2018, 0x2019, 0x201C, 0x201D,
-                                    0x2022, 0x2013, 0x2014, 0 };
+  static const gunichar loose[] = { 0x201A, 0x201E, 0x2026, 0x2018, 0x2019, 0x201C,
+                                    0x201D, 0x2022, 0x2013, 0x2014, 0 };
   if ((c >= 0x80 && c <= 0xBF) || c == 0xC6 || c == 0xD8 || c == 0xE6 || c == 0xF8)
     return true;
   if (c == ' ' || in_set(c, loose))
@@ -584,11 +584,11 @@ fix_latin_ligatures(const ustr *in, ustr *out)
     gunichar c;
     const char *s;
   } ligatures[] = {
-    { 0x0132, "IJ" }, { 0x0133, "ij" }, { 0x0149, "\312\274n" }, { 0x01F1, "DZ" },
-    { 0x01F2, "Dz" }, { 0x01F3, "dz" }, { 0x01C4, "D\305\275" }, { 0x01C5, "D\305\276" },
-    { 0x01C6, "d\305\276" }, { 0x01C7, "LJ" }, { 0x01C8, "Lj" }, { 0x01C9, "lj" },
-    { 0x01CA, "NJ" }, { 0x01CB, "Nj" }, { 0x01CC, "nj" }, { 0xFB00, "ff" },
-    { 0xFB01, "fi" }, { 0xFB02, "fl" }, { 0xFB03, "ffi" }, { 0xFB04, "ffl" },
+    { 0x0132, "IJ" },        { 0x0133, "ij" }, { 0x0149, "\312\274n" }, { 0x01F1, "DZ" },
+    { 0x01F2, "Dz" },        { 0x01F3, "dz" }, { 0x01C4, "D\305\275" }, { 0x01C5, "D\305\276" },
+    { 0x01C6, "d\305\276" }, { 0x01C7, "LJ" }, { 0x01C8, "Lj" },        { 0x01C9, "lj" },
+    { 0x01CA, "NJ" },        { 0x01CB, "Nj" }, { 0x01CC, "nj" },        { 0xFB00, "ff" },
+    { 0xFB01, "fi" },        { 0xFB02, "fl" }, { 0xFB03, "ffi" },       { 0xFB04, "ffl" },
     { 0xFB05, "\305\277t" }, { 0xFB06, "st" },
   };
   for (size_t i = 0; i < in->n; i++) {
@@ -680,8 +680,8 @@ remove_control_chars(const ustr *in, ustr *out)
 {
   for (size_t i = 0; i < in->n; i++) {
     gunichar c = in->v[i];
-    bool drop = c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
-                (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
+    bool drop = c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F
+                || (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
     if (!drop)
       us_push(out, c);
   }
@@ -709,7 +709,7 @@ static void
 ftfy_segment(ustr *seg, bool unescape_html)
 {
   static const us_step fixes[] = {
-    fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
+    fix_c1_controls, fix_latin_ligatures,     fix_character_width,  uncurl_quotes,
     fix_line_breaks, remove_terminal_escapes, remove_control_chars, normalize_nfc,
   };
   /* Every round that changes something shortens the text or replaces
@@ -810,14 +810,12 @@ is_case_ignorable(gunichar c)
   case G_UNICODE_ENCLOSING_MARK:
   case G_UNICODE_FORMAT:
   case G_UNICODE_MODIFIER_LETTER:
-  case G_UNICODE_MODIFIER_SYMBOL:
-    return true;
-  default:
-    break;
+  case G_UNICODE_MODIFIER_SYMBOL: return true;
+  default: break;
   }
-  return c == '\'' || c == '.' || c == ':' || c == 0xB7 || c == 0x387 ||
-         c == 0x55F || c == 0x5F4 || c == 0x2018 || c == 0x2019 || c == 0x2024 || c == 0x2027 ||
-         c == 0xFE13 || c == 0xFE52 || c == 0xFE55 || c == 0xFF07 || c == 0xFF0E || c == 0xFF1A;
+  return c == '\'' || c == '.' || c == ':' || c == 0xB7 || c == 0x387 || c == 0x55F || c == 0x5F4
+         || c == 0x2018 || c == 0x2019 || c == 0x2024 || c == 0x2027 || c == 0xFE13 || c == 0xFE52
+         || c == 0xFE55 || c == 0xFF07 || c == 0xFF0E || c == 0xFF1A;
 }
 
 /* Unicode Cased: letters with case, plus the few that only have a case
@@ -826,10 +824,10 @@ static bool
 is_cased(gunichar c)
 {
   GUnicodeType type = g_unichar_type(c);
-  return type == G_UNICODE_UPPERCASE_LETTER || type == G_UNICODE_LOWERCASE_LETTER ||
-         type == G_UNICODE_TITLECASE_LETTER || c == 0xAA || c == 0xBA ||
-         (c >= 0x2160 && c <= 0x217F) || (c >= 0x24B6 && c <= 0x24E9) ||
-         g_unichar_tolower(c) != c || g_unichar_toupper(c) != c;
+  return type == G_UNICODE_UPPERCASE_LETTER || type == G_UNICODE_LOWERCASE_LETTER
+         || type == G_UNICODE_TITLECASE_LETTER || c == 0xAA || c == 0xBA
+         || (c >= 0x2160 && c <= 0x217F) || (c >= 0x24B6 && c <= 0x24E9)
+         || g_unichar_tolower(c) != c || g_unichar_toupper(c) != c;
 }
 
 /* Python's str.lower(): full lower-casing without locale, so İ becomes

@@ -102,8 +102,9 @@ vocab_slot_for(const clip_tokenizer *tok, const char *s, size_t len, uint64_t h)
   size_t i = h & tok->vocab_mask;
   for (;; i = (i + 1) & tok->vocab_mask) {
     const vocab_slot *slot = &tok->vocab[i];
-    if (!slot->key || (slot->hash == (uint32_t) (h >> 32) && slot->len == len &&
-                       !memcmp(vocab_string(tok, slot), s, len)))
+    if (!slot->key
+        || (slot->hash == (uint32_t) (h >> 32) && slot->len == len
+            && !memcmp(vocab_string(tok, slot), s, len)))
       return &tok->vocab[i];
   }
 }
@@ -278,8 +279,8 @@ vocab_load(clip_tokenizer *tok, const char *path, clip_error *err)
     if (!cJSON_IsNumber(item) || !(v >= 0 && v <= INT32_MAX - 1) || v != floor(v)) {
       if (cJSON_IsNumber(item))
         st = clip_set_error(err, CLIP_ERR_FORMAT,
-                            "%s: token \"%s\": expected an integer id from 0 to %d, found %g",
-                            path, item->string, INT32_MAX - 1, v);
+                            "%s: token \"%s\": expected an integer id from 0 to %d, found %g", path,
+                            item->string, INT32_MAX - 1, v);
       else
         st = clip_set_error(err, CLIP_ERR_FORMAT,
                             "%s: token \"%s\": expected an integer id, found %s", path,
@@ -379,9 +380,9 @@ merge_add(clip_tokenizer *tok, const char *path, int line_no, const char *line, 
   if (joined != buf)
     free(joined);
   if (merged < 0)
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: the merge \"%.*s%.*s\" is not in %s",
-                          path, line_no, (int) MIN(plen[0], 200), part[0],
-                          (int) MIN(plen[1], 200), part[1], tok->vocab_path);
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s:%d: the merge \"%.*s%.*s\" is not in %s", path,
+                          line_no, (int) MIN(plen[0], 200), part[0], (int) MIN(plen[1], 200),
+                          part[1], tok->vocab_path);
   merge_slot *slot = merge_slot_for(tok, id[0], id[1]);
   /* A repeated pair takes its last rank, as CLIP's dict(zip(merges, ...)). */
   slot->key = (uint64_t) (uint32_t) id[0] << 32 | (uint32_t) id[1];
@@ -444,8 +445,8 @@ clip_tokenizer_load(const char *vocab_path, const char *merges_path, clip_error 
     free(tok);
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", vocab_path), NULL;
   }
-  if (vocab_load(tok, vocab_path, err) != CLIP_OK ||
-      merges_load(tok, merges_path, err) != CLIP_OK) {
+  if (vocab_load(tok, vocab_path, err) != CLIP_OK
+      || merges_load(tok, merges_path, err) != CLIP_OK) {
     clip_tokenizer_free(tok);
     return NULL;
   }
@@ -516,10 +517,8 @@ is_letter(gunichar c)
   case G_UNICODE_LOWERCASE_LETTER:
   case G_UNICODE_TITLECASE_LETTER:
   case G_UNICODE_MODIFIER_LETTER:
-  case G_UNICODE_OTHER_LETTER:
-    return true;
-  default:
-    return false;
+  case G_UNICODE_OTHER_LETTER: return true;
+  default: return false;
   }
 }
 
@@ -529,10 +528,8 @@ is_number(gunichar c)
   switch (g_unichar_type(c)) {
   case G_UNICODE_DECIMAL_NUMBER:
   case G_UNICODE_LETTER_NUMBER:
-  case G_UNICODE_OTHER_NUMBER:
-    return true;
-  default:
-    return false;
+  case G_UNICODE_OTHER_NUMBER: return true;
+  default: return false;
   }
 }
 
@@ -644,7 +641,7 @@ bpe_merge(const clip_tokenizer *tok, bpe_scratch *s, size_t n)
   for (size_t i = 0; i + 1 < n; i++) {
     int32_t r = merge_rank(tok, sym[i], sym[i + 1]);
     if (r != NO_RANK)
-      heap_push(heap, &queued, (bpe_pair) { r, (uint32_t) i });
+      heap_push(heap, &queued, (bpe_pair){ r, (uint32_t) i });
   }
   while (queued) {
     int32_t rank = heap[0].rank;
@@ -668,9 +665,9 @@ bpe_merge(const clip_tokenizer *tok, bpe_scratch *s, size_t n)
       int32_t pv = prev[pos], nx = next[pos];
       int32_t r;
       if (pv >= 0 && (r = merge_rank(tok, sym[pv], sym[pos])) != NO_RANK)
-        heap_push(heap, &queued, (bpe_pair) { r, (uint32_t) pv });
+        heap_push(heap, &queued, (bpe_pair){ r, (uint32_t) pv });
       if ((size_t) nx < n && (r = merge_rank(tok, sym[pos], sym[nx])) != NO_RANK)
-        heap_push(heap, &queued, (bpe_pair) { r, pos });
+        heap_push(heap, &queued, (bpe_pair){ r, pos });
     }
   }
   size_t j = 0;
@@ -759,8 +756,8 @@ encode_pretoken(const clip_tokenizer *tok, const gunichar *t, size_t len, bpe_sc
 }
 
 static clip_status
-encode(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap, size_t *n,
-       bool slow, clip_error *err)
+encode(const clip_tokenizer *tok, const char *text, int32_t *ids, size_t cap, size_t *n, bool slow,
+       clip_error *err)
 {
   if (!tok || !text || !n || (cap && !ids))
     return clip_set_error(err, CLIP_ERR_ARG, "clip_tokenizer_encode: NULL argument");

@@ -45,9 +45,9 @@ clip_block_forward(const ops_backend *be, const clip_block *blk, const clip_bloc
 }
 
 void
-clip_block_forward_kept(const ops_backend *be, const clip_block *blk,
-                        const clip_block_shape *shape, float *x, int n_seq, int T,
-                        const int *keep, float *out, const clip_block_scratch *s)
+clip_block_forward_kept(const ops_backend *be, const clip_block *blk, const clip_block_shape *shape,
+                        float *x, int n_seq, int T, const int *keep, float *out,
+                        const clip_block_scratch *s)
 {
   const int W = shape->width;
   block_attention(be, blk, shape, x, n_seq, T, s);
@@ -70,8 +70,7 @@ clip_tower_pass_init(clip_ctx *ctx, const clip_tower *tower, bool causal, int n_
   const clip_model_info *in = &ctx->model->info;
   const size_t W = (size_t) tower->width;
   if ((long long) n_seq * T > INT_MAX)
-    return clip_set_error(err, CLIP_ERR_ARG, "%s: batch of %d %s is too large", what, n_seq,
-                          items);
+    return clip_set_error(err, CLIP_ERR_ARG, "%s: batch of %d %s is too large", what, n_seq, items);
   const size_t rows = (size_t) n_seq * T;
   clip_scratch_plan plan = { 0 };
   const size_t o_x = clip_scratch_take(&plan, rows, W), o_h = clip_scratch_take(&plan, rows, W),
@@ -83,7 +82,7 @@ clip_tower_pass_init(clip_ctx *ctx, const clip_tower *tower, bool causal, int n_
   if (st != CLIP_OK)
     return st;
   float *base = ctx->scratch;
-  *pass = (clip_tower_pass) {
+  *pass = (clip_tower_pass){
     .shape = { tower->width, tower->heads, tower->mlp, in->layer_norm_eps, in->activation, causal },
     .x = base + o_x,
     .s = { base + o_h, base + o_qkv, base + o_mlp },

@@ -12,9 +12,9 @@
 /* Scratch for one block over rows = n_seq·T rows of the residual stream; the
  * caller owns it (clip_ctx), the block never allocates. */
 typedef struct {
-  float *h;      /* [rows, width]: layer-norm output, then attention output */
-  float *qkv;    /* [rows, 3·width]: q | k | v */
-  float *mlp;    /* [rows, mlp] */
+  float *h;   /* [rows, width]: layer-norm output, then attention output */
+  float *qkv; /* [rows, 3·width]: q | k | v */
+  float *mlp; /* [rows, mlp] */
 } clip_block_scratch;
 
 /* Shapes and options of a tower's blocks. */

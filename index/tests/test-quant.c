@@ -59,7 +59,7 @@ test_random(void)
   for (guint d = 0; d < G_N_ELEMENTS(dims); d++) {
     int dim = dims[d];
     int64_t n = 20000;
-    float *rows = g_new(float, n * dim), *q = g_new(float, dim);
+    float *rows = g_new(float, n *dim), *q = g_new(float, dim);
     for (int64_t i = 0; i < n; i++)
       random_unit(r, rows + i * dim, dim);
     for (int t = 0; t < 10; t++) {
@@ -82,7 +82,7 @@ test_clusters_duplicates_zero(void)
   GRand *r = g_rand_new_with_seed(11);
   int dim = 64;
   int64_t n = 5000;
-  float *rows = g_new(float, n * dim), *c = g_new(float, dim), *q = g_new(float, dim);
+  float *rows = g_new(float, n *dim), *c = g_new(float, dim), *q = g_new(float, dim);
   random_unit(r, c, dim);
   for (int64_t i = 0; i < n; i++) {
     /* one tight cluster: scores differ in the third decimal */
@@ -113,7 +113,7 @@ test_parts(void)
   GRand *r = g_rand_new_with_seed(13);
   int dim = 64;
   int64_t n = 150001;
-  float *rows = g_new(float, n * dim), *q = g_new(float, dim);
+  float *rows = g_new(float, n *dim), *q = g_new(float, dim);
   for (int64_t i = 0; i < n; i++)
     random_unit(r, rows + i * dim, dim);
   for (int64_t i = 0; i < n; i += 5000) /* one row repeated through every part */
@@ -137,7 +137,7 @@ test_save_map(void)
   GRand *r = g_rand_new_with_seed(11);
   const int dim = 512, k = 10;
   const int64_t n = 3000;
-  float *rows = g_new(float, n * dim), *q = g_new(float, dim);
+  float *rows = g_new(float, n *dim), *q = g_new(float, dim);
   search_hit a[10], b[10];
   char *dir = g_dir_make_tmp("quant-XXXXXX", NULL);
   char *path = g_build_filename(dir, "x.qmatrix", NULL);

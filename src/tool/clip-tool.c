@@ -34,7 +34,7 @@ tool_model_load(const char *name, const clip_params *params, clip_error *err)
 }
 
 #define MODEL_HELP                                                                                 \
-  "  MODEL: a checkpoint path, or the name of an installed model (e.g. clipfilter-mini),\n"          \
+  "  MODEL: a checkpoint path, or the name of an installed model (e.g. clipfilter-mini),\n"        \
   "  found as the element's model property finds it\n"
 
 static const struct {
@@ -46,20 +46,25 @@ static const struct {
   { "info", cmd_info, "info MODEL",
     "  prints the model's architecture and parameters as JSON\n" MODEL_HELP },
   { "tokenize", cmd_tokenize, "tokenize --model MODEL [--context N] (TEXT... | --jsonl FILE)",
-    "  prints the token ids of each text (MODEL, or a directory with vocab.json and merges.txt)\n" MODEL_HELP },
+    "  prints the token ids of each text (MODEL, or a directory with vocab.json and "
+    "merges.txt)\n" MODEL_HELP },
   { "run", cmd_run, "run MODEL --input IN.safetensors --output OUT.safetensors",
     "  runs both towers on the tensors of IN and writes the embeddings\n" MODEL_HELP },
-  { "preprocess", cmd_preprocess, "preprocess --input RGB.safetensors --output OUT.safetensors [--model MODEL] [--size S]",
+  { "preprocess", cmd_preprocess,
+    "preprocess --input RGB.safetensors --output OUT.safetensors [--model MODEL] [--size S]",
     "  resizes, crops and normalizes RGB images as the model's input\n" MODEL_HELP },
   { "score", cmd_score, "score MODEL IMAGE PROMPT... [--template T]...",
     "  scores one image against prompts and prints similarities and probabilities as JSON\n"
     "  IMAGE: PPM/PGM, or PNG/JPEG/... when built with GStreamer\n"
     "  PROMPT: a label, or synonyms 'a|b' whose embeddings are averaged\n"
     "  --template T: e.g. 'a photo of {}.' (repeatable; default '{}')\n" MODEL_HELP },
-  { "random-model", cmd_random_model, "random-model --arch ViT-B-32|ViT-B-16|ViT-L-14 --seed N [--vocab DIR] OUT_DIR",
+  { "random-model", cmd_random_model,
+    "random-model --arch ViT-B-32|ViT-B-16|ViT-L-14 --seed N [--vocab DIR] OUT_DIR",
     "  writes a checkpoint of that architecture with random weights to OUT_DIR\n"
     "  --vocab DIR: copy vocab.json and merges.txt from DIR (default: a byte-level tokenizer)\n" },
-  { "bench", cmd_bench, "bench MODEL [--batch B] [--runs N] [--threads T] [--backend openblas|onednn] [--precision fp32|bf16] [--text N] [--text-tokens L] [--profile] [--floor-seconds S]",
+  { "bench", cmd_bench,
+    "bench MODEL [--batch B] [--runs N] [--threads T] [--backend openblas|onednn] [--precision "
+    "fp32|bf16] [--text N] [--text-tokens L] [--profile] [--floor-seconds S]",
     "  times model start-up and image/text encoding\n" MODEL_HELP },
 };
 

@@ -21,8 +21,9 @@
 #include "tool.h"
 
 #define USAGE                                                                                      \
-  "usage: clip-tool bench MODEL [--batch B] [--runs N] [--threads T] [--backend openblas|onednn]\n" \
-  "                       [--precision fp32|bf16] [--text N] [--text-tokens L] [--profile]\n"    \
+  "usage: clip-tool bench MODEL [--batch B] [--runs N] [--threads T] [--backend "                  \
+  "openblas|onednn]\n"                                                                             \
+  "                       [--precision fp32|bf16] [--text N] [--text-tokens L] [--profile]\n"      \
   "                       [--floor-seconds S]\n"
 
 typedef struct {
@@ -63,8 +64,11 @@ parse(int argc, char **argv, options *o)
       else if (!strcmp(v, "onednn"))
         o->params.backend = CLIP_BACKEND_ONEDNN;
       else
-        return fprintf(stderr, "clip-tool bench: --backend: expected openblas or onednn, found "
-                               "'%s'\n", v), 2;
+        return fprintf(stderr,
+                       "clip-tool bench: --backend: expected openblas or onednn, found "
+                       "'%s'\n",
+                       v),
+               2;
       i++;
     } else if (!strcmp(a, "--precision")) {
       if (!strcmp(v, "fp32"))
@@ -72,8 +76,11 @@ parse(int argc, char **argv, options *o)
       else if (!strcmp(v, "bf16"))
         o->params.precision = CLIP_PRECISION_BF16;
       else
-        return fprintf(stderr, "clip-tool bench: --precision: expected fp32 or bf16, found "
-                               "'%s'\n", v), 2;
+        return fprintf(stderr,
+                       "clip-tool bench: --precision: expected fp32 or bf16, found "
+                       "'%s'\n",
+                       v),
+               2;
       i++;
     } else if (a[0] == '-')
       return fprintf(stderr, "clip-tool bench: unknown option '%s'\n" USAGE, a), 2;
@@ -87,7 +94,8 @@ parse(int argc, char **argv, options *o)
   if (o->batch < 1 || o->runs < 1 || o->threads < 1 || o->texts < 0 || o->floor_seconds <= 0
       || (o->text_tokens != 0 && o->text_tokens < 2))
     return fprintf(stderr, "clip-tool bench: batch, runs and threads must be >= 1, text >= 0, "
-                           "text-tokens >= 2, floor-seconds > 0\n"), 2;
+                           "text-tokens >= 2, floor-seconds > 0\n"),
+           2;
   o->params.n_threads = o->threads;
   return 0;
 }
@@ -156,7 +164,7 @@ time_against_floor(const encode_job *j, double per, const floor_shape *s, int n,
     clip_set_error(err, CLIP_ERR_NOMEM, "cannot set up the floor pass");
     return false;
   }
-  *out = (timed) { INFINITY, 0, INFINITY, 0 };
+  *out = (timed){ INFINITY, 0, INFINITY, 0 };
   for (int i = 0; i < runs; i++) {
     double t0 = floor_now();
     if (encode(j, err) != CLIP_OK) {
@@ -220,8 +228,8 @@ print_profile(const ops_profile *p, const clip_model_info *in, int batch, double
 {
   double gemm = 0.0;
   printf("    \"stages_ms_per_pass\": {");
-  static const char *names[] = { "patch_embed", "qkv", "attention", "attn_out", "fc1", "fc2",
-                                 "proj", "other" };
+  static const char *names[] = { "patch_embed", "qkv", "attention", "attn_out",
+                                 "fc1",         "fc2", "proj",      "other" };
   for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
     double s = 0.0;
     for (int i = 0; i < p->n; i++)
@@ -274,8 +282,7 @@ time_startup(const char *path, const clip_params *params, startup_times *t, clip
 
 /* The same with the packed-weight file turned off (oneDNN packs at load). */
 static bool
-time_startup_packing(const char *path, const clip_params *params, startup_times *t,
-                     clip_error *err)
+time_startup_packing(const char *path, const clip_params *params, startup_times *t, clip_error *err)
 {
   char *saved = g_strdup(g_getenv("CLIP_WEIGHT_CACHE"));
   g_setenv("CLIP_WEIGHT_CACHE", "off", TRUE);
@@ -288,9 +295,16 @@ time_startup_packing(const char *path, const clip_params *params, startup_times 
   return ok;
 }
 
-static const char *words[] = { "dog", "cat", "person cooking", "car on a highway at night",
-                               "bicycle", "a crowded street market in the rain", "tree", "boat",
-                               "person dancing", "empty parking lot" };
+static const char *words[] = { "dog",
+                               "cat",
+                               "person cooking",
+                               "car on a highway at night",
+                               "bicycle",
+                               "a crowded street market in the rain",
+                               "tree",
+                               "boat",
+                               "person dancing",
+                               "empty parking lot" };
 
 static int
 bench(options o)
@@ -328,7 +342,7 @@ bench(options o)
     return 1;
   }
   const ops_backend *be = &ctx->backend;
-  floor_method method = be->kind == CLIP_BACKEND_OPENBLAS ? FLOOR_OPENBLAS
+  floor_method method = be->kind == CLIP_BACKEND_OPENBLAS      ? FLOOR_OPENBLAS
                         : be->precision == CLIP_PRECISION_BF16 ? FLOOR_ONEDNN_BF16
                                                                : FLOOR_ONEDNN_FP32;
   const int S = in->image_size, B = o.batch;
@@ -394,9 +408,9 @@ bench(options o)
   floor_shape vis[16], txt_full[16], txt_run[16];
   int n_vis = floor_shapes_vision(vis, B, S, in->patch_size, in->vision_width, in->vision_layers,
                                   in->vision_heads, in->vision_mlp, in->embed_dim);
-  int n_txt = floor_shapes_text(txt_full, o.texts > 0 ? o.texts : 1, in->context_length,
-                                in->text_width, in->text_layers, in->text_heads, in->text_mlp,
-                                in->embed_dim);
+  int n_txt =
+      floor_shapes_text(txt_full, o.texts > 0 ? o.texts : 1, in->context_length, in->text_width,
+                        in->text_layers, in->text_heads, in->text_mlp, in->embed_dim);
   floor_shapes_text(txt_run, o.texts > 0 ? o.texts : 1, t_run > 0 ? t_run : 1, in->text_width,
                     in->text_layers, in->text_heads, in->text_mlp, in->embed_dim);
 
@@ -408,8 +422,8 @@ bench(options o)
     goto out;
   }
   double first_ms = (floor_now() - t0) * 1e3;
-  if (o.texts > 0 && clip_encode_texts(ctx, ids, o.texts, in->context_length, embeds, NULL, &err)
-                         != CLIP_OK) {
+  if (o.texts > 0
+      && clip_encode_texts(ctx, ids, o.texts, in->context_length, embeds, NULL, &err) != CLIP_OK) {
     fprintf(stderr, "clip-tool bench: %s\n", err.message);
     rc = 1;
     goto out;
@@ -463,9 +477,9 @@ bench(options o)
   for (int i = 0; i < n_txt; i++)
     if (!txt_full[i].attention)
       lin_params += (double) txt_full[i].K * txt_full[i].N * txt_full[i].count;
-  double other_params = (double) in->vocab_size * in->text_width
-                        + (double) in->context_length * in->text_width
-                        + ((double) (S / in->patch_size) * (S / in->patch_size) + 2) * in->vision_width;
+  double other_params =
+      (double) in->vocab_size * in->text_width + (double) in->context_length * in->text_width
+      + ((double) (S / in->patch_size) * (S / in->patch_size) + 2) * in->vision_width;
   double weights_mb =
       (lin_params * (method == FLOOR_ONEDNN_BF16 ? 2 : 4) + other_params * 4) / (1024.0 * 1024.0);
 
@@ -526,8 +540,8 @@ bench(options o)
     print_profile(&prof, in, B, prof_s, o.runs * B);
     printf("\n  }");
     if (o.texts > 0) {
-      printf(",\n  \"text_profile\": {\n    \"passes\": %d,\n    \"ms_per_pass\": %.2f,\n",
-             o.runs, txt_prof_s * 1e3 / o.runs);
+      printf(",\n  \"text_profile\": {\n    \"passes\": %d,\n    \"ms_per_pass\": %.2f,\n", o.runs,
+             txt_prof_s * 1e3 / o.runs);
       print_profile(&txt_prof, in, B, txt_prof_s, o.runs);
       printf("\n  }");
     }

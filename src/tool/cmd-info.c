@@ -42,7 +42,7 @@ architecture(const clip_model_info *in, char *buf, size_t size)
   static const struct {
     int width, layers;
     const char *name;
-  } sizes[] = { { 384, 12, "S" }, { 768, 12, "B" }, { 1024, 24, "L" },
+  } sizes[] = { { 384, 12, "S" },  { 768, 12, "B" },  { 1024, 24, "L" },
                 { 1280, 32, "H" }, { 1408, 40, "g" }, { 1664, 48, "bigG" } };
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
     if (in->vision_width == sizes[i].width && in->vision_layers == sizes[i].layers) {
@@ -89,8 +89,7 @@ cmd_info(int argc, char **argv)
   cJSON_AddNumberToObject(o, "text_layers", in->text_layers);
   cJSON_AddNumberToObject(o, "text_heads", in->text_heads);
   cJSON_AddNumberToObject(o, "text_mlp", in->text_mlp);
-  cJSON_AddStringToObject(o, "activation",
-                          in->activation == CLIP_ACT_GELU ? "gelu" : "quick_gelu");
+  cJSON_AddStringToObject(o, "activation", in->activation == CLIP_ACT_GELU ? "gelu" : "quick_gelu");
   cJSON_AddItemToObject(o, "layer_norm_eps", float_number(in->layer_norm_eps));
   cJSON_AddItemToObject(o, "logit_scale", float_number(in->logit_scale));
   cJSON_AddItemToObject(o, "mean", float_array(in->mean, 3));

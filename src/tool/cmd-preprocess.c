@@ -86,18 +86,19 @@ cmd_preprocess(int argc, char **argv)
       status = 1;
       break;
     }
-    clip_image im = { .format = CLIP_FORMAT_RGB, .width = (int) t->shape[1],
-                      .height = (int) t->shape[0], .planes = { t->data },
+    clip_image im = { .format = CLIP_FORMAT_RGB,
+                      .width = (int) t->shape[1],
+                      .height = (int) t->shape[0],
+                      .planes = { t->data },
                       .strides = { (int) t->shape[1] * 3 } };
     int64_t shape[3] = { 3, pp.size, pp.size };
     if (t->shape[0] > 32768 || t->shape[1] > 32768) {
       fprintf(stderr, "clip-tool preprocess: %s: tensor '%s' is %lldx%lld pixels, too large\n",
               input, t->name, (long long) t->shape[1], (long long) t->shape[0]);
       status = 1;
-    } else if (clip_preprocess_frame(&pp, &im, out, &err) != CLIP_OK ||
-               st_writer_add(w, t->name, ST_F32, 3, shape, out, &err) != CLIP_OK) {
-      fprintf(stderr, "clip-tool preprocess: %s: tensor '%s': %s\n", input, t->name,
-              err.message);
+    } else if (clip_preprocess_frame(&pp, &im, out, &err) != CLIP_OK
+               || st_writer_add(w, t->name, ST_F32, 3, shape, out, &err) != CLIP_OK) {
+      fprintf(stderr, "clip-tool preprocess: %s: tensor '%s': %s\n", input, t->name, err.message);
       status = 1;
     }
     converted++;

@@ -116,7 +116,7 @@ add(builder *b, const char *name, float mean, float std, bool uniform, int n_dim
   if (b->failed)
     return;
   init *in = g_new(init, 1);
-  *in = (init) { b->seed, mean, std, uniform };
+  *in = (init){ b->seed, mean, std, uniform };
   g_ptr_array_add(b->inits, in);
   int64_t shape[4] = { d0, d1 };
   if (st_writer_add_generated(b->w, name, ST_F32, n_dims, shape, fill, in, &b->err) != CLIP_OK)
@@ -130,7 +130,7 @@ add_conv(builder *b, const char *name, int width, int patch)
     return;
   /* PyTorch's default conv init: uniform with bound 1/sqrt(fan_in). */
   init *in = g_new(init, 1);
-  *in = (init) { b->seed, 0, 1.0f / sqrtf(3.0f * patch * patch), true };
+  *in = (init){ b->seed, 0, 1.0f / sqrtf(3.0f * patch * patch), true };
   g_ptr_array_add(b->inits, in);
   int64_t shape[4] = { width, 3, patch, patch };
   if (st_writer_add_generated(b->w, name, ST_F32, 4, shape, fill, in, &b->err) != CLIP_OK)
@@ -188,8 +188,8 @@ add_weights(builder *b, const arch *a)
   float scale = 1.0f / sqrtf((float) vw);
   add_conv(b, "vision_model.embeddings.patch_embedding.weight", vw, a->patch);
   add(b, "vision_model.embeddings.class_embedding", 0, scale, false, 1, vw, 0);
-  add(b, "vision_model.embeddings.position_embedding.weight", 0, scale, false, 2,
-      1 + grid * grid, vw);
+  add(b, "vision_model.embeddings.position_embedding.weight", 0, scale, false, 2, 1 + grid * grid,
+      vw);
   add_norm(b, "vision_model.pre_layrnorm.", vw);
   add_blocks(b, "vision_model", vw, a->vision_layers);
   add_norm(b, "vision_model.post_layernorm.", vw);
@@ -205,7 +205,8 @@ write_json(const char *dir, const char *file, cJSON *root)
   GError *gerr = NULL;
   bool ok = text && g_file_set_contents(path, text, -1, &gerr);
   if (!ok)
-    fprintf(stderr, "clip-tool random-model: %s: %s\n", path, gerr ? gerr->message : "out of memory");
+    fprintf(stderr, "clip-tool random-model: %s: %s\n", path,
+            gerr ? gerr->message : "out of memory");
   g_clear_error(&gerr);
   g_free(path);
   cJSON_free(text);
@@ -291,8 +292,8 @@ copy_vocab(const char *from, const char *to)
     char *data = NULL;
     gsize len = 0;
     GError *gerr = NULL;
-    bool ok = g_file_get_contents(src, &data, &len, &gerr) &&
-              g_file_set_contents(dst, data, (gssize) len, &gerr);
+    bool ok = g_file_get_contents(src, &data, &len, &gerr)
+              && g_file_set_contents(dst, data, (gssize) len, &gerr);
     if (!ok)
       fprintf(stderr, "clip-tool random-model: %s\n", gerr->message);
     g_clear_error(&gerr);
@@ -389,7 +390,8 @@ cmd_random_model(int argc, char **argv)
   unsigned long long seed = seed_text ? strtoull(seed_text, &end, 10) : 0;
   if (!a || !out || !seed_text || !*seed_text || *end || seed_text[0] == '-') {
     if (seed_text && (!*seed_text || *end || seed_text[0] == '-'))
-      fprintf(stderr, "clip-tool random-model: --seed: expected a non-negative integer, found '%s'\n",
+      fprintf(stderr,
+              "clip-tool random-model: --seed: expected a non-negative integer, found '%s'\n",
               seed_text);
     return usage();
   }

@@ -13,11 +13,10 @@
 static int
 usage(void)
 {
-  fprintf(stderr,
-          "usage: clip-tool score MODEL IMAGE PROMPT... [--template T]...\n"
-          "  IMAGE: PPM/PGM, or PNG/JPEG/... when built with GStreamer\n"
-          "  PROMPT: a label, or synonyms 'a|b' whose embeddings are averaged\n"
-          "  --template T: e.g. 'a photo of {}.' (repeatable; default '{}')\n");
+  fprintf(stderr, "usage: clip-tool score MODEL IMAGE PROMPT... [--template T]...\n"
+                  "  IMAGE: PPM/PGM, or PNG/JPEG/... when built with GStreamer\n"
+                  "  PROMPT: a label, or synonyms 'a|b' whose embeddings are averaged\n"
+                  "  --template T: e.g. 'a photo of {}.' (repeatable; default '{}')\n");
   return 2;
 }
 
@@ -91,10 +90,11 @@ cmd_score(int argc, char **argv)
     goto out;
   }
   clip_image im = tool_image_view(&img);
-  if (clip_preprocess(model, &im, pixels, &err) != CLIP_OK || !(ctx = clip_ctx_new(model, &err)) ||
-      clip_encode_images(ctx, pixels, 1, image_embed, NULL, &err) != CLIP_OK ||
-      clip_embed_labels(ctx, prompts, n_prompts, n_templates ? templates : NULL, n_templates,
-                        labels, &err) != CLIP_OK)
+  if (clip_preprocess(model, &im, pixels, &err) != CLIP_OK || !(ctx = clip_ctx_new(model, &err))
+      || clip_encode_images(ctx, pixels, 1, image_embed, NULL, &err) != CLIP_OK
+      || clip_embed_labels(ctx, prompts, n_prompts, n_templates ? templates : NULL, n_templates,
+                           labels, &err)
+             != CLIP_OK)
     goto out;
   clip_normalize(image_embed, d);
   clip_score(model, image_embed, labels, n_prompts, sims, probs);

@@ -147,8 +147,10 @@ tokenize_jsonl(const tokenize_source *src, const char *path, long context)
               path, line_no);
       status = 1;
     } else if (has_escaped_nul(buf, (size_t) len)) {
-      fprintf(stderr, "clip-tool tokenize: %s:%ld: the line holds a NUL character (\\u0000), "
-              "which a prompt cannot contain\n", path, line_no);
+      fprintf(stderr,
+              "clip-tool tokenize: %s:%ld: the line holds a NUL character (\\u0000), "
+              "which a prompt cannot contain\n",
+              path, line_no);
       status = 1;
     } else {
       status = print_tokens(src, text->valuestring, context, where);
@@ -185,8 +187,8 @@ cmd_tokenize(int argc, char **argv)
       first_text = i;
       break;
     }
-    bool takes_value = !strcmp(arg, "--model") || !strcmp(arg, "--context") ||
-                       !strcmp(arg, "--jsonl");
+    bool takes_value =
+        !strcmp(arg, "--model") || !strcmp(arg, "--context") || !strcmp(arg, "--jsonl");
     if (!takes_value)
       return usage_error("unknown option '%s'", arg);
     if (i + 1 >= argc)
@@ -201,8 +203,7 @@ cmd_tokenize(int argc, char **argv)
       errno = 0;
       context = strtol(value, &end, 10);
       if (errno || end == value || *end || context < 1 || context > 1000000)
-        return usage_error("--context expects a whole number from 1 to 1000000, found '%s'",
-                           value);
+        return usage_error("--context expects a whole number from 1 to 1000000, found '%s'", value);
     }
   }
   int n_texts = argc - first_text;

@@ -358,17 +358,20 @@ floor_print_json(FILE *out, const floor_shape *s, int n, double per, const char 
   fprintf(out, "%s\"shapes\": [\n", in);
   for (int i = 0; i < n; i++) {
     if (s[i].attention)
-      fprintf(out, "%s  {\"name\": \"%s\", \"n\": %d, \"T\": %d, \"heads\": %d, \"head_dim\": %d, "
-                   "\"causal\": %s, \"count\": %d, \"gflop\": %.4f",
+      fprintf(out,
+              "%s  {\"name\": \"%s\", \"n\": %d, \"T\": %d, \"heads\": %d, \"head_dim\": %d, "
+              "\"causal\": %s, \"count\": %d, \"gflop\": %.4f",
               in, s[i].name, s[i].n, s[i].T, s[i].H, s[i].Dh, s[i].causal ? "true" : "false",
               s[i].count, s[i].gflop);
     else
-      fprintf(out, "%s  {\"name\": \"%s\", \"M\": %d, \"K\": %d, \"N\": %d, \"count\": %d, "
-                   "\"gflop\": %.4f",
+      fprintf(out,
+              "%s  {\"name\": \"%s\", \"M\": %d, \"K\": %d, \"N\": %d, \"count\": %d, "
+              "\"gflop\": %.4f",
               in, s[i].name, s[i].M, s[i].K, s[i].N, s[i].count, s[i].gflop);
     for (int m = 0; m < FLOOR_N_METHODS; m++)
       if (s[i].ms[m] >= 0)
-        fprintf(out, ", \"%s_gflops\": %.1f", floor_method_name(m), s[i].gflop / (s[i].ms[m] * 1e-3));
+        fprintf(out, ", \"%s_gflops\": %.1f", floor_method_name(m),
+                s[i].gflop / (s[i].ms[m] * 1e-3));
     for (int m = FLOOR_ONEDNN_FP32; m < FLOOR_N_METHODS; m++)
       if (s[i].ms[m] >= 0)
         fprintf(out, ", \"%s_impl\": \"%s\"", floor_method_name(m), s[i].impl[m]);

@@ -8,7 +8,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-typedef enum { FLOOR_OPENBLAS = 0, FLOOR_ONEDNN_FP32, FLOOR_ONEDNN_BF16, FLOOR_N_METHODS } floor_method;
+typedef enum {
+  FLOOR_OPENBLAS = 0,
+  FLOOR_ONEDNN_FP32,
+  FLOOR_ONEDNN_BF16,
+  FLOOR_N_METHODS
+} floor_method;
 
 /* One product shape of a tower and how often one forward pass runs it. A
  * linear shape is y[M,N] = x[M,K]·W[K,N] + b; an attention shape is the core
@@ -16,12 +21,12 @@ typedef enum { FLOOR_OPENBLAS = 0, FLOOR_ONEDNN_FP32, FLOOR_ONEDNN_BF16, FLOOR_N
 typedef struct {
   char name[24];
   bool attention;
-  int M, K, N;        /* linear */
-  int n, T, H, Dh;    /* attention */
+  int M, K, N;     /* linear */
+  int n, T, H, Dh; /* attention */
   bool causal, bias;
-  int count;          /* calls per forward pass */
-  double gflop;       /* per call */
-  double ms[FLOOR_N_METHODS];     /* best time per call; < 0 when not measured */
+  int count;                  /* calls per forward pass */
+  double gflop;               /* per call */
+  double ms[FLOOR_N_METHODS]; /* best time per call; < 0 when not measured */
   const char *impl[FLOOR_N_METHODS];
 } floor_shape;
 

@@ -33,8 +33,11 @@ tool_image_free(tool_image *img)
 clip_image
 tool_image_view(const tool_image *img)
 {
-  clip_image im = { .format = CLIP_FORMAT_RGB, .width = img->width, .height = img->height,
-                    .planes = { img->rgb }, .strides = { img->width * 3 } };
+  clip_image im = { .format = CLIP_FORMAT_RGB,
+                    .width = img->width,
+                    .height = img->height,
+                    .planes = { img->rgb },
+                    .strides = { img->width * 3 } };
   return im;
 }
 
@@ -42,8 +45,8 @@ static clip_status
 alloc_rgb(tool_image *img, int w, int h, const char *path, clip_error *err)
 {
   if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE)
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: image size %dx%d out of range (1..%d)",
-                          path, w, h, MAX_SIDE);
+    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: image size %dx%d out of range (1..%d)", path,
+                          w, h, MAX_SIDE);
   img->width = w;
   img->height = h;
   img->rgb = malloc((size_t) w * h * 3);
@@ -95,8 +98,7 @@ load_pnm(const char *path, const uint8_t *d, size_t n, tool_image *img, clip_err
                           path, kind, w, h, maxval);
   if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE)
     return clip_set_error(err, CLIP_ERR_FORMAT, "%s: image size %s%ldx%s%ld out of range (1..%d)",
-                          path, w == PNM_HUGE ? ">" : "", w, h == PNM_HUGE ? ">" : "", h,
-                          MAX_SIDE);
+                          path, w == PNM_HUGE ? ">" : "", w, h == PNM_HUGE ? ">" : "", h, MAX_SIDE);
   int channels = colour ? 3 : 1, bytes = maxval > 255 ? 2 : 1;
   size_t samples = (size_t) w * h * channels;
   pos++; /* the single whitespace after maxval */
@@ -146,8 +148,8 @@ load_gst(const char *path, tool_image *img, clip_error *err)
                                       "video/x-raw,format=RGB ! appsink name=sink sync=false",
                                       &gerr);
   if (!pipe) {
-    clip_status st = clip_set_error(err, CLIP_ERR_UNSUPPORTED, "%s: cannot build decoder: %s",
-                                    path, gerr ? gerr->message : "?");
+    clip_status st = clip_set_error(err, CLIP_ERR_UNSUPPORTED, "%s: cannot build decoder: %s", path,
+                                    gerr ? gerr->message : "?");
     g_clear_error(&gerr);
     return st;
   }
@@ -167,8 +169,8 @@ load_gst(const char *path, tool_image *img, clip_error *err)
       break;
     gboolean eos = FALSE;
     g_object_get(sink, "eos", &eos, NULL);
-    GstMessage *msg = gst_bus_timed_pop_filtered(bus, eos ? 100 * GST_MSECOND : 0,
-                                                 GST_MESSAGE_ERROR);
+    GstMessage *msg =
+        gst_bus_timed_pop_filtered(bus, eos ? 100 * GST_MSECOND : 0, GST_MESSAGE_ERROR);
     if (msg) {
       gst_message_parse_error(msg, &gerr, NULL);
       st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: cannot decode: %s", path,
@@ -185,15 +187,15 @@ load_gst(const char *path, tool_image *img, clip_error *err)
   if (sample) {
     GstVideoInfo info;
     GstVideoFrame frame;
-    if (!gst_video_info_from_caps(&info, gst_sample_get_caps(sample)) ||
-        !gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
+    if (!gst_video_info_from_caps(&info, gst_sample_get_caps(sample))
+        || !gst_video_frame_map(&frame, &info, gst_sample_get_buffer(sample), GST_MAP_READ)) {
       st = clip_set_error(err, CLIP_ERR_FORMAT, "%s: decoder gave an unusable frame", path);
     } else {
       st = alloc_rgb(img, GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info), path, err);
       for (int y = 0; !st && y < img->height; y++)
         memcpy(img->rgb + (size_t) y * img->width * 3,
-               (const uint8_t *) GST_VIDEO_FRAME_PLANE_DATA(&frame, 0) +
-                   (size_t) y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
+               (const uint8_t *) GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)
+                   + (size_t) y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
                (size_t) img->width * 3);
       gst_video_frame_unmap(&frame);
     }

@@ -85,7 +85,7 @@ check_linear(onednn_engine *eng, int M, int K, int N, bool bias, onednn_act act,
   float *b = bias ? rand_buf((size_t) N, 0.5f) : NULL;
   float *x = rand_buf((size_t) M * K, 1.5f);
   float *y = rand_buf((size_t) M * N, 1.0f);
-  double *ref = g_new(double, (size_t) M * N), *exact = g_new(double, (size_t) M * N);
+  double *ref = g_new(double, (size_t) M *N), *exact = g_new(double, (size_t) M *N);
 
   onednn_linear *lin = onednn_linear_new(eng, w, false, b, K, N, bf16, M, &err);
   g_assert_nonnull(lin);
@@ -130,15 +130,17 @@ check_linear(onednn_engine *eng, int M, int K, int N, bool bias, onednn_act act,
     scale = fmax(scale, 1e-3);
     for (int j = 0; j < N; j++) {
       worst = fmax(worst, fabs(y[(size_t) i * N + j] - ref[(size_t) i * N + j]) / scale);
-      worst_exact = fmax(worst_exact, fabs(y[(size_t) i * N + j] - exact[(size_t) i * N + j]) / scale);
+      worst_exact =
+          fmax(worst_exact, fabs(y[(size_t) i * N + j] - exact[(size_t) i * N + j]) / scale);
     }
   }
   g_test_message("M=%d K=%d N=%d act=%d residual=%d bf16=%d: worst relative error %.3g "
-                 "(vs unrounded inputs %.3g)", M, K, N, act, residual, bf16, worst, worst_exact);
+                 "(vs unrounded inputs %.3g)",
+                 M, K, N, act, residual, bf16, worst, worst_exact);
   if (worst > 1e-5 || (bf16 && worst_exact > BF16_TOL))
     g_test_fail_printf("M=%d K=%d N=%d bias=%d act=%d residual=%d bf16=%d: worst relative error "
-                       "%.3g (vs unrounded inputs %.3g)", M, K, N, bias, act, residual, bf16,
-                       worst, worst_exact);
+                       "%.3g (vs unrounded inputs %.3g)",
+                       M, K, N, bias, act, residual, bf16, worst, worst_exact);
   onednn_exec_free(ex);
   onednn_linear_free(lin);
   g_free(w), g_free(b), g_free(x), g_free(y), g_free(ref), g_free(exact);
@@ -165,8 +167,9 @@ test_linear_shapes(void)
   if (!eng)
     return;
   rng_state = 7;
-  static const int shapes[][3] = { { 1, 1, 1 }, { 1, 768, 512 }, { 3, 17, 5 }, { 50, 33, 129 },
-                                   { 77, 64, 31 }, { 7, 1000, 3 }, { 100, 257, 65 } };
+  static const int shapes[][3] = { { 1, 1, 1 },     { 1, 768, 512 }, { 3, 17, 5 },
+                                   { 50, 33, 129 }, { 77, 64, 31 },  { 7, 1000, 3 },
+                                   { 100, 257, 65 } };
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++)
     check_linear(eng, shapes[i][0], shapes[i][1], shapes[i][2], true, ONEDNN_ACT_QUICK_GELU, i & 1,
                  false, false);
@@ -188,7 +191,7 @@ test_linear_many_m(void)
   onednn_exec *ex = onednn_exec_new(eng, &err);
   g_assert_nonnull(lin);
   for (int M = 1; M <= 130; M += 43) {
-    float *x = rand_buf((size_t) M * K, 1.0f), *y = g_new(float, (size_t) M * N);
+    float *x = rand_buf((size_t) M * K, 1.0f), *y = g_new(float, (size_t) M *N);
     g_assert_cmpint(onednn_linear_run(ex, lin, x, M, y, ONEDNN_ACT_NONE, false, &err), ==, CLIP_OK);
     for (int i = 0; i < M; i++)
       for (int j = 0; j < N; j++) {
@@ -294,9 +297,9 @@ test_linear_transposed(void)
     for (size_t c = 0; c < G_N_ELEMENTS(shapes); c++) {
       int M = shapes[c][0], K = shapes[c][1], N = shapes[c][2];
       clip_error err = { 0 };
-      float *w = rand_buf((size_t) K * N, 0.1f), *wt = g_new(float, (size_t) K * N);
+      float *w = rand_buf((size_t) K * N, 0.1f), *wt = g_new(float, (size_t) K *N);
       float *b = rand_buf((size_t) N, 0.5f), *x = rand_buf((size_t) M * K, 1.0f);
-      float *y = g_new(float, (size_t) M * N), *yt = g_new(float, (size_t) M * N);
+      float *y = g_new(float, (size_t) M *N), *yt = g_new(float, (size_t) M *N);
       for (int k = 0; k < K; k++)
         for (int n = 0; n < N; n++)
           wt[(size_t) n * K + k] = w[(size_t) k * N + n];
@@ -331,7 +334,8 @@ test_linear_errors(void)
   g_assert_nonnull(strstr(err.message, "K=0"));
   onednn_linear *lin = onednn_linear_new(eng, w, false, NULL, 2, 2, false, 1, &err);
   onednn_exec *ex = onednn_exec_new(eng, &err);
-  g_assert_cmpint(onednn_linear_run(ex, lin, x, 0, y, ONEDNN_ACT_NONE, false, &err), ==, CLIP_ERR_ARG);
+  g_assert_cmpint(onednn_linear_run(ex, lin, x, 0, y, ONEDNN_ACT_NONE, false, &err), ==,
+                  CLIP_ERR_ARG);
   g_assert_nonnull(strstr(err.message, "M=0"));
   uint16_t xb[2] = { 0 };
   g_assert_cmpint(onednn_linear_run_bf16(ex, lin, xb, 1, y, ONEDNN_ACT_NONE, false, &err), ==,
@@ -352,7 +356,7 @@ check_attention(onednn_engine *eng, int n, int T, int H, int Dh, bool causal)
   clip_error err = { 0 };
   int W = H * Dh;
   float *qkv = rand_buf((size_t) n * T * 3 * W, 2.0f);
-  float *out = g_new(float, (size_t) n * T * W);
+  float *out = g_new(float, (size_t) n *T *W);
   onednn_exec *ex = onednn_exec_new(eng, &err);
   g_assert_cmpint(onednn_attention(ex, qkv, n, T, H, Dh, causal, out, &err), ==, CLIP_OK);
   double *p = g_new(double, T);
@@ -500,16 +504,26 @@ test_tool_bench(void)
    * attention core on a bound engine backend of its own). */
   const char *backends[] = { "openblas", "onednn" };
   for (int k = 0; k < (onednn_built() ? 2 : 1); k++) {
-    const char *run[] = { "bench", model, "--batch", "2", "--runs", "2", "--text", "3",
-                          "--floor-seconds", "0.01", "--backend", backends[k], "--profile", NULL };
+    const char *run[] = { "bench",     model, "--batch",         "2",    "--runs",    "2",
+                          "--text",    "3",   "--floor-seconds", "0.01", "--backend", backends[k],
+                          "--profile", NULL };
     g_assert_cmpint(run_tool(run, &out, &errs), ==, 0);
-    static const char *keys[] = { "\"ms_per_image_min\"", "\"ms_per_image_median\"",
-                                  "\"images_per_s\"", "\"load_ms\"", "\"first_result_ms\"",
-                                  "\"openblas_first_result_ms\"", "\"peak_rss_mb\"",
-                                  "\"gemm_floor_ms_per_image\"", "\"ratio_to_model_floor_min\"",
-                                  "\"model_floor_ms_tokens_run_min\"", "\"tokens_run\"",
-                                  "\"stages_ms_per_pass\"", "\"qkv\"", "\"attention\"",
-                                  "\"layer_norm_ms_per_pass\"", "\"activation_in_fc1_ms_per_pass\"",
+    static const char *keys[] = { "\"ms_per_image_min\"",
+                                  "\"ms_per_image_median\"",
+                                  "\"images_per_s\"",
+                                  "\"load_ms\"",
+                                  "\"first_result_ms\"",
+                                  "\"openblas_first_result_ms\"",
+                                  "\"peak_rss_mb\"",
+                                  "\"gemm_floor_ms_per_image\"",
+                                  "\"ratio_to_model_floor_min\"",
+                                  "\"model_floor_ms_tokens_run_min\"",
+                                  "\"tokens_run\"",
+                                  "\"stages_ms_per_pass\"",
+                                  "\"qkv\"",
+                                  "\"attention\"",
+                                  "\"layer_norm_ms_per_pass\"",
+                                  "\"activation_in_fc1_ms_per_pass\"",
                                   "\"text_profile\"" };
     for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
       if (!strstr(out, keys[i]))
@@ -521,8 +535,8 @@ test_tool_bench(void)
   }
   /* Synthetic texts of a given length: the run length is that length, and
    * the context is the limit. */
-  const char *long_texts[] = { "bench", model, "--runs", "1", "--text", "2", "--text-tokens", "77",
-                               "--floor-seconds", "0.01", NULL };
+  const char *long_texts[] = { "bench",         model, "--runs",          "1",    "--text", "2",
+                               "--text-tokens", "77",  "--floor-seconds", "0.01", NULL };
   g_assert_cmpint(run_tool(long_texts, &out, &errs), ==, 0);
   g_assert_nonnull(strstr(out, "\"tokens_run\": 77,"));
   g_free(out), g_free(errs);
@@ -558,17 +572,18 @@ pack_run(const pack_case *c, bool bf16, int n_layers)
   for (int l = 0; l < n_layers; l++) {
     const size_t third = (size_t) PN / 3 * PK;
     const float *parts[3] = { c->w[l], c->w[l] + third, c->w[l] + 2 * third };
-    lin[l] = l == 1 ? onednn_linear_new_parts(eng, parts, 3, true, c->b, PK, PN - PN % 3, bf16,
-                                              PM, &err)
-                    : onednn_linear_new(eng, c->w[l], true, c->b, PK, PN, bf16, PM, &err);
+    lin[l] =
+        l == 1 ? onednn_linear_new_parts(eng, parts, 3, true, c->b, PK, PN - PN % 3, bf16, PM, &err)
+               : onednn_linear_new(eng, c->w[l], true, c->b, PK, PN, bf16, PM, &err);
     g_assert_nonnull(lin[l]);
   }
   onednn_engine_save_pack_file(eng);
-  float *y = g_new0(float, (size_t) PLAYERS * PM * PN);
+  float *y = g_new0(float, (size_t) PLAYERS *PM *PN);
   onednn_exec *ex = onednn_exec_new(eng, &err);
   for (int l = 0; l < n_layers; l++)
     g_assert_cmpint(onednn_linear_run(ex, lin[l], c->x, PM, y + (size_t) l * PM * PN,
-                                      ONEDNN_ACT_NONE, false, &err), ==, CLIP_OK);
+                                      ONEDNN_ACT_NONE, false, &err),
+                    ==, CLIP_OK);
   onednn_exec_free(ex);
   for (int l = 0; l < n_layers; l++)
     onednn_linear_free(lin[l]);

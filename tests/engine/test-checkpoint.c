@@ -129,8 +129,8 @@ test_hf_dir(void)
     for (int i = 0; i < 64; i += 3)
       g_assert_true(b->fc1.w[o * 64 + i] == f1[o * 64 + i]);
   /* conv1 [64, 3, 32, 32]: input index c*1024 + y*32 + x. */
-  g_assert_true(m->patch_embed.w[9 * 3072 + 2 * 1024 + 5 * 32 + 7] ==
-                pw[9 * 3072 + 2 * 1024 + 5 * 32 + 7]);
+  g_assert_true(m->patch_embed.w[9 * 3072 + 2 * 1024 + 5 * 32 + 7]
+                == pw[9 * 3072 + 2 * 1024 + 5 * 32 + 7]);
   /* F32 tables are used in place from the mapping. */
   const st_tensor *tok = st_find(m->files[0], "text_model.embeddings.token_embedding.weight");
   g_assert_true(m->token_embed == tok->data);
@@ -252,7 +252,7 @@ test_misaligned_weights(void)
   gsize jl = strlen(json), padded = (jl + 7) & ~(gsize) 7;
   GByteArray *out = g_byte_array_new();
   for (int i = 0; i < 8; i++)
-    g_byte_array_append(out, (guint8[]) { (guint8) ((guint64) padded >> (8 * i)) }, 1);
+    g_byte_array_append(out, (guint8[]){ (guint8) ((guint64) padded >> (8 * i)) }, 1);
   g_byte_array_append(out, (guint8 *) json, (guint) jl);
   for (gsize i = jl; i < padded; i++)
     g_byte_array_append(out, (const guint8 *) " ", 1);
@@ -267,7 +267,8 @@ test_misaligned_weights(void)
   char *kit = g_build_filename(ref, "tiny-b32", NULL);
   clip_model *a = load_ok(kit), *b = load_ok(dir);
   g_assert_false(st_find(b->files[0], "logit_scale")->aligned);
-  g_assert_true(b->token_embed != st_find(b->files[0], "text_model.embeddings.token_embedding.weight")->data);
+  g_assert_true(b->token_embed
+                != st_find(b->files[0], "text_model.embeddings.token_embedding.weight")->data);
   g_assert_true(a->info.logit_scale == b->info.logit_scale);
   assert_same(a->token_embed, b->token_embed, (size_t) 49408 * 64, "token_embed");
   assert_same(a->vision_pos, b->vision_pos, (size_t) 50 * 64, "vision_pos");
@@ -505,7 +506,8 @@ static const struct {
   clip_status status;
   const char *message;
 } bad_configs[] = {
-  { "zero-heads", "\"num_attention_heads\": 1,\n    \"num_hidden_layers\": 2,\n    \"pad_token_id\"",
+  { "zero-heads",
+    "\"num_attention_heads\": 1,\n    \"num_hidden_layers\": 2,\n    \"pad_token_id\"",
     "\"num_attention_heads\": 0,\n    \"num_hidden_layers\": 2,\n    \"pad_token_id\"",
     CLIP_ERR_FORMAT, "text heads: expected 1 to 1000000, found 0" },
   { "heads-not-dividing", "\"num_attention_heads\": 1,\n    \"num_channels\"",
@@ -522,7 +524,8 @@ static const struct {
   { "image-not-multiple", "\"image_size\": 224", "\"image_size\": 225", CLIP_ERR_FORMAT,
     "image size 225 is not a multiple of the patch size 32" },
   { "bad-activation", "\"hidden_act\": \"quick_gelu\"", "\"hidden_act\": \"relu\"",
-    CLIP_ERR_UNSUPPORTED, "text_config.hidden_act: expected \"quick_gelu\" or \"gelu\", found \"relu\"" },
+    CLIP_ERR_UNSUPPORTED,
+    "text_config.hidden_act: expected \"quick_gelu\" or \"gelu\", found \"relu\"" },
   { "mixed-eps", "\"layer_norm_eps\": 1e-05", "\"layer_norm_eps\": 1e-06", CLIP_ERR_UNSUPPORTED,
     "different hidden_act or layer_norm_eps" },
   { "vision-config-array", "\"vision_config\": {", "\"vision_config\": [], \"x\": {",
@@ -646,7 +649,8 @@ test_missing_files(void)
   write_config(dir, "tiny-b32/vocab.json", "vocab.json", "\"<|endoftext|>\": 49407",
                "\"<|endoftext|>\": 60000");
   vocab = g_build_filename(dir, "vocab.json", NULL);
-  expect_error(dir, CLIP_ERR_FORMAT, vocab, "60001 tokens, but the token embedding has only 49408 rows");
+  expect_error(dir, CLIP_ERR_FORMAT, vocab,
+               "60001 tokens, but the token embedding has only 49408 rows");
   g_free(vocab);
   remove_dir(dir);
 
@@ -687,7 +691,8 @@ test_bad_weights(void)
   dir = make_dir("no-logit-scale");
   write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
   write_weights(dir, "tiny-b32/model.safetensors", "model.safetensors", "logit_scale", NULL);
-  expect_error(dir, CLIP_ERR_FORMAT, "model.safetensors", "required tensor 'logit_scale' is missing");
+  expect_error(dir, CLIP_ERR_FORMAT, "model.safetensors",
+               "required tensor 'logit_scale' is missing");
   remove_dir(dir);
 
   /* open_clip: a missing in_proj_bias, a shape inconsistent with the others,
@@ -710,8 +715,7 @@ test_bad_weights(void)
   link_kit(dir, "tiny-b32/open_clip_model.safetensors", "open_clip_model.safetensors");
   write_config(dir, "tiny-b32/open_clip_config.json", "open_clip_config.json", "\"width\": 64",
                "\"width\": 128");
-  expect_error(dir, CLIP_ERR_FORMAT, "open_clip_config.json",
-               "vision_cfg.width is 128 but");
+  expect_error(dir, CLIP_ERR_FORMAT, "open_clip_config.json", "vision_cfg.width is 128 but");
   remove_dir(dir);
 
   dir = make_dir("openclip-grid");
@@ -723,7 +727,8 @@ test_bad_weights(void)
 
   /* Neither naming. */
   dir = make_dir("unknown-naming");
-  write_weights(dir, "preprocess/source_rgb.safetensors", "open_clip_model.safetensors", NULL, NULL);
+  write_weights(dir, "preprocess/source_rgb.safetensors", "open_clip_model.safetensors", NULL,
+                NULL);
   expect_error(dir, CLIP_ERR_FORMAT, "open_clip_model.safetensors", "unknown naming");
   remove_dir(dir);
 
@@ -767,9 +772,10 @@ test_gelu_config(void)
   remove_dir(dir);
 
   /* text_config_dict / vision_config_dict override the plain sections. */
-  dir = hf_dir_with_config("config-dict", "\"projection_dim\": 32,",
-                           "\"projection_dim\": 32, \"text_config_dict\": {\"hidden_act\": \"gelu\"},"
-                           " \"vision_config_dict\": {\"hidden_act\": \"gelu\"},");
+  dir =
+      hf_dir_with_config("config-dict", "\"projection_dim\": 32,",
+                         "\"projection_dim\": 32, \"text_config_dict\": {\"hidden_act\": \"gelu\"},"
+                         " \"vision_config_dict\": {\"hidden_act\": \"gelu\"},");
   m = load_ok(dir);
   g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
   clip_model_free(m);
@@ -814,15 +820,16 @@ test_bad_preprocessor(void)
   remove_dir(dir);
 
   dir = hf_dir_with_config("std", NULL, NULL);
-  write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json",
-               "0.26862954", "0");
-  expect_error(dir, CLIP_ERR_FORMAT, "preprocessor_config.json", "image_std: expected 3 positive numbers");
+  write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json", "0.26862954",
+               "0");
+  expect_error(dir, CLIP_ERR_FORMAT, "preprocessor_config.json",
+               "image_std: expected 3 positive numbers");
   remove_dir(dir);
 
   /* A valid custom mean is used. */
   dir = hf_dir_with_config("mean", NULL, NULL);
-  write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json",
-               "0.48145466", "0.5");
+  write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json", "0.48145466",
+               "0.5");
   clip_model *m = load_ok(dir);
   g_assert_cmpfloat(m->info.mean[0], ==, 0.5f);
   g_assert_cmpfloat(m->info.mean[1], ==, 0.4578275f);
@@ -872,11 +879,13 @@ test_layout_odd_sizes(void)
 {
   char *dir = make_dir("odd");
   const char *config =
-    "{\"projection_dim\": 5,"
-    " \"text_config\": {\"hidden_size\": 12, \"intermediate_size\": 7, \"num_attention_heads\": 3,"
-    "  \"num_hidden_layers\": 1, \"max_position_embeddings\": 5, \"vocab_size\": 9},"
-    " \"vision_config\": {\"hidden_size\": 12, \"intermediate_size\": 13, \"num_attention_heads\": 2,"
-    "  \"num_hidden_layers\": 1, \"image_size\": 6, \"patch_size\": 3}}";
+      "{\"projection_dim\": 5,"
+      " \"text_config\": {\"hidden_size\": 12, \"intermediate_size\": 7, \"num_attention_heads\": "
+      "3,"
+      "  \"num_hidden_layers\": 1, \"max_position_embeddings\": 5, \"vocab_size\": 9},"
+      " \"vision_config\": {\"hidden_size\": 12, \"intermediate_size\": 13, "
+      "\"num_attention_heads\": 2,"
+      "  \"num_hidden_layers\": 1, \"image_size\": 6, \"patch_size\": 3}}";
   char *cfg = g_build_filename(dir, "config.json", NULL);
   g_assert_true(g_file_set_contents(cfg, config, -1, NULL));
   GRand *rng = g_rand_new_with_seed(5);
@@ -927,7 +936,8 @@ test_layout_odd_sizes(void)
   const gint64 ids[5] = { 0, 1, 2, 3, 4 };
   clip_error err = { 0 };
   g_assert_cmpint(st_writer_add(w, "text_model.embeddings.position_ids", ST_I64, 2,
-                                (gint64[]) { 1, 5 }, ids, &err), ==, CLIP_OK);
+                                (gint64[]){ 1, 5 }, ids, &err),
+                  ==, CLIP_OK);
   char *weights = g_build_filename(dir, "model.safetensors", NULL);
   g_assert_cmpint(st_writer_save(w, weights, &err), ==, CLIP_OK);
   st_writer_free(w);
@@ -949,7 +959,8 @@ test_layout_odd_sizes(void)
       g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.weight", towers[t], qkv[i]);
       assert_torch_layout(f, name, &b->qkv, W, i * W);
       g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.%s.bias", towers[t], qkv[i]);
-      g_assert_cmpmem(b->qkv.b + i * W, W * sizeof(float), st_find(f, name)->data, W * sizeof(float));
+      g_assert_cmpmem(b->qkv.b + i * W, W * sizeof(float), st_find(f, name)->data,
+                      W * sizeof(float));
     }
     g_snprintf(name, sizeof name, "%s.encoder.layers.0.self_attn.out_proj.weight", towers[t]);
     assert_torch_layout(f, name, &b->attn_out, W, 0);
@@ -980,7 +991,7 @@ static cJSON *
 info_json(const char *model)
 {
   char *out = NULL, *errout = NULL;
-  int rc = run_tool((const char *[]) { "info", model, NULL }, &out, &errout);
+  int rc = run_tool((const char *[]){ "info", model, NULL }, &out, &errout);
   if (rc != 0)
     g_error("clip-tool info %s: exit %d: %s", model, rc, errout);
   cJSON *j = cJSON_Parse(out);
@@ -1059,16 +1070,16 @@ test_tool_info(void)
   /* Errors: load failures exit 1 with the message, bad arguments 2. */
   char *out = NULL, *errout = NULL;
   char *none = g_build_filename(testutil_tmpdir(), "no-model", NULL);
-  g_assert_cmpint(run_tool((const char *[]) { "info", none, NULL }, &out, &errout), ==, 1);
+  g_assert_cmpint(run_tool((const char *[]){ "info", none, NULL }, &out, &errout), ==, 1);
   g_assert_nonnull(strstr(errout, none));
   g_assert_nonnull(strstr(errout, "no such file or directory"));
   g_assert_cmpstr(out, ==, "");
   g_free(out), g_free(errout);
   g_free(none);
-  g_assert_cmpint(run_tool((const char *[]) { "info", NULL }, &out, &errout), ==, 2);
+  g_assert_cmpint(run_tool((const char *[]){ "info", NULL }, &out, &errout), ==, 2);
   g_assert_nonnull(strstr(errout, "usage: clip-tool info MODEL"));
   g_free(out), g_free(errout);
-  g_assert_cmpint(run_tool((const char *[]) { "info", "a", "b", NULL }, &out, &errout), ==, 2);
+  g_assert_cmpint(run_tool((const char *[]){ "info", "a", "b", NULL }, &out, &errout), ==, 2);
   g_free(out), g_free(errout);
 }
 
@@ -1091,17 +1102,20 @@ test_tool_random_model(void)
   char *b = g_build_filename(testutil_tmpdir(), "random-b", NULL);
   char *c = g_build_filename(testutil_tmpdir(), "random-c", NULL);
   char *out = NULL, *errout = NULL;
-  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "7", a, NULL },
-                           &out, &errout),
-                  ==, 0);
+  g_assert_cmpint(
+      run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "7", a, NULL }, &out,
+               &errout),
+      ==, 0);
   g_free(out), g_free(errout);
-  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--seed", "7", "--arch", "tiny", b, NULL },
-                           &out, &errout),
-                  ==, 0);
+  g_assert_cmpint(
+      run_tool((const char *[]){ "random-model", "--seed", "7", "--arch", "tiny", b, NULL }, &out,
+               &errout),
+      ==, 0);
   g_free(out), g_free(errout);
-  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "8", c, NULL },
-                           &out, &errout),
-                  ==, 0);
+  g_assert_cmpint(
+      run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "8", c, NULL }, &out,
+               &errout),
+      ==, 0);
   g_free(out), g_free(errout);
 
   /* Same seed, same bytes; another seed, other weights. */
@@ -1181,7 +1195,7 @@ test_tool_random_model(void)
     g_free(out), g_free(errout);
   }
   g_free(fa), g_free(fb), g_free(fc);
-  for (char **d = (char *[]) { a, b, c, NULL }; *d; d++)
+  for (char **d = (char *[]){ a, b, c, NULL }; *d; d++)
     remove_dir(*d);
 }
 
@@ -1192,12 +1206,12 @@ test_tool_random_model_vocab(void)
   char *dir = g_build_filename(testutil_tmpdir(), "random-vocab", NULL);
   char *kit = g_build_filename(ref, "tiny-b32", NULL);
   char *out = NULL, *errout = NULL;
-  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "1",
-                                              "--vocab", kit, dir, NULL },
+  g_assert_cmpint(run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "1",
+                                             "--vocab", kit, dir, NULL },
                            &out, &errout),
                   ==, 0);
   g_free(out), g_free(errout);
-  for (const char *const *name = (const char *[]) { "vocab.json", "merges.txt", NULL }; *name;
+  for (const char *const *name = (const char *[]){ "vocab.json", "merges.txt", NULL }; *name;
        name++) {
     char *p1 = g_build_filename(kit, *name, NULL), *p2 = g_build_filename(dir, *name, NULL);
     gchar *d1, *d2;
@@ -1210,8 +1224,8 @@ test_tool_random_model_vocab(void)
   /* A vocabulary directory without the files fails with exit 1. */
   char *empty = make_dir("empty-vocab");
   char *dir2 = g_build_filename(testutil_tmpdir(), "random-vocab2", NULL);
-  g_assert_cmpint(run_tool((const char *[]) { "random-model", "--arch", "tiny", "--seed", "1",
-                                              "--vocab", empty, dir2, NULL },
+  g_assert_cmpint(run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "1",
+                                             "--vocab", empty, dir2, NULL },
                            &out, &errout),
                   ==, 1);
   g_assert_nonnull(strstr(errout, "vocab.json"));

@@ -8,7 +8,7 @@
 #include "clip.h"
 #include "testutil.h"
 
-static const char *const commands[] = { "info", "tokenize", "run", "preprocess",
+static const char *const commands[] = { "info",  "tokenize",     "run",   "preprocess",
                                         "score", "random-model", "bench", NULL };
 
 /* Name lookups must not see the user's downloads or search path. */
@@ -26,22 +26,23 @@ static void
 test_help(void)
 {
   for (const char *const *c = commands; *c; c++)
-    for (const char *const *h = (const char *[]) { "--help", "-h", NULL }; *h; h++) {
+    for (const char *const *h = (const char *[]){ "--help", "-h", NULL }; *h; h++) {
       char *out = NULL, *err = NULL;
       /* alone, and after other arguments (a model name, an option) */
-      g_assert_cmpint(testutil_run_tool((const char *[]) { *c, *h, NULL }, &out, &err), ==, 0);
+      g_assert_cmpint(testutil_run_tool((const char *[]){ *c, *h, NULL }, &out, &err), ==, 0);
       char *want = g_strdup_printf("usage: clip-tool %s ", *c);
       g_assert_true(g_str_has_prefix(out, want));
       g_assert_cmpstr(err, ==, "");
       g_free(out), g_free(err);
-      g_assert_cmpint(testutil_run_tool((const char *[]) { *c, "clipfilter-mini", "--runs", *h, NULL },
-                                        &out, &err),
-                      ==, 0);
+      g_assert_cmpint(
+          testutil_run_tool((const char *[]){ *c, "clipfilter-mini", "--runs", *h, NULL }, &out,
+                            &err),
+          ==, 0);
       g_assert_true(g_str_has_prefix(out, want));
       g_free(want), g_free(out), g_free(err);
     }
   char *out = NULL, *err = NULL;
-  g_assert_cmpint(testutil_run_tool((const char *[]) { "--help", NULL }, &out, &err), ==, 0);
+  g_assert_cmpint(testutil_run_tool((const char *[]){ "--help", NULL }, &out, &err), ==, 0);
   g_assert_true(g_str_has_prefix(out, "usage: clip-tool COMMAND"));
   g_free(out), g_free(err);
 }
@@ -51,16 +52,18 @@ test_usage_errors(void)
 {
   for (const char *const *c = commands; *c; c++) {
     char *out = NULL, *err = NULL;
-    g_assert_cmpint(testutil_run_tool((const char *[]) { *c, "--no-such-option", "x", NULL }, &out, &err),
-                    ==, 2);
+    g_assert_cmpint(
+        testutil_run_tool((const char *[]){ *c, "--no-such-option", "x", NULL }, &out, &err), ==,
+        2);
     g_assert_nonnull(strstr(err, "usage: clip-tool"));
     g_free(out), g_free(err);
     /* no arguments at all */
-    g_assert_cmpint(testutil_run_tool((const char *[]) { *c, NULL }, &out, &err), ==, 2);
+    g_assert_cmpint(testutil_run_tool((const char *[]){ *c, NULL }, &out, &err), ==, 2);
     g_free(out), g_free(err);
   }
   char *out = NULL, *err = NULL;
-  g_assert_cmpint(testutil_run_tool((const char *[]) { "no-such-command", NULL }, &out, &err), ==, 2);
+  g_assert_cmpint(testutil_run_tool((const char *[]){ "no-such-command", NULL }, &out, &err), ==,
+                  2);
   g_assert_nonnull(strstr(err, "unknown command 'no-such-command'"));
   g_free(out), g_free(err);
 }
@@ -72,8 +75,8 @@ test_shipped_model_by_name(void)
 {
   isolate_search_path();
   char *out = NULL, *err = NULL;
-  g_assert_cmpint(testutil_run_tool((const char *[]) { "info", "clipfilter-mini", NULL }, &out, &err),
-                  ==, 0);
+  g_assert_cmpint(
+      testutil_run_tool((const char *[]){ "info", "clipfilter-mini", NULL }, &out, &err), ==, 0);
   char *want = g_build_filename(g_getenv("CLIP_SOURCE_ROOT"), "models", "clipfilter-mini", NULL);
   char *field = g_strdup_printf("\"path\":\t\"%s\"", want);
   g_assert_nonnull(strstr(out, field));
@@ -87,16 +90,18 @@ test_shipped_model_by_name(void)
     g_string_append_len(img, "\xff\x00\x00", 3);
   g_assert_true(g_file_set_contents(ppm, img->str, (gssize) img->len, NULL));
   g_string_free(img, TRUE);
-  g_assert_cmpint(testutil_run_tool((const char *[]) { "score", "clipfilter-mini", ppm, "red", "blue", NULL },
-                                    &out, &err),
-                  ==, 0);
+  g_assert_cmpint(
+      testutil_run_tool((const char *[]){ "score", "clipfilter-mini", ppm, "red", "blue", NULL },
+                        &out, &err),
+      ==, 0);
   g_assert_nonnull(strstr(out, "\"labels\":[\"red\",\"blue\"]"));
   g_free(out), g_free(err), g_free(ppm);
 
-  g_assert_cmpint(testutil_run_tool((const char *[]) { "bench", "clipfilter-mini", "--runs", "1", "--text",
-                                                       "0", "--floor-seconds", "0.01", NULL },
-                                    &out, &err),
-                  ==, 0);
+  g_assert_cmpint(
+      testutil_run_tool((const char *[]){ "bench", "clipfilter-mini", "--runs", "1", "--text", "0",
+                                          "--floor-seconds", "0.01", NULL },
+                        &out, &err),
+      ==, 0);
   g_free(out), g_free(err);
 }
 
@@ -105,7 +110,8 @@ test_not_found(void)
 {
   isolate_search_path();
   char *out = NULL, *err = NULL;
-  g_assert_cmpint(testutil_run_tool((const char *[]) { "info", "no-such-model", NULL }, &out, &err), ==, 1);
+  g_assert_cmpint(testutil_run_tool((const char *[]){ "info", "no-such-model", NULL }, &out, &err),
+                  ==, 1);
   g_assert_nonnull(strstr(err, "model 'no-such-model' not found (searched: "));
   g_assert_nonnull(strstr(err, g_getenv("XDG_DATA_HOME")));
   g_assert_nonnull(strstr(err, "models/fetch-model.sh"));
@@ -122,7 +128,7 @@ test_resolve(void)
   char *env = g_build_filename(tmp, "dirs-env", NULL);
   char *xdg = g_build_filename(tmp, "xdg-data", NULL);
   char *user = g_build_filename(xdg, "clipfilter", "models", NULL);
-  for (char **d = (char *[]) { a, b, env, user, NULL }; *d; d++)
+  for (char **d = (char *[]){ a, b, env, user, NULL }; *d; d++)
     g_assert_cmpint(g_mkdir_with_parents(*d, 0755), ==, 0);
   char *in_b = g_build_filename(b, "m", NULL), *in_env = g_build_filename(env, "m", NULL);
   char *in_user = g_build_filename(user, "m", NULL);
@@ -163,7 +169,7 @@ test_resolve(void)
   g_assert_null(clip_model_resolve("", dirs, NULL));
 
   g_unsetenv("CLIPFILTER_MODEL_PATH");
-  for (char **d = (char *[]) { in_env, in_user, in_b, a, b, env, user, NULL }; *d; d++) {
+  for (char **d = (char *[]){ in_env, in_user, in_b, a, b, env, user, NULL }; *d; d++) {
     g_rmdir(*d);
     g_free(*d);
   }

@@ -227,7 +227,8 @@ check_reference(const char *dir, const char *model_rel)
   g_assert_cmpint(clip_encode_images(ctx, pix.data, n_img, img, img_pool, &err), ==, CLIP_OK);
   g_free(logits);
   got[8] = logits = compute_logits(m, img, n_img, txt, n_txt);
-  char *what_kept = g_strdup_printf("%s (%s, pooled rows only in the last block)", dir, info->naming);
+  char *what_kept =
+      g_strdup_printf("%s (%s, pooled rows only in the last block)", dir, info->naming);
   for (guint i = 4; i < G_N_ELEMENTS(names); i++) /* the outputs; the debug states are not seen */
     check_close(what_kept, names[i], got[i], want[i].data, want[i].n, TOLERANCE);
   g_free(what_kept);
@@ -570,8 +571,9 @@ test_ops(void)
   ops_linear(&be, &lin_t, in, 2, out, OPS_EPI_NONE);
   g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
   /* ... and so do they as two separate row blocks (HF's q, k, v). */
-  const clip_linear lin_s = { .b = bias, .in = 3, .out = 2, .transposed = true, .n_split = 2,
-                              .split = { wt, wt + 3 } };
+  const clip_linear lin_s = {
+    .b = bias, .in = 3, .out = 2, .transposed = true, .n_split = 2, .split = { wt, wt + 3 }
+  };
   ops_linear(&be, &lin_s, in, 2, out, OPS_EPI_NONE);
   g_assert_cmpmem(out, sizeof out, plain_out, sizeof plain_out);
   ops_linear(&be, &lin_s, in, 2, out, OPS_EPI_RESIDUAL);

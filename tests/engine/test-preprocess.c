@@ -84,8 +84,11 @@ kit_expected(const kit *k, const char *name)
 static clip_image
 rgb_image(const picture *p)
 {
-  clip_image im = { .format = CLIP_FORMAT_RGB, .width = p->w, .height = p->h,
-                    .planes = { p->px }, .strides = { p->w * 3 } };
+  clip_image im = { .format = CLIP_FORMAT_RGB,
+                    .width = p->w,
+                    .height = p->h,
+                    .planes = { p->px },
+                    .strides = { p->w * 3 } };
   return im;
 }
 
@@ -131,8 +134,8 @@ test_rgb_bit_exact(void)
       int c = j / (S * S);
       long v = lround(((double) expected[j] * pp.std[c] + pp.mean[c]) * 255.0);
       if (v != u8[j])
-        g_error("%s: pixel %d channel %d is %d, expected %ld", kit_images[i], j % (S * S), c,
-                u8[j], v);
+        g_error("%s: pixel %d channel %d is %d, expected %ld", kit_images[i], j % (S * S), c, u8[j],
+                v);
     }
     uint8_t *portable = g_malloc(N_OUT);
     g_assert_cmpint(clip_preprocess_frame_u8_portable(&pp, &im, portable, &err), ==, CLIP_OK);
@@ -179,8 +182,11 @@ test_packed_layouts(void)
           d[layouts[l].g] = s[1];
           d[layouts[l].b] = s[2];
         }
-      clip_image im = { .format = layouts[l].format, .width = p.w, .height = p.h,
-                        .planes = { buf }, .strides = { stride } };
+      clip_image im = { .format = layouts[l].format,
+                        .width = p.w,
+                        .height = p.h,
+                        .planes = { buf },
+                        .strides = { stride } };
       float *out = run(&im);
       if (memcmp(out, expected, sizeof(float) * N_OUT) != 0)
         g_error("%s as format %d differs from the expected tensor", kit_images[i],
@@ -215,8 +221,11 @@ test_gray8(void)
         gray[(size_t) y * stride + x] = l;
         memset(rgb.px + ((size_t) y * p.w + x) * 3, l, 3);
       }
-    clip_image im = { .format = CLIP_FORMAT_GRAY8, .width = p.w, .height = p.h,
-                      .planes = { gray }, .strides = { stride } };
+    clip_image im = { .format = CLIP_FORMAT_GRAY8,
+                      .width = p.w,
+                      .height = p.h,
+                      .planes = { gray },
+                      .strides = { stride } };
     float *out = run(&im);
     /* Same as the RGB path on the grey picture (which is bit-exact with Pillow)... */
     clip_image im_rgb = rgb_image(&rgb);
@@ -268,7 +277,8 @@ test_yuv_flat_matrix(void)
             uv[2 * j + 1] = colours[c][2];
           }
           clip_image im = { .format = nv12 ? CLIP_FORMAT_NV12 : CLIP_FORMAT_I420,
-                            .width = w, .height = h,
+                            .width = w,
+                            .height = h,
                             .planes = { y, nv12 ? uv : u, v },
                             .strides = { w, nv12 ? 2 * cw : cw, cw },
                             .matrix = m ? CLIP_MATRIX_BT709 : CLIP_MATRIX_BT601,
@@ -433,7 +443,8 @@ check_yuv_picture(const char *name, const picture *p, const tolerance *tol)
   GstVideoFrame f;
   g_assert_true(gst_video_frame_map(&f, &rgb_info, rgb_buf, GST_MAP_WRITE));
   for (int y = 0; y < p->h; y++)
-    memcpy((uint8_t *) GST_VIDEO_FRAME_PLANE_DATA(&f, 0) + (size_t) y * GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0),
+    memcpy((uint8_t *) GST_VIDEO_FRAME_PLANE_DATA(&f, 0)
+               + (size_t) y * GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0),
            p->px + (size_t) y * p->w * 3, (size_t) p->w * 3);
   gst_video_frame_unmap(&f);
   clip_image src_im = rgb_image(p);
@@ -454,7 +465,9 @@ check_yuv_picture(const char *name, const picture *p, const tolerance *tol)
         /* The YUV frame through the engine. */
         GstVideoFrame yf;
         g_assert_true(gst_video_frame_map(&yf, &yinfo, ybuf, GST_MAP_READ));
-        clip_image im = { .format = clip_formats[fi], .width = p->w, .height = p->h,
+        clip_image im = { .format = clip_formats[fi],
+                          .width = p->w,
+                          .height = p->h,
                           .matrix = m ? CLIP_MATRIX_BT709 : CLIP_MATRIX_BT601,
                           .full_range = full };
         for (int pl = 0; pl < (fi == 1 ? 2 : 3); pl++) {
@@ -468,7 +481,9 @@ check_yuv_picture(const char *name, const picture *p, const tolerance *tol)
          * then the (Pillow-exact) RGB path. */
         GstBuffer *back = gst_convert(&yinfo, ybuf, &rgb_info);
         g_assert_true(gst_video_frame_map(&f, &rgb_info, back, GST_MAP_READ));
-        clip_image back_im = { .format = CLIP_FORMAT_RGB, .width = p->w, .height = p->h,
+        clip_image back_im = { .format = CLIP_FORMAT_RGB,
+                               .width = p->w,
+                               .height = p->h,
                                .planes = { GST_VIDEO_FRAME_PLANE_DATA(&f, 0) },
                                .strides = { GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0) } };
         float *from_back = run(&back_im);
@@ -479,9 +494,8 @@ check_yuv_picture(const char *name, const picture *p, const tolerance *tol)
         g_test_message("%-18s %s BT.%s %-7s: vs videoconvert max %.4f p99 %.4f mean %.5f | "
                        "vs source max %.4f mean %.5f | videoconvert vs source max %.4f "
                        "mean %.5f",
-                       name, names[fi], m ? "709" : "601", full ? "full" : "limited",
-                       e.max_abs, e.p99_abs, e.mean_abs, s.max_abs, s.mean_abs, b.max_abs,
-                       b.mean_abs);
+                       name, names[fi], m ? "709" : "601", full ? "full" : "limited", e.max_abs,
+                       e.p99_abs, e.mean_abs, s.max_abs, s.mean_abs, b.max_abs, b.mean_abs);
         g_assert_cmpfloat(e.max_abs, <=, tol->vc_max);
         g_assert_cmpfloat(e.p99_abs, <=, tol->vc_p99);
         g_assert_cmpfloat(e.mean_abs, <=, tol->vc_mean);
@@ -533,10 +547,11 @@ test_yuv_vs_videoconvert(void)
 static void
 test_portable_kernels(void)
 {
-  static const int sizes[][2] = { { 1920, 1080 }, { 393, 292 }, { 97, 129 }, { 224, 256 },
-                                  { 161, 119 }, { 1000, 37 } };
-  static const clip_pixel_format formats[] = { CLIP_FORMAT_RGB, CLIP_FORMAT_BGRA, CLIP_FORMAT_XRGB,
-                                               CLIP_FORMAT_GRAY8, CLIP_FORMAT_I420, CLIP_FORMAT_NV12,
+  static const int sizes[][2] = { { 1920, 1080 }, { 393, 292 }, { 97, 129 },
+                                  { 224, 256 },   { 161, 119 }, { 1000, 37 } };
+  static const clip_pixel_format formats[] = { CLIP_FORMAT_RGB,  CLIP_FORMAT_BGRA,
+                                               CLIP_FORMAT_XRGB, CLIP_FORMAT_GRAY8,
+                                               CLIP_FORMAT_I420, CLIP_FORMAT_NV12,
                                                CLIP_FORMAT_Y444 };
   clip_preprocess_params pp = clip_preprocess_default_params();
   uint8_t *a = g_malloc(N_OUT), *b = g_malloc(N_OUT);
@@ -548,8 +563,9 @@ test_portable_kernels(void)
     for (size_t j = 0; j < n; j++) /* smooth ramps plus noise and hard steps */
       px[j] = (uint8_t) ((j / 7 % 256) ^ (g_rand_int(rng) & 0x1f) ^ ((j / 4096) % 2 ? 0xc0 : 0));
     for (size_t f = 0; f < G_N_ELEMENTS(formats); f++) {
-      clip_image im = { .format = formats[f], .width = w, .height = h, .planes = { px },
-                        .matrix = CLIP_MATRIX_BT709 };
+      clip_image im = {
+        .format = formats[f], .width = w, .height = h, .planes = { px }, .matrix = CLIP_MATRIX_BT709
+      };
       switch (formats[f]) {
       case CLIP_FORMAT_RGB: im.strides[0] = w * 3; break;
       case CLIP_FORMAT_GRAY8: im.strides[0] = w + 1; break;
@@ -603,8 +619,9 @@ test_errors(void)
 {
   static uint8_t px[64 * 64 * 4];
   clip_preprocess_params pp = clip_preprocess_default_params();
-  clip_image ok = { .format = CLIP_FORMAT_RGB, .width = 64, .height = 48, .planes = { px },
-                    .strides = { 64 * 3 } };
+  clip_image ok = {
+    .format = CLIP_FORMAT_RGB, .width = 64, .height = 48, .planes = { px }, .strides = { 64 * 3 }
+  };
   clip_image im;
   clip_error err;
   float out[16];
@@ -643,8 +660,11 @@ test_errors(void)
   expect_error(&pp, &im, "unknown pixel format 77");
 
   /* YUV: every plane is needed, chroma rows are (w + 1) / 2 wide. */
-  clip_image yuv = { .format = CLIP_FORMAT_I420, .width = 63, .height = 47,
-                     .planes = { px, px, px }, .strides = { 63, 32, 32 } };
+  clip_image yuv = { .format = CLIP_FORMAT_I420,
+                     .width = 63,
+                     .height = 47,
+                     .planes = { px, px, px },
+                     .strides = { 63, 32, 32 } };
   clip_preprocess_params pp1 = pp;
   g_assert_cmpint(clip_preprocess_frame(&pp1, &yuv, g_newa(float, N_OUT), &err), ==, CLIP_OK);
   im = yuv;
@@ -697,9 +717,16 @@ test_extreme_geometry(void)
     uint8_t *yuv = g_malloc((size_t) w * h * 2 + 4);
     memset(yuv, 128, (size_t) w * h * 2 + 4);
     clip_image ims[] = {
-      { .format = CLIP_FORMAT_RGB, .width = w, .height = h, .planes = { px }, .strides = { w * 3 } },
-      { .format = CLIP_FORMAT_NV12, .width = w, .height = h,
-        .planes = { yuv, yuv + (size_t) w * h }, .strides = { w, 2 * ((w + 1) / 2) } },
+      { .format = CLIP_FORMAT_RGB,
+        .width = w,
+        .height = h,
+        .planes = { px },
+        .strides = { w * 3 } },
+      { .format = CLIP_FORMAT_NV12,
+        .width = w,
+        .height = h,
+        .planes = { yuv, yuv + (size_t) w * h },
+        .strides = { w, 2 * ((w + 1) / 2) } },
     };
     for (size_t k = 0; k < G_N_ELEMENTS(ims); k++) {
       float *out = g_new(float, N_OUT);
@@ -785,8 +812,8 @@ test_tool_preprocess(void)
   expect_tool_failure(no_out, 2, "usage: clip-tool preprocess");
   const char *bad_size[] = { "preprocess", "--input", src, "--output", out, "--size", "0", NULL };
   expect_tool_failure(bad_size, 2, "--size '0' is not an integer in 1..4096");
-  const char *missing[] = { "preprocess", "--input", "/nonexistent/x.safetensors", "--output",
-                            out, NULL };
+  const char *missing[] = { "preprocess", "--input", "/nonexistent/x.safetensors",
+                            "--output",   out,       NULL };
   expect_tool_failure(missing, 1, "/nonexistent/x.safetensors");
   st_writer *w = st_writer_new();
   float v[6] = { 0 };
@@ -796,7 +823,8 @@ test_tool_preprocess(void)
   g_assert_cmpint(st_writer_save(w, bad, &cerr), ==, CLIP_OK);
   st_writer_free(w);
   const char *wrong[] = { "preprocess", "--input", bad, "--output", out, NULL };
-  expect_tool_failure(wrong, 1, "tensor 'not_pixels' is F32 with 3 dimensions, expected U8 [H, W, 3]");
+  expect_tool_failure(wrong, 1,
+                      "tensor 'not_pixels' is F32 with 3 dimensions, expected U8 [H, W, 3]");
   g_free(bad);
   g_free(src);
   g_free(out);
@@ -811,7 +839,8 @@ test_tool_score_image_errors(void)
   const char *bad_opt[] = { "score", "model", "img.ppm", "a", "--frobnicate", NULL };
   expect_tool_failure(bad_opt, 2, "unknown option '--frobnicate'");
   const char *missing[] = { "score", "model", "/nonexistent/img.png", "cat", NULL };
-  expect_tool_failure(missing, 1, "/nonexistent/img.png: cannot read the image: no such file or directory");
+  expect_tool_failure(missing, 1,
+                      "/nonexistent/img.png: cannot read the image: no such file or directory");
 
   static const char truncated[] = "P6\n4 4\n255\nabc";
   char *ppm = testutil_write_file("trunc.ppm", truncated, sizeof truncated - 1);
@@ -887,7 +916,8 @@ test_tool_score_reference(void)
     cJSON *res = cJSON_Parse(out);
     g_assert_nonnull(res);
     g_assert_cmpstr(cJSON_GetObjectItem(res, "image")->valuestring, ==, png);
-    cJSON *sims = cJSON_GetObjectItem(res, "similarities"), *scores = cJSON_GetObjectItem(res, "scores");
+    cJSON *sims = cJSON_GetObjectItem(res, "similarities"),
+          *scores = cJSON_GetObjectItem(res, "scores");
     g_assert_cmpint(cJSON_GetArraySize(sims), ==, cols->len);
     g_assert_cmpint(cJSON_GetArraySize(scores), ==, cols->len);
     g_assert_cmpint(cJSON_GetArraySize(cJSON_GetObjectItem(res, "labels")), ==, cols->len);
@@ -932,9 +962,13 @@ test_tool_score_templates(void)
   char *model = g_build_filename(dir, "tiny-b32", NULL);
   char *png = g_build_filename(dir, "preprocess", "portrait_97x129.png", NULL);
   const char *plain[] = { "score", model, png, "a cat", "a dog|a puppy", NULL };
-  const char *braces[] = { "score", model, png, "a cat", "--template", "{}", "a dog|a puppy", NULL };
-  const char *photo[] = { "score", model, png, "--template", "a photo of {}.", "--template",
-                          "a picture of {}.", "a cat", "a dog|a puppy", NULL };
+  const char *braces[] = {
+    "score", model, png, "a cat", "--template", "{}", "a dog|a puppy", NULL
+  };
+  const char *photo[] = {
+    "score", model,           png, "--template", "a photo of {}.", "--template", "a picture of {}.",
+    "a cat", "a dog|a puppy", NULL
+  };
   char *out[3] = { NULL, NULL, NULL };
   g_assert_cmpint(run_tool_out(plain, &out[0], NULL), ==, 0);
   g_assert_cmpint(run_tool_out(braces, &out[1], NULL), ==, 0);

@@ -11,9 +11,9 @@ test_labels_and_synonyms(void)
 {
   clip_prompts p;
   clip_error err = { 0 };
-  g_assert_cmpint(clip_prompts_parse("person cooking|person frying food;person dancing", NULL, &p,
-                                     &err),
-                  ==, CLIP_OK);
+  g_assert_cmpint(
+      clip_prompts_parse("person cooking|person frying food;person dancing", NULL, &p, &err), ==,
+      CLIP_OK);
   g_assert_cmpint(p.n_labels, ==, 2);
   g_assert_cmpstr(p.names[0], ==, "person cooking");
   g_assert_cmpstr(p.names[1], ==, "person dancing");
@@ -31,9 +31,9 @@ test_blanks_and_empty_pieces(void)
 {
   clip_prompts p;
   /* blanks around separators go; empty labels and synonyms are dropped */
-  g_assert_cmpint(clip_prompts_parse(" a dog ; ;\t| ;a cat | kitten || ;", " ; a photo of {}. ;", &p,
-                                     NULL),
-                  ==, CLIP_OK);
+  g_assert_cmpint(
+      clip_prompts_parse(" a dog ; ;\t| ;a cat | kitten || ;", " ; a photo of {}. ;", &p, NULL), ==,
+      CLIP_OK);
   g_assert_cmpint(p.n_labels, ==, 2);
   g_assert_cmpstr(p.names[0], ==, "a dog");
   g_assert_cmpstr(p.specs[1], ==, "a cat|kitten");

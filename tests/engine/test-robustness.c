@@ -22,7 +22,8 @@ copy_model(const char *kit_dir, const char *dest_name, const char *const *names)
   char *dest = g_build_filename(testutil_tmpdir(), dest_name, NULL);
   g_assert_cmpint(g_mkdir_with_parents(dest, 0755), ==, 0);
   for (int i = 0; names[i]; i++) {
-    char *from = g_build_filename(kit_dir, names[i], NULL), *to = g_build_filename(dest, names[i], NULL);
+    char *from = g_build_filename(kit_dir, names[i], NULL),
+         *to = g_build_filename(dest, names[i], NULL);
     gchar *data;
     gsize len;
     g_assert_true(g_file_get_contents(from, &data, &len, NULL));
@@ -32,8 +33,8 @@ copy_model(const char *kit_dir, const char *dest_name, const char *const *names)
   return dest;
 }
 
-static const char *const hf_files[] = { "config.json", "model.safetensors", "vocab.json",
-                                        "merges.txt", "preprocessor_config.json", NULL };
+static const char *const hf_files[] = { "config.json", "model.safetensors",        "vocab.json",
+                                        "merges.txt",  "preprocessor_config.json", NULL };
 
 /* Text and image embeddings of a few fixed inputs. */
 static float *
@@ -69,8 +70,8 @@ check_file_changed_under(clip_backend backend)
 {
   REQUIRE_REFERENCE(ref);
   char *kit = g_build_filename(ref, "tiny-b32", NULL);
-  char *dir = copy_model(kit, backend == CLIP_BACKEND_ONEDNN ? "changed-onednn" : "changed-blas",
-                         hf_files);
+  char *dir =
+      copy_model(kit, backend == CLIP_BACKEND_ONEDNN ? "changed-onednn" : "changed-blas", hf_files);
   char *weights = g_build_filename(dir, "model.safetensors", NULL);
   clip_params p = clip_default_params();
   p.backend = backend;
@@ -145,7 +146,6 @@ test_mmap_opt_in(void)
   g_free(owned), g_free(mapped), g_free(dir);
 }
 
-
 /* ---- long texts -------------------------------------------------------- */
 
 static clip_tokenizer *
@@ -195,14 +195,14 @@ encode_all(const clip_tokenizer *tok, const char *text, size_t *n, bool slow)
 {
   clip_error err = { 0 };
   size_t total = 0;
-  clip_status st = (slow ? clip_tokenizer_encode_slow : clip_tokenizer_encode)(tok, text, NULL, 0,
-                                                                               &total, &err);
+  clip_status st =
+      (slow ? clip_tokenizer_encode_slow : clip_tokenizer_encode)(tok, text, NULL, 0, &total, &err);
   if (st != CLIP_OK)
     g_error("encoding %zu bytes: %s", strlen(text), err.message);
   gint32 *ids = g_new(gint32, total);
-  g_assert_cmpint((slow ? clip_tokenizer_encode_slow : clip_tokenizer_encode)(tok, text, ids, total,
-                                                                             n, &err),
-                  ==, CLIP_OK);
+  g_assert_cmpint(
+      (slow ? clip_tokenizer_encode_slow : clip_tokenizer_encode)(tok, text, ids, total, n, &err),
+      ==, CLIP_OK);
   g_assert_cmpuint(*n, ==, total);
   return ids;
 }
@@ -229,7 +229,8 @@ test_long_texts(void)
     return;
   const size_t mb = 1 << 20, limit = CLIP_TOKENIZER_MAX_BYTES;
   g_assert_cmpuint(limit, ==, 65536);
-  char *marks = repeat("\xCC\x81", mb), *word = random_word(mb, 1), *moji = repeat("\xC3\x83\xC2\xA9", mb);
+  char *marks = repeat("\xCC\x81", mb), *word = random_word(mb, 1),
+       *moji = repeat("\xC3\x83\xC2\xA9", mb);
   expect_too_long(tok, marks);
   expect_too_long(tok, word);
   expect_too_long(tok, moji);
@@ -386,7 +387,8 @@ test_fewer_layers_declared(void)
   char *kit = g_build_filename(ref, "tiny-b32", NULL);
   char *dir = copy_model(kit, "fewer-layers", hf_files);
   edit_file(dir, "config.json", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1");
-  expect_load_error(dir, CLIP_ERR_FORMAT, "tensors are not used by the model that config.json describes");
+  expect_load_error(dir, CLIP_ERR_FORMAT,
+                    "tensors are not used by the model that config.json describes");
   expect_load_error(dir, CLIP_ERR_FORMAT, "encoder.layers.1.");
   g_free(dir), g_free(kit);
 }
@@ -424,7 +426,8 @@ test_nul_in_tensor_name(void)
 {
   const char *headers[] = {
     "{\"logit_scale\\u0000junk\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
-    "{\"__metadata__\":{\"a\\u0000\":\"b\"},\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+    "{\"__metadata__\":{\"a\\u0000\":\"b\"},\"x\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":"
+    "[0,4]}}",
   };
   for (size_t i = 0; i < G_N_ELEMENTS(headers); i++) {
     gsize hl = strlen(headers[i]);
@@ -480,19 +483,19 @@ test_not_regular_files(void)
   g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
   g_assert_cmpint(symlink(loop, loop), ==, 0);
 
-  expect_tool((const char *[]) { "run", model, "--input", fifo, "--output", out, NULL }, 1,
+  expect_tool((const char *[]){ "run", model, "--input", fifo, "--output", out, NULL }, 1,
               "the safetensors file is a FIFO, not a regular file");
-  expect_tool((const char *[]) { "preprocess", "--input", fifo, "--output", out, NULL }, 1,
+  expect_tool((const char *[]){ "preprocess", "--input", fifo, "--output", out, NULL }, 1,
               "the safetensors file is a FIFO, not a regular file");
-  expect_tool((const char *[]) { "preprocess", "--input", "/dev/zero", "--output", out, NULL }, 1,
+  expect_tool((const char *[]){ "preprocess", "--input", "/dev/zero", "--output", out, NULL }, 1,
               "/dev/zero: the safetensors file is a character device, not a regular file");
-  expect_tool((const char *[]) { "score", model, fifo, "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, fifo, "a cat", NULL }, 1,
               "the image is a FIFO, not a regular file");
-  expect_tool((const char *[]) { "score", model, "/dev/zero", "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, "/dev/zero", "a cat", NULL }, 1,
               "/dev/zero: the image is a character device, not a regular file");
-  expect_tool((const char *[]) { "score", model, testutil_tmpdir(), "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, testutil_tmpdir(), "a cat", NULL }, 1,
               "the image is a directory, not a regular file");
-  expect_tool((const char *[]) { "score", model, loop, "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, loop, "a cat", NULL }, 1,
               "cannot read the image: symbolic link loop");
 
   expect_load_error(fifo, CLIP_ERR_IO, "is a FIFO, not a checkpoint");
@@ -500,13 +503,14 @@ test_not_regular_files(void)
   expect_load_error(loop, CLIP_ERR_IO, "cannot open the checkpoint: symbolic link loop");
 
   /* A FIFO where a checkpoint directory's config.json or vocabulary is. */
-  char *dir = copy_model(model, "fifo-config", (const char *const[]) { "model.safetensors", NULL });
+  char *dir = copy_model(model, "fifo-config", (const char *const[]){ "model.safetensors", NULL });
   char *config = g_build_filename(dir, "config.json", NULL);
   g_assert_cmpint(mkfifo(config, 0600), ==, 0);
-  expect_load_error(dir, CLIP_ERR_IO, "config.json: the configuration is a FIFO, not a regular file");
+  expect_load_error(dir, CLIP_ERR_IO,
+                    "config.json: the configuration is a FIFO, not a regular file");
   g_free(config), g_free(dir);
-  dir = copy_model(model, "fifo-vocab", (const char *const[]) { "model.safetensors", "config.json",
-                                                                "merges.txt", NULL });
+  dir = copy_model(model, "fifo-vocab",
+                   (const char *const[]){ "model.safetensors", "config.json", "merges.txt", NULL });
   char *vocab = g_build_filename(dir, "vocab.json", NULL);
   g_assert_cmpint(mkfifo(vocab, 0600), ==, 0);
   expect_load_error(dir, CLIP_ERR_IO, "vocab.json: the vocabulary is a FIFO, not a regular file");
@@ -523,8 +527,8 @@ test_nul_in_jsonl_prompt(void)
   const char *lines = "{\"text\": \"a cat\"}\n{\"text\": \"a dog\\u0000 and a cat\"}\n";
   char *jsonl = testutil_write_file("nul.jsonl", lines, strlen(lines));
   char *out = NULL, *err = NULL;
-  int got = testutil_run_tool((const char *[]) { "tokenize", "--model", model, "--jsonl", jsonl, NULL },
-                              &out, &err);
+  int got = testutil_run_tool(
+      (const char *[]){ "tokenize", "--model", model, "--jsonl", jsonl, NULL }, &out, &err);
   g_assert_cmpint(got, ==, 1);
   g_assert_nonnull(strstr(err, "nul.jsonl:2: the line holds a NUL character (\\u0000)"));
   g_assert_nonnull(strstr(out, "\"text\":\"a cat\""));
@@ -556,16 +560,16 @@ test_ppm_long_width(void)
   char *model = g_build_filename(ref, "tiny-b32", NULL);
   const char *ppm = "P6\n99999999 1\n255\n\x01\x02\x03";
   char *path = testutil_write_file("wide.ppm", ppm, strlen(ppm));
-  expect_tool((const char *[]) { "score", model, path, "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, path, "a cat", NULL }, 1,
               "wide.ppm: image size 99999999x1 out of range (1..32768)");
   const char *huge = "P3\n3 1 99999999999999999999999\n1 2 3 4 5 6 7 8 9\n";
   char *path2 = testutil_write_file("maxval.ppm", huge, strlen(huge));
-  expect_tool((const char *[]) { "score", model, path2, "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, path2, "a cat", NULL }, 1,
               "maxval.ppm: bad P3 header");
   /* 32768x32768 declared over three bytes: refused before 3 GB are allocated. */
   const char *big = "P6\n32768 32768\n255\n\x01\x02\x03";
   char *path3 = testutil_write_file("big.ppm", big, strlen(big));
-  expect_tool((const char *[]) { "score", model, path3, "a cat", NULL }, 1,
+  expect_tool((const char *[]){ "score", model, path3, "a cat", NULL }, 1,
               "big.ppm: truncated P6 data (expected 3221225472 bytes of pixels, found 3)");
   g_free(path), g_free(path2), g_free(path3), g_free(model);
 }

@@ -49,8 +49,10 @@ test_round_trip(void)
   const gint64 i64[2] = { -1, G_GINT64_CONSTANT(1) << 40 };
   /* F16: 1, -2, max, smallest subnormal, largest subnormal, -0, inf, -inf, nan */
   const guint16 f16[9] = { 0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x8000, 0x7c00, 0xfc00, 0x7e00 };
-  const float f16_want[8] = { 1.0f, -2.0f, 65504.0f, 5.9604644775390625e-08f,
-                              6.0975551605224609e-05f, -0.0f, INFINITY, -INFINITY };
+  const float f16_want[8] = {
+    1.0f,  -2.0f,    65504.0f, 5.9604644775390625e-08f, 6.0975551605224609e-05f,
+    -0.0f, INFINITY, -INFINITY
+  };
   /* BF16: 1, -3.140625, smallest subnormal, inf, nan */
   const guint16 bf16[5] = { 0x3f80, 0xc049, 0x0001, 0x7f80, 0x7fc0 };
   const float bf16_want[4] = { 1.0f, -3.140625f, 9.18354961579912115600575419705e-41f, INFINITY };
@@ -58,17 +60,17 @@ test_round_trip(void)
   st_writer *w = st_writer_new();
   clip_error err = { 0 };
   /* U8 first so a writer that kept insertion order would misalign the rest. */
-  g_assert_cmpint(st_writer_add(w, "bytes", ST_U8, 1, (gint64[]) { 5 }, u8, &err), ==, CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "half", ST_F16, 2, (gint64[]) { 3, 3 }, f16, &err), ==, CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "matrix", ST_F32, 2, (gint64[]) { 2, 3 }, f32, &err), ==,
+  g_assert_cmpint(st_writer_add(w, "bytes", ST_U8, 1, (gint64[]){ 5 }, u8, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_add(w, "half", ST_F16, 2, (gint64[]){ 3, 3 }, f16, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_add(w, "matrix", ST_F32, 2, (gint64[]){ 2, 3 }, f32, &err), ==,
                   CLIP_OK);
   g_assert_cmpint(st_writer_add(w, "logit_scale", ST_F32, 0, NULL, &scalar, &err), ==, CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "ints", ST_I32, 1, (gint64[]) { 3 }, i32, &err), ==, CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "longs", ST_I64, 1, (gint64[]) { 2 }, i64, &err), ==, CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "brain", ST_BF16, 1, (gint64[]) { 5 }, bf16, &err), ==, CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "empty", ST_F32, 2, (gint64[]) { 0, 4 }, NULL, &err), ==,
+  g_assert_cmpint(st_writer_add(w, "ints", ST_I32, 1, (gint64[]){ 3 }, i32, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_add(w, "longs", ST_I64, 1, (gint64[]){ 2 }, i64, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_add(w, "brain", ST_BF16, 1, (gint64[]){ 5 }, bf16, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_add(w, "empty", ST_F32, 2, (gint64[]){ 0, 4 }, NULL, &err), ==,
                   CLIP_OK);
-  g_assert_cmpint(st_writer_add(w, "ints", ST_I32, 1, (gint64[]) { 3 }, i32, &err), ==,
+  g_assert_cmpint(st_writer_add(w, "ints", ST_I32, 1, (gint64[]){ 3 }, i32, &err), ==,
                   CLIP_ERR_ARG);
   char *path = g_build_filename(testutil_tmpdir(), "round.safetensors", NULL);
   g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_OK);
@@ -82,8 +84,9 @@ test_round_trip(void)
   for (int i = 7; i >= 0; i--)
     hl = hl << 8 | (guint8) bytes[i];
   g_assert_cmpuint(hl % 8, ==, 0);
-  g_assert_cmpuint(len, ==, 8 + hl + sizeof f32 + 4 + sizeof i32 + sizeof u8 + sizeof i64 +
-                                sizeof f16 + sizeof bf16);
+  g_assert_cmpuint(len, ==,
+                   8 + hl + sizeof f32 + 4 + sizeof i32 + sizeof u8 + sizeof i64 + sizeof f16
+                       + sizeof bf16);
   g_assert_cmpint(bytes[8 + hl - 1], ==, ' ');
   g_free(bytes);
 
@@ -153,7 +156,7 @@ test_f16_exhaustive(void)
   for (guint32 h = 0; h < 0x10000; h++) {
     float got = st_f16_to_f32((guint16) h);
     guint32 exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    double want = exp == 0 ? ldexp(man, -24)
+    double want = exp == 0    ? ldexp(man, -24)
                   : exp == 31 ? (man ? NAN : INFINITY)
                               : ldexp(1024 + man, (int) exp - 25);
     if (h & 0x8000)
@@ -289,7 +292,8 @@ test_short_files(void)
   expect_error(path, CLIP_ERR_FORMAT, "header length 1099511627776 is absurd");
   g_free(path);
   path = testutil_write_file("absurd2.safetensors", "\x01\0\x40\x06\0\0\0\0{}", 10);
-  expect_error(path, CLIP_ERR_FORMAT, "header length 104857601 is absurd (more than 16777216 bytes)");
+  expect_error(path, CLIP_ERR_FORMAT,
+               "header length 104857601 is absurd (more than 16777216 bytes)");
   g_free(path);
 
   path = g_build_filename(testutil_tmpdir(), "does-not-exist.safetensors", NULL);
@@ -308,7 +312,8 @@ static const struct {
   { "[1, 2, 3]", 0, "header: expected a JSON object, found an array" },
   { "\"tensors\"", 0, "header: expected a JSON object, found a string" },
   { "{} {}", 0, "trailing data after the JSON object" },
-  { "{\"a\": 3}", 0, "tensor 'a': expected an object with dtype, shape and data_offsets, found a number" },
+  { "{\"a\": 3}", 0,
+    "tensor 'a': expected an object with dtype, shape and data_offsets, found a number" },
   { "{\"a\": {\"shape\": [2], \"data_offsets\": [0, 8]}}", 8, "tensor 'a': missing 'dtype'" },
   { "{\"a\": {\"dtype\": \"F32\", \"data_offsets\": [0, 8]}}", 8, "tensor 'a': missing 'shape'" },
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [2]}}", 8, "tensor 'a': missing 'data_offsets'" },
@@ -325,7 +330,8 @@ static const struct {
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [-4, 4]}}", 8,
     "tensor 'a': data_offsets: expected two non-negative integers" },
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [-2], \"data_offsets\": [0, 8]}}", 8,
-    "tensor 'a': shape[0]: expected a non-negative integer, found a negative or fractional number" },
+    "tensor 'a': shape[0]: expected a non-negative integer, found a negative or fractional "
+    "number" },
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [1, 2.5], \"data_offsets\": [0, 8]}}", 8,
     "tensor 'a': shape[1]: expected a non-negative integer" },
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [null], \"data_offsets\": [0, 8]}}", 8,
@@ -344,19 +350,19 @@ static const struct {
     "tensor 'a': data_offsets span 8 bytes, expected 12 (F32 x 3 elements)" },
   { "{\"a\": {\"dtype\": \"F16\", \"shape\": [2, 2], \"data_offsets\": [0, 4]}}", 8,
     "tensor 'a': data_offsets span 4 bytes, expected 8 (F16 x 4 elements)" },
-  { "{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 8]}}", 8,
-    "tensor 'a': shape has too many elements (overflow)" },
+  { "{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 8]}}",
+    8, "tensor 'a': shape has too many elements (overflow)" },
   { "{\"a\": {\"dtype\": \"I64\", \"shape\": [4503599627370496], \"data_offsets\": [0, 8]}}", 8,
     "tensor 'a': data_offsets span 8 bytes, expected 36028797018963968" },
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
-    " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 16,
-    "tensor 'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]" },
+    " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}",
+    16, "tensor 'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]" },
   { "{\"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [12, 16]},"
-    " \"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}", 16,
-    "tensor 'b': data_offsets [12, 16] overlap tensor 'a' [0, 16]" },
+    " \"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
+    16, "tensor 'b': data_offsets [12, 16] overlap tensor 'a' [0, 16]" },
   { "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
-    " \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}", 16,
-    "tensor 'a' appears twice in the header" },
+    " \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}",
+    16, "tensor 'a' appears twice in the header" },
 };
 
 static void
@@ -377,11 +383,11 @@ test_writer_errors(void)
   clip_error err = { 0 };
   st_writer *w = st_writer_new();
   float x = 1;
-  g_assert_cmpint(st_writer_add(w, "neg", ST_F32, 1, (gint64[]) { -1 }, &x, &err), ==, CLIP_ERR_ARG);
+  g_assert_cmpint(st_writer_add(w, "neg", ST_F32, 1, (gint64[]){ -1 }, &x, &err), ==, CLIP_ERR_ARG);
   g_assert_nonnull(strstr(err.message, "'neg': bad shape"));
-  g_assert_cmpint(st_writer_add(w, "dims", ST_F32, 9, (gint64[]) { 1, 1, 1, 1, 1, 1, 1, 1, 1 }, &x,
-                                &err),
-                  ==, CLIP_ERR_ARG);
+  g_assert_cmpint(
+      st_writer_add(w, "dims", ST_F32, 9, (gint64[]){ 1, 1, 1, 1, 1, 1, 1, 1, 1 }, &x, &err), ==,
+      CLIP_ERR_ARG);
   g_assert_cmpint(st_writer_add(w, "x", ST_F32, 0, NULL, &x, &err), ==, CLIP_OK);
   char *path = g_build_filename(testutil_tmpdir(), "no-such-dir", "x.safetensors", NULL);
   g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_ERR_IO);
@@ -414,9 +420,9 @@ test_writer_generated(void)
   clip_error err = { 0 };
   int calls = 0;
   st_writer *w = st_writer_new();
-  g_assert_cmpint(st_writer_add_generated(w, "ramp", ST_F32, 2, (gint64[]) { 10, 10 }, fill_ramp,
-                                          &calls, &err),
-                  ==, CLIP_OK);
+  g_assert_cmpint(
+      st_writer_add_generated(w, "ramp", ST_F32, 2, (gint64[]){ 10, 10 }, fill_ramp, &calls, &err),
+      ==, CLIP_OK);
   char *path = g_build_filename(testutil_tmpdir(), "generated.safetensors", NULL);
   g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_OK);
   st_writer_free(w);
@@ -428,9 +434,9 @@ test_writer_generated(void)
   st_close(f);
 
   w = st_writer_new();
-  g_assert_cmpint(st_writer_add_generated(w, "bad", ST_F32, 1, (gint64[]) { 4 }, fill_fail, NULL,
-                                          &err),
-                  ==, CLIP_OK);
+  g_assert_cmpint(
+      st_writer_add_generated(w, "bad", ST_F32, 1, (gint64[]){ 4 }, fill_fail, NULL, &err), ==,
+      CLIP_OK);
   g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_ERR_ARG);
   g_assert_nonnull(strstr(err.message, "generating tensor 'bad' failed"));
   st_writer_free(w);

@@ -46,9 +46,9 @@ encode_all(clip_ctx *ctx, const inputs *in, outputs *o)
                   ==, CLIP_OK);
   /* All 77 positions as well as the truncated run. */
   clip_ctx_set_text_truncation(ctx, false);
-  g_assert_cmpint(clip_encode_texts(ctx, in->ids, in->n_txt, in->len, o->txt_full,
-                                    o->txt_full_pool, &err),
-                  ==, CLIP_OK);
+  g_assert_cmpint(
+      clip_encode_texts(ctx, in->ids, in->n_txt, in->len, o->txt_full, o->txt_full_pool, &err), ==,
+      CLIP_OK);
   clip_ctx_set_text_truncation(ctx, true);
   g_assert_cmpint(clip_encode_images(ctx, in->pix, in->n_img, o->img, o->img_pool, &err), ==,
                   CLIP_OK);

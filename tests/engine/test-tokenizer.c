@@ -137,8 +137,8 @@ test_reference_lines(void)
     memcpy(ids77, ids, n77 * sizeof *ids);
     if (n > 77)
       ids77[76] = clip_tokenizer_eot(tok);
-    gboolean ok = json_ids_equal(cJSON_GetObjectItem(line, "ids"), ids, n) &&
-                  json_ids_equal(cJSON_GetObjectItem(line, "ids77"), ids77, n77);
+    gboolean ok = json_ids_equal(cJSON_GetObjectItem(line, "ids"), ids, n)
+                  && json_ids_equal(cJSON_GetObjectItem(line, "ids77"), ids77, n77);
     char *mine = clip_text_clean_utf8(text);
     if (changed) {
       ftfy++;
@@ -156,8 +156,7 @@ test_reference_lines(void)
         clean_ok++;
       if (!ok) {
         char *got = ids_string(ids, n);
-        FAIL_AND_GO_ON("line %d \"%s\": ids differ from tokens.jsonl, got %s", i + 1, text,
-                           got);
+        FAIL_AND_GO_ON("line %d \"%s\": ids differ from tokens.jsonl, got %s", i + 1, text, got);
         g_free(got);
       }
     }
@@ -224,15 +223,16 @@ test_cleanup(void)
     const char *text, *clean;
   } cases[] = {
     { "  A\t\tB  ", "a b" },
-    { "\u0130stanbul", "i\u0307stanbul" },       /* İ -> i + U+0307 */
-    { "\u03a3\u0391\u03a3 \u039f\u0394\u039f\u03a3.", "\u03c3\u03b1\u03c2 \u03bf\u03b4\u03bf\u03c2." },
-    { "\u03a3", "\u03c3" },                      /* no cased letter before: not final */
-    { "\u216b \u24b6", "\u217b \u24d0" },        /* Ⅻ Ⓐ: Python lowers them, GLib does not */
-    { "<b>&amp;amp;</b>", "<b>&</b>" },          /* with a tag only CLIP's two passes run */
-    { "&amp;amp;amp;amp;", "&" },                /* ftfy repeats until nothing changes */
+    { "\u0130stanbul", "i\u0307stanbul" }, /* İ -> i + U+0307 */
+    { "\u03a3\u0391\u03a3 \u039f\u0394\u039f\u03a3.",
+      "\u03c3\u03b1\u03c2 \u03bf\u03b4\u03bf\u03c2." },
+    { "\u03a3", "\u03c3" },               /* no cased letter before: not final */
+    { "\u216b \u24b6", "\u217b \u24d0" }, /* Ⅻ Ⓐ: Python lowers them, GLib does not */
+    { "<b>&amp;amp;</b>", "<b>&</b>" },   /* with a tag only CLIP's two passes run */
+    { "&amp;amp;amp;amp;", "&" },         /* ftfy repeats until nothing changes */
     { "fish &amp chips &ampx", "fish & chips &x" },
     { "&#128512; &#x1F600; &#0; &#x110000; &#128;", "\U0001F600 \U0001F600 \uFFFD \uFFFD \u20ac" },
-    { "&EACUTE;t&eacute;", "\u00e9t\u00e9" },     /* ftfy's all-caps entity names */
+    { "&EACUTE;t&eacute;", "\u00e9t\u00e9" }, /* ftfy's all-caps entity names */
     { "\u201ccurly\u201d \u2018quotes\u2019", "\"curly\" 'quotes'" },
     { "\uff21\uff22\uff23\uff0c\uff11", "abc,1" },
     { "\ufb01\ufb02 \u01c4", "fifl d\u017e" },
@@ -244,13 +244,15 @@ test_cleanup(void)
     /* Mojibake inside text that does not decode as a whole: fixed by runs. */
     { "\u00c3\u00a9t\u00c3\u00a9 \u00e2\u20ac", "\u00e9t\u00e9 \u00e2\u20ac" },
     { "\x1b[1;31mred\x1b[0m", "red" },
-    { "a\r\nb\x0b" "c\ufeff", "a bc" },
+    { "a\r\nb\x0b"
+      "c\ufeff",
+      "a bc" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     char *got = clip_text_clean_utf8(cases[i].text);
     if (g_strcmp0(got, cases[i].clean))
-      FAIL_AND_GO_ON("clean(\"%s\"): expected \"%s\", got \"%s\"", cases[i].text,
-                         cases[i].clean, got);
+      FAIL_AND_GO_ON("clean(\"%s\"): expected \"%s\", got \"%s\"", cases[i].text, cases[i].clean,
+                     got);
     g_free(got);
   }
 }
@@ -307,7 +309,8 @@ test_padded(void)
   int32_t ids[78];
   clip_error err = { 0 };
   ids[77] = -1;
-  g_assert_cmpint(clip_tokenizer_encode_padded(tok, "a photo of a cat", ids, 77, &err), ==, CLIP_OK);
+  g_assert_cmpint(clip_tokenizer_encode_padded(tok, "a photo of a cat", ids, 77, &err), ==,
+                  CLIP_OK);
   static const int32_t cat[] = { 49406, 320, 1125, 539, 320, 2368, 49407 };
   g_assert_cmpmem(ids, sizeof cat, cat, sizeof cat);
   for (int i = 7; i < 77; i++)
@@ -338,18 +341,17 @@ test_invalid_utf8(void)
   static const struct {
     const char *text, *offset;
   } cases[] = {
-    { "caf\xe9", "offset 3" },             /* Latin-1 */
-    { "ok \xc3", "offset 3" },             /* truncated sequence */
-    { "\xc0\xaf", "offset 0" },            /* overlong */
-    { "ab\xed\xa0\x80", "offset 2" },      /* surrogate */
-    { "\xf4\x90\x80\x80", "offset 0" },    /* above U+10FFFF */
+    { "caf\xe9", "offset 3" },          /* Latin-1 */
+    { "ok \xc3", "offset 3" },          /* truncated sequence */
+    { "\xc0\xaf", "offset 0" },         /* overlong */
+    { "ab\xed\xa0\x80", "offset 2" },   /* surrogate */
+    { "\xf4\x90\x80\x80", "offset 0" }, /* above U+10FFFF */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     clip_error err = { 0 };
     int32_t ids[8];
     size_t n = 99;
-    g_assert_cmpint(clip_tokenizer_encode(tok, cases[i].text, ids, 8, &n, &err), ==,
-                    CLIP_ERR_ARG);
+    g_assert_cmpint(clip_tokenizer_encode(tok, cases[i].text, ids, 8, &n, &err), ==, CLIP_ERR_ARG);
     g_assert_cmpint(err.status, ==, CLIP_ERR_ARG);
     g_assert_nonnull(strstr(err.message, "not valid UTF-8"));
     g_assert_nonnull(strstr(err.message, cases[i].offset));
@@ -412,9 +414,9 @@ test_merges_variants(void)
 
 /* A hand-made vocabulary: ids in any order, SOT/EOT wherever they are. */
 static const char tiny_vocab[] =
-  "{\"a\": 0, \"b\": 1, \"c\": 2, \"<|endoftext|>\": 3, \"a</w>\": 4, \"b</w>\": 5,"
-  " \"c</w>\": 6, \"<|startoftext|>\": 7, \"ab\": 8, \"bc</w>\": 9, \"abc</w>\": 10,"
-  " \"\\u0120\": 11}";
+    "{\"a\": 0, \"b\": 1, \"c\": 2, \"<|endoftext|>\": 3, \"a</w>\": 4, \"b</w>\": 5,"
+    " \"c</w>\": 6, \"<|startoftext|>\": 7, \"ab\": 8, \"bc</w>\": 9, \"abc</w>\": 10,"
+    " \"\\u0120\": 11}";
 static const char tiny_merges[] = "#version: 0.2\na b\nab c</w>\nb c</w>\n";
 
 static clip_tokenizer *
@@ -452,7 +454,8 @@ test_tiny_vocabulary(void)
   int32_t ids[8];
   size_t n = 0;
   g_assert_cmpint(clip_tokenizer_encode(tok, "abd", ids, 8, &n, &err), ==, CLIP_ERR_FORMAT);
-  g_assert_nonnull(strstr(err.message, "vocab.json has no symbol for byte 0x64 at the end of a word"));
+  g_assert_nonnull(
+      strstr(err.message, "vocab.json has no symbol for byte 0x64 at the end of a word"));
   g_assert_nonnull(strstr(err.message, "\"abd\""));
   clip_tokenizer_free(tok);
 
@@ -568,13 +571,17 @@ test_random_input(void)
   if (!tok)
     return;
   static const gunichar pool[] = {
-    'a', 'Z', '0', ' ', '\t', '\n', '\r', '&', '#', ';', '<', '>', '|', '\'', 's', 'x', 0x01, 0x0B,
-    0x1B, '[', 0x7F, 0x85, 0x9D, 0xA0, 0xC3, 0xA9, 0xE2, 0x20AC, 0x153, 0x17F, 0x130, 0x3A3, 0x301,
-    0x300, 0x2028, 0x3000, 0xFF21, 0xFF0C, 0xFF9E, 0xFFE3, 0xFB01, 0x1C5, 0x2019, 0x201C, 0xFEFF,
-    0x4E2D, 0xAC00, 0x915, 0x94D, 0xE01, 0x216B, 0x24B6, 0x1F642, 0x1F3FD, 0xFFFD, 0x10FFFF,
+    'a',    'Z',    '0',     ' ',     '\t',   '\n',     '\r',   '&',    '#',    ';',
+    '<',    '>',    '|',     '\'',    's',    'x',      0x01,   0x0B,   0x1B,   '[',
+    0x7F,   0x85,   0x9D,    0xA0,    0xC3,   0xA9,     0xE2,   0x20AC, 0x153,  0x17F,
+    0x130,  0x3A3,  0x301,   0x300,   0x2028, 0x3000,   0xFF21, 0xFF0C, 0xFF9E, 0xFFE3,
+    0xFB01, 0x1C5,  0x2019,  0x201C,  0xFEFF, 0x4E2D,   0xAC00, 0x915,  0x94D,  0xE01,
+    0x216B, 0x24B6, 0x1F642, 0x1F3FD, 0xFFFD, 0x10FFFF,
   };
-  static const char *const pieces[] = { "<|startoftext|>", "<|endoftext|>", "&amp;", "&#x41;",
-                                        "&#9999999999;", "&lt", "'ll", "\xc3\xa2\xe2\x82\xac" };
+  static const char *const pieces[] = {
+    "<|startoftext|>", "<|endoftext|>", "&amp;", "&#x41;",
+    "&#9999999999;",   "&lt",           "'ll",   "\xc3\xa2\xe2\x82\xac"
+  };
   GRand *rand = g_rand_new_with_seed(20261127);
   GString *text = g_string_new(NULL);
   for (int round = 0; round < 400; round++) {

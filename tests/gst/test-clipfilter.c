@@ -112,18 +112,30 @@ static clip_pixel_format
 clip_format (GstVideoFormat f)
 {
   switch (f) {
-    case GST_VIDEO_FORMAT_RGB: return CLIP_FORMAT_RGB;
-    case GST_VIDEO_FORMAT_BGR: return CLIP_FORMAT_BGR;
-    case GST_VIDEO_FORMAT_RGBA: return CLIP_FORMAT_RGBA;
-    case GST_VIDEO_FORMAT_BGRA: return CLIP_FORMAT_BGRA;
-    case GST_VIDEO_FORMAT_RGBx: return CLIP_FORMAT_RGBX;
-    case GST_VIDEO_FORMAT_BGRx: return CLIP_FORMAT_BGRX;
-    case GST_VIDEO_FORMAT_xRGB: return CLIP_FORMAT_XRGB;
-    case GST_VIDEO_FORMAT_xBGR: return CLIP_FORMAT_XBGR;
-    case GST_VIDEO_FORMAT_I420: return CLIP_FORMAT_I420;
-    case GST_VIDEO_FORMAT_NV12: return CLIP_FORMAT_NV12;
-    case GST_VIDEO_FORMAT_Y444: return CLIP_FORMAT_Y444;
-    default: return CLIP_FORMAT_GRAY8;
+    case GST_VIDEO_FORMAT_RGB:
+      return CLIP_FORMAT_RGB;
+    case GST_VIDEO_FORMAT_BGR:
+      return CLIP_FORMAT_BGR;
+    case GST_VIDEO_FORMAT_RGBA:
+      return CLIP_FORMAT_RGBA;
+    case GST_VIDEO_FORMAT_BGRA:
+      return CLIP_FORMAT_BGRA;
+    case GST_VIDEO_FORMAT_RGBx:
+      return CLIP_FORMAT_RGBX;
+    case GST_VIDEO_FORMAT_BGRx:
+      return CLIP_FORMAT_BGRX;
+    case GST_VIDEO_FORMAT_xRGB:
+      return CLIP_FORMAT_XRGB;
+    case GST_VIDEO_FORMAT_xBGR:
+      return CLIP_FORMAT_XBGR;
+    case GST_VIDEO_FORMAT_I420:
+      return CLIP_FORMAT_I420;
+    case GST_VIDEO_FORMAT_NV12:
+      return CLIP_FORMAT_NV12;
+    case GST_VIDEO_FORMAT_Y444:
+      return CLIP_FORMAT_Y444;
+    default:
+      return CLIP_FORMAT_GRAY8;
   }
 }
 
@@ -577,12 +589,18 @@ static gboolean
 engine_reads (GstVideoFormat f)
 {
   switch (f) {
-    case GST_VIDEO_FORMAT_RGB: case GST_VIDEO_FORMAT_BGR:
-    case GST_VIDEO_FORMAT_RGBA: case GST_VIDEO_FORMAT_BGRA:
-    case GST_VIDEO_FORMAT_RGBx: case GST_VIDEO_FORMAT_BGRx:
-    case GST_VIDEO_FORMAT_xRGB: case GST_VIDEO_FORMAT_xBGR:
-    case GST_VIDEO_FORMAT_I420: case GST_VIDEO_FORMAT_NV12:
-    case GST_VIDEO_FORMAT_Y444: case GST_VIDEO_FORMAT_GRAY8:
+    case GST_VIDEO_FORMAT_RGB:
+    case GST_VIDEO_FORMAT_BGR:
+    case GST_VIDEO_FORMAT_RGBA:
+    case GST_VIDEO_FORMAT_BGRA:
+    case GST_VIDEO_FORMAT_RGBx:
+    case GST_VIDEO_FORMAT_BGRx:
+    case GST_VIDEO_FORMAT_xRGB:
+    case GST_VIDEO_FORMAT_xBGR:
+    case GST_VIDEO_FORMAT_I420:
+    case GST_VIDEO_FORMAT_NV12:
+    case GST_VIDEO_FORMAT_Y444:
+    case GST_VIDEO_FORMAT_GRAY8:
       return TRUE;
     default:
       return FALSE;
@@ -1899,12 +1917,10 @@ shipped_model_trace (const gchar * src, const gchar * props,
     GstMessageType type = GST_MESSAGE_TYPE (m);
     gdouble sim = 2.0;
 
-    if (type == GST_MESSAGE_ELEMENT && gst_structure_has_name (s,
-            "clipfilter")) {
+    if (type == GST_MESSAGE_ELEMENT && gst_structure_has_name (s, "clipfilter")) {
       samples++;
       /* one prompt: the softmax alone says 1 on every frame */
-      if (array_size (s, "labels") == 1
-          && array_double (s, "scores", 0) != 1.0)
+      if (array_size (s, "labels") == 1 && array_double (s, "scores", 0) != 1.0)
         not_one++;
     } else if (type == GST_MESSAGE_ELEMENT
         && gst_structure_has_name (s, "clipfilter-tag")
@@ -2059,8 +2075,7 @@ GST_START_TEST (test_one_prompt_matching_turns_on)
   /* on at the first sample, closed at EOS; the moving ball's cosine dips
    * below the gate on a few frames (docs/element.md), so it may turn off
    * and on again in between */
-  fail_unless (g_str_has_prefix (t, "+") && g_str_has_suffix (t, "-"), "%s",
-      t);
+  fail_unless (g_str_has_prefix (t, "+") && g_str_has_suffix (t, "-"), "%s", t);
   /* the default gate is 0.4 */
   fail_unless (min_on >= 0.4, "on at similarity %f", min_on);
   g_free (t);
@@ -2101,8 +2116,7 @@ GST_START_TEST (test_background_labels_never_tag)
   fail_unless (m != NULL);
   s = gst_message_get_structure (m);
   fail_unless_equals_int (array_size (s, "labels"), 3);
-  fail_unless_equals_string (array_string (s, "labels", 1),
-      "a photo of a cat");
+  fail_unless_equals_string (array_string (s, "labels", 1), "a photo of a cat");
   engine_scores (specs, 3, NULL, 0, &info, in, sims, probs, NULL);
   for (i = 0; i < 3; i++) {
     const GValue *bg = gst_value_array_get_value (gst_structure_get_value (s,
@@ -2498,7 +2512,8 @@ main (int argc, char **argv)
 
   model_path = kit ? g_build_filename (kit, "tiny-b32", NULL) : NULL;
   if (!model_path || !g_file_test (model_path, G_FILE_TEST_IS_DIR)) {
-    g_printerr ("reference kit model not found at '%s' (CLIP_REFERENCE_DIR)%s\n",
+    g_printerr
+        ("reference kit model not found at '%s' (CLIP_REFERENCE_DIR)%s\n",
         model_path ? model_path : "(unset)",
         ci ? "; under CI=true it must be present" : ": skipping");
     g_free (model_path);

@@ -92,7 +92,8 @@ bus_take (Bus * b, GstMessage * m)
 static Bus
 bus_new (void)
 {
-  Bus b = { g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free),
+  Bus b =
+      { g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free),
     g_ptr_array_new_with_free_func (g_free),
     g_ptr_array_new_with_free_func (g_free), NULL
   };
@@ -143,7 +144,8 @@ static GPtrArray *
 read_json_lines (const gchar * path, GPtrArray ** raw)
 {
   gchar *text = NULL, **lines;
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) cJSON_Delete);
+  GPtrArray *out =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) cJSON_Delete);
   guint i;
 
   fail_unless (g_file_get_contents (path, &text, NULL, NULL), "%s", path);
@@ -335,7 +337,8 @@ check_value (const cJSON * j, const GValue * v, const gchar * field)
     }
   } else if (t == GST_TYPE_ARRAY) {
     fail_unless (cJSON_IsArray (j), "%s", field);
-    fail_unless_equals_int (cJSON_GetArraySize (j), gst_value_array_get_size (v));
+    fail_unless_equals_int (cJSON_GetArraySize (j),
+        gst_value_array_get_size (v));
     for (i = 0; i < gst_value_array_get_size (v); i++)
       check_value (cJSON_GetArrayItem (j, i), gst_value_array_get_value (v, i),
           field);
@@ -347,8 +350,8 @@ check_value (const cJSON * j, const GValue * v, const gchar * field)
 static gboolean
 check_field (GQuark field, const GValue * v, gpointer obj)
 {
-  check_value (cJSON_GetObjectItemCaseSensitive (obj, g_quark_to_string (field)),
-      v, g_quark_to_string (field));
+  check_value (cJSON_GetObjectItemCaseSensitive (obj,
+          g_quark_to_string (field)), v, g_quark_to_string (field));
   return TRUE;
 }
 
@@ -571,7 +574,8 @@ GST_START_TEST (test_configuration_errors)
   check_start_error ("mqtt-host=127.0.0.1 topic=cams/#",
       "Invalid MQTT topic \"cams/#\"");
   check_start_error ("mqtt-host=127.0.0.1 topic=\"\"", "Invalid MQTT topic");
-  check_start_error ("mqtt-host=127.0.0.1 mqtt-credentials-file=/nonexistent/creds",
+  check_start_error
+      ("mqtt-host=127.0.0.1 mqtt-credentials-file=/nonexistent/creds",
       "Could not read MQTT credentials file \"/nonexistent/creds\"");
   {
     gchar *p = g_strdup_printf ("mqtt-host=127.0.0.1 mqtt-credentials-file=%s",
@@ -1031,7 +1035,8 @@ GST_START_TEST (test_mqtt_broker_restart_live)
     gboolean warned = FALSE, reconnected = FALSE;
     for (i = 0; i < b.warnings->len; i++)
       warned |= strstr (g_ptr_array_index (b.warnings, i),
-          "The MQTT broker cannot keep up: dropping the oldest results") != NULL;
+          "The MQTT broker cannot keep up: dropping the oldest results") !=
+          NULL;
     for (i = 0; i < b.infos->len; i++)
       reconnected |= strstr (g_ptr_array_index (b.infos, i),
           "Connected to MQTT broker") != NULL;
@@ -1123,8 +1128,7 @@ run_tool (const gchar * const *argv)
 
   fail_unless (g_spawn_sync (tmpdir, (gchar **) argv, NULL,
           G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-          &err, &status, NULL),
-      "%s", argv[0]);
+          &err, &status, NULL), "%s", argv[0]);
   fail_unless (g_spawn_check_wait_status (status, NULL), "%s failed: %s",
       argv[0], err);
   g_free (err);
@@ -1160,8 +1164,10 @@ GST_START_TEST (test_mqtt_credentials)
   const gchar *passwd[] = { "mosquitto_passwd", "-b", "-c", "passwd", "cam",
     "s3cret", NULL
   };
-  gchar *good = tmp_path ("good-credentials"), *bad = tmp_path ("bad-credentials");
-  gchar *conf = g_strdup_printf ("allow_anonymous false\npassword_file %s/passwd\n",
+  gchar *good = tmp_path ("good-credentials"), *bad =
+      tmp_path ("bad-credentials");
+  gchar *conf =
+      g_strdup_printf ("allow_anonymous false\npassword_file %s/passwd\n",
       tmpdir);
   gchar *props;
   guint64 published, dropped;

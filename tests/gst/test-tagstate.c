@@ -62,7 +62,7 @@ run_one (const ClipTagParams * p, const gfloat * values, guint n)
 static void
 test_window_mean (void)
 {
-  ClipTagParams p = { 3, 2.0, 2.0, -1.0 };   /* never on: smoothing only */
+  ClipTagParams p = { 3, 2.0, 2.0, -1.0 };      /* never on: smoothing only */
   const gfloat seq[][2] = { {0.25f, 0.75f}, {0.5f, 0.5f}, {0.75f, 0.25f},
   {1.0f, 0.0f}
   };
@@ -95,7 +95,7 @@ test_window_change_restarts (void)
   g_assert_cmpfloat (sm, ==, 0.5f);
   p.window = 3;
   g_free (push (ts, &p, &c, &sm));
-  g_assert_cmpfloat (sm, ==, 0.5f);    /* c alone, not (a + b + c) / 3 */
+  g_assert_cmpfloat (sm, ==, 0.5f);     /* c alone, not (a + b + c) / 3 */
   clip_tag_state_free (ts);
 }
 
@@ -134,7 +134,8 @@ static void
 test_hysteresis (void)
 {
   const gfloat seq[] = { 0.625f, 0.4375f, 0.625f, 0.4375f, 0.125f };
-  ClipTagParams flicker = { 1, 0.5, 0.5, -1.0 }, steady = { 1, 0.5, 0.25, -1.0 };
+  ClipTagParams flicker = { 1, 0.5, 0.5, -1.0 }, steady =
+      { 1, 0.5, 0.25, -1.0 };
   gchar *t;
 
   t = run_one (&flicker, seq, G_N_ELEMENTS (seq));

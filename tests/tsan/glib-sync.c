@@ -23,13 +23,13 @@
 #include <stdlib.h>
 
 static void *
-next (const char *name)
+next(const char *name)
 {
-  void *f = dlsym (RTLD_NEXT, name);
+  void *f = dlsym(RTLD_NEXT, name);
 
   if (!f) {
-    fprintf (stderr, "glib-sync: no %s after this library\n", name);
-    abort ();
+    fprintf(stderr, "glib-sync: no %s after this library\n", name);
+    abort();
   }
   return f;
 }
@@ -37,118 +37,118 @@ next (const char *name)
 /* GLib's function, looked up at the first call (a lock may be taken
  * before this library's constructors would run); the slot is atomic, as
  * several threads may make that first call at once. */
-#define NEXT(ret, name, ...) \
-  static ret (*slot) (__VA_ARGS__); \
-  ret (*real) (__VA_ARGS__) = __atomic_load_n (&slot, __ATOMIC_ACQUIRE); \
-  if (!real) { \
-    real = (ret (*) (__VA_ARGS__)) next (#name); \
-    __atomic_store_n (&slot, real, __ATOMIC_RELEASE); \
+#define NEXT(ret, name, ...)                                                                       \
+  static ret (*slot)(__VA_ARGS__);                                                                 \
+  ret (*real)(__VA_ARGS__) = __atomic_load_n(&slot, __ATOMIC_ACQUIRE);                             \
+  if (!real) {                                                                                     \
+    real = (ret(*)(__VA_ARGS__)) next(#name);                                                      \
+    __atomic_store_n(&slot, real, __ATOMIC_RELEASE);                                               \
   }
 
 void
-g_mutex_lock (GMutex * m)
+g_mutex_lock(GMutex *m)
 {
-  NEXT (void, g_mutex_lock, GMutex *);
-  real (m);
-  __tsan_acquire (m);
+  NEXT(void, g_mutex_lock, GMutex *);
+  real(m);
+  __tsan_acquire(m);
 }
 
 gboolean
-g_mutex_trylock (GMutex * m)
+g_mutex_trylock(GMutex *m)
 {
-  NEXT (gboolean, g_mutex_trylock, GMutex *);
-  if (!real (m))
+  NEXT(gboolean, g_mutex_trylock, GMutex *);
+  if (!real(m))
     return FALSE;
-  __tsan_acquire (m);
+  __tsan_acquire(m);
   return TRUE;
 }
 
 void
-g_mutex_unlock (GMutex * m)
+g_mutex_unlock(GMutex *m)
 {
-  NEXT (void, g_mutex_unlock, GMutex *);
-  __tsan_release (m);
-  real (m);
+  NEXT(void, g_mutex_unlock, GMutex *);
+  __tsan_release(m);
+  real(m);
 }
 
 void
-g_rec_mutex_lock (GRecMutex * m)
+g_rec_mutex_lock(GRecMutex *m)
 {
-  NEXT (void, g_rec_mutex_lock, GRecMutex *);
-  real (m);
-  __tsan_acquire (m);
+  NEXT(void, g_rec_mutex_lock, GRecMutex *);
+  real(m);
+  __tsan_acquire(m);
 }
 
 gboolean
-g_rec_mutex_trylock (GRecMutex * m)
+g_rec_mutex_trylock(GRecMutex *m)
 {
-  NEXT (gboolean, g_rec_mutex_trylock, GRecMutex *);
-  if (!real (m))
+  NEXT(gboolean, g_rec_mutex_trylock, GRecMutex *);
+  if (!real(m))
     return FALSE;
-  __tsan_acquire (m);
+  __tsan_acquire(m);
   return TRUE;
 }
 
 void
-g_rec_mutex_unlock (GRecMutex * m)
+g_rec_mutex_unlock(GRecMutex *m)
 {
-  NEXT (void, g_rec_mutex_unlock, GRecMutex *);
-  __tsan_release (m);
-  real (m);
+  NEXT(void, g_rec_mutex_unlock, GRecMutex *);
+  __tsan_release(m);
+  real(m);
 }
 
 /* Readers are ordered with each other too: stricter than an rwlock, so
  * it can hide nothing but a race between two reads, which is no race. */
 void
-g_rw_lock_writer_lock (GRWLock * l)
+g_rw_lock_writer_lock(GRWLock *l)
 {
-  NEXT (void, g_rw_lock_writer_lock, GRWLock *);
-  real (l);
-  __tsan_acquire (l);
+  NEXT(void, g_rw_lock_writer_lock, GRWLock *);
+  real(l);
+  __tsan_acquire(l);
 }
 
 void
-g_rw_lock_writer_unlock (GRWLock * l)
+g_rw_lock_writer_unlock(GRWLock *l)
 {
-  NEXT (void, g_rw_lock_writer_unlock, GRWLock *);
-  __tsan_release (l);
-  real (l);
+  NEXT(void, g_rw_lock_writer_unlock, GRWLock *);
+  __tsan_release(l);
+  real(l);
 }
 
 void
-g_rw_lock_reader_lock (GRWLock * l)
+g_rw_lock_reader_lock(GRWLock *l)
 {
-  NEXT (void, g_rw_lock_reader_lock, GRWLock *);
-  real (l);
-  __tsan_acquire (l);
+  NEXT(void, g_rw_lock_reader_lock, GRWLock *);
+  real(l);
+  __tsan_acquire(l);
 }
 
 void
-g_rw_lock_reader_unlock (GRWLock * l)
+g_rw_lock_reader_unlock(GRWLock *l)
 {
-  NEXT (void, g_rw_lock_reader_unlock, GRWLock *);
-  __tsan_release (l);
-  real (l);
+  NEXT(void, g_rw_lock_reader_unlock, GRWLock *);
+  __tsan_release(l);
+  real(l);
 }
 
 /* A wait lets the mutex go and takes it back. */
 void
-g_cond_wait (GCond * c, GMutex * m)
+g_cond_wait(GCond *c, GMutex *m)
 {
-  NEXT (void, g_cond_wait, GCond *, GMutex *);
-  __tsan_release (m);
-  real (c, m);
-  __tsan_acquire (m);
+  NEXT(void, g_cond_wait, GCond *, GMutex *);
+  __tsan_release(m);
+  real(c, m);
+  __tsan_acquire(m);
 }
 
 gboolean
-g_cond_wait_until (GCond * c, GMutex * m, gint64 end_time)
+g_cond_wait_until(GCond *c, GMutex *m, gint64 end_time)
 {
   gboolean r;
 
-  NEXT (gboolean, g_cond_wait_until, GCond *, GMutex *, gint64);
-  __tsan_release (m);
-  r = real (c, m, end_time);
-  __tsan_acquire (m);
+  NEXT(gboolean, g_cond_wait_until, GCond *, GMutex *, gint64);
+  __tsan_release(m);
+  r = real(c, m, end_time);
+  __tsan_acquire(m);
   return r;
 }

@@ -104,7 +104,8 @@ gst_clip_meta_get_info (void)
 static gfloat *
 copy_floats (const gfloat * src, guint n)
 {
-  return src ? g_memdup2 (src, (gsize) n * sizeof (gfloat)) : g_new0 (gfloat, n);
+  return src ? g_memdup2 (src, (gsize) n * sizeof (gfloat)) : g_new0 (gfloat,
+      n);
 }
 
 /**
