@@ -19,7 +19,11 @@ run() { # name, meson options...
 run build || status=1
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-  run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug || status=1
+  run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# (its result is read from the log below, after the retry)
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+  python3 scripts/retry-sanitizer-crashes.py build-asan
 logs=(build/meson-logs/testlog.json build-asan/meson-logs/testlog.json)
 
 # ThreadSanitizer: the engine's thread tests (counted from meson's log) and
