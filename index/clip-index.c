@@ -1081,6 +1081,8 @@ cmd_search(int argc, char **argv)
             t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n,
             quant ? "int8" : "fp32", t_scan * 1e3, quant ? n_candidates : mat.n, cpu_scan * 1e3,
             (g_get_monotonic_time() - t0) / 1e3);
+  if (timing && store_copy_note(st))
+    fprintf(stderr, "matrix %s\n", store_copy_note(st));
   rc = 0;
 out:
   g_clear_error(&e);
