@@ -51,14 +51,6 @@ p_str(params *p, const char *s)
 }
 
 static void
-p_null(params *p)
-{
-  p->val[p->n] = NULL;
-  p->len[p->n] = 0;
-  p->fmt[p->n++] = 0;
-}
-
-static void
 p_i64(params *p, int64_t v)
 {
   g_snprintf(p->buf[p->n], sizeof p->buf[0], "%" G_GINT64_FORMAT, v);
@@ -401,6 +393,112 @@ pgstore_file_is_current(pgstore *s, const char *path, int64_t size, int64_t mtim
   return current;
 }
 
+/* ---- binary COPY (the format of PostgreSQL's COPY ... (FORMAT binary)) -- */
+
+typedef struct {
+  pgstore *s;
+  GByteArray *buf;
+  const char *what;
+  bool ok;
+} copy_in;
+
+static void
+copy_put(copy_in *c, const void *data, size_t n)
+{
+  g_byte_array_append(c->buf, data, n);
+  /* Sent in pieces of about 1 MB: memory stays bounded whatever the file. */
+  if (c->buf->len >= (1u << 20)) {
+    c->ok = c->ok && PQputCopyData(c->s->conn, (const char *) c->buf->data, c->buf->len) == 1;
+    g_byte_array_set_size(c->buf, 0);
+  }
+}
+
+static void
+copy_be(copy_in *c, uint64_t v, int bytes)
+{
+  unsigned char b[8];
+  for (int i = 0; i < bytes; i++)
+    b[i] = (unsigned char) (v >> (8 * (bytes - 1 - i)));
+  copy_put(c, b, bytes);
+}
+
+/* Each field: its length (int32, -1 for NULL), then its bytes, big-endian. */
+static void
+copy_row(copy_in *c, int fields)
+{
+  copy_be(c, fields, 2);
+}
+
+static void
+copy_i64(copy_in *c, int64_t v)
+{
+  copy_be(c, 8, 4);
+  copy_be(c, (uint64_t) v, 8);
+}
+
+static void
+copy_i32(copy_in *c, int32_t v)
+{
+  copy_be(c, 4, 4);
+  copy_be(c, (uint32_t) v, 4);
+}
+
+static void
+copy_f64(copy_in *c, double v)
+{
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  copy_be(c, 8, 4);
+  copy_be(c, u, 8);
+}
+
+static void
+copy_bytes(copy_in *c, const void *data, int64_t n)
+{
+  copy_be(c, (uint32_t) (int32_t) n, 4);
+  if (n > 0)
+    copy_put(c, data, n);
+}
+
+static bool
+copy_begin(pgstore *s, copy_in *c, const char *sql, GError **error, const char *what)
+{
+  static const char header[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+  PGresult *r = PQexec(s->conn, sql);
+  bool ok = PQresultStatus(r) == PGRES_COPY_IN;
+  PQclear(r);
+  if (!ok)
+    return fail(s, error, what);
+  *c = (copy_in){ .s = s, .buf = g_byte_array_new(), .what = what, .ok = true };
+  copy_put(c, header, sizeof header - 1); /* signature, flags, no extension */
+  return true;
+}
+
+static bool
+copy_end(copy_in *c, GError **error)
+{
+  PGresult *r;
+  bool ok;
+  copy_be(c, 0xffff, 2); /* trailer: a field count of -1 */
+  ok = c->ok && PQputCopyData(c->s->conn, (const char *) c->buf->data, c->buf->len) == 1;
+  g_byte_array_unref(c->buf);
+  ok = PQputCopyEnd(c->s->conn, ok ? NULL : "client error") == 1 && ok;
+  /* The COPY's own result, then the end of the command. */
+  while ((r = PQgetResult(c->s->conn))) {
+    ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok && PQresultStatus(r) != PGRES_COMMAND_OK) {
+      char *m = g_strchomp(g_strdup(PQresultErrorMessage(r)));
+      if (error && !*error)
+        g_set_error(error, STORE_ERROR, 1, "%s: %s: %s", c->s->name, c->what, m);
+      g_free(m);
+    }
+    PQclear(r);
+  }
+  if (!ok && error && !*error)
+    fail(c->s, error, c->what);
+  return ok;
+}
+
 bool
 pgstore_put_file(pgstore *s, const store_file *f, GError **error)
 {
@@ -441,44 +539,55 @@ pgstore_put_file(pgstore *s, const store_file *f, GError **error)
   file_id = get_i64(r, 0, 0);
   PQclear(r);
 
+  /* The segment ids first (one statement), so that segments and samples
+   * each go in one binary COPY: a file costs a few round trips, not one per
+   * row. */
   seg_ids = g_new0(int64_t, f->segments->len + 1);
+  p = (params){ 0 };
+  p_i64(&p, f->segments->len);
+  if (!(r = run(s,
+                "SELECT nextval(pg_get_serial_sequence('segments', 'id')) "
+                "FROM generate_series(1, $1::integer)",
+                &p, error, f->path)))
+    goto fail;
+  for (guint i = 0; i < f->segments->len; i++)
+    seg_ids[i] = get_i64(r, i, 0);
+  PQclear(r);
+  copy_in c;
+  if (!copy_begin(s, &c,
+                  "COPY segments(id, file_id, start, \"end\", samples, embedding, thumbnail) "
+                  "FROM STDIN (FORMAT binary)",
+                  error, f->path))
+    goto fail;
   for (guint i = 0; i < f->segments->len; i++) {
     const store_segment *g = &g_array_index(f->segments, store_segment, i);
-    p = (params){ 0 };
-    p_i64(&p, file_id);
-    p_f64(&p, g->start);
-    p_f64(&p, g->end);
-    p_i64(&p, g->n_samples);
-    p_bytes(&p, g->embedding, dim_bytes);
-    if (g->thumbnail) {
-      gsize n;
-      const void *d = g_bytes_get_data(g->thumbnail, &n);
-      p_bytes(&p, d, n);
-    } else {
-      p_null(&p);
-    }
-    if (!(r = run(s,
-                  "INSERT INTO segments(file_id, start, \"end\", samples, embedding, thumbnail) "
-                  "VALUES ($1, $2, $3, $4, $5::bytea, $6::bytea) RETURNING id",
-                  &p, error, f->path)))
-      goto fail;
-    seg_ids[i] = get_i64(r, 0, 0);
-    PQclear(r);
+    gsize n = 0;
+    const void *thumb = g->thumbnail ? g_bytes_get_data(g->thumbnail, &n) : NULL;
+    copy_row(&c, 7);
+    copy_i64(&c, seg_ids[i]);
+    copy_i64(&c, file_id);
+    copy_f64(&c, g->start);
+    copy_f64(&c, g->end);
+    copy_i32(&c, g->n_samples);
+    copy_bytes(&c, g->embedding, dim_bytes);
+    copy_bytes(&c, thumb, g->thumbnail ? (int64_t) n : -1);
   }
+  if (!copy_end(&c, error))
+    goto fail;
+  if (!copy_begin(s, &c,
+                  "COPY samples(segment_id, time, duration, embedding) FROM STDIN (FORMAT binary)",
+                  error, f->path))
+    goto fail;
   for (guint i = 0; i < f->samples->len; i++) {
     const store_sample *q = &g_array_index(f->samples, store_sample, i);
-    p = (params){ 0 };
-    p_i64(&p, seg_ids[q->segment]);
-    p_f64(&p, q->time);
-    p_f64(&p, q->duration);
-    p_bytes(&p, q->embedding, dim_bytes);
-    if (!(r = run(s,
-                  "INSERT INTO samples(segment_id, time, duration, embedding) "
-                  "VALUES ($1, $2, $3, $4::bytea)",
-                  &p, error, f->path)))
-      goto fail;
-    PQclear(r);
+    copy_row(&c, 4);
+    copy_i64(&c, seg_ids[q->segment]);
+    copy_f64(&c, q->time);
+    copy_f64(&c, q->duration);
+    copy_bytes(&c, q->embedding, dim_bytes);
   }
+  if (!copy_end(&c, error))
+    goto fail;
   /* Done in the same transaction as the rows: both or neither. A worker
    * whose lease was taken over finds no entry of its own and rolls back. */
   if (f->queue_id) {
