@@ -1,14 +1,19 @@
-/* store-pg-copy.c — PATH.rows: header, int64 ids, float32 rows, CRC-32 of both. */
+/* store-pg-copy.c — PATH.rows: a header, then one record per segment (int64
+ * id, dim float32), with the CRC-32 of the records in the header. */
 #include "store-pg-copy.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #define COPY_MAGIC "CLIPPGRC"
 #define COPY_VERSION 1
+#define CHUNK 4096 /* records per read or write */
 
 typedef struct {
   char magic[8];
@@ -18,6 +23,12 @@ typedef struct {
   uint32_t crc, pad;
 } copy_header;
 G_STATIC_ASSERT(sizeof(copy_header) == 88);
+
+static size_t
+record_size(int dim)
+{
+  return 8 + 4 * (size_t) dim;
+}
 
 void
 pg_copy_init(pg_copy *c, int dim, const char *identity)
@@ -57,44 +68,118 @@ pg_copy_append(pg_copy *c, int64_t id, const float *row)
   c->n++;
 }
 
-static uint32_t
-checksum(const pg_copy *c)
+static bool
+read_all(int fd, void *buf, size_t len, off_t off)
 {
-  uLong crc = crc32_z(0L, (const Bytef *) c->ids, (size_t) c->n * sizeof *c->ids);
-  return (uint32_t) crc32_z(crc, (const Bytef *) c->rows, (size_t) c->n * c->dim * sizeof(float));
+  char *p = buf;
+  while (len) {
+    ssize_t r = pread(fd, p, len, off);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return false;
+    p += r;
+    len -= r;
+    off += r;
+  }
+  return true;
+}
+
+static bool
+write_all(int fd, const void *buf, size_t len, off_t off)
+{
+  const char *p = buf;
+  while (len) {
+    ssize_t w = pwrite(fd, p, len, off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    len -= w;
+    off += w;
+  }
+  return true;
+}
+
+/* Records [from, c->n) at their place in fd, continuing *crc over them. */
+static bool
+write_records(int fd, const pg_copy *c, int64_t from, uint32_t *crc)
+{
+  size_t rec = record_size(c->dim);
+  char *buf = g_malloc(CHUNK * rec);
+  bool ok = true;
+  for (int64_t i = from; ok && i < c->n; i += CHUNK) {
+    int64_t k = MIN(CHUNK, c->n - i);
+    for (int64_t j = 0; j < k; j++) {
+      memcpy(buf + j * rec, &c->ids[i + j], 8);
+      memcpy(buf + j * rec + 8, c->rows + (size_t) (i + j) * c->dim, rec - 8);
+    }
+    *crc = (uint32_t) crc32_z(*crc, (const Bytef *) buf, k * rec);
+    ok = write_all(fd, buf, k * rec, sizeof(copy_header) + i * rec);
+  }
+  g_free(buf);
+  return ok;
+}
+
+static void
+fill_header(copy_header *h, const pg_copy *c, uint32_t crc)
+{
+  *h = (copy_header){ .version = COPY_VERSION,
+                      .dim = c->dim,
+                      .n = c->n,
+                      .watermark = c->watermark,
+                      .changes = c->changes,
+                      .crc = crc };
+  memcpy(h->magic, COPY_MAGIC, 8);
+  memcpy(h->identity, c->identity, sizeof h->identity);
 }
 
 bool
 pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char **damaged)
 {
-  FILE *f = fopen(path, "rb");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t rec = record_size(dim);
   struct stat st;
   copy_header h;
   const char *why = NULL;
+  uint32_t crc = 0;
 
   *damaged = NULL;
   pg_copy_init(c, dim, identity);
-  if (!f)
+  if (fd < 0)
     return false;
-  if (fstat(fileno(f), &st) != 0 || fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, COPY_MAGIC, 8)
+  /* Shared: a search appending to this copy holds it exclusively. */
+  flock(fd, LOCK_SH);
+  if (fstat(fd, &st) != 0 || !read_all(fd, &h, sizeof h, 0) || memcmp(h.magic, COPY_MAGIC, 8)
       || h.version != COPY_VERSION)
     why = "not a copy of this version";
   else if (h.dim != (uint32_t) dim || strncmp(h.identity, identity, sizeof h.identity)) {
-    fclose(f); /* another index's or model's: not damage, just not ours */
+    close(fd); /* another index's or model's: not damage, just not ours */
     return false;
-  } else if (h.n < 0
-             || (uint64_t) st.st_size != sizeof h + (uint64_t) h.n * (8 + 4 * (uint64_t) dim))
-    why = "truncated (its size does not match its header)";
+  } else if (h.n < 0 || (uint64_t) st.st_size < sizeof h + (uint64_t) h.n * rec)
+    why = "truncated (shorter than its header says)";
   if (!why) {
+    char *buf = g_malloc(CHUNK * rec);
     reserve(c, h.n + 1024);
-    if (fread(c->ids, sizeof *c->ids, h.n, f) != (size_t) h.n
-        || fread(c->rows, sizeof(float) * dim, h.n, f) != (size_t) h.n)
-      why = "truncated (short read)";
+    for (int64_t i = 0; !why && i < h.n; i += CHUNK) {
+      int64_t k = MIN(CHUNK, h.n - i);
+      if (!read_all(fd, buf, k * rec, sizeof h + i * rec)) {
+        why = "truncated (short read)";
+        break;
+      }
+      crc = (uint32_t) crc32_z(crc, (const Bytef *) buf, k * rec);
+      for (int64_t j = 0; j < k; j++) {
+        memcpy(&c->ids[i + j], buf + j * rec, 8);
+        memcpy(c->rows + (size_t) (i + j) * dim, buf + j * rec + 8, rec - 8);
+      }
+    }
+    g_free(buf);
   }
-  fclose(f);
+  close(fd);
   if (!why) {
     c->n = h.n;
-    if (checksum(c) != h.crc)
+    if (crc != h.crc)
       why = "corrupt (checksum mismatch)";
     for (int64_t i = 0; !why && i < c->n; i++)
       if (c->ids[i] > h.watermark || (i && c->ids[i] <= c->ids[i - 1]))
@@ -107,31 +192,61 @@ pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char *
   }
   c->watermark = h.watermark;
   c->changes = h.changes;
+  c->crc = h.crc;
+  c->on_disk = c->n;
   return true;
 }
 
-bool
-pg_copy_write(const pg_copy *c, const char *path)
+/* The new records after the ones read, then the header that covers them:
+ * only when the file still holds exactly what was read (no other search
+ * refreshed it meanwhile). Bytes past the header's records (an append cut
+ * short) are overwritten. */
+static bool
+append(pg_copy *c, const char *path)
 {
-  char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
-  FILE *f = fopen(tmp, "wb");
-  copy_header h = { .version = COPY_VERSION,
-                    .dim = c->dim,
-                    .n = c->n,
-                    .watermark = c->watermark,
-                    .changes = c->changes,
-                    .crc = checksum(c) };
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  copy_header h, now;
+  uint32_t crc = c->crc;
   bool ok;
 
-  if (!f) {
+  if (fd < 0)
+    return false;
+  ok = flock(fd, LOCK_EX) == 0 && read_all(fd, &now, sizeof now, 0);
+  fill_header(
+      &h,
+      &(pg_copy){
+          .dim = c->dim, .n = c->on_disk, .watermark = c->read_watermark, .changes = c->changes },
+      c->crc);
+  memcpy(h.identity, c->identity, sizeof h.identity);
+  ok = ok && memcmp(&h, &now, sizeof h) == 0 && write_records(fd, c, c->on_disk, &crc)
+       && ftruncate(fd, sizeof h + c->n * record_size(c->dim)) == 0;
+  if (ok) {
+    fill_header(&h, c, crc);
+    ok = write_all(fd, &h, sizeof h, 0);
+  }
+  close(fd);
+  return ok;
+}
+
+bool
+pg_copy_write(pg_copy *c, const char *path)
+{
+  if (c->on_disk > 0 && append(c, path))
+    return true;
+  char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  copy_header h;
+  uint32_t crc = 0;
+  bool ok;
+
+  if (fd < 0) {
     g_free(tmp);
     return false;
   }
-  memcpy(h.magic, COPY_MAGIC, 8);
-  memcpy(h.identity, c->identity, sizeof h.identity);
-  ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(c->ids, sizeof *c->ids, c->n, f) == (size_t) c->n
-       && fwrite(c->rows, sizeof(float) * c->dim, c->n, f) == (size_t) c->n;
-  ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+  ok = write_records(fd, c, 0, &crc);
+  fill_header(&h, c, crc);
+  ok = write_all(fd, &h, sizeof h, 0) && ok;
+  ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
   if (!ok)
     unlink(tmp);
   g_free(tmp);

@@ -22,6 +22,9 @@ typedef struct {
   float *rows;  /* [n, dim] */
   int64_t watermark, changes;
   char identity[40]; /* the index's index_id, NUL-padded */
+  /* private: what pg_copy_read found on disk, for appending to it */
+  int64_t on_disk, read_watermark;
+  uint32_t crc;
 } pg_copy;
 
 void pg_copy_init(pg_copy *c, int dim, const char *identity);
@@ -34,8 +37,11 @@ void pg_copy_append(pg_copy *c, int64_t id, const float *row);
  * belongs to another index or dimension. */
 bool pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char **damaged);
 
-/* Written to a temporary name and renamed: concurrent searches each write a
- * whole copy and the last rename wins; a reader never sees half a file. */
-bool pg_copy_write(const pg_copy *c, const char *path);
+/* Saves c at path. A copy that was read and has only grown since gets its
+ * new records appended under an exclusive flock (readers take a shared
+ * one), the header last, so a reader sees the old records or all of them;
+ * otherwise (a new copy, or the file changed meanwhile) the whole copy is
+ * written to a temporary name and renamed, and the last rename wins. */
+bool pg_copy_write(pg_copy *c, const char *path);
 
 #endif

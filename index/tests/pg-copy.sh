@@ -30,7 +30,7 @@ search_same() {
 }
 # note TEXT: the search's copy line says TEXT
 note() {
-  grep -qx "matrix $1" "$TMP/timing" || fail "want 'matrix $1', got: $(cat "$TMP/timing")"
+  grep -q "^matrix $1 (fetch " "$TMP/timing" || fail "want 'matrix $1', got: $(cat "$TMP/timing")"
 }
 segments() { psql_c "SELECT count(*) FROM segments"; }
 
