@@ -657,6 +657,15 @@ run_add(int argc, char **argv, bool work)
   }
   if (!(model_path = index_model(r.st, mo.model, "add", true, &rec)))
     goto out;
+  /* Queueing on a shared index needs no model, only its dimension the
+   * first time (the workers load it): then it is loaded the fastest way,
+   * fp32 on OpenBLAS, without weight repacking. */
+  if (!work && store_is_shared(r.st)) {
+    if (rec.embed_dim)
+      goto files;
+    params.backend = CLIP_BACKEND_OPENBLAS;
+    params.precision = CLIP_PRECISION_FP32;
+  }
   if (!(model = load_model(model_path, &params, rec.embed_dim, "add")))
     goto out;
   if (!rec.embed_dim) {
