@@ -10,7 +10,7 @@
 #   pg_N_s: clip-index add URI FILES (queueing) + N `work --until-empty`
 #           processes started together, until the last exits (N = 1, 2)
 #   each the fastest of ROUNDS (default 3) rounds after a warm-up add; all_s
-#   lists every round;
+#   lists every round, cpu_s the user + system seconds of all its processes;
 #   overhead_1 = pg_1_s / sqlite_s - 1 (the queue's cost for one worker);
 #   speedup_2 = pg_1_s / pg_2_s.
 # With SEGMENTS > 0 (e.g. 1000000), search on a PostgreSQL index of that
@@ -51,29 +51,34 @@ if [ "$files" -gt 0 ]; then
   # ROUNDS rounds of the three runs in turn; the fastest of each counts, as
   # the least disturbed by the other jobs of a shared machine.
   "$ci" add "$work/warm.db" "$work/v1.mp4" >/dev/null
-  declare -A best runs
+  declare -A best runs cpus
+  # cpu NAME CMD...: runs CMD, adding its user + system seconds to cpu.NAME
+  cpu() { local f=$work/cpu.$1; shift; /usr/bin/time -f "%U %S" -a -o "$f" "$@"; }
+  cpu_sum() { awk '{ s += $1 + $2 } END { printf "%.2f", s }' "$work/cpu.$1"; }
   for round in $(seq 1 "$rounds"); do
-    rm -f "$work/lite.db"*
+    rm -f "$work/lite.db"* "$work"/cpu.*
     t0=$(now)
-    "$ci" add "$work/lite.db" "$work"/v*.mp4 >/dev/null
+    cpu sqlite "$ci" add "$work/lite.db" "$work"/v*.mp4 >/dev/null
     t=$(calc "$(now) - $t0")
     runs[sqlite]+="$t " best[sqlite]=$(calc "${best[sqlite]:-1e9} < $t ? ${best[sqlite]:-1e9} : $t")
+    cpus[sqlite]+="$(cpu_sum sqlite) "
     for n in 1 2; do
       as_pg "$pgbin/createdb" -h "$pgdir" -p 5432 -U clip "w$n-$round"
       uri="postgresql:///w$n-$round?host=$pgdir&port=5432&user=clip"
       t0=$(now)
-      "$ci" add "$uri" "$work"/v*.mp4 >/dev/null
+      cpu pg$n "$ci" add "$uri" "$work"/v*.mp4 >/dev/null
       pids=()
-      for k in $(seq 1 $n); do "$ci" work "$uri" --until-empty >/dev/null 2>&1 & pids+=($!); done
+      for k in $(seq 1 $n); do cpu pg$n "$ci" work "$uri" --until-empty >/dev/null 2>&1 & pids+=($!); done
       for p in "${pids[@]}"; do wait "$p"; done
       t=$(calc "$(now) - $t0")
       runs[pg$n]+="$t " best[pg$n]=$(calc "${best[pg$n]:-1e9} < $t ? ${best[pg$n]:-1e9} : $t")
+      cpus[pg$n]+="$(cpu_sum pg$n) "
     done
   done
-  out+=$(printf '"files": %d, "seconds_each": %d, "rounds": %d, "sqlite_s": %s, "pg_1_s": %s, "pg_2_s": %s, "overhead_1": %s, "speedup_2": %s, "all_s": {"sqlite": "%s", "pg_1": "%s", "pg_2": "%s"}' \
+  out+=$(printf '"files": %d, "seconds_each": %d, "rounds": %d, "sqlite_s": %s, "pg_1_s": %s, "pg_2_s": %s, "overhead_1": %s, "speedup_2": %s, "all_s": {"sqlite": "%s", "pg_1": "%s", "pg_2": "%s"}, "cpu_s": {"sqlite": "%s", "pg_1": "%s", "pg_2": "%s"}' \
     "$files" "$secs" "$rounds" "${best[sqlite]}" "${best[pg1]}" "${best[pg2]}" \
     "$(calc "${best[pg1]} / ${best[sqlite]} - 1")" "$(calc "${best[pg1]} / ${best[pg2]}")" \
-    "${runs[sqlite]% }" "${runs[pg1]% }" "${runs[pg2]% }")
+    "${runs[sqlite]% }" "${runs[pg1]% }" "${runs[pg2]% }" "${cpus[sqlite]% }" "${cpus[pg1]% }" "${cpus[pg2]% }")
 fi
 
 # search: one `search --timing` process; sets matrix_ms, total_ms, fetched
