@@ -2,8 +2,6 @@
  * id, dim float32), with the CRC-32 of the records in the header. */
 #include "store-pg-copy.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -68,47 +66,13 @@ pg_copy_append(pg_copy *c, int64_t id, const float *row)
   c->n++;
 }
 
+/* Records [from, c->n) at their place in f, continuing *crc over them. */
 static bool
-read_all(int fd, void *buf, size_t len, off_t off)
-{
-  char *p = buf;
-  while (len) {
-    ssize_t r = pread(fd, p, len, off);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return false;
-    p += r;
-    len -= r;
-    off += r;
-  }
-  return true;
-}
-
-static bool
-write_all(int fd, const void *buf, size_t len, off_t off)
-{
-  const char *p = buf;
-  while (len) {
-    ssize_t w = pwrite(fd, p, len, off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    len -= w;
-    off += w;
-  }
-  return true;
-}
-
-/* Records [from, c->n) at their place in fd, continuing *crc over them. */
-static bool
-write_records(int fd, const pg_copy *c, int64_t from, uint32_t *crc)
+write_records(FILE *f, const pg_copy *c, int64_t from, uint32_t *crc)
 {
   size_t rec = record_size(c->dim);
   char *buf = g_malloc(CHUNK * rec);
-  bool ok = true;
+  bool ok = fseeko(f, sizeof(copy_header) + from * rec, SEEK_SET) == 0;
   for (int64_t i = from; ok && i < c->n; i += CHUNK) {
     int64_t k = MIN(CHUNK, c->n - i);
     for (int64_t j = 0; j < k; j++) {
@@ -116,7 +80,7 @@ write_records(int fd, const pg_copy *c, int64_t from, uint32_t *crc)
       memcpy(buf + j * rec + 8, c->rows + (size_t) (i + j) * c->dim, rec - 8);
     }
     *crc = (uint32_t) crc32_z(*crc, (const Bytef *) buf, k * rec);
-    ok = write_all(fd, buf, k * rec, sizeof(copy_header) + i * rec);
+    ok = fwrite(buf, rec, k, f) == (size_t) k;
   }
   g_free(buf);
   return ok;
@@ -138,7 +102,7 @@ fill_header(copy_header *h, const pg_copy *c, uint32_t crc)
 bool
 pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char **damaged)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  FILE *f = fopen(path, "rb");
   size_t rec = record_size(dim);
   struct stat st;
   copy_header h;
@@ -147,15 +111,15 @@ pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char *
 
   *damaged = NULL;
   pg_copy_init(c, dim, identity);
-  if (fd < 0)
+  if (!f)
     return false;
   /* Shared: a search appending to this copy holds it exclusively. */
-  flock(fd, LOCK_SH);
-  if (fstat(fd, &st) != 0 || !read_all(fd, &h, sizeof h, 0) || memcmp(h.magic, COPY_MAGIC, 8)
+  flock(fileno(f), LOCK_SH);
+  if (fstat(fileno(f), &st) != 0 || fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, COPY_MAGIC, 8)
       || h.version != COPY_VERSION)
     why = "not a copy of this version";
   else if (h.dim != (uint32_t) dim || strncmp(h.identity, identity, sizeof h.identity)) {
-    close(fd); /* another index's or model's: not damage, just not ours */
+    fclose(f); /* another index's or model's: not damage, just not ours */
     return false;
   } else if (h.n < 0 || (uint64_t) st.st_size < sizeof h + (uint64_t) h.n * rec)
     why = "truncated (shorter than its header says)";
@@ -164,7 +128,7 @@ pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char *
     reserve(c, h.n + 1024);
     for (int64_t i = 0; !why && i < h.n; i += CHUNK) {
       int64_t k = MIN(CHUNK, h.n - i);
-      if (!read_all(fd, buf, k * rec, sizeof h + i * rec)) {
+      if (fread(buf, rec, k, f) != (size_t) k) {
         why = "truncated (short read)";
         break;
       }
@@ -176,7 +140,7 @@ pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char *
     }
     g_free(buf);
   }
-  close(fd);
+  fclose(f);
   if (!why) {
     c->n = h.n;
     if (crc != h.crc)
@@ -204,28 +168,28 @@ pg_copy_read(pg_copy *c, const char *path, int dim, const char *identity, char *
 static bool
 append(pg_copy *c, const char *path)
 {
-  int fd = open(path, O_RDWR | O_CLOEXEC);
+  FILE *f = fopen(path, "r+b");
   copy_header h, now;
   uint32_t crc = c->crc;
   bool ok;
 
-  if (fd < 0)
+  if (!f)
     return false;
-  ok = flock(fd, LOCK_EX) == 0 && read_all(fd, &now, sizeof now, 0);
+  ok = flock(fileno(f), LOCK_EX) == 0 && fread(&now, sizeof now, 1, f) == 1;
   fill_header(
       &h,
       &(pg_copy){
           .dim = c->dim, .n = c->on_disk, .watermark = c->read_watermark, .changes = c->changes },
       c->crc);
   memcpy(h.identity, c->identity, sizeof h.identity);
-  ok = ok && memcmp(&h, &now, sizeof h) == 0 && write_records(fd, c, c->on_disk, &crc)
-       && ftruncate(fd, sizeof h + c->n * record_size(c->dim)) == 0;
+  ok = ok && memcmp(&h, &now, sizeof h) == 0 && write_records(f, c, c->on_disk, &crc)
+       && fflush(f) == 0 && ftruncate(fileno(f), sizeof h + c->n * record_size(c->dim)) == 0;
   if (ok) {
     fill_header(&h, c, crc);
-    ok = write_all(fd, &h, sizeof h, 0);
+    ok = fseeko(f, 0, SEEK_SET) == 0 && fwrite(&h, sizeof h, 1, f) == 1;
   }
-  close(fd);
-  return ok;
+  /* The lock goes with the file, after fclose has written the header. */
+  return fclose(f) == 0 && ok;
 }
 
 bool
@@ -234,19 +198,19 @@ pg_copy_write(pg_copy *c, const char *path)
   if (c->on_disk > 0 && append(c, path))
     return true;
   char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  FILE *f = fopen(tmp, "wb");
   copy_header h;
   uint32_t crc = 0;
   bool ok;
 
-  if (fd < 0) {
+  if (!f) {
     g_free(tmp);
     return false;
   }
-  ok = write_records(fd, c, 0, &crc);
+  ok = write_records(f, c, 0, &crc);
   fill_header(&h, c, crc);
-  ok = write_all(fd, &h, sizeof h, 0) && ok;
-  ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
+  ok = ok && fseeko(f, 0, SEEK_SET) == 0 && fwrite(&h, sizeof h, 1, f) == 1;
+  ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
   if (!ok)
     unlink(tmp);
   g_free(tmp);
