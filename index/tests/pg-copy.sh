@@ -6,10 +6,11 @@
 # full read.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/pg-common.sh"
-mkdir -p "$TMP/archive" "$TMP/more"
+mkdir -p "$TMP/archive" "$TMP/more" "$TMP/more2"
 scenes "$TMP/archive/a.mp4" I420 322 242 15 15 mp4mux smpte:3 ball:3
 scenes "$TMP/archive/b.mkv" Y444 321 241 10 10 matroskamux snow:3 smpte:2
 scenes "$TMP/more/c.mp4" I420 320 240 10 10 mp4mux circular:4
+scenes "$TMP/more2/d.mp4" I420 320 240 10 10 mp4mux pinwheel:3 ball:3
 export XDG_CACHE_HOME="$TMP/cache"
 
 index() {
@@ -81,6 +82,34 @@ n4=$(segments)
 note "full read: $n4 segments fetched from the server, 0 from the local copy"
 ! grep -q "b.mkv" "$TMP/copy.json" || fail "a deleted file's segment was found"
 ok "a file deleted by SQL (trigger on segments): full read, none of its rows found"
+
+# Two searches refreshing the same copy at once (a writer's lock holds
+# both at the watermark, then lets them go together): each holds every row,
+# fetched or from the copy (the one that reads the copy after the other's
+# append fetches nothing); the hits of both, and of the copy they leave,
+# are those of a full read.
+index "$TMP/more2"
+n5=$(segments)
+psql_c "SELECT nextval('generation'); BEGIN; SELECT pg_advisory_xact_lock_shared(7236053);
+  SELECT pg_sleep(2); COMMIT" >/dev/null &
+writer=$!
+sleep 0.5
+"$CLIP_INDEX" search "$PGURI" "a ball" --json --top 50 --timing >"$TMP/c1.json" 2>"$TMP/t1" &
+first=$!
+"$CLIP_INDEX" search "$PGURI" "a ball" --json --top 50 --timing >"$TMP/c2.json" 2>"$TMP/t2" ||
+  fail "second concurrent search exited $?"
+wait $first || fail "first concurrent search exited $?"
+wait $writer || fail "the lock holder failed"
+for t in "$TMP/t1" "$TMP/t2"; do
+  got=$(sed -n 's/^matrix refreshed by id: \([0-9]*\) segments fetched from the server, \([0-9]*\) from the local copy.*/\1 \2/p' "$t")
+  [ -n "$got" ] && [ $((${got% *} + ${got#* })) = "$n5" ] || fail "concurrent search: $(cat "$t")"
+done
+search_same "a ball"
+cmp -s "$TMP/c1.json" "$TMP/fresh.json" && cmp -s "$TMP/c2.json" "$TMP/fresh.json" ||
+  fail "concurrent searches differ from a full read"
+grep -q "matrix mapped" "$TMP/timing" || fail "after the concurrent refresh: $(cat "$TMP/timing")"
+ok "two searches refreshing at once fetched $(grep '^matrix' "$TMP/t1" | cut -d' ' -f5) and $(grep '^matrix' "$TMP/t2" | cut -d' ' -f5) of $((n5 - n4)) new rows; the hits of a full read"
+n4=$n5
 
 # A damaged copy is read again from the server, with a message. The
 # matrix derived from it is removed so that search goes back to the copy.
