@@ -657,6 +657,15 @@ run_add(int argc, char **argv, bool work)
   }
   if (!(model_path = index_model(r.st, mo.model, "add", true, &rec)))
     goto out;
+  /* Queueing on a shared index needs no model, only its dimension the
+   * first time (the workers load it): then it is loaded the fastest way,
+   * fp32 on OpenBLAS, without weight repacking. */
+  if (!work && store_is_shared(r.st)) {
+    if (rec.embed_dim)
+      goto files;
+    params.backend = CLIP_BACKEND_OPENBLAS;
+    params.precision = CLIP_PRECISION_FP32;
+  }
   if (!(model = load_model(model_path, &params, rec.embed_dim, "add")))
     goto out;
   if (!rec.embed_dim) {
@@ -1081,6 +1090,8 @@ cmd_search(int argc, char **argv)
             t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n,
             quant ? "int8" : "fp32", t_scan * 1e3, quant ? n_candidates : mat.n, cpu_scan * 1e3,
             (g_get_monotonic_time() - t0) / 1e3);
+  if (timing && store_copy_note(st))
+    fprintf(stderr, "matrix %s\n", store_copy_note(st));
   rc = 0;
 out:
   g_clear_error(&e);

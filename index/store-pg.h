@@ -16,13 +16,18 @@ char *pgstore_mask_uri(const char *uri);
 
 pgstore *pgstore_open(const char *uri, bool create, GError **error);
 void pgstore_close(pgstore *p);
-bool pgstore_get_model(pgstore *p, store_model *m, GError **error);
-bool pgstore_set_model(pgstore *p, const store_model *m, GError **error);
+/* One meta value (g_free), NULL when absent; n key/value pairs in one transaction. */
+char *pgstore_meta_get(pgstore *p, const char *key);
+bool pgstore_meta_set(pgstore *p, const char *const *kv, int n, GError **error);
 bool pgstore_file_is_current(pgstore *p, const char *path, int64_t size, int64_t mtime);
 bool pgstore_put_file(pgstore *p, const store_file *f, GError **error);
 bool pgstore_counts_get(pgstore *p, store_counts *c, GError **error);
-bool pgstore_load_matrix(pgstore *p, int dim, int64_t **ids, float **rows, int64_t *n,
-                         GError **error);
+/* The segment matrix from the local copy at copy_path (store-pg-copy.h),
+ * refreshed with the rows the server has beyond it, or read whole. */
+bool pgstore_load_matrix(pgstore *p, int dim, const char *copy_path, int64_t **ids, float **rows,
+                         int64_t *n, GError **error);
+/* What the last pgstore_load_matrix fetched, for --timing; NULL before. */
+const char *pgstore_copy_note(pgstore *p);
 bool pgstore_get_segment(pgstore *p, int64_t id, store_hit *hit, GError **error);
 bool pgstore_foreach_segment(pgstore *p, int dim, store_segment_fn fn, void *data, GError **error);
 bool pgstore_foreach_file(pgstore *p, store_file_fn fn, void *data, GError **error);

@@ -219,16 +219,26 @@ meta_set(store *s, const char *key, const char *value, GError **error)
   return ok ? true : fail(s, error, "meta");
 }
 
+/* The model's keys in meta, one owner for both backends. */
+static char *
+meta_value(store *s, const char *key)
+{
+#ifdef HAVE_LIBPQ
+  if (s->pg)
+    return pgstore_meta_get(s->pg, key);
+#endif
+  return meta_get(s, key);
+}
+
 bool
 store_get_model(store *s, store_model *m, GError **error)
 {
-  PG_CALL(pgstore_get_model(s->pg, m, error));
   char *dim;
   (void) error;
   memset(m, 0, sizeof *m);
-  m->model = meta_get(s, "model");
-  m->model_path = meta_get(s, "model_path");
-  dim = meta_get(s, "embed_dim");
+  m->model = meta_value(s, "model");
+  m->model_path = meta_value(s, "model_path");
+  dim = meta_value(s, "embed_dim");
   m->embed_dim = dim ? atoi(dim) : 0;
   g_free(dim);
   return m->model != NULL;
@@ -237,12 +247,20 @@ store_get_model(store *s, store_model *m, GError **error)
 bool
 store_set_model(store *s, const store_model *m, GError **error)
 {
-  PG_CALL(pgstore_set_model(s->pg, m, error));
   char dim[32];
   g_snprintf(dim, sizeof dim, "%d", m->embed_dim);
-  return exec(s, "BEGIN IMMEDIATE", error) && meta_set(s, "model", m->model, error)
-         && meta_set(s, "model_path", m->model_path, error) && meta_set(s, "embed_dim", dim, error)
-         && meta_set(s, "embedding_type", "f32", error) && exec(s, "COMMIT", error);
+  const char *const kv[] = { "model",     m->model, "model_path",     m->model_path,
+                             "embed_dim", dim,      "embedding_type", "f32" };
+  const int n = G_N_ELEMENTS(kv) / 2;
+  PG_CALL(pgstore_meta_set(s->pg, kv, n, error));
+  if (!exec(s, "BEGIN IMMEDIATE", error))
+    return false;
+  for (int i = 0; i < n; i++)
+    if (!meta_set(s, kv[2 * i], kv[2 * i + 1], error)) {
+      exec(s, "ROLLBACK", NULL);
+      return false;
+    }
+  return exec(s, "COMMIT", error);
 }
 
 void
@@ -384,6 +402,13 @@ store_cache_base(store *s)
   return s->cache_base ? s->cache_base : s->path;
 }
 
+const char *
+store_copy_note(store *s)
+{
+  PG_CALL(pgstore_copy_note(s->pg));
+  return NULL;
+}
+
 int64_t
 store_generation(store *s)
 {
@@ -422,7 +447,14 @@ bool
 store_load_matrix(store *s, int dim, int64_t **ids_out, float **rows_out, int64_t *n_out,
                   GError **error)
 {
-  PG_CALL(pgstore_load_matrix(s->pg, dim, ids_out, rows_out, n_out, error));
+#ifdef HAVE_LIBPQ
+  if (s->pg) {
+    char *copy = g_strconcat(s->cache_base, ".rows", NULL);
+    bool ok = pgstore_load_matrix(s->pg, dim, copy, ids_out, rows_out, n_out, error);
+    g_free(copy);
+    return ok;
+  }
+#endif
   sqlite3_stmt *st;
   int64_t n = 0, cap = 1024;
   int64_t *ids = g_new(int64_t, cap);

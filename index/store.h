@@ -71,8 +71,12 @@ typedef struct {
 } store_counts;
 bool store_counts_get(store *s, store_counts *c, GError **error);
 
-/* The segment matrix: ids [n], rows [n, dim] (unit norm), both g_malloc'ed. */
+/* The segment matrix: ids [n], rows [n, dim] (unit norm), both g_malloc'ed.
+ * A PostgreSQL index keeps a local copy (store-pg-copy.h) beside the cache
+ * base below and fetches only what the server has beyond it. */
 bool store_load_matrix(store *s, int dim, int64_t **ids, float **rows, int64_t *n, GError **error);
+/* PostgreSQL: how the last store_load_matrix got its rows; NULL otherwise. */
+const char *store_copy_note(store *s);
 
 /* Details of one segment for printing a hit. */
 typedef struct {

@@ -1,7 +1,9 @@
 /* synth-index — writes an index of N synthetic segments (random unit
  * vectors) bound to MODEL, for measuring search at archive scale:
- *   synth-index INDEX MODEL_DIR DIM N [SEGMENTS_PER_FILE]
- * Not installed; bench/bench-index.sh uses it. */
+ *   synth-index INDEX MODEL_DIR DIM N [SEGMENTS_PER_FILE] [FIRST_FILE]
+ * INDEX is a file or a postgresql:// URI; FIRST_FILE numbers the files, so
+ * that a second run adds files beside those of the first. Not installed;
+ * bench/bench-index.sh and bench/bench-index-pg.sh use it. */
 #include <glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,20 +17,22 @@ main(int argc, char **argv)
   GError *e = NULL;
   store *s;
   int dim;
-  int64_t n, per_file;
-  GRand *rnd = g_rand_new_with_seed(1);
+  int64_t n, per_file, first;
+  GRand *rnd;
 
   if (argc < 5) {
-    fprintf(stderr, "usage: synth-index INDEX MODEL_DIR DIM N [SEGMENTS_PER_FILE]\n");
+    fprintf(stderr, "usage: synth-index INDEX MODEL_DIR DIM N [SEGMENTS_PER_FILE] [FIRST_FILE]\n");
     return 2;
   }
   dim = atoi(argv[3]);
   n = g_ascii_strtoll(argv[4], NULL, 10);
   per_file = argc > 5 ? g_ascii_strtoll(argv[5], NULL, 10) : 1000;
-  if (dim <= 0 || n <= 0 || per_file <= 0) {
+  first = argc > 6 ? g_ascii_strtoll(argv[6], NULL, 10) : 0;
+  if (dim <= 0 || n <= 0 || per_file <= 0 || first < 0) {
     fprintf(stderr, "synth-index: DIM, N and SEGMENTS_PER_FILE must be positive\n");
     return 2;
   }
+  rnd = g_rand_new_with_seed(1 + (guint32) first);
   if (!(s = store_open(argv[1], true, &e))) {
     fprintf(stderr, "synth-index: %s\n", e->message);
     return 1;
@@ -41,7 +45,7 @@ main(int argc, char **argv)
     return 1;
   }
   g_free(m.model_path);
-  for (int64_t done = 0, k = 0; done < n; k++) {
+  for (int64_t done = 0, k = first; done < n; k++) {
     int64_t count = MIN(per_file, n - done);
     char *path = g_strdup_printf("/archive/synthetic-%06" G_GINT64_FORMAT ".mp4", k);
     store_file f = { .path = path,

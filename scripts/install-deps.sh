@@ -7,7 +7,7 @@ pkgs=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   valgrind
-  libsqlite3-dev sqlite3 libpq-dev postgresql-15 libsoup-3.0-dev libmosquitto-dev
+  libsqlite3-dev sqlite3 libpq-dev zlib1g-dev postgresql-15 libsoup-3.0-dev libmosquitto-dev
   mosquitto mosquitto-clients openssl
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
   gir1.2-gst-plugins-base-1.0 python3-gi python3-gst-1.0

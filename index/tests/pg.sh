@@ -60,8 +60,9 @@ for x, y in zip(a, b):
     assert abs(x["score"] - y["score"]) <= 1e-6, (x, y)
 PY
 done
-# Only the float32 copy and its int8 prefilter, named after the same hash.
-[ "$(ls "$TMP/cache/clipfilter/" | tr '\n' ' ')" = "$(basename "$copy") $(basename "$copy" .matrix).qmatrix " ] ||
+# The float32 matrix, its int8 prefilter and the embeddings' local copy
+# (store-pg-copy.h), named after the same hash.
+[ "$(ls "$TMP/cache/clipfilter/" | tr '\n' ' ')" = "$(basename "$copy") $(basename "$copy" .matrix).qmatrix $(basename "$copy" .matrix).rows " ] ||
   fail "cache: $(ls "$TMP/cache/clipfilter/")"
 ok "search: same hits and scores (within 1e-6) for three queries; matrix copy $(basename "$copy" | cut -c1-20)…"
 
