@@ -136,15 +136,26 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
   UNBUILT(err);
   return NULL;
 }
+onednn_linear *
+onednn_linear_new_lazy(onednn_engine *eng, onednn_parts_fn get, void *user, int n_parts,
+                       bool transposed, const float *b, int K, int N, bool bf16, int m_hint,
+                       clip_error *err)
+{
+  (void) eng, (void) get, (void) user, (void) n_parts, (void) transposed, (void) b, (void) K;
+  (void) N, (void) bf16, (void) m_hint;
+  UNBUILT(err);
+  return NULL;
+}
 void
 onednn_linear_free(onednn_linear *lin)
 {
   (void) lin;
 }
 void
-onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const char *variant, bool bf16)
+onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const struct stat *id,
+                            const char *variant, bool bf16)
 {
-  (void) eng, (void) weights, (void) variant, (void) bf16;
+  (void) eng, (void) weights, (void) id, (void) variant, (void) bf16;
 }
 void
 onednn_engine_save_pack_file(onednn_engine *eng)
@@ -497,7 +508,7 @@ make_linear(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primit
  * temporary file and rename it into place, so concurrent loads see either
  * the old file or a complete new one. */
 
-#define PACK_MAGIC "CLIPWPK1"
+#define PACK_MAGIC "CLIPWPK2"
 #define PACK_ALIGN ((uint64_t) 4096)
 /* Smaller models load fast anyway; they leave no file behind. */
 #define PACK_MIN_BYTES ((size_t) 64 << 20)
@@ -505,7 +516,9 @@ make_linear(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primit
 typedef struct {
   char magic[8];
   uint32_t bf16, n_layers;
-  uint64_t dev, ino, size, mtime_s, mtime_ns; /* the weights file */
+  /* the weights file: the change time moves on every write, also when the
+   * modification time is set back afterwards (cp -p, rsync -t) */
+  uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns;
   uint32_t dnnl_major, dnnl_minor, dnnl_patch, md_bytes;
   char dnnl_hash[48];
 } pack_header;
@@ -556,11 +569,14 @@ pack_dir(void)
 }
 
 void
-onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const char *variant, bool bf16)
+onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const struct stat *id,
+                            const char *variant, bool bf16)
 {
   struct stat sb;
   char *dir = NULL;
-  if (!eng || eng->pack || !weights || stat(weights, &sb) != 0 || !(dir = pack_dir()))
+  if (id)
+    sb = *id;
+  if (!eng || eng->pack || !weights || (!id && stat(weights, &sb) != 0) || !(dir = pack_dir()))
     return;
   pack_file *pf = calloc(1, sizeof *pf);
   if (!pf) {
@@ -581,6 +597,7 @@ onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const char 
   h->bf16 = bf16;
   h->dev = (uint64_t) sb.st_dev, h->ino = (uint64_t) sb.st_ino, h->size = (uint64_t) sb.st_size;
   h->mtime_s = (uint64_t) sb.st_mtim.tv_sec, h->mtime_ns = (uint64_t) sb.st_mtim.tv_nsec;
+  h->ctime_s = (uint64_t) sb.st_ctim.tv_sec, h->ctime_ns = (uint64_t) sb.st_ctim.tv_nsec;
   const dnnl_version_t *v = dnnl_version();
   h->dnnl_major = (uint32_t) v->major, h->dnnl_minor = (uint32_t) v->minor;
   h->dnnl_patch = (uint32_t) v->patch, h->md_bytes = sizeof(dnnl_memory_desc_t);
@@ -738,9 +755,41 @@ onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const flo
   return onednn_linear_new_parts(eng, &w, 1, transposed, b, K, N, bf16, m_hint, err);
 }
 
+/* The getter of weights given up front. */
+typedef struct {
+  const float *const *parts;
+  int n_parts;
+} given_parts;
+
+static clip_status
+get_given(void *user, const float **parts, clip_error *err)
+{
+  const given_parts *g = user;
+  for (int p = 0; p < g->n_parts; p++)
+    if (!(parts[p] = g->parts[p]))
+      return clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: weight part %d is NULL", p);
+  return CLIP_OK;
+}
+
 onednn_linear *
 onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts, bool transposed,
                         const float *b, int K, int N, bool bf16, int m_hint, clip_error *err)
+{
+  if (parts)
+    for (int p = 0; p < n_parts; p++)
+      if (!parts[p]) {
+        clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: weight part %d is NULL", p);
+        return NULL;
+      }
+  given_parts g = { parts, n_parts };
+  return onednn_linear_new_lazy(eng, parts ? get_given : NULL, &g, n_parts, transposed, b, K, N,
+                                bf16, m_hint, err);
+}
+
+onednn_linear *
+onednn_linear_new_lazy(onednn_engine *eng, onednn_parts_fn get, void *user, int n_parts,
+                       bool transposed, const float *b, int K, int N, bool bf16, int m_hint,
+                       clip_error *err)
 {
   clip_status st = CLIP_OK;
   dnnl_primitive_desc_t pd = NULL, rpd = NULL;
@@ -751,7 +800,8 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
   onednn_linear *lin = NULL;
   float *joined = NULL;
 
-  if (!eng || !parts || n_parts < 1 || K <= 0 || N <= 0 || N % n_parts
+  const float *parts[3] = { NULL };
+  if (!eng || !get || n_parts < 1 || n_parts > 3 || K <= 0 || N <= 0 || N % n_parts
       || (n_parts > 1 && !transposed)) {
     clip_set_error(err, CLIP_ERR_ARG,
                    "oneDNN linear: expected weights [K][N] with K, N > 0 (or "
@@ -760,11 +810,6 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
                    K, N, n_parts);
     return NULL;
   }
-  for (int p = 0; p < n_parts; p++)
-    if (!parts[p]) {
-      clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: weight part %d is NULL", p);
-      return NULL;
-    }
   lin = calloc(1, sizeof *lin);
   if (!lin) {
     clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN linear: allocation failed");
@@ -805,6 +850,8 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
   } else {
     if (pf)
       pf->stale = true;
+    if ((st = get(user, parts, err)) != CLIP_OK)
+      goto out;
     const float *w = parts[0];
     if (n_parts > 1) {
       /* One transient copy of this layer only: the packed layout

@@ -199,10 +199,25 @@ as_f32(loader *ld, const st_tensor *t)
   return copy;
 }
 
+/* Part p of a linear layer's weights: deferred (read when the model is
+ * prepared, and only if the backend has no packed copy of the layer), or
+ * bound to the placeholder in a skipped tower. */
+static bool
+defer_weight(loader *ld, clip_linear *lin, int p, const st_tensor *w)
+{
+  if (!w)
+    return false;
+  if (ld->skip)
+    lin->w = skipped_tensor;
+  else
+    lin->source[p] = w;
+  return true;
+}
+
 /* A bias-free linear layer from a PyTorch [out][in] weight (trailing dims
  * flattened into in, as for conv1), kept in that layout: GEMM reads it
  * transposed at about the cost of a copied [in][out] one, so an F32 weight
- * is used straight from the mapping. */
+ * is used straight from the file's bytes. */
 static bool
 linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
 {
@@ -212,7 +227,7 @@ linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int i
   lin->out = out;
   lin->b = NULL;
   lin->transposed = true;
-  return (lin->w = as_f32(ld, w)) != NULL;
+  return defer_weight(ld, lin, 0, w);
 }
 
 /* A linear layer from a PyTorch [out][in] weight and an [out] bias; NULL w
@@ -234,7 +249,7 @@ linear_from_matrix(loader *ld, clip_linear *lin, const st_tensor *w, int in, int
   lin->out = out;
   lin->b = NULL;
   lin->transposed = false;
-  return (lin->w = as_f32(ld, w)) != NULL;
+  return defer_weight(ld, lin, 0, w);
 }
 
 static bool
@@ -267,11 +282,12 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
   float *b = alloc_floats(ld, 3 * (size_t) width, "qkv bias");
   if (!b)
     return false;
-  blk->qkv = (clip_linear){ NULL, b, width, 3 * width, true, 3, { NULL } };
+  blk->qkv =
+      (clip_linear){ .b = b, .in = width, .out = 3 * width, .transposed = true, .n_split = 3 };
   for (int p = 0; p < 3; p++) {
     char suffix[64];
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.weight", parts[p]);
-    if (!(blk->qkv.split[p] = as_f32(ld, NEED2(ld, NAME(n, suffix), width, width))))
+    if (!defer_weight(ld, &blk->qkv, p, NEED2(ld, NAME(n, suffix), width, width)))
       return false;
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
     const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
@@ -1091,7 +1107,6 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   m->eot_id = m->tokenizer ? clip_tokenizer_eot(m->tokenizer) : in->vocab_size - 1;
   m->sot_id = m->tokenizer ? clip_tokenizer_sot(m->tokenizer) : in->vocab_size - 2;
-  st_seal(f);
 
 out:
   g_free(dir);
@@ -1099,6 +1114,32 @@ out:
   g_free(config);
   g_free(oc_config);
   return st;
+}
+
+clip_status
+clip_checkpoint_layer_weights(clip_model *m, clip_linear *lin, clip_error *err)
+{
+  st_file *f = m->files[0];
+  loader ld = { m, f, f ? st_path(f) : m->path, NULL, err, NULL, false };
+  for (int p = 0; p < 3; p++) {
+    if (!lin->source[p])
+      continue;
+    const float *w = as_f32(&ld, lin->source[p]);
+    if (!w)
+      return fail_from(err, CLIP_ERR_FORMAT);
+    if (lin->n_split > 0)
+      lin->split[p] = w;
+    else
+      lin->w = w;
+    lin->source[p] = NULL;
+  }
+  return CLIP_OK;
+}
+
+clip_status
+clip_checkpoint_seal(clip_model *m, clip_error *err)
+{
+  return st_seal(m->files[0], err);
 }
 
 void
