@@ -9,7 +9,9 @@
 # filled by one untimed run per build and precision first, so every timed
 # start is the usual one: the packed-weight file exists.
 # Prints, per build and precision, the medians over the runs of load_ms and
-# first_result_ms (oneDNN, the default backend), of the OpenBLAS start of
+# first_result_ms (oneDNN, the default backend) and of their process CPU
+# times (load_cpu_ms, first_result_cpu_ms; "–" for a build that does not
+# report them), of the OpenBLAS start of
 # the same processes (startup.openblas_*), of ms_per_image_median and of
 # ratio_to_model_floor_median, and the load average before and after.
 set -euo pipefail
@@ -45,6 +47,8 @@ import json, statistics, sys
 out, pairs, load_before, load_after = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 keys = [("load_ms", lambda j: j["load_ms"]),
         ("first_result_ms", lambda j: j["first_result_ms"]),
+        ("load_cpu_ms", lambda j: j.get("load_cpu_ms")),
+        ("first_result_cpu_ms", lambda j: j.get("first_result_cpu_ms")),
         ("openblas_load_ms", lambda j: j["startup"]["openblas_load_ms"]),
         ("openblas_first_result_ms", lambda j: j["startup"]["openblas_first_result_ms"]),
         ("ms_per_image_median", lambda j: j["ms_per_image_median"]),
@@ -56,7 +60,12 @@ print("|---|---|" + "---|" * len(keys))
 for build in ("before", "after"):
     for p in ("fp32", "bf16"):
         runs = [json.load(open(f"{out}/{build}-{p}-{i}.json")) for i in range(1, pairs + 1)]
-        cells = [f"{statistics.median(f(j) for j in runs):.{3 if k.startswith('ratio') else 1}f}"
-                 for k, f in keys]
+        cells = []
+        for k, f in keys:
+            values = [f(j) for j in runs]
+            if None in values:  # a build whose clip-tool bench lacks the key
+                cells.append("–")
+            else:
+                cells.append(f"{statistics.median(values):.{3 if k.startswith('ratio') else 1}f}")
         print(f"| {build} | {p} | " + " | ".join(cells) + " |")
 EOF

@@ -59,8 +59,8 @@ struct pack_file {
   void *map;        /* the valid file's mapping, or NULL */
   size_t map_len;
   const pack_record *recs;
-  bool stale;      /* some layer was packed here: write the file */
-  GThread *writer; /* writing it, or NULL */
+  bool stale;       /* some layer was packed here: write the file */
+  GThread *writer;  /* writing it, or NULL */
   pack_layer *made; /* the layers in creation order, for the writer */
   int n_made, cap_made;
 };
