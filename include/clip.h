@@ -145,11 +145,14 @@ char *clip_model_resolve(const char *name, const char *const *dirs, char **searc
  * defaults. Returns NULL and fills err on failure.
  *
  * The weights are read into the process's own memory, so a model file
- * replaced or truncated while the model is loaded changes nothing;
+ * replaced or truncated while the model is loaded changes nothing (one
+ * written to during the load fails it with CLIP_ERR_IO);
  * CLIP_MODEL_MMAP=1 maps the file instead (less memory per process, but
  * the file must then only ever be replaced by rename()). On oneDNN, the
  * packed weights of a large model are kept in CLIP_WEIGHT_CACHE (default
- * ~/.cache/clipfilter, "off" to disable) and mapped by later loads. */
+ * ~/.cache/clipfilter, "off" to disable) and mapped by later loads, which
+ * then do not read those weights from the checkpoint. Only the towers in
+ * params->towers are read. */
 clip_model *clip_model_load(const char *path, const clip_params *params, clip_error *err);
 void clip_model_free(clip_model *model);
 const clip_model_info *clip_model_get_info(const clip_model *model);
