@@ -72,16 +72,13 @@ release_mapped(const void *p, size_t bytes)
 }
 
 clip_status
-clip_model_layer_parts(clip_model *m, const clip_linear *lin, const float **parts, clip_error *err)
+clip_model_layer_parts(clip_model *m, clip_linear *lin, const float **parts, clip_error *err)
 {
-  /* The layer belongs to m; the const is the hook's promise not to change
-   * it, which reading its deferred weights in does not break. */
-  clip_linear *l = (clip_linear *) lin;
-  clip_status st = clip_checkpoint_layer_weights(m, l, err);
+  clip_status st = clip_checkpoint_layer_weights(m, lin, err);
   if (st != CLIP_OK)
     return st;
-  for (int p = 0; p < (l->n_split > 0 ? l->n_split : 1); p++)
-    parts[p] = l->n_split > 0 ? l->split[p] : l->w;
+  for (int p = 0; p < (lin->n_split > 0 ? lin->n_split : 1); p++)
+    parts[p] = lin->n_split > 0 ? lin->split[p] : lin->w;
   return CLIP_OK;
 }
 

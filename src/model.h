@@ -56,13 +56,13 @@ struct clip_model {
  * its packed copy comes from a file); m_hint is the row count the layer
  * usually runs at (one image, one full-length text), which picks the
  * packed layout. */
-typedef clip_status (*clip_layer_pack_fn)(void *user, clip_model *model, const clip_linear *lin,
+typedef clip_status (*clip_layer_pack_fn)(void *user, clip_model *model, clip_linear *lin,
                                           int n_parts, int m_hint, clip_error *err);
 
 /* For a pack hook: reads lin's weights now if the loader deferred them
  * (checkpoint.c: converted and checked to be finite) and points parts
  * [n_parts] at its row blocks, valid until the hook returns. */
-clip_status clip_model_layer_parts(clip_model *model, const clip_linear *lin, const float **parts,
+clip_status clip_model_layer_parts(clip_model *model, clip_linear *lin, const float **parts,
                                    clip_error *err);
 
 /* Prepares a loaded model for a backend that keeps its own copy of the

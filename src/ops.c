@@ -271,7 +271,7 @@ typedef struct {
 /* The layer's weights, read only when the packed-weight file lacks it. */
 typedef struct {
   clip_model *m;
-  const clip_linear *lin;
+  clip_linear *lin;
 } layer_source;
 
 static clip_status
@@ -282,7 +282,7 @@ layer_parts(void *user, const float **parts, clip_error *err)
 }
 
 static clip_status
-onednn_pack_layer(void *user, clip_model *m, const clip_linear *lin, int n_parts, int m_hint,
+onednn_pack_layer(void *user, clip_model *m, clip_linear *lin, int n_parts, int m_hint,
                   clip_error *err)
 {
   const onednn_pack *pk = user;
