@@ -81,11 +81,24 @@ typedef struct {
 typedef enum { CLIP_BACKEND_DEFAULT = 0, CLIP_BACKEND_OPENBLAS, CLIP_BACKEND_ONEDNN } clip_backend;
 typedef enum { CLIP_PRECISION_FP32 = 0, CLIP_PRECISION_BF16 } clip_precision;
 
+/* Which towers clip_model_load() reads. A model loaded with one tower reads
+ * from the file, converts, checks and prepares only that tower's weights
+ * (the other's names and shapes are still checked), so a text-only load
+ * (one search query) or a vision-only one (an indexer whose labels are
+ * already embedded) starts faster and holds less memory. Encoding with the
+ * missing tower fails with CLIP_ERR_ARG. */
+typedef enum {
+  CLIP_TOWERS_ALL = 0, /* both towers (the default) */
+  CLIP_TOWERS_TEXT,    /* text tower only: clip_encode_texts, clip_embed_labels */
+  CLIP_TOWERS_VISION,  /* vision tower only: clip_encode_images */
+} clip_towers;
+
 /* Load-time parameters; start from clip_default_params(). */
 typedef struct {
   int n_threads;            /* threads for matrix products; <= 0: all cores */
   clip_backend backend;     /* DEFAULT: oneDNN when built with it, else OpenBLAS */
   clip_precision precision; /* BF16 needs the oneDNN backend */
+  clip_towers towers;       /* ALL by default; see clip_towers */
 } clip_params;
 
 /* Defaults; the environment variables CLIP_BACKEND (openblas | onednn) and
@@ -132,11 +145,14 @@ char *clip_model_resolve(const char *name, const char *const *dirs, char **searc
  * defaults. Returns NULL and fills err on failure.
  *
  * The weights are read into the process's own memory, so a model file
- * replaced or truncated while the model is loaded changes nothing;
+ * replaced or truncated while the model is loaded changes nothing (one
+ * written to during the load fails it with CLIP_ERR_IO);
  * CLIP_MODEL_MMAP=1 maps the file instead (less memory per process, but
  * the file must then only ever be replaced by rename()). On oneDNN, the
  * packed weights of a large model are kept in CLIP_WEIGHT_CACHE (default
- * ~/.cache/clipfilter, "off" to disable) and mapped by later loads. */
+ * ~/.cache/clipfilter, "off" to disable) and mapped by later loads, which
+ * then do not read those weights from the checkpoint. Only the towers in
+ * params->towers are read. */
 clip_model *clip_model_load(const char *path, const clip_params *params, clip_error *err);
 void clip_model_free(clip_model *model);
 const clip_model_info *clip_model_get_info(const clip_model *model);
