@@ -160,6 +160,28 @@ typedef struct
   guint queue_size;
 } Settings;
 
+/* Where each property is kept in Settings: a string or a guint. */
+static const struct
+{
+  guint prop;
+  gsize offset;
+  gboolean string;
+} setting_fields[] = {
+  {PROP_LOCATION, G_STRUCT_OFFSET (Settings, location), TRUE},
+  {PROP_SOURCE_ID, G_STRUCT_OFFSET (Settings, source_id), TRUE},
+  {PROP_MQTT_HOST, G_STRUCT_OFFSET (Settings, mqtt_host), TRUE},
+  {PROP_MQTT_PORT, G_STRUCT_OFFSET (Settings, mqtt_port), FALSE},
+  {PROP_TOPIC, G_STRUCT_OFFSET (Settings, topic), TRUE},
+  {PROP_QOS, G_STRUCT_OFFSET (Settings, qos), FALSE},
+  {PROP_CLIENT_ID, G_STRUCT_OFFSET (Settings, client_id), TRUE},
+  {PROP_KEEPALIVE, G_STRUCT_OFFSET (Settings, keepalive), FALSE},
+  {PROP_CREDENTIALS_FILE, G_STRUCT_OFFSET (Settings, credentials_file), TRUE},
+  {PROP_TLS_CA_FILE, G_STRUCT_OFFSET (Settings, tls_ca_file), TRUE},
+  {PROP_TLS_CERT_FILE, G_STRUCT_OFFSET (Settings, tls_cert_file), TRUE},
+  {PROP_TLS_KEY_FILE, G_STRUCT_OFFSET (Settings, tls_key_file), TRUE},
+  {PROP_QUEUE_SIZE, G_STRUCT_OFFSET (Settings, queue_size), FALSE},
+};
+
 /* Everything that exists between READY→PAUSED and PAUSED→READY. */
 typedef struct
 {
@@ -308,33 +330,24 @@ gst_clip_publish_init (GstClipPublish * self)
 static void
 settings_clear (Settings * s)
 {
-  g_free (s->location);
-  g_free (s->source_id);
-  g_free (s->mqtt_host);
-  g_free (s->topic);
-  g_free (s->client_id);
-  g_free (s->credentials_file);
-  g_free (s->tls_ca_file);
-  g_free (s->tls_cert_file);
-  g_free (s->tls_key_file);
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (setting_fields); i++)
+    if (setting_fields[i].string)
+      g_free (G_STRUCT_MEMBER (gchar *, s, setting_fields[i].offset));
 }
 
 static void
 settings_copy (GstClipPublish * self, Settings * out)
 {
-  const Settings *s = &self->settings;
+  guint i;
 
   GST_OBJECT_LOCK (self);
-  *out = *s;
-  out->location = g_strdup (s->location);
-  out->source_id = g_strdup (s->source_id);
-  out->mqtt_host = g_strdup (s->mqtt_host);
-  out->topic = g_strdup (s->topic);
-  out->client_id = g_strdup (s->client_id);
-  out->credentials_file = g_strdup (s->credentials_file);
-  out->tls_ca_file = g_strdup (s->tls_ca_file);
-  out->tls_cert_file = g_strdup (s->tls_cert_file);
-  out->tls_key_file = g_strdup (s->tls_key_file);
+  *out = self->settings;
+  for (i = 0; i < G_N_ELEMENTS (setting_fields); i++)
+    if (setting_fields[i].string)
+      G_STRUCT_MEMBER (gchar *, out, setting_fields[i].offset) =
+          g_strdup (G_STRUCT_MEMBER (gchar *, out, setting_fields[i].offset));
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -347,11 +360,18 @@ gst_clip_publish_finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
-static void
-set_string (gchar ** field, const GValue * value)
+/* The setting of property @prop_id in @s (NULL: not a setting). */
+static gpointer
+setting (Settings * s, guint prop_id, gboolean * string)
 {
-  g_free (*field);
-  *field = g_value_dup_string (value);
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (setting_fields); i++)
+    if (setting_fields[i].prop == prop_id) {
+      *string = setting_fields[i].string;
+      return G_STRUCT_MEMBER_P (s, setting_fields[i].offset);
+    }
+  return NULL;
 }
 
 static void
@@ -359,52 +379,17 @@ gst_clip_publish_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstClipPublish *self = GST_CLIP_PUBLISH (object);
-  Settings *s = &self->settings;
+  gboolean string;
+  gpointer field;
 
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LOCATION:
-      set_string (&s->location, value);
-      break;
-    case PROP_SOURCE_ID:
-      set_string (&s->source_id, value);
-      break;
-    case PROP_MQTT_HOST:
-      set_string (&s->mqtt_host, value);
-      break;
-    case PROP_MQTT_PORT:
-      s->mqtt_port = g_value_get_uint (value);
-      break;
-    case PROP_TOPIC:
-      set_string (&s->topic, value);
-      break;
-    case PROP_QOS:
-      s->qos = g_value_get_uint (value);
-      break;
-    case PROP_CLIENT_ID:
-      set_string (&s->client_id, value);
-      break;
-    case PROP_KEEPALIVE:
-      s->keepalive = g_value_get_uint (value);
-      break;
-    case PROP_CREDENTIALS_FILE:
-      set_string (&s->credentials_file, value);
-      break;
-    case PROP_TLS_CA_FILE:
-      set_string (&s->tls_ca_file, value);
-      break;
-    case PROP_TLS_CERT_FILE:
-      set_string (&s->tls_cert_file, value);
-      break;
-    case PROP_TLS_KEY_FILE:
-      set_string (&s->tls_key_file, value);
-      break;
-    case PROP_QUEUE_SIZE:
-      s->queue_size = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+  if (!(field = setting (&self->settings, prop_id, &string))) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  } else if (string) {
+    g_free (*(gchar **) field);
+    *(gchar **) field = g_value_dup_string (value);
+  } else {
+    *(guint *) field = g_value_get_uint (value);
   }
   GST_OBJECT_UNLOCK (self);
 }
@@ -414,59 +399,20 @@ gst_clip_publish_get_property (GObject * object, guint prop_id,
     GValue * value, GParamSpec * pspec)
 {
   GstClipPublish *self = GST_CLIP_PUBLISH (object);
-  Settings *s = &self->settings;
+  gboolean string;
+  gpointer field;
 
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LOCATION:
-      g_value_set_string (value, s->location);
-      break;
-    case PROP_SOURCE_ID:
-      g_value_set_string (value, s->source_id);
-      break;
-    case PROP_MQTT_HOST:
-      g_value_set_string (value, s->mqtt_host);
-      break;
-    case PROP_MQTT_PORT:
-      g_value_set_uint (value, s->mqtt_port);
-      break;
-    case PROP_TOPIC:
-      g_value_set_string (value, s->topic);
-      break;
-    case PROP_QOS:
-      g_value_set_uint (value, s->qos);
-      break;
-    case PROP_CLIENT_ID:
-      g_value_set_string (value, s->client_id);
-      break;
-    case PROP_KEEPALIVE:
-      g_value_set_uint (value, s->keepalive);
-      break;
-    case PROP_CREDENTIALS_FILE:
-      g_value_set_string (value, s->credentials_file);
-      break;
-    case PROP_TLS_CA_FILE:
-      g_value_set_string (value, s->tls_ca_file);
-      break;
-    case PROP_TLS_CERT_FILE:
-      g_value_set_string (value, s->tls_cert_file);
-      break;
-    case PROP_TLS_KEY_FILE:
-      g_value_set_string (value, s->tls_key_file);
-      break;
-    case PROP_QUEUE_SIZE:
-      g_value_set_uint (value, s->queue_size);
-      break;
-    case PROP_DROPPED:
-      g_value_set_uint64 (value, self->dropped);
-      break;
-    case PROP_PUBLISHED:
-      g_value_set_uint64 (value, self->published);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  if (prop_id == PROP_DROPPED)
+    g_value_set_uint64 (value, self->dropped);
+  else if (prop_id == PROP_PUBLISHED)
+    g_value_set_uint64 (value, self->published);
+  else if (!(field = setting (&self->settings, prop_id, &string)))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  else if (string)
+    g_value_set_string (value, *(gchar **) field);
+  else
+    g_value_set_uint (value, *(guint *) field);
   GST_OBJECT_UNLOCK (self);
 }
 
