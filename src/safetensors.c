@@ -357,6 +357,17 @@ st_mmap_requested(void)
   return v && !strcmp(v, "1");
 }
 
+/* f once its bytes are parsed; NULL, with f closed, when they are not a
+ * valid safetensors file. */
+static st_file *
+parsed_or_closed(st_file *f, clip_error *err)
+{
+  if (parse_file(f, err) == CLIP_OK)
+    return f;
+  st_close(f);
+  return NULL;
+}
+
 st_file *
 st_open(const char *path, clip_error *err)
 {
@@ -419,9 +430,7 @@ st_open(const char *path, clip_error *err)
                    f->mapped_file ? "map" : "allocate", f->map_size, strerror(errno));
     goto fail;
   }
-  if (parse_file(f, err) != CLIP_OK)
-    goto fail;
-  return f;
+  return parsed_or_closed(f, err);
 
 fail:
   st_close(f);
@@ -445,9 +454,7 @@ st_open_memory(const char *name, const void *bytes, size_t len, clip_error *err)
   }
   if (len)
     memcpy(f->map, bytes, len);
-  if (parse_file(f, err) != CLIP_OK)
-    goto fail;
-  return f;
+  return parsed_or_closed(f, err);
 
 fail:
   st_close(f);
