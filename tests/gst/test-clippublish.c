@@ -173,33 +173,24 @@ is_uint (const cJSON * j)
       && j->valuedouble == (gdouble) (guint64) j->valuedouble;
 }
 
+/* Whether @j is an array (of @n elements unless @n < 0) whose elements
+ * all pass @is (cJSON_IsNumber, cJSON_IsString). */
 static gboolean
-is_number_array (const cJSON * j, gint n)
+is_array_of (const cJSON * j, gint n, cJSON_bool (*is) (const cJSON *))
 {
   const cJSON *e;
 
   if (!cJSON_IsArray (j) || (n >= 0 && cJSON_GetArraySize (j) != n))
     return FALSE;
   cJSON_ArrayForEach (e, j) {
-    if (!cJSON_IsNumber (e))
+    if (!is (e))
       return FALSE;
   }
   return TRUE;
 }
 
-static gboolean
-is_string_array (const cJSON * j, gint n)
-{
-  const cJSON *e;
-
-  if (!cJSON_IsArray (j) || (n >= 0 && cJSON_GetArraySize (j) != n))
-    return FALSE;
-  cJSON_ArrayForEach (e, j) {
-    if (!cJSON_IsString (e))
-      return FALSE;
-  }
-  return TRUE;
-}
+#define is_number_array(j, n) is_array_of ((j), (n), cJSON_IsNumber)
+#define is_string_array(j, n) is_array_of ((j), (n), cJSON_IsString)
 
 /* Schema version 1 (the SECTION block of gstclippublish.c): every field
  * present with its type, and no other field. */
