@@ -1111,6 +1111,23 @@ publish_run (const gchar * props, guint want_warnings, guint64 * published,
   return b;
 }
 
+/* Runs a pipeline with @props that must publish every object: no error or
+ * warning, at least one line, each line published, nothing dropped. */
+static void
+publish_expect_all (const gchar * props)
+{
+  guint64 published, dropped;
+  guint lines;
+  Bus b = publish_run (props, 0, &published, &dropped, &lines);
+
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless_equals_int (b.warnings->len, 0);
+  fail_unless (lines > 0);
+  fail_unless_equals_uint64 (published, lines);
+  fail_unless_equals_uint64 (dropped, 0);
+  bus_clear (&b);
+}
+
 static void
 run_tool (const gchar * const *argv)
 {
@@ -1130,19 +1147,10 @@ run_tool (const gchar * const *argv)
 GST_START_TEST (test_mqtt_qos_levels)
 {
   const gchar *props[] = { "mqtt-qos=0", "mqtt-qos=2" };
-  guint64 published, dropped;
-  guint lines, i;
+  guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (props); i++) {
-    Bus b = publish_run (props[i], 0, &published, &dropped, &lines);
-
-    fail_unless (b.error == NULL, "%s", b.error);
-    fail_unless_equals_int (b.warnings->len, 0);
-    fail_unless (lines > 0);
-    fail_unless_equals_uint64 (published, lines);
-    fail_unless_equals_uint64 (dropped, 0);
-    bus_clear (&b);
-  }
+  for (i = 0; i < G_N_ELEMENTS (props); i++)
+    publish_expect_all (props[i]);
 }
 
 GST_END_TEST;
@@ -1177,24 +1185,14 @@ GST_START_TEST (test_mqtt_credentials)
   broker_start ();
 
   props = g_strdup_printf ("mqtt-credentials-file=%s", good);
-  b = publish_run (props, 0, &published, &dropped, &lines);
-  fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless_equals_int (b.warnings->len, 0);
-  fail_unless (lines > 0);
-  fail_unless_equals_uint64 (published, lines);
-  fail_unless_equals_uint64 (dropped, 0);
-  bus_clear (&b);
+  publish_expect_all (props);
   g_free (props);
 
   g_setenv ("CLIPPUBLISH_MQTT_USERNAME", "cam", TRUE);
   g_setenv ("CLIPPUBLISH_MQTT_PASSWORD", "s3cret", TRUE);
-  b = publish_run ("", 0, &published, &dropped, &lines);
+  publish_expect_all ("");
   g_unsetenv ("CLIPPUBLISH_MQTT_USERNAME");
   g_unsetenv ("CLIPPUBLISH_MQTT_PASSWORD");
-  fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless_equals_int (b.warnings->len, 0);
-  fail_unless_equals_uint64 (published, lines);
-  bus_clear (&b);
 
   props = g_strdup_printf ("mqtt-credentials-file=%s", bad);
   b = publish_run (props, 2, &published, &dropped, &lines);
@@ -1264,12 +1262,7 @@ GST_START_TEST (test_mqtt_tls)
   broker_start ();
 
   props = g_strdup_printf ("tls-ca-file=%s/ca.pem", tmpdir);
-  b = publish_run (props, 0, &published, &dropped, &lines);
-  fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless_equals_int (b.warnings->len, 0);
-  fail_unless (lines > 0);
-  fail_unless_equals_uint64 (published, lines);
-  bus_clear (&b);
+  publish_expect_all (props);
   g_free (props);
 
   props = g_strdup_printf ("tls-ca-file=%s/other.pem", tmpdir);
