@@ -1,40 +1,19 @@
 /* common.c — helpers of the fuzz targets. */
 #include <glib.h>
-#include <glib/gstdio.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "fuzz.h"
-
-static char *tmpdir;
-
-static void
-remove_tmpdir(void)
-{
-  GDir *d = g_dir_open(tmpdir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d))) {
-    char *p = g_build_filename(tmpdir, name, NULL);
-    g_remove(p);
-    g_free(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(tmpdir);
-  g_free(tmpdir);
-}
+#include "tmpdir.h"
 
 const char *
 fuzz_tmpdir(void)
 {
-  if (!tmpdir) {
-    tmpdir = g_dir_make_tmp("clip-fuzz-XXXXXX", NULL);
-    if (!tmpdir)
-      fuzz_fail("cannot create a temporary directory");
-    atexit(remove_tmpdir);
-  }
-  return tmpdir;
+  const char *dir = tmpdir_at_exit("clip-fuzz-XXXXXX");
+  if (!dir)
+    fuzz_fail("cannot create a temporary directory");
+  return dir;
 }
 
 void

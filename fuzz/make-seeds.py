@@ -59,59 +59,64 @@ def model(naming, tw=8, vw=8, mlp=16, layers=1, vocab=8, ctx=4, image=4, patch=2
         add(prefix + "weight", [w], 1.0)
         add(prefix + "bias", [w], 0.0)
 
-    if naming == "hf":
-        def block(prefix, w):
-            norm(prefix + "layer_norm1.", w)
-            norm(prefix + "layer_norm2.", w)
+    # The two layouts' names, in one table: (Hugging Face, open_clip).
+    names = {
+        "ln1": ("layer_norm1.", "ln_1."),
+        "ln2": ("layer_norm2.", "ln_2."),
+        "out": ("self_attn.out_proj.", "attn.out_proj."),
+        "fc1": ("mlp.fc1.", "mlp.c_fc."),
+        "fc2": ("mlp.fc2.", "mlp.c_proj."),
+        "tokens": ("text_model.embeddings.token_embedding.weight", "token_embedding.weight"),
+        "text_pos": ("text_model.embeddings.position_embedding.weight", "positional_embedding"),
+        "text_block": ("text_model.encoder.layers.%d.", "transformer.resblocks.%d."),
+        "final": ("text_model.final_layer_norm.", "ln_final."),
+        "text_proj": ("text_projection.weight", "text_projection"),
+        "patch": ("vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight"),
+        "class": ("vision_model.embeddings.class_embedding", "visual.class_embedding"),
+        "image_pos": ("vision_model.embeddings.position_embedding.weight",
+                      "visual.positional_embedding"),
+        "pre": ("vision_model.pre_layrnorm.", "visual.ln_pre."),
+        "image_block": ("vision_model.encoder.layers.%d.", "visual.transformer.resblocks.%d."),
+        "post": ("vision_model.post_layernorm.", "visual.ln_post."),
+        "image_proj": ("visual_projection.weight", "visual.proj"),
+    }
+    hf = naming == "hf"
+
+    def n(role):
+        return names[role][0 if hf else 1]
+
+    def linear(prefix, rows, cols):
+        add(prefix + "weight", [rows, cols])
+        add(prefix + "bias", [rows])
+
+    def block(prefix, w):
+        norm(prefix + n("ln1"), w)
+        norm(prefix + n("ln2"), w)
+        if hf:
             for p in "qkv":
-                add(prefix + "self_attn.%s_proj.weight" % p, [w, w])
-                add(prefix + "self_attn.%s_proj.bias" % p, [w])
-            add(prefix + "self_attn.out_proj.weight", [w, w])
-            add(prefix + "self_attn.out_proj.bias", [w])
-            add(prefix + "mlp.fc1.weight", [mlp, w])
-            add(prefix + "mlp.fc1.bias", [mlp])
-            add(prefix + "mlp.fc2.weight", [w, mlp])
-            add(prefix + "mlp.fc2.bias", [w])
-        add("text_model.embeddings.token_embedding.weight", [vocab, tw])
-        add("text_model.embeddings.position_embedding.weight", [ctx, tw])
-        for i in range(layers):
-            block("text_model.encoder.layers.%d." % i, tw)
-        norm("text_model.final_layer_norm.", tw)
-        add("text_projection.weight", [dim, tw])
-        add("vision_model.embeddings.patch_embedding.weight", [vw, 3, patch, patch])
-        add("vision_model.embeddings.class_embedding", [vw])
-        add("vision_model.embeddings.position_embedding.weight", [1 + g * g, vw])
-        norm("vision_model.pre_layrnorm.", vw)
-        for i in range(layers):
-            block("vision_model.encoder.layers.%d." % i, vw)
-        norm("vision_model.post_layernorm.", vw)
-        add("visual_projection.weight", [dim, vw])
-    else:
-        def block(prefix, w):
-            norm(prefix + "ln_1.", w)
-            norm(prefix + "ln_2.", w)
+                linear(prefix + "self_attn.%s_proj." % p, w, w)
+        else:
             add(prefix + "attn.in_proj_weight", [3 * w, w])
             add(prefix + "attn.in_proj_bias", [3 * w])
-            add(prefix + "attn.out_proj.weight", [w, w])
-            add(prefix + "attn.out_proj.bias", [w])
-            add(prefix + "mlp.c_fc.weight", [mlp, w])
-            add(prefix + "mlp.c_fc.bias", [mlp])
-            add(prefix + "mlp.c_proj.weight", [w, mlp])
-            add(prefix + "mlp.c_proj.bias", [w])
-        add("token_embedding.weight", [vocab, tw])
-        add("positional_embedding", [ctx, tw])
-        for i in range(layers):
-            block("transformer.resblocks.%d." % i, tw)
-        norm("ln_final.", tw)
-        add("text_projection", [tw, dim])
-        add("visual.conv1.weight", [vw, 3, patch, patch])
-        add("visual.class_embedding", [vw])
-        add("visual.positional_embedding", [1 + g * g, vw])
-        norm("visual.ln_pre.", vw)
-        for i in range(layers):
-            block("visual.transformer.resblocks.%d." % i, vw)
-        norm("visual.ln_post.", vw)
-        add("visual.proj", [vw, dim])
+        linear(prefix + n("out"), w, w)
+        linear(prefix + n("fc1"), mlp, w)
+        linear(prefix + n("fc2"), w, mlp)
+
+    # open_clip stores the projections transposed
+    add(n("tokens"), [vocab, tw])
+    add(n("text_pos"), [ctx, tw])
+    for i in range(layers):
+        block(n("text_block") % i, tw)
+    norm(n("final"), tw)
+    add(n("text_proj"), [dim, tw] if hf else [tw, dim])
+    add(n("patch"), [vw, 3, patch, patch])
+    add(n("class"), [vw])
+    add(n("image_pos"), [1 + g * g, vw])
+    norm(n("pre"), vw)
+    for i in range(layers):
+        block(n("image_block") % i, vw)
+    norm(n("post"), vw)
+    add(n("image_proj"), [dim, vw] if hf else [vw, dim])
     t.append(("logit_scale", "F32", [], struct.pack("<f", 4.6052)))
     return safetensors(t, {"format": "pt"})
 

@@ -1,7 +1,6 @@
 /* clipanalyzer.c — image encoding and scoring of sampled frames. */
 #include "clipanalyzer.h"
 
-#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_EXTERN (gst_clip_filter_debug);
@@ -200,17 +199,6 @@ clip_analyzer_set_async (ClipAnalyzer * a, gboolean async)
     a->worker = g_thread_new ("clipfilter-worker", worker_func, a);
 }
 
-gboolean
-clip_analyzer_is_async (ClipAnalyzer * a)
-{
-  gboolean async;
-
-  g_mutex_lock (&a->lock);
-  async = a->async;
-  g_mutex_unlock (&a->lock);
-  return async;
-}
-
 guint64
 clip_analyzer_generation (ClipAnalyzer * a)
 {
@@ -392,8 +380,7 @@ unchanged (ClipAnalyzer * a, GstClockTime stime)
 {
   const gsize len = (gsize) 3 * a->image_size * a->image_size;
   const gfloat *in = a->pixels + (gsize) a->n_fresh * len;
-  gdouble sum = 0.0;
-  gsize i;
+  gdouble change;
 
   if (a->gate_threshold <= 0.0 || !a->have_last_input)
     return FALSE;
@@ -402,11 +389,10 @@ unchanged (ClipAnalyzer * a, GstClockTime stime)
           || stime < a->last_input_time
           || stime - a->last_input_time >= a->max_reuse))
     return FALSE;
-  for (i = 0; i < len; i++)
-    sum += fabsf (in[i] - a->last_input[i]);
+  change = clip_input_change (in, a->last_input, len);
   GST_LOG_OBJECT (a->element, "input change %.4f (threshold %.4f)",
-      sum / len, a->gate_threshold);
-  return sum / len < a->gate_threshold;
+      change, a->gate_threshold);
+  return change < a->gate_threshold;
 }
 
 gboolean

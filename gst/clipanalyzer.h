@@ -44,7 +44,6 @@ void clip_analyzer_free (ClipAnalyzer * a);
 
 /* Async mode starts the worker thread. */
 void clip_analyzer_set_async (ClipAnalyzer * a, gboolean async);
-gboolean clip_analyzer_is_async (ClipAnalyzer * a);
 
 guint64 clip_analyzer_generation (ClipAnalyzer * a);
 

@@ -5,29 +5,6 @@
 
 #include "clip.h"
 
-GType
-gst_clip_filter_mode_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_CLIP_FILTER_MODE_AUTO, "async for live sources, sync otherwise",
-        "auto"},
-    {GST_CLIP_FILTER_MODE_SYNC,
-          "analyze on the streaming thread (deterministic, nothing skipped)",
-        "sync"},
-    {GST_CLIP_FILTER_MODE_ASYNC,
-          "analyze on a worker thread, never delay buffers (busy: skip)",
-        "async"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipFilterMode", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
 /* The element's enums mirror the engine's, so a cast converts them. */
 G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_BACKEND_AUTO ==
     (gint) CLIP_BACKEND_DEFAULT);
@@ -39,64 +16,6 @@ G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_PRECISION_FP32 ==
     (gint) CLIP_PRECISION_FP32);
 G_STATIC_ASSERT ((gint) GST_CLIP_FILTER_PRECISION_BF16 ==
     (gint) CLIP_PRECISION_BF16);
-
-GType
-gst_clip_filter_backend_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_CLIP_FILTER_BACKEND_AUTO,
-        "oneDNN when the engine was built with it, else OpenBLAS", "auto"},
-    {GST_CLIP_FILTER_BACKEND_OPENBLAS, "OpenBLAS (fp32 only)", "openblas"},
-    {GST_CLIP_FILTER_BACKEND_ONEDNN, "oneDNN (fp32 or bf16)", "onednn"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipFilterBackend", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
-GType
-gst_clip_filter_precision_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_CLIP_FILTER_PRECISION_FP32, "fp32", "fp32"},
-    {GST_CLIP_FILTER_PRECISION_BF16,
-          "bf16 weights and activations, fp32 accumulation (oneDNN only)",
-        "bf16"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipFilterPrecision", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
-GType
-gst_clip_filter_pooling_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_CLIP_FILTER_POOLING_PROBABILITIES,
-        "mean of the probabilities over the window", "probabilities"},
-    {GST_CLIP_FILTER_POOLING_EMBEDDINGS,
-          "mean of the normalized image embeddings over the window, then scored",
-        "embeddings"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipFilterPooling", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 void
 clip_settings_install_properties (GObjectClass * gobject_class)

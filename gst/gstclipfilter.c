@@ -212,17 +212,7 @@
 #include "config.h"
 #endif
 
-#include <string.h>
-
-#include "gstclipfilter.h"
-#include "gstclipmeta.h"
-#include "clip.h"
-#include "clipanalyzer.h"
-#include "cliplabels.h"
-#include "clipmodelcache.h"
-#include "clipresults.h"
-#include "clipsampler.h"
-#include "clipsettings.h"
+#include "gstclipfilter-private.h"
 
 GST_DEBUG_CATEGORY (gst_clip_filter_debug);
 #define GST_CAT_DEFAULT gst_clip_filter_debug
@@ -240,43 +230,12 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
-
-/* Everything that exists between NULL→READY and READY→NULL; each module
- * owns its part and its lock. */
-typedef struct
-{
-  clip_model *model;            /* shared through the model cache */
-  ClipLabelWorker *labels;      /* prompt sets, embedded on its own thread */
-  ClipAnalyzer *analyzer;       /* encoding and scoring, sync or async */
-
-  /* streaming thread only */
-  gboolean mode_decided;
-  ClipSampler sampler;
-  GstClockTime last_end;        /* where playback of the last buffer ends */
-  ClipResults *results;         /* tag state, messages, meta */
-} State;
-
-struct _GstClipFilter
-{
-  GstVideoFilter parent;
-
-  Settings settings;            /* GST_OBJECT_LOCK */
-  guint64 analyzed, skipped;    /* GST_OBJECT_LOCK */
-
-  GMutex state_lock;            /* guards the state pointer itself */
-  State *state;
-};
-
 #define gst_clip_filter_parent_class parent_class
 G_DEFINE_TYPE (GstClipFilter, gst_clip_filter, GST_TYPE_VIDEO_FILTER);
 GST_ELEMENT_REGISTER_DEFINE (clipfilter, "clipfilter", GST_RANK_NONE,
     GST_TYPE_CLIP_FILTER);
 
 static void gst_clip_filter_finalize (GObject * object);
-static void gst_clip_filter_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec);
-static void gst_clip_filter_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec);
 static GstStateChangeReturn gst_clip_filter_change_state (GstElement * element,
     GstStateChange transition);
 static gboolean gst_clip_filter_start (GstBaseTransform * trans);
@@ -361,175 +320,6 @@ gst_clip_filter_finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
-/* The label set @s describes. */
-static ClipLabelSpec
-label_spec (const Settings * s)
-{
-  ClipLabelSpec spec = { s->prompts, s->background, s->templates };
-  return spec;
-}
-
-/* Prompts, background prompts or templates: while a set is in use (READY
- * and up), a value that makes the set unusable is refused, so the property
- * keeps reading back the set in use; the embedding happens on the label
- * worker's thread, never here. In NULL it is checked at NULL->READY. */
-static void
-set_prompt_text (GstClipFilter * self, guint prop_id, GParamSpec * pspec,
-    const GValue * value)
-{
-  Settings *s = &self->settings;
-  gchar **field = prop_id == PROP_PROMPTS ? &s->prompts :
-      prop_id == PROP_TEMPLATES ? &s->templates : &s->background;
-  gchar *old, *why = NULL;
-  ClipLabelSpec spec;
-
-  g_mutex_lock (&self->state_lock);
-  GST_OBJECT_LOCK (self);
-  /* Try the new value in place; put the old one back when it is refused. */
-  old = *field;
-  *field = g_value_dup_string (value);
-  spec = label_spec (s);
-  if (self->state && (why = clip_labels_check (&spec))) {
-    gchar *refused = *field;
-    *field = old;
-    old = refused;
-  } else if (self->state) {
-    clip_label_worker_request (self->state->labels, &spec);
-  }
-  GST_OBJECT_UNLOCK (self);
-  g_mutex_unlock (&self->state_lock);
-  if (why) {
-    /* the refused text may be the invalid UTF-8 it was refused for */
-    gchar *shown = g_utf8_make_valid (old ? old : "(NULL)", -1);
-    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-        ("Invalid %s, keeping the previous ones: %s", pspec->name, why),
-        ("refused value: \"%s\"", shown));
-    g_free (shown);
-  }
-  g_free (old);
-  g_free (why);
-}
-
-static void
-gst_clip_filter_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
-{
-  GstClipFilter *self = GST_CLIP_FILTER (object);
-
-  if (prop_id == PROP_PROMPTS || prop_id == PROP_TEMPLATES
-      || prop_id == PROP_BACKGROUND_PROMPTS) {
-    set_prompt_text (self, prop_id, pspec, value);
-    return;
-  }
-  GST_OBJECT_LOCK (self);
-  if (!clip_settings_set (&self->settings, prop_id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-  GST_OBJECT_UNLOCK (self);
-}
-
-static void
-gst_clip_filter_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec)
-{
-  GstClipFilter *self = GST_CLIP_FILTER (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_ANALYZED:
-      g_value_set_uint64 (value, self->analyzed);
-      break;
-    case PROP_SKIPPED:
-      g_value_set_uint64 (value, self->skipped);
-      break;
-    default:
-      if (!clip_settings_get (&self->settings, prop_id, value))
-        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
-
-/* A copy of the settings, so processing never holds the object lock. The
- * streaming thread needs no strings (prompts are the label worker's), which
- * keeps unsampled frames free of allocations. */
-static void
-settings_copy (GstClipFilter * self, Settings * out, gboolean with_strings)
-{
-  GST_OBJECT_LOCK (self);
-  clip_settings_copy (&self->settings, out, with_strings);
-  GST_OBJECT_UNLOCK (self);
-}
-
-
-/* ---- state: NULL→READY and READY→NULL ---------------------------------- */
-
-static void
-state_free (State * st)
-{
-  if (!st)
-    return;
-  clip_analyzer_free (st->analyzer);
-  clip_label_worker_free (st->labels);
-  clip_results_free (st->results);
-  clip_model_cache_release (st->model);
-  g_free (st);
-}
-
-/* Posts @error as an element error, as GST_ELEMENT_ERROR would. */
-static void
-post_error (GstClipFilter * self, const GError * error, gchar * debug)
-{
-  gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
-      error->domain, error->code, g_strdup (error->message), debug, __FILE__,
-      GST_FUNCTION, __LINE__);
-}
-
-/* Loads the model, creates the modules and embeds the prompts of @s; posts
- * an error and returns NULL when any of it fails. */
-static State *
-state_new (GstClipFilter * self, const Settings * s)
-{
-  State *st = g_new0 (State, 1);
-  clip_error err = { 0 };
-  clip_params params = clip_default_params ();
-  GError *error = NULL;
-  gchar *debug = NULL, *msg = NULL;
-  ClipLabelSpec spec;
-
-  /* The properties decide, not the engine's CLIP_BACKEND/CLIP_PRECISION
-   * environment defaults: a pipeline behaves as written. */
-  params.n_threads = s->threads;
-  params.backend = (clip_backend) s->backend;
-  params.precision = (clip_precision) s->precision;
-  if (!(st->model = clip_model_cache_open (s->model, &params, &error, &debug))) {
-    post_error (self, error, debug);
-    g_error_free (error);
-    goto fail;
-  }
-  if (!(st->analyzer = clip_analyzer_new (GST_ELEMENT (self), st->model,
-              s->batch_size, &err))
-      || !(st->labels = clip_label_worker_new (GST_ELEMENT (self), st->model,
-              &err))) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-        ("Could not create a CLIP context: %s", err.message), (NULL));
-    goto fail;
-  }
-  spec = label_spec (s);
-  if (!clip_label_worker_embed_now (st->labels, &spec, &msg)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Invalid prompts: %s", msg), (NULL));
-    g_free (msg);
-    goto fail;
-  }
-  st->results = clip_results_new (st->model);
-  GST_INFO_OBJECT (self, "loaded %s", clip_model_get_info (st->model)->path);
-  return st;
-
-fail:
-  state_free (st);
-  return NULL;
-}
-
 static GstStateChangeReturn
 gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
 {
@@ -540,8 +330,8 @@ gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     Settings s;
 
-    settings_copy (self, &s, TRUE);
-    st = state_new (self, &s);
+    gst_clip_filter_settings_copy (self, &s, TRUE);
+    st = gst_clip_filter_state_new (self, &s);
     if (!st) {
       clip_settings_clear (&s);
       return GST_STATE_CHANGE_FAILURE;
@@ -554,7 +344,7 @@ gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
     if (g_strcmp0 (s.prompts, self->settings.prompts) != 0
         || g_strcmp0 (s.background, self->settings.background) != 0
         || g_strcmp0 (s.templates, self->settings.templates) != 0) {
-      ClipLabelSpec spec = label_spec (&self->settings);
+      ClipLabelSpec spec = gst_clip_filter_label_spec (&self->settings);
       clip_label_worker_request (st->labels, &spec);
     }
     GST_OBJECT_UNLOCK (self);
@@ -571,7 +361,7 @@ gst_clip_filter_change_state (GstElement * element, GstStateChange transition)
     st = self->state;
     self->state = NULL;
     g_mutex_unlock (&self->state_lock);
-    state_free (st);
+    gst_clip_filter_state_free (st);
   }
   return ret;
 }
@@ -631,98 +421,6 @@ gst_clip_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
   return TRUE;
 }
 
-/* ---- results: tags, messages, meta ---------------------------------------- */
-
-static void
-queue_message (GstClipFilter * self, GQueue * msgs, GstStructure * s)
-{
-  g_queue_push_tail (msgs, gst_message_new_element (GST_OBJECT (self), s));
-}
-
-/* Results downstream: every `clipfilter` / `clipfilter-tag` message also
- * travels in-band as a serialized custom downstream event carrying a copy
- * of the message's structure, so that downstream elements (clippublish)
- * see the results in stream order, before the buffer that carries the meta,
- * without listening to the bus. While the source pad is flushing (the "off"
- * tags closed at a flush) the event is dropped by the pad. */
-static void
-push_result_event (GstClipFilter * self, GstMessage * msg)
-{
-  GstStructure *copy = gst_structure_copy (gst_message_get_structure (msg));
-
-  gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
-      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, copy));
-}
-
-static void
-post_all (GstClipFilter * self, GQueue * msgs)
-{
-  GstMessage *m;
-  while ((m = g_queue_pop_head (msgs))) {
-    push_result_event (self, m);
-    gst_element_post_message (GST_ELEMENT (self), m);
-  }
-}
-
-/* Tags, messages and meta for one result; @buf (NULL at EOS) receives
- * the meta. */
-static void
-deliver (GstClipFilter * self, State * st, const Settings * set,
-    ClipSample * smp, GstBuffer * buf, GQueue * msgs)
-{
-  ClipResultParams p = { {set->window, set->threshold, 0.0,
-      set->min_similarity}, set->pooling ==
-      GST_CLIP_FILTER_POOLING_EMBEDDINGS, set->top_k, set->post_messages,
-  set->attach_meta, set->attach_embedding
-  };
-  GQueue structs = G_QUEUE_INIT;
-  GstStructure *s;
-  guint64 analyzed, skipped;
-
-  p.tags.threshold_off = clip_settings_threshold_off (set);
-  GST_OBJECT_LOCK (self);
-  analyzed = ++self->analyzed;
-  skipped = self->skipped;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!clip_results_deliver (st->results, &p, smp,
-          clip_model_get_info (st->model)->embed_dim, analyzed, skipped, buf,
-          &structs))
-    GST_WARNING_OBJECT (self, "buffer not writable, meta not attached");
-  while ((s = g_queue_pop_head (&structs)))
-    queue_message (self, msgs, s);
-}
-
-/* Closes every label that is on, queueing "off" messages. */
-static void
-close_tags (GstClipFilter * self, State * st, const ClipTimes * times,
-    gboolean post, GQueue * msgs)
-{
-  GQueue structs = G_QUEUE_INIT;
-  GstStructure *s;
-
-  clip_results_close (st->results, times, post, &structs);
-  while ((s = g_queue_pop_head (&structs)))
-    queue_message (self, msgs, s);
-}
-
-/* Sync: analyzes the pending frames and delivers them in order, metas on
- * @buf (NULL at EOS). */
-static gboolean
-run_batch (GstClipFilter * self, State * st, const Settings * set,
-    GstBuffer * buf, GQueue * msgs)
-{
-  GPtrArray *done = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      clip_sample_free);
-  gboolean ok = clip_analyzer_run_batch (st->analyzer, done);
-  guint i;
-
-  for (i = 0; i < done->len; i++)
-    deliver (self, st, set, g_ptr_array_index (done, i), buf, msgs);
-  g_ptr_array_unref (done);
-  return ok;
-}
-
 /* ---- streaming: buffers and events ----------------------------------------- */
 
 /* Decides auto mode once per start: async when upstream is live. */
@@ -762,7 +460,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   if (G_UNLIKELY (!st || !GST_VIDEO_FILTER (self)->negotiated))
     return GST_FLOW_NOT_NEGOTIATED;
 
-  settings_copy (self, &set, FALSE);
+  gst_clip_filter_settings_copy (self, &set, FALSE);
   if (G_UNLIKELY (!st->mode_decided)) {
     clip_analyzer_set_async (st->analyzer, decide_async (self, &set));
     st->mode_decided = TRUE;
@@ -777,7 +475,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   }
 
   if ((done = clip_analyzer_take_done (st->analyzer, &busy))) {
-    deliver (self, st, &set, done, buf, &msgs);
+    gst_clip_filter_deliver (self, st, &set, done, buf, &msgs);
     clip_sample_free (done);
   }
 
@@ -820,7 +518,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   clip_analyzer_set_gate (st->analyzer, set.change_threshold, set.max_reuse);
   if (!clip_analyzer_submit (st->analyzer, smp))
     goto out;
-  if (!run_batch (self, st, &set, buf, &msgs)) {
+  if (!gst_clip_filter_run_batch (self, st, &set, buf, &msgs)) {
     ret = GST_FLOW_ERROR;
     goto out;
   }
@@ -831,7 +529,7 @@ gst_clip_filter_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 
 out:
   clip_settings_clear (&set);
-  post_all (self, &msgs);
+  gst_clip_filter_post_all (self, &msgs);
   return ret;
 }
 
@@ -854,25 +552,25 @@ gst_clip_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
         clip_segment_running_time (&trans->segment, end)
       };
 
-      settings_copy (self, &set, FALSE);
+      gst_clip_filter_settings_copy (self, &set, FALSE);
       if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
         /* Deliver what is still in the batch or on the worker. */
         ClipSample *done;
 
-        run_batch (self, st, &set, NULL, &msgs);
+        gst_clip_filter_run_batch (self, st, &set, NULL, &msgs);
         if ((done = clip_analyzer_drain (st->analyzer))) {
-          deliver (self, st, &set, done, NULL, &msgs);
+          gst_clip_filter_deliver (self, st, &set, done, NULL, &msgs);
           clip_sample_free (done);
         }
       } else {
         /* Results of frames before the flush are stale. */
         clip_analyzer_flush (st->analyzer);
       }
-      close_tags (self, st, &times, set.post_messages, &msgs);
+      gst_clip_filter_close_tags (self, st, &times, set.post_messages, &msgs);
       clip_results_reset_smoothing (st->results);
       clip_sampler_reset (&st->sampler);
       clip_settings_clear (&set);
-      post_all (self, &msgs);
+      gst_clip_filter_post_all (self, &msgs);
       break;
     }
     case GST_EVENT_SEGMENT:

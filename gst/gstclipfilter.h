@@ -13,14 +13,13 @@
 #include <gst/video/video.h>
 #include <gst/video/gstvideofilter.h>
 
+#include "gstclipfilter-enumtypes.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_CLIP_FILTER (gst_clip_filter_get_type ())
 G_DECLARE_FINAL_TYPE (GstClipFilter, gst_clip_filter, GST, CLIP_FILTER,
     GstVideoFilter)
-
-#define GST_TYPE_CLIP_FILTER_MODE (gst_clip_filter_mode_get_type ())
-GType gst_clip_filter_mode_get_type (void);
 
 /**
  * GstClipFilterMode:
@@ -34,9 +33,6 @@ typedef enum
   GST_CLIP_FILTER_MODE_SYNC,
   GST_CLIP_FILTER_MODE_ASYNC,
 } GstClipFilterMode;
-
-#define GST_TYPE_CLIP_FILTER_BACKEND (gst_clip_filter_backend_get_type ())
-GType gst_clip_filter_backend_get_type (void);
 
 /**
  * GstClipFilterBackend:
@@ -54,9 +50,6 @@ typedef enum
   GST_CLIP_FILTER_BACKEND_ONEDNN,
 } GstClipFilterBackend;
 
-#define GST_TYPE_CLIP_FILTER_PRECISION (gst_clip_filter_precision_get_type ())
-GType gst_clip_filter_precision_get_type (void);
-
 /**
  * GstClipFilterPrecision:
  * @GST_CLIP_FILTER_PRECISION_FP32: fp32 weights and activations
@@ -70,9 +63,6 @@ typedef enum
   GST_CLIP_FILTER_PRECISION_FP32,
   GST_CLIP_FILTER_PRECISION_BF16,
 } GstClipFilterPrecision;
-
-#define GST_TYPE_CLIP_FILTER_POOLING (gst_clip_filter_pooling_get_type ())
-GType gst_clip_filter_pooling_get_type (void);
 
 /**
  * GstClipFilterPooling:

@@ -243,6 +243,11 @@ clip_status clip_prompts_parse(const char *prompts, const char *templates, clip_
                                clip_error *err);
 void clip_prompts_free(clip_prompts *prompts);
 
+/* The mean absolute difference of two model inputs of n floats (0 when n is
+ * 0): the change gate's measure of how much a frame differs from the last
+ * encoded one (below a threshold, its embedding is reused). */
+double clip_input_change(const float *a, const float *b, size_t n);
+
 /* In-place L2 normalization of a vector of length d. */
 void clip_normalize(float *v, int d);
 

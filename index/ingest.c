@@ -357,15 +357,12 @@ static bool
 unchanged(segmenter *sg, const float *in, double time)
 {
   const size_t len = (size_t) 3 * sg->image_size * sg->image_size;
-  double sum = 0;
 
   if (sg->p->change_threshold <= 0 || !sg->have_ref)
     return false;
   if (sg->p->max_reuse > 0 && time - sg->ref_time >= sg->p->max_reuse - 1e-6)
     return false;
-  for (size_t i = 0; i < len; i++)
-    sum += fabsf(in[i] - sg->ref_input[i]);
-  return sum / len < sg->p->change_threshold;
+  return clip_input_change(in, sg->ref_input, len) < sg->p->change_threshold;
 }
 
 /* Embeds the pending batch and feeds the segmenter. With the gate on, the

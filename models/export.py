@@ -49,42 +49,59 @@ def read_safetensors(path):
     return out
 
 
+# The one table of names: (open_clip name, Hugging Face CLIPModel name,
+# stored transposed) for the tensors outside the residual blocks, and for a
+# block's (open_clip, Hugging Face) sub-layers, each with a weight and a bias.
+# The fused qkv projection of a block is split (HF) or joined (open_clip)
+# apart from this. Both directions below are derived from it.
+TOP_NAMES = [
+    ("token_embedding.weight", "text_model.embeddings.token_embedding.weight", False),
+    ("positional_embedding", "text_model.embeddings.position_embedding.weight", False),
+    ("ln_final.weight", "text_model.final_layer_norm.weight", False),
+    ("ln_final.bias", "text_model.final_layer_norm.bias", False),
+    ("text_projection", "text_projection.weight", True),
+    ("visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight", False),
+    ("visual.class_embedding", "vision_model.embeddings.class_embedding", False),
+    ("visual.positional_embedding", "vision_model.embeddings.position_embedding.weight", False),
+    ("visual.ln_pre.weight", "vision_model.pre_layrnorm.weight", False),
+    ("visual.ln_pre.bias", "vision_model.pre_layrnorm.bias", False),
+    ("visual.ln_post.weight", "vision_model.post_layernorm.weight", False),
+    ("visual.ln_post.bias", "vision_model.post_layernorm.bias", False),
+    ("visual.proj", "visual_projection.weight", True),
+]
+BLOCK_NAMES = [("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"),
+               ("ln_2", "layer_norm2"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")]
+
+
+def block_prefixes(c):
+    """(open_clip, Hugging Face) name prefix of every residual block."""
+    return ([(f"blocks.{i}", f"text_model.encoder.layers.{i}") for i in range(c.text_layers)]
+            + [(f"visual.blocks.{i}", f"vision_model.encoder.layers.{i}")
+               for i in range(c.vision_layers)])
+
+
+def name_map(c):
+    """(open_clip name, Hugging Face name, transposed) of every tensor but the
+    blocks' qkv projections and logit_scale."""
+    names = list(TOP_NAMES)
+    for oc, hf in block_prefixes(c):
+        for s, t in BLOCK_NAMES:
+            for p in ("weight", "bias"):
+                names.append((f"{oc}.{s}.{p}", f"{hf}.{t}.{p}", False))
+    return names
+
+
 def hf_state_dict(model):
     """OpenAI-style parameters -> Hugging Face CLIPModel names and layouts."""
     sd = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
-    out = {}
-
-    def block(src, dst):
-        w = sd[f"{src}.attn.in_proj.weight"]
-        b = sd[f"{src}.attn.in_proj.bias"]
+    out = {hf: sd[oc].T if transposed else sd[oc] for oc, hf, transposed in name_map(model.cfg)}
+    for oc, hf in block_prefixes(model.cfg):
+        w = sd[f"{oc}.attn.in_proj.weight"]
+        b = sd[f"{oc}.attn.in_proj.bias"]
         d = w.shape[1]
         for i, n in enumerate("qkv"):
-            out[f"{dst}.self_attn.{n}_proj.weight"] = w[i * d:(i + 1) * d]
-            out[f"{dst}.self_attn.{n}_proj.bias"] = b[i * d:(i + 1) * d]
-        pairs = [("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"),
-                 ("ln_2", "layer_norm2"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")]
-        for s, t in pairs:
-            out[f"{dst}.{t}.weight"] = sd[f"{src}.{s}.weight"]
-            out[f"{dst}.{t}.bias"] = sd[f"{src}.{s}.bias"]
-
-    c = model.cfg
-    for i in range(c.text_layers):
-        block(f"blocks.{i}", f"text_model.encoder.layers.{i}")
-    for i in range(c.vision_layers):
-        block(f"visual.blocks.{i}", f"vision_model.encoder.layers.{i}")
-    out["text_model.embeddings.token_embedding.weight"] = sd["token_embedding.weight"]
-    out["text_model.embeddings.position_embedding.weight"] = sd["positional_embedding"]
-    out["text_model.final_layer_norm.weight"] = sd["ln_final.weight"]
-    out["text_model.final_layer_norm.bias"] = sd["ln_final.bias"]
-    out["text_projection.weight"] = sd["text_projection"].T
-    out["vision_model.embeddings.patch_embedding.weight"] = sd["visual.conv1.weight"]
-    out["vision_model.embeddings.class_embedding"] = sd["visual.class_embedding"]
-    out["vision_model.embeddings.position_embedding.weight"] = sd["visual.positional_embedding"]
-    out["vision_model.pre_layrnorm.weight"] = sd["visual.ln_pre.weight"]
-    out["vision_model.pre_layrnorm.bias"] = sd["visual.ln_pre.bias"]
-    out["vision_model.post_layernorm.weight"] = sd["visual.ln_post.weight"]
-    out["vision_model.post_layernorm.bias"] = sd["visual.ln_post.bias"]
-    out["visual_projection.weight"] = sd["visual.proj"].T
+            out[f"{hf}.self_attn.{n}_proj.weight"] = w[i * d:(i + 1) * d]
+            out[f"{hf}.self_attn.{n}_proj.bias"] = b[i * d:(i + 1) * d]
     out["logit_scale"] = np.array(sd["logit_scale"], np.float32).reshape(())
     return out
 
@@ -93,37 +110,11 @@ def load_hf_into(model, path):
     """Inverse of hf_state_dict: loads an exported model.safetensors (as F32)."""
     import torch
     t = read_safetensors(path)
-    c = model.cfg
-    sd = {}
-
-    def block(dst, src):
-        sd[f"{dst}.attn.in_proj.weight"] = np.concatenate(
-            [t[f"{src}.self_attn.{n}_proj.weight"] for n in "qkv"])
-        sd[f"{dst}.attn.in_proj.bias"] = np.concatenate(
-            [t[f"{src}.self_attn.{n}_proj.bias"] for n in "qkv"])
-        pairs = [("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"),
-                 ("ln_2", "layer_norm2"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")]
-        for s, d in pairs:
-            sd[f"{dst}.{s}.weight"] = t[f"{src}.{d}.weight"]
-            sd[f"{dst}.{s}.bias"] = t[f"{src}.{d}.bias"]
-
-    for i in range(c.text_layers):
-        block(f"blocks.{i}", f"text_model.encoder.layers.{i}")
-    for i in range(c.vision_layers):
-        block(f"visual.blocks.{i}", f"vision_model.encoder.layers.{i}")
-    sd["token_embedding.weight"] = t["text_model.embeddings.token_embedding.weight"]
-    sd["positional_embedding"] = t["text_model.embeddings.position_embedding.weight"]
-    sd["ln_final.weight"] = t["text_model.final_layer_norm.weight"]
-    sd["ln_final.bias"] = t["text_model.final_layer_norm.bias"]
-    sd["text_projection"] = t["text_projection.weight"].T
-    sd["visual.conv1.weight"] = t["vision_model.embeddings.patch_embedding.weight"]
-    sd["visual.class_embedding"] = t["vision_model.embeddings.class_embedding"]
-    sd["visual.positional_embedding"] = t["vision_model.embeddings.position_embedding.weight"]
-    sd["visual.ln_pre.weight"] = t["vision_model.pre_layrnorm.weight"]
-    sd["visual.ln_pre.bias"] = t["vision_model.pre_layrnorm.bias"]
-    sd["visual.ln_post.weight"] = t["vision_model.post_layernorm.weight"]
-    sd["visual.ln_post.bias"] = t["vision_model.post_layernorm.bias"]
-    sd["visual.proj"] = t["visual_projection.weight"].T
+    sd = {oc: t[hf].T if transposed else t[hf] for oc, hf, transposed in name_map(model.cfg)}
+    for oc, hf in block_prefixes(model.cfg):
+        for p in ("weight", "bias"):
+            sd[f"{oc}.attn.in_proj.{p}"] = np.concatenate(
+                [t[f"{hf}.self_attn.{n}_proj.{p}"] for n in "qkv"])
     sd["logit_scale"] = t["logit_scale"]
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()})
     return model

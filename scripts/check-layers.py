@@ -35,9 +35,11 @@ LAYERS = [
     ("base", ["include/clip.h", "src/error.h", "src/error.c", "src/readfile.[ch]",
               "src/resolve.c"]),
     # Self-contained formats: safetensors files, the BPE tokenizer and its
-    # text cleanup, the prompt syntax, frame preprocessing.
+    # text cleanup, the prompt syntax, frame preprocessing and the change
+    # gate's measure of two model inputs.
     ("formats", ["src/safetensors.[ch]", "src/tokenizer.[ch]", "src/textclean.[ch]",
-                 "src/html-entities.h", "src/prompts.[ch]", "src/preprocess.[ch]"]),
+                 "src/html-entities.h", "src/prompts.[ch]", "src/preprocess.[ch]",
+                 "src/change.c"]),
     # The loaded model: its layer tensors, the checkpoint loader that fills
     # it (and reads its configuration), and the preparation that hands its
     # layers to a backend's hook.

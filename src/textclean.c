@@ -201,6 +201,18 @@ html_numeric(ustr *out, unsigned long code)
   us_push(out, (gunichar) code);
 }
 
+/* Copies in from i up to the next '&' to out; returns the index of that
+ * '&' (in->n when there is none). */
+static size_t
+copy_to_ampersand(const ustr *in, size_t i, ustr *out)
+{
+  size_t e = i;
+  while (e < in->n && in->v[e] != '&')
+    e++;
+  us_append(out, in->v + i, e - i);
+  return e;
+}
+
 /* Python's html.unescape(): &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)
  * with the longest-prefix rule for names without ';'. */
 static void
@@ -208,11 +220,7 @@ html_unescape(const ustr *in, ustr *out)
 {
   const gunichar *t = in->v;
   size_t n = in->n, i = 0;
-  while (i < n) {
-    if (t[i] != '&') {
-      us_push(out, t[i++]);
-      continue;
-    }
+  while ((i = copy_to_ampersand(in, i, out)) < n) {
     size_t j = i + 1;
     if (j < n && t[j] == '#') {
       size_t d = j + 1;
@@ -276,11 +284,7 @@ ftfy_unescape(const ustr *in, ustr *out)
 {
   const gunichar *t = in->v;
   size_t n = in->n, i = 0;
-  while (i < n) {
-    if (t[i] != '&') {
-      us_push(out, t[i++]);
-      continue;
-    }
+  while ((i = copy_to_ampersand(in, i, out)) < n) {
     bool numeric = i + 1 < n && t[i + 1] == '#';
     size_t s = i + 1 + numeric, e = s;
     while (e < n && e - s <= 24 && is_ascii_alnum(t[e]))

@@ -1,8 +1,8 @@
 #include "testutil.h"
+#include "tmpdir.h"
 
 #include <string.h>
 
-#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -36,33 +36,12 @@ testutil_reference_path(const char *relative)
   return dir ? g_build_filename(dir, relative, NULL) : NULL;
 }
 
-static char *tmpdir;
-
-static void
-remove_tmpdir(void)
-{
-  GDir *d = g_dir_open(tmpdir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d))) {
-    char *p = g_build_filename(tmpdir, name, NULL);
-    g_remove(p);
-    g_free(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(tmpdir);
-  g_free(tmpdir);
-}
-
 const char *
 testutil_tmpdir(void)
 {
-  if (!tmpdir) {
-    tmpdir = g_dir_make_tmp("clip-test-XXXXXX", NULL);
-    g_assert_nonnull(tmpdir);
-    atexit(remove_tmpdir);
-  }
-  return tmpdir;
+  const char *dir = tmpdir_at_exit("clip-test-XXXXXX");
+  g_assert_nonnull(dir);
+  return dir;
 }
 
 char *

@@ -41,6 +41,21 @@ expect_error(const char *path, clip_status status, const char *part1, const char
             err.status, err.message);
 }
 
+/* The shape of a test model whose towers are alike: both @width wide with
+ * @heads heads and @layers blocks, embeddings of @embed_dim, QuickGELU. */
+static void
+check_towers(const clip_model_info *in, int width, int heads, int layers, int embed_dim)
+{
+  g_assert_cmpint(in->vision_width, ==, width);
+  g_assert_cmpint(in->vision_heads, ==, heads);
+  g_assert_cmpint(in->vision_layers, ==, layers);
+  g_assert_cmpint(in->text_width, ==, width);
+  g_assert_cmpint(in->text_heads, ==, heads);
+  g_assert_cmpint(in->text_layers, ==, layers);
+  g_assert_cmpint(in->embed_dim, ==, embed_dim);
+  g_assert_cmpint(in->activation, ==, CLIP_ACT_QUICK_GELU);
+}
+
 static void
 check_tiny_b32(const clip_model_info *in, const char *dtype, const char *naming)
 {
@@ -403,17 +418,10 @@ test_f16(void)
   char *dir = g_build_filename(ref, "tiny-b32-mh-f16", NULL);
   clip_model *m = load_ok(dir);
   const clip_model_info *in = clip_model_get_info(m);
-  g_assert_cmpint(in->vision_width, ==, 128);
-  g_assert_cmpint(in->vision_heads, ==, 2);
-  g_assert_cmpint(in->vision_layers, ==, 2);
+  check_towers(in, 128, 2, 2, 64);
   g_assert_cmpint(in->vision_mlp, ==, 512);
-  g_assert_cmpint(in->text_width, ==, 128);
-  g_assert_cmpint(in->text_heads, ==, 2);
-  g_assert_cmpint(in->text_layers, ==, 2);
   g_assert_cmpint(in->patch_size, ==, 32);
   g_assert_cmpint(in->image_size, ==, 224);
-  g_assert_cmpint(in->embed_dim, ==, 64);
-  g_assert_cmpint(in->activation, ==, CLIP_ACT_QUICK_GELU);
   g_assert_cmpfloat_with_epsilon(in->logit_scale, 4.6055, 1e-4);
   g_assert_cmpfloat(in->logit_scale, ==, 4.60546875f); /* the F16 value, widened exactly */
   g_assert_cmpstr(in->dtype, ==, "F16");
@@ -987,6 +995,15 @@ run_tool(const char *const *args, char **out, char **errout)
   return testutil_run_tool(args, out, errout);
 }
 
+/* Runs clip-tool with args and expects exit status 0. */
+static void
+run_tool_ok(const char *const *args)
+{
+  char *out = NULL, *errout = NULL;
+  g_assert_cmpint(run_tool(args, &out, &errout), ==, 0);
+  g_free(out), g_free(errout);
+}
+
 static cJSON *
 info_json(const char *model)
 {
@@ -1102,21 +1119,9 @@ test_tool_random_model(void)
   char *b = g_build_filename(testutil_tmpdir(), "random-b", NULL);
   char *c = g_build_filename(testutil_tmpdir(), "random-c", NULL);
   char *out = NULL, *errout = NULL;
-  g_assert_cmpint(
-      run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "7", a, NULL }, &out,
-               &errout),
-      ==, 0);
-  g_free(out), g_free(errout);
-  g_assert_cmpint(
-      run_tool((const char *[]){ "random-model", "--seed", "7", "--arch", "tiny", b, NULL }, &out,
-               &errout),
-      ==, 0);
-  g_free(out), g_free(errout);
-  g_assert_cmpint(
-      run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "8", c, NULL }, &out,
-               &errout),
-      ==, 0);
-  g_free(out), g_free(errout);
+  run_tool_ok((const char *[]){ "random-model", "--arch", "tiny", "--seed", "7", a, NULL });
+  run_tool_ok((const char *[]){ "random-model", "--seed", "7", "--arch", "tiny", b, NULL });
+  run_tool_ok((const char *[]){ "random-model", "--arch", "tiny", "--seed", "8", c, NULL });
 
   /* Same seed, same bytes; another seed, other weights. */
   char *fa = g_build_filename(a, "model.safetensors", NULL);
@@ -1134,14 +1139,9 @@ test_tool_random_model(void)
 
   clip_model *m = load_ok(a);
   const clip_model_info *in = clip_model_get_info(m);
-  g_assert_cmpint(in->vision_width, ==, 64);
-  g_assert_cmpint(in->vision_heads, ==, 2);
-  g_assert_cmpint(in->vision_layers, ==, 2);
-  g_assert_cmpint(in->text_heads, ==, 2);
-  g_assert_cmpint(in->embed_dim, ==, 32);
+  check_towers(in, 64, 2, 2, 32);
   g_assert_cmpint(in->vocab_size, ==, 49408);
   g_assert_cmpint(in->context_length, ==, 77);
-  g_assert_cmpint(in->activation, ==, CLIP_ACT_QUICK_GELU);
   g_assert_cmpfloat(in->logit_scale, ==, logf(100.0f));
   g_assert_cmpstr(in->naming, ==, "huggingface");
   g_assert_cmpstr(in->dtype, ==, "F32");
@@ -1206,11 +1206,8 @@ test_tool_random_model_vocab(void)
   char *dir = g_build_filename(testutil_tmpdir(), "random-vocab", NULL);
   char *kit = g_build_filename(ref, "tiny-b32", NULL);
   char *out = NULL, *errout = NULL;
-  g_assert_cmpint(run_tool((const char *[]){ "random-model", "--arch", "tiny", "--seed", "1",
-                                             "--vocab", kit, dir, NULL },
-                           &out, &errout),
-                  ==, 0);
-  g_free(out), g_free(errout);
+  run_tool_ok((const char *[]){ "random-model", "--arch", "tiny", "--seed", "1", "--vocab", kit,
+                                dir, NULL });
   for (const char *const *name = (const char *[]){ "vocab.json", "merges.txt", NULL }; *name;
        name++) {
     char *p1 = g_build_filename(kit, *name, NULL), *p2 = g_build_filename(dir, *name, NULL);

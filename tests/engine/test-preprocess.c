@@ -991,6 +991,22 @@ test_tool_score_templates(void)
   g_free(png);
 }
 
+/* The change gate's measure: the mean absolute difference, exact on
+ * values a float holds exactly, symmetric, and 0 for no input. */
+static void
+test_input_change(void)
+{
+  const float a[4] = { 0.5f, -1.0f, 2.0f, 0.0f };
+  const float b[4] = { 0.25f, 1.0f, 2.0f, -0.75f };
+
+  g_assert_cmpfloat(clip_input_change(a, a, 4), ==, 0.0);
+  /* (0.25 + 2 + 0 + 0.75) / 4 */
+  g_assert_cmpfloat(clip_input_change(a, b, 4), ==, 0.75);
+  g_assert_cmpfloat(clip_input_change(b, a, 4), ==, 0.75);
+  g_assert_cmpfloat(clip_input_change(a, b, 1), ==, 0.25);
+  g_assert_cmpfloat(clip_input_change(a, b, 0), ==, 0.0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1007,6 +1023,7 @@ main(int argc, char **argv)
 #endif
   g_test_add_func("/preprocess/portable-kernels", test_portable_kernels);
   g_test_add_func("/preprocess/errors", test_errors);
+  g_test_add_func("/preprocess/input-change", test_input_change);
   g_test_add_func("/preprocess/extreme-geometry", test_extreme_geometry);
   g_test_add_func("/preprocess/clip-tool-preprocess", test_tool_preprocess);
   g_test_add_func("/preprocess/clip-tool-score-image-errors", test_tool_score_image_errors);

@@ -206,6 +206,33 @@ count_messages (GstBus * bus, const gchar * name)
   return n;
 }
 
+/* Pops every element message named @name, in order, and checks there are
+ * @n of them. */
+static GPtrArray *
+pop_all (GstBus * bus, const gchar * name, guint n)
+{
+  GPtrArray *msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_message_unref);
+  GstMessage *m;
+
+  while ((m = pop_message (bus, name)))
+    g_ptr_array_add (msgs, m);
+  fail_unless_equals_int (msgs->len, n);
+  return msgs;
+}
+
+/* Pushes @n frames of @info, 100 ms apart from 0 s (from 0.9 s down to 0
+ * when @reverse), and drops what comes out. */
+static void
+push_tenths (Fixture * f, const GstVideoInfo * info, guint n, gboolean reverse)
+{
+  guint i;
+
+  for (i = 0; i < n; i++)
+    gst_buffer_unref (gst_harness_push_and_pull (f->h, make_frame (info, i,
+                (reverse ? n - 1 - i : i) * GST_SECOND / 10)));
+}
+
 static gdouble
 array_double (const GstStructure * s, const gchar * field, guint i)
 {
@@ -783,37 +810,49 @@ GST_START_TEST (test_interval_max_samples_first_frame_only)
 
 GST_END_TEST;
 
+/* Plays frames 0 to 0.9 s, 100 ms apart (backwards when @seg's rate is
+ * negative), in @seg through an interval of 250 ms, and checks the times of
+ * the messages: @expect (ms) as timestamp and stream time, and as running
+ * time where a sink plays the frame. */
+static void
+check_cadence_in_segment (const GstSegment * seg, const GstClockTime * expect,
+    guint n)
+{
+  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
+          GST_MSECOND, NULL), CAPS_RGB);
+  GstVideoInfo info = info_from_caps (CAPS_RGB);
+  gboolean reverse = seg->rate < 0;
+  GPtrArray *msgs;
+  guint i;
+
+  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (seg)));
+  push_tenths (&f, &info, 10, reverse);
+  msgs = pop_all (f.bus, "clipfilter", n);
+  for (i = 0; i < msgs->len; i++) {
+    GstMessage *m = g_ptr_array_index (msgs, i);
+    GstClockTime t = expect[i] * GST_MSECOND;
+
+    fail_unless_equals_uint64 (msg_time (m, "timestamp"), t);
+    fail_unless_equals_uint64 (msg_time (m, "stream-time"), t);
+    /* reversed: the end of the frame, 100 ms after its PTS, counted back
+     * from 1 s */
+    fail_unless_equals_uint64 (msg_time (m, "running-time"),
+        reverse ? GST_SECOND - t - 100 * GST_MSECOND : t);
+  }
+  g_ptr_array_unref (msgs);
+  fixture_stop (&f);
+}
+
 /* appsrc's default format is BYTES: raw video may arrive in a segment
  * that is not in time. The PTS are then taken as they are, for the cadence
  * and the messages' times (it once hit a critical in the segment calls). */
 GST_START_TEST (test_bytes_segment_uses_timestamps)
 {
-  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
-          GST_MSECOND, NULL), CAPS_RGB);
-  GstVideoInfo info = info_from_caps (CAPS_RGB);
   const GstClockTime expect[] = { 0, 300, 500, 800 };
   GstSegment seg;
-  GstMessage *m;
-  guint i, n = 0;
 
   gst_segment_init (&seg, GST_FORMAT_BYTES);
-  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
-  for (i = 0; i < 10; i++)
-    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
-                i * GST_SECOND / 10)));
-  while ((m = pop_message (f.bus, "clipfilter"))) {
-    fail_unless (n < G_N_ELEMENTS (expect));
-    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
-        expect[n] * GST_MSECOND);
-    fail_unless_equals_uint64 (msg_time (m, "stream-time"),
-        expect[n] * GST_MSECOND);
-    fail_unless_equals_uint64 (msg_time (m, "running-time"),
-        expect[n] * GST_MSECOND);
-    gst_message_unref (m);
-    n++;
-  }
-  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
-  fixture_stop (&f);
+  check_cadence_in_segment (&seg, expect, G_N_ELEMENTS (expect));
 }
 
 GST_END_TEST;
@@ -826,8 +865,8 @@ GST_START_TEST (test_interval_change_while_playing)
   Fixture f = fixture_start (e, CAPS_RGB);
   GstVideoInfo info = info_from_caps (CAPS_RGB);
   const GstClockTime expect[] = { 0, 300, 400, 600, 800 };
-  GstMessage *m;
-  guint i, n = 0;
+  GPtrArray *msgs;
+  guint i, n;
 
   for (i = 0; i < 10; i++) {
     if (i == 3)
@@ -835,14 +874,11 @@ GST_START_TEST (test_interval_change_while_playing)
     gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
                 i * GST_SECOND / 10)));
   }
-  while ((m = pop_message (f.bus, "clipfilter"))) {
-    fail_unless (n < G_N_ELEMENTS (expect));
-    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
-        expect[n] * GST_MSECOND);
-    gst_message_unref (m);
-    n++;
-  }
-  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
+  msgs = pop_all (f.bus, "clipfilter", G_N_ELEMENTS (expect));
+  for (n = 0; n < msgs->len; n++)
+    fail_unless_equals_uint64 (msg_time (g_ptr_array_index (msgs, n),
+            "timestamp"), expect[n] * GST_MSECOND);
+  g_ptr_array_unref (msgs);
   fixture_stop (&f);
 }
 
@@ -853,37 +889,15 @@ GST_END_TEST;
  * frame's running time is that of its end, where a sink plays it from. */
 GST_START_TEST (test_reverse_playback_cadence_and_running_time)
 {
-  Fixture f = fixture_start (make_filter ("interval", (guint64) 250 *
-          GST_MSECOND, NULL), CAPS_RGB);
-  GstVideoInfo info = info_from_caps (CAPS_RGB);
   const GstClockTime expect[] = { 900, 600, 400, 100 };
   GstSegment seg;
-  GstMessage *m;
-  guint i, n = 0;
 
   gst_segment_init (&seg, GST_FORMAT_TIME);
   seg.rate = -1.0;
   seg.start = 0;
   seg.stop = GST_SECOND;
   seg.position = GST_SECOND;
-  fail_unless (gst_harness_push_event (f.h, gst_event_new_segment (&seg)));
-  for (i = 0; i < 10; i++)
-    gst_buffer_unref (gst_harness_push_and_pull (f.h, make_frame (&info, i,
-                (9 - i) * GST_SECOND / 10)));
-  while ((m = pop_message (f.bus, "clipfilter"))) {
-    fail_unless (n < G_N_ELEMENTS (expect));
-    fail_unless_equals_uint64 (msg_time (m, "timestamp"),
-        expect[n] * GST_MSECOND);
-    fail_unless_equals_uint64 (msg_time (m, "stream-time"),
-        expect[n] * GST_MSECOND);
-    /* end of the frame, 100 ms after its PTS, counted back from 1 s */
-    fail_unless_equals_uint64 (msg_time (m, "running-time"),
-        (1000 - expect[n] - 100) * GST_MSECOND);
-    gst_message_unref (m);
-    n++;
-  }
-  fail_unless_equals_int (n, G_N_ELEMENTS (expect));
-  fixture_stop (&f);
+  check_cadence_in_segment (&seg, expect, G_N_ELEMENTS (expect));
 }
 
 GST_END_TEST;

@@ -173,33 +173,24 @@ is_uint (const cJSON * j)
       && j->valuedouble == (gdouble) (guint64) j->valuedouble;
 }
 
+/* Whether @j is an array (of @n elements unless @n < 0) whose elements
+ * all pass @is (cJSON_IsNumber, cJSON_IsString). */
 static gboolean
-is_number_array (const cJSON * j, gint n)
+is_array_of (const cJSON * j, gint n, cJSON_bool (*is) (const cJSON *))
 {
   const cJSON *e;
 
   if (!cJSON_IsArray (j) || (n >= 0 && cJSON_GetArraySize (j) != n))
     return FALSE;
   cJSON_ArrayForEach (e, j) {
-    if (!cJSON_IsNumber (e))
+    if (!is (e))
       return FALSE;
   }
   return TRUE;
 }
 
-static gboolean
-is_string_array (const cJSON * j, gint n)
-{
-  const cJSON *e;
-
-  if (!cJSON_IsArray (j) || (n >= 0 && cJSON_GetArraySize (j) != n))
-    return FALSE;
-  cJSON_ArrayForEach (e, j) {
-    if (!cJSON_IsString (e))
-      return FALSE;
-  }
-  return TRUE;
-}
+#define is_number_array(j, n) is_array_of ((j), (n), cJSON_IsNumber)
+#define is_string_array(j, n) is_array_of ((j), (n), cJSON_IsString)
 
 /* Schema version 1 (the SECTION block of gstclippublish.c): every field
  * present with its type, and no other field. */
@@ -1120,6 +1111,23 @@ publish_run (const gchar * props, guint want_warnings, guint64 * published,
   return b;
 }
 
+/* Runs a pipeline with @props that must publish every object: no error or
+ * warning, at least one line, each line published, nothing dropped. */
+static void
+publish_expect_all (const gchar * props)
+{
+  guint64 published, dropped;
+  guint lines;
+  Bus b = publish_run (props, 0, &published, &dropped, &lines);
+
+  fail_unless (b.error == NULL, "%s", b.error);
+  fail_unless_equals_int (b.warnings->len, 0);
+  fail_unless (lines > 0);
+  fail_unless_equals_uint64 (published, lines);
+  fail_unless_equals_uint64 (dropped, 0);
+  bus_clear (&b);
+}
+
 static void
 run_tool (const gchar * const *argv)
 {
@@ -1139,19 +1147,10 @@ run_tool (const gchar * const *argv)
 GST_START_TEST (test_mqtt_qos_levels)
 {
   const gchar *props[] = { "mqtt-qos=0", "mqtt-qos=2" };
-  guint64 published, dropped;
-  guint lines, i;
+  guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (props); i++) {
-    Bus b = publish_run (props[i], 0, &published, &dropped, &lines);
-
-    fail_unless (b.error == NULL, "%s", b.error);
-    fail_unless_equals_int (b.warnings->len, 0);
-    fail_unless (lines > 0);
-    fail_unless_equals_uint64 (published, lines);
-    fail_unless_equals_uint64 (dropped, 0);
-    bus_clear (&b);
-  }
+  for (i = 0; i < G_N_ELEMENTS (props); i++)
+    publish_expect_all (props[i]);
 }
 
 GST_END_TEST;
@@ -1186,24 +1185,14 @@ GST_START_TEST (test_mqtt_credentials)
   broker_start ();
 
   props = g_strdup_printf ("mqtt-credentials-file=%s", good);
-  b = publish_run (props, 0, &published, &dropped, &lines);
-  fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless_equals_int (b.warnings->len, 0);
-  fail_unless (lines > 0);
-  fail_unless_equals_uint64 (published, lines);
-  fail_unless_equals_uint64 (dropped, 0);
-  bus_clear (&b);
+  publish_expect_all (props);
   g_free (props);
 
   g_setenv ("CLIPPUBLISH_MQTT_USERNAME", "cam", TRUE);
   g_setenv ("CLIPPUBLISH_MQTT_PASSWORD", "s3cret", TRUE);
-  b = publish_run ("", 0, &published, &dropped, &lines);
+  publish_expect_all ("");
   g_unsetenv ("CLIPPUBLISH_MQTT_USERNAME");
   g_unsetenv ("CLIPPUBLISH_MQTT_PASSWORD");
-  fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless_equals_int (b.warnings->len, 0);
-  fail_unless_equals_uint64 (published, lines);
-  bus_clear (&b);
 
   props = g_strdup_printf ("mqtt-credentials-file=%s", bad);
   b = publish_run (props, 2, &published, &dropped, &lines);
@@ -1273,12 +1262,7 @@ GST_START_TEST (test_mqtt_tls)
   broker_start ();
 
   props = g_strdup_printf ("tls-ca-file=%s/ca.pem", tmpdir);
-  b = publish_run (props, 0, &published, &dropped, &lines);
-  fail_unless (b.error == NULL, "%s", b.error);
-  fail_unless_equals_int (b.warnings->len, 0);
-  fail_unless (lines > 0);
-  fail_unless_equals_uint64 (published, lines);
-  bus_clear (&b);
+  publish_expect_all (props);
   g_free (props);
 
   props = g_strdup_printf ("tls-ca-file=%s/other.pem", tmpdir);
