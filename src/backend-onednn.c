@@ -142,9 +142,9 @@ onednn_linear_free(onednn_linear *lin)
   (void) lin;
 }
 void
-onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16)
+onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const char *variant, bool bf16)
 {
-  (void) eng, (void) weights, (void) bf16;
+  (void) eng, (void) weights, (void) variant, (void) bf16;
 }
 void
 onednn_engine_save_pack_file(onednn_engine *eng)
@@ -556,7 +556,7 @@ pack_dir(void)
 }
 
 void
-onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16)
+onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const char *variant, bool bf16)
 {
   struct stat sb;
   char *dir = NULL;
@@ -571,7 +571,8 @@ onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16)
    * its predecessor's file instead of adding one. */
   char *abs = g_canonicalize_filename(weights, NULL), *base = g_path_get_basename(weights);
   char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, abs, -1);
-  char *name = g_strdup_printf("%s-%.16s-onednn-%s.packed", base, sum, bf16 ? "bf16" : "fp32");
+  char *name = g_strdup_printf("%s-%.16s-onednn-%s%s%s.packed", base, sum, bf16 ? "bf16" : "fp32",
+                               variant && *variant ? "-" : "", variant ? variant : "");
   pf->path = g_build_filename(dir, name, NULL);
   g_free(abs), g_free(base), g_free(sum), g_free(name), g_free(dir);
 

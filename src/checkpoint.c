@@ -37,7 +37,13 @@ typedef struct {
   const char *config; /* where sizes came from, for shape messages */
   clip_error *err;
   bool *used; /* per tensor of f, in header order: read by the model */
+  /* Binding a tower the caller did not ask for (clip_params.towers): names,
+   * shapes and dtypes are checked, the bytes are neither read nor scanned. */
+  bool skip;
 } loader;
+
+/* What a skipped tensor is bound to until its tower is dropped. */
+static const float skipped_tensor[1];
 
 /* ---- owned memory ---- */
 
@@ -178,6 +184,10 @@ as_f32(loader *ld, const st_tensor *t)
 {
   if (!t)
     return NULL;
+  if (ld->skip)
+    return skipped_tensor;
+  if (st_fetch(ld->f, t, ld->err) != CLIP_OK)
+    return NULL;
   const float *direct = st_f32_direct(t);
   if (direct)
     return all_finite(ld, t->name, direct, (size_t) t->n_elements) ? direct : NULL;
@@ -265,8 +275,12 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
       return false;
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
     const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
-    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK
-        || !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width))
+    if (!tb)
+      return false;
+    if (!ld->skip
+        && (st_fetch(ld->f, tb, ld->err) != CLIP_OK
+            || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK
+            || !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width)))
       return false;
   }
 
@@ -333,7 +347,7 @@ logit_scale(loader *ld, const char *name)
                    ld->file, name, f);
     return false;
   }
-  if (st_to_f32(t, &v, ld->err) != CLIP_OK)
+  if (st_fetch(ld->f, t, ld->err) != CLIP_OK || st_to_f32(t, &v, ld->err) != CLIP_OK)
     return false;
   if (!isfinite(v)) {
     clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: tensor '%s' is not finite", ld->file, name);
@@ -352,6 +366,7 @@ weights_hf(loader *ld)
   const clip_model_info *in = &m->info;
   int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
   int grid = in->image_size / p;
+  ld->skip = m->params.towers == CLIP_TOWERS_VISION;
   m->token_embed =
       as_f32(ld, NEED2(ld, "text_model.embeddings.token_embedding.weight", in->vocab_size, tw));
   if (!m->token_embed)
@@ -364,6 +379,7 @@ weights_hf(loader *ld)
                                    tw, d))
     return false;
 
+  ld->skip = m->params.towers == CLIP_TOWERS_TEXT;
   if (!linear_from_torch_nobias(ld, &m->patch_embed,
                                 need(ld, "vision_model.embeddings.patch_embedding.weight", 4,
                                      (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
@@ -378,8 +394,7 @@ weights_hf(loader *ld)
          && tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true)
          && norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw)
          && linear_from_torch_nobias(ld, &m->visual_proj,
-                                     NEED2(ld, "visual_projection.weight", d, vw), vw, d)
-         && logit_scale(ld, "logit_scale");
+                                     NEED2(ld, "visual_projection.weight", d, vw), vw, d);
 }
 
 static bool
@@ -389,6 +404,7 @@ weights_openclip(loader *ld)
   const clip_model_info *in = &m->info;
   int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
   int grid = in->image_size / p;
+  ld->skip = m->params.towers == CLIP_TOWERS_VISION;
   m->token_embed = as_f32(ld, NEED2(ld, "token_embedding.weight", in->vocab_size, tw));
   if (!m->token_embed)
     return false;
@@ -398,6 +414,7 @@ weights_openclip(loader *ld)
       || !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
     return false;
 
+  ld->skip = m->params.towers == CLIP_TOWERS_TEXT;
   if (!linear_from_torch_nobias(
           ld, &m->patch_embed,
           need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
@@ -410,8 +427,7 @@ weights_openclip(loader *ld)
   return m->vision_pos && norm(ld, &m->ln_pre, "visual.ln_pre.", "weight", "bias", vw)
          && tower(ld, &m->vision, "visual.transformer.resblocks.%d.", false)
          && norm(ld, &m->ln_post, "visual.ln_post.", "weight", "bias", vw)
-         && linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d)
-         && logit_scale(ld, "logit_scale");
+         && linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d);
 }
 
 /* ---- configuration ---- */
@@ -917,6 +933,26 @@ check_all_used(const loader *ld)
       ld->file, unused, unused == 1 ? " is" : "s are", ld->config, first->name);
 }
 
+/* Unbinds the tower the caller did not ask for (its tensors were checked
+ * but not read): the forward pass and the backends see no such tower. */
+static void
+drop_towers(clip_model *m)
+{
+  if (m->params.towers == CLIP_TOWERS_VISION) {
+    m->token_embed = m->text_pos = NULL;
+    free(m->text.blocks);
+    m->text.blocks = NULL;
+    m->ln_final = (clip_norm){ 0 };
+    m->text_proj = (clip_linear){ 0 };
+  } else if (m->params.towers == CLIP_TOWERS_TEXT) {
+    m->class_embed = m->vision_pos = NULL;
+    free(m->vision.blocks);
+    m->vision.blocks = NULL;
+    m->ln_pre = m->ln_post = (clip_norm){ 0 };
+    m->patch_embed = m->visual_proj = (clip_linear){ 0 };
+  }
+}
+
 /* Which files a path names: a directory with config.json (Hugging Face), a
  * directory with open_clip_model.safetensors, or a weights file (config is
  * then found beside it once the naming is known). */
@@ -981,13 +1017,13 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   if (st != CLIP_OK)
     goto out;
 
-  st_file *f = m->files[0] = st_open(weights, err);
+  st_file *f = m->files[0] = st_open_lazy(weights, err);
   if (!f) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;
   }
   naming nm = detect_naming(f);
-  loader ld = { m, f, weights, NULL, err, NULL };
+  loader ld = { m, f, weights, NULL, err, NULL, false };
   if (nm == NAMING_HF) {
     if (!config)
       config = g_build_filename(dir, "config.json", NULL);
@@ -1039,8 +1075,11 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   }
   bool loaded = nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld);
+  ld.skip = false;
+  loaded = loaded && logit_scale(&ld, "logit_scale");
   if (loaded)
     st = check_all_used(&ld);
+  drop_towers(m);
   free(ld.used);
   if (!loaded) {
     st = fail_from(err, CLIP_ERR_FORMAT);
@@ -1052,6 +1091,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   m->eot_id = m->tokenizer ? clip_tokenizer_eot(m->tokenizer) : in->vocab_size - 1;
   m->sot_id = m->tokenizer ? clip_tokenizer_sot(m->tokenizer) : in->vocab_size - 2;
+  st_seal(f);
 
 out:
   g_free(dir);

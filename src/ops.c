@@ -281,6 +281,14 @@ onednn_pack_layer(void *user, const clip_linear *lin, const float *const *parts,
   return CLIP_OK;
 }
 
+/* The packed-weight file of each tower selection: its layers are matched
+ * by position, so a model with one tower has a file of its own. */
+static const char *const pack_variant[] = {
+  [CLIP_TOWERS_ALL] = NULL,
+  [CLIP_TOWERS_TEXT] = "text",
+  [CLIP_TOWERS_VISION] = "vision",
+};
+
 clip_status
 ops_model_prepare(clip_model *m, clip_error *err)
 {
@@ -302,7 +310,8 @@ ops_model_prepare(clip_model *m, clip_error *err)
   /* Packed weights saved by an earlier load of this checkpoint are mapped
    * instead of packed again (backend-onednn.c checks they still match). */
   if (m->files[0])
-    onednn_engine_use_pack_file(om->eng, st_path(m->files[0]), be.precision == CLIP_PRECISION_BF16);
+    onednn_engine_use_pack_file(om->eng, st_path(m->files[0]), pack_variant[m->params.towers],
+                                be.precision == CLIP_PRECISION_BF16);
   onednn_pack pk = { om, be.precision == CLIP_PRECISION_BF16 };
   st = clip_model_pack_layers(m, onednn_pack_layer, &pk, err);
   if (st == CLIP_OK)

@@ -567,7 +567,7 @@ pack_run(const pack_case *c, bool bf16, int n_layers)
   clip_error err = { 0 };
   onednn_engine *eng = onednn_engine_new(2, &err);
   g_assert_nonnull(eng);
-  onednn_engine_use_pack_file(eng, c->weights, bf16);
+  onednn_engine_use_pack_file(eng, c->weights, NULL, bf16);
   onednn_linear *lin[PLAYERS];
   for (int l = 0; l < n_layers; l++) {
     const size_t third = (size_t) PN / 3 * PK;
