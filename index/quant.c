@@ -10,15 +10,13 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
-#include <errno.h>
-#include <fcntl.h>
 #include <glib.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "cachefile.h"
 
 struct quant_matrix {
   const float *rows;
@@ -50,8 +48,7 @@ G_STATIC_ASSERT(sizeof(quant_header) == 64);
 static size_t
 q_offset_for(int64_t n)
 {
-  size_t off = sizeof(quant_header) + (size_t) n * 3 * sizeof(float);
-  return (off + 63) & ~(size_t) 63;
+  return cachefile_align(sizeof(quant_header) + (size_t) n * 3 * sizeof(float));
 }
 
 /* Scale, int8 values and residual of one vector; returns the scale. */
@@ -114,81 +111,60 @@ quant_matrix_free(quant_matrix *m)
   g_free(m);
 }
 
-static bool
-write_all(int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    len -= w;
-  }
-  return true;
-}
-
 bool
 quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation)
 {
-  char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   quant_header h = { .version = QUANT_VERSION,
                      .dim = m->dim,
                      .n = m->n,
                      .generation = generation,
                      .q_offset = q_offset_for(m->n) };
-  static const char zeros[64];
   size_t vec = (size_t) m->n * sizeof(float);
-  bool ok;
-
-  if (fd < 0) {
-    g_free(tmp);
-    return false;
-  }
   memcpy(h.magic, QUANT_MAGIC, 8);
-  ok = write_all(fd, &h, sizeof h) && write_all(fd, m->scale, vec) && write_all(fd, m->l1q, vec)
-       && write_all(fd, m->l1e, vec) && write_all(fd, zeros, h.q_offset - sizeof h - 3 * vec)
-       && write_all(fd, m->q, (size_t) m->n * m->dim);
-  ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
-  if (!ok)
-    unlink(tmp);
-  g_free(tmp);
-  return ok;
+  cachefile_part parts[] = {
+    { &h, sizeof h },
+    { m->scale, vec },
+    { m->l1q, vec },
+    { m->l1e, vec },
+    { NULL, h.q_offset - sizeof h - 3 * vec },
+    { m->q, (size_t) m->n * m->dim },
+  };
+  return cachefile_write(path, parts, G_N_ELEMENTS(parts));
+}
+
+typedef struct {
+  int64_t n, generation;
+  int dim;
+} quant_want;
+
+static bool
+quant_header_ok(const void *header, size_t size, const void *data)
+{
+  const quant_header *h = header;
+  const quant_want *w = data;
+  return !memcmp(h->magic, QUANT_MAGIC, 8) && h->version == QUANT_VERSION && (int) h->dim == w->dim
+         && h->n == w->n && h->generation == w->generation
+         && (size_t) h->q_offset == q_offset_for(w->n)
+         && size == (size_t) h->q_offset + (size_t) w->n * w->dim;
 }
 
 quant_matrix *
 quant_matrix_map(const char *path, const float *rows, int64_t n, int dim, int64_t generation)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat st;
   quant_header h;
-  char *p;
-
-  if (fd < 0)
-    return NULL;
-  if (fstat(fd, &st) != 0 || (size_t) st.st_size < sizeof h
-      || pread(fd, &h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h.magic, QUANT_MAGIC, 8)
-      || h.version != QUANT_VERSION || (int) h.dim != dim || h.n != n || h.generation != generation
-      || (size_t) h.q_offset != q_offset_for(n)
-      || (size_t) st.st_size != (size_t) h.q_offset + (size_t) n * dim) {
-    close(fd);
-    return NULL;
-  }
+  quant_want w = { n, generation, dim };
+  size_t size;
   /* MAP_POPULATE: every page is read by the scan, so map them all at once
    * rather than fault them in one by one inside it. */
-  p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED)
+  char *p = cachefile_map(path, &h, sizeof h, quant_header_ok, &w, true, &size);
+  if (!p)
     return NULL;
   quant_matrix *m = g_new0(quant_matrix, 1);
   m->rows = rows;
   m->n = n;
   m->dim = dim;
   m->map = p;
-  m->map_size = st.st_size;
+  m->map_size = size;
   m->scale = (float *) (p + sizeof h);
   m->l1q = m->scale + n;
   m->l1e = m->l1q + n;
@@ -198,25 +174,6 @@ quant_matrix_map(const char *path, const float *rows, int64_t n, int dim, int64_
   return m;
 }
 
-/* Min-heap of k floats: the k largest values seen; h[0] the k-th largest. */
-static void
-sift_down(float *h, int n, int i)
-{
-  for (;;) {
-    int l = 2 * i + 1, r = l + 1, m = i;
-    if (l < n && h[l] < h[m])
-      m = l;
-    if (r < n && h[r] < h[m])
-      m = r;
-    if (m == i)
-      return;
-    float t = h[i];
-    h[i] = h[m];
-    h[m] = t;
-    i = m;
-  }
-}
-
 /* One part of pass 1, a range of rows, run by a thread of its own. */
 typedef struct {
   quant_matrix *m;
@@ -224,7 +181,7 @@ typedef struct {
   const int8_t *p; /* the query as int8, zero-padded to a multiple of 64 */
   float t, fmax_, ymax;
   int k;
-  float *heap; /* [k]: the part's k best lower bounds */
+  search_hit *heap; /* [k]: the part's k best lower bounds (search_heap_offer) */
   int have;
   float threshold; /* heap[0] once it holds k, until then -inf */
   int64_t nc;      /* candidates, in cand/approx from r0 on */
@@ -245,18 +202,9 @@ consider(scan_part *s, int64_t r, int32_t acc)
   int64_t j = s->r0 + s->nc++; /* a part's candidates go where its rows start */
   m->cand[j] = r;
   m->approx[j] = a + b;
-  if (s->have < s->k) {
-    s->heap[s->have++] = a - b;
-    if (s->have == s->k) {
-      for (int i = s->k / 2 - 1; i >= 0; i--)
-        sift_down(s->heap, s->k, i);
-      s->threshold = s->heap[0];
-    }
-  } else if (a - b > s->heap[0]) {
-    s->heap[0] = a - b;
-    sift_down(s->heap, s->k, 0);
-    s->threshold = s->heap[0];
-  }
+  search_heap_offer(s->heap, &s->have, s->k, (search_hit){ r, a - b });
+  if (s->have == s->k)
+    s->threshold = s->heap[0].score;
 }
 
 /* The portable kernel, inlined with the dimension as a constant for the
@@ -360,28 +308,12 @@ scan(gpointer data)
   return NULL;
 }
 
-static int
-float_desc(const void *a, const void *b)
-{
-  float x = *(const float *) a, y = *(const float *) b;
-  return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int
-by_score_desc(const void *a, const void *b)
-{
-  const search_hit *x = a, *y = b;
-  if (x->score != y->score)
-    return x->score < y->score ? 1 : -1;
-  return x->row < y->row ? -1 : x->row > y->row;
-}
-
 int
 quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_t *candidates)
 {
   int dim = m->dim, have = 0;
   int8_t *p = g_new0(int8_t, (dim + 63) & ~63); /* zero-padded for the VNNI kernel */
-  float *heap = g_new(float, (size_t) MAX(k, 1) * 8);
+  search_hit *heap = g_new(search_hit, (size_t) MAX(k, 1) * 8);
   float ymax = 0, fmax_ = 0, t;
   int64_t nc = 0;
 
@@ -427,13 +359,13 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
   /* The k-th best lower bound over all parts (each kept its k best). */
   int n_lower = 0;
   for (int i = 0; i < n_parts; i++) {
-    memmove(heap + n_lower, parts[i].heap, parts[i].have * sizeof(float));
+    memmove(heap + n_lower, parts[i].heap, parts[i].have * sizeof *heap);
     n_lower += parts[i].have;
   }
   float threshold = -INFINITY;
   if (n_lower >= k) {
-    qsort(heap, n_lower, sizeof(float), float_desc);
-    threshold = heap[k - 1];
+    qsort(heap, n_lower, sizeof *heap, search_hit_cmp);
+    threshold = heap[k - 1].score;
   }
 
   /* 2. the candidates that still reach it, scored exactly */
@@ -445,21 +377,10 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
   have = 0;
   for (int64_t i = 0; i < nc; i++) {
     int64_t r = m->cand[i];
-    float s = cblas_sdot(dim, m->rows + (size_t) r * dim, 1, query, 1);
-    search_hit h = { r, s };
-    if (have < k) {
-      hits[have++] = h;
-    } else {
-      /* replace the worst kept hit (k is small: a linear pass) */
-      int w = 0;
-      for (int j = 1; j < k; j++)
-        if (by_score_desc(&hits[j], &hits[w]) > 0)
-          w = j;
-      if (by_score_desc(&h, &hits[w]) < 0)
-        hits[w] = h;
-    }
+    search_heap_offer(hits, &have, k,
+                      (search_hit){ r, cblas_sdot(dim, m->rows + (size_t) r * dim, 1, query, 1) });
   }
-  qsort(hits, have, sizeof *hits, by_score_desc);
+  qsort(hits, have, sizeof *hits, search_hit_cmp);
   if (candidates)
     *candidates = nc;
   g_free(p);

@@ -32,6 +32,16 @@ random_unit(GRand *r, float *x, int dim)
   normalize(x, dim);
 }
 
+/* n random unit rows [n, dim], to g_free() */
+static float *
+random_rows(GRand *r, int64_t n, int dim)
+{
+  float *rows = g_new(float, MAX(n, 1) * dim);
+  for (int64_t i = 0; i < n; i++)
+    random_unit(r, rows + i * dim, dim);
+  return rows;
+}
+
 /* Same rows in the same order; scores within float rounding of a dot
  * product summed in another order. */
 static void
@@ -67,9 +77,7 @@ test_random(void)
   for (guint d = 0; d < G_N_ELEMENTS(dims); d++) {
     int dim = dims[d];
     int64_t n = 20000;
-    float *rows = g_new(float, n *dim), *q = g_new(float, dim);
-    for (int64_t i = 0; i < n; i++)
-      random_unit(r, rows + i * dim, dim);
+    float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
     for (int t = 0; t < 10; t++) {
       random_unit(r, q, dim);
       check(rows, n, dim, q, 10);
@@ -121,9 +129,7 @@ test_parts(void)
   GRand *r = g_rand_new_with_seed(13);
   int dim = 64;
   int64_t n = 150001;
-  float *rows = g_new(float, n *dim), *q = g_new(float, dim);
-  for (int64_t i = 0; i < n; i++)
-    random_unit(r, rows + i * dim, dim);
+  float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
   for (int64_t i = 0; i < n; i += 5000) /* one row repeated through every part */
     memcpy(rows + i * dim, rows + 7 * dim, dim * sizeof(float));
   for (int t = 0; t < 5; t++) {
@@ -149,9 +155,7 @@ test_odd_dims_extremes(void)
   for (guint d = 0; d < G_N_ELEMENTS(dims); d++) {
     int dim = dims[d];
     int64_t n = 3000;
-    float *rows = g_new(float, n *dim), *q = g_new(float, dim);
-    for (int64_t i = 0; i < n; i++)
-      random_unit(r, rows + i * dim, dim);
+    float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
     for (int64_t i = 0; i < 50; i++) { /* ±1 patterns, the query's sign pattern among them */
       for (int j = 0; j < dim; j++)
         rows[i * dim + j] = g_rand_boolean(r) ? 1.0f : -1.0f;
@@ -179,13 +183,11 @@ test_save_map(void)
   GRand *r = g_rand_new_with_seed(11);
   const int dim = 512, k = 10;
   const int64_t n = 3000;
-  float *rows = g_new(float, n *dim), *q = g_new(float, dim);
+  float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
   search_hit a[10], b[10];
   char *dir = g_dir_make_tmp("quant-XXXXXX", NULL);
   char *path = g_build_filename(dir, "x.qmatrix", NULL);
 
-  for (int64_t i = 0; i < n; i++)
-    random_unit(r, rows + i * dim, dim);
   random_unit(r, q, dim);
   quant_matrix *m = quant_matrix_new(rows, n, dim);
   g_assert_true(quant_matrix_save(m, path, 42));
