@@ -37,7 +37,7 @@ for _ in 1 2 3; do
   t0=$(now)
   "$ci" search "$db" "a ball" --top 10 --timing 2>"$work/timing" >/dev/null
   walls+=("$(calc "($(now) - $t0) * 1000")")
-  scans+=("$(sed -n 's/.*scan \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+  scans+=("$(sed -n 's/.*scan [a-z0-9]* \([0-9.]*\) ms.*/\1/p' "$work/timing")")
 done
 cli_scan=$(min "${scans[@]}") cli_wall=$(min "${walls[@]}")
 
@@ -101,7 +101,7 @@ conc=$(calc "$(now) - $t0")
 ok=$(grep -c '^200$' "$work/codes" || true)
 
 printf '{\n  "segments": %s, "dim": %s, "matrix_mb": %s, "cores": %s, "loadavg_1min": %s,\n' \
-  "$segments" "$dim" "$(calc "$(stat -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
+  "$segments" "$dim" "$(calc "$(stat -L -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '  "cli": {"process_ms": %s, "scan_ms": %s},\n' "$cli_wall" "$cli_scan"
 printf '  "serve": {%s,\n    "ratio_total_to_cli_scan": %s, "queries_with_the_cli_hits": "%s/5"},\n' "$stats" \
   "$(calc "$median_total / $cli_scan")" "$same"

@@ -18,13 +18,21 @@ cli_usage_error(GOptionContext *oc, const char *msg)
 }
 
 GOptionContext *
-cli_parse(int *argc, char ***argv, const char *params, const char *summary,
-          GOptionEntry *entries, int *status)
+cli_parse(int *argc, char ***argv, const char *params, const char *summary, GOptionEntry *entries,
+          model_opts *query, int *status)
 {
   GOptionContext *oc = g_option_context_new(params);
   GError *e = NULL;
+  GOptionEntry query_entries[] = {
+    { "backend", 0, 0, G_OPTION_ARG_STRING, query ? &query->backend : NULL,
+      "auto, openblas (default: loads fastest) or onednn", "B" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, query ? &query->threads : NULL, "Engine threads", "N" },
+    { NULL }
+  };
   g_option_context_set_summary(oc, summary);
   g_option_context_add_main_entries(oc, entries, NULL);
+  if (query)
+    g_option_context_add_main_entries(oc, query_entries, NULL);
   if (!g_option_context_parse(oc, argc, argv, &e)) {
     *status = cli_usage_error(oc, e->message);
     g_error_free(e);
@@ -170,18 +178,6 @@ model_opts_clear(model_opts *o)
   g_free(o->precision);
   g_free(o->backend);
   memset(o, 0, sizeof *o);
-}
-
-void
-cli_query_options(GOptionContext *oc, model_opts *mo)
-{
-  GOptionEntry entries[] = {
-    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo->backend, "auto, openblas (default) or onednn",
-      "B" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &mo->threads, "Engine threads", "N" },
-    { NULL }
-  };
-  g_option_context_add_main_entries(oc, entries, NULL);
 }
 
 int

@@ -13,12 +13,14 @@
 
 /* Prints "clip-index: MSG" and the verb's help to stderr; returns 2. */
 int cli_usage_error(GOptionContext *oc, const char *msg);
-/* Parses a verb's options (-h prints help and exits 0, as GOption does).
- * NULL with *status set (2) after a usage error. */
+struct model_opts;
+/* Parses a verb's options, plus --backend and --threads into *query when
+ * given (the engine options of a query verb). -h prints help and exits 0,
+ * as GOption does; NULL with *status set (2) after a usage error. */
 GOptionContext *cli_parse(int *argc, char ***argv, const char *params, const char *summary,
-                          GOptionEntry *entries, int *status);
+                          GOptionEntry *entries, struct model_opts *query, int *status);
 
-typedef struct {
+typedef struct model_opts {
   char *model, *precision, *backend;
   int threads;
 } model_opts;
@@ -44,8 +46,6 @@ typedef struct {
   clip_ctx *ctx;
 } cli_query;
 
-/* Adds --backend and --threads, the engine options of a query verb. */
-void cli_query_options(GOptionContext *oc, model_opts *mo);
 /* Opens index and loads its model (mo->model, when given, must be the
  * index's) in fp32 with only the towers asked for. The default backend
  * is OpenBLAS, which loads fastest: its products use the checkpoint's

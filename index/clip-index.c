@@ -439,7 +439,7 @@ run_add(int argc, char **argv, bool work)
                                         "postgresql:// URI), on any number of machines."
                                       : "Index video files, directories (recursively) and URIs; "
                                         "on a postgresql:// index, queue them for work.",
-                                 entries, &status);
+                                 entries, NULL, &status);
   add_run r = { 0 };
   store_model rec = { 0 };
   char *model_path = NULL;
@@ -700,7 +700,7 @@ cmd_status(int argc, char **argv)
   GOptionContext *oc = cli_parse(&argc, &argv, "INDEX",
                                  "The work queue of a shared index: queued, running (by which "
                                  "host and process), done, failed, throughput.",
-                                 entries, &status);
+                                 entries, NULL, &status);
   GError *e = NULL;
   store *st = NULL;
   if (!oc)
@@ -731,7 +731,7 @@ cmd_info(int argc, char **argv)
   GOptionEntry entries[] = { { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print as JSON", NULL },
                              { NULL } };
   GOptionContext *oc =
-      cli_parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries, &status);
+      cli_parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries, NULL, &status);
   store *st = NULL;
   store_model rec = { 0 };
   store_counts c;
@@ -835,7 +835,7 @@ cmd_export(int argc, char **argv)
     { NULL }
   };
   GOptionContext *oc =
-      cli_parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries, &status);
+      cli_parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries, NULL, &status);
   store *st = NULL;
   store_model rec = { 0 };
   store_counts c;

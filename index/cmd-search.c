@@ -33,13 +33,17 @@ cmd_search(int argc, char **argv)
 {
   model_opts mo = { 0 };
   int top = 10, status;
-  gboolean json = FALSE, timing = FALSE, exact_scan = FALSE;
+  gboolean json = FALSE, timing = FALSE, exact_scan = FALSE, portable_scan = FALSE;
   char **templates = NULL, *thumbs = NULL, *image = NULL;
   GOptionEntry entries[] = {
     { "top", 'k', 0, G_OPTION_ARG_INT, &top, "Number of hits (default 10)", "K" },
     { "fp32-scan", 0, 0, G_OPTION_ARG_NONE, &exact_scan,
       "Score every row from the float32 matrix instead of the int8 prefilter (same hits; for "
       "comparison)",
+      NULL },
+    { "portable-scan", 0, 0, G_OPTION_ARG_NONE, &portable_scan,
+      "Do the int8 products in portable C even where the CPU has a faster kernel (same hits; "
+      "for comparison)",
       NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the hits as a JSON list", NULL },
     { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &templates,
@@ -56,7 +60,7 @@ cmd_search(int argc, char **argv)
   GOptionContext *oc = cli_parse(&argc, &argv, "INDEX [TEXT]",
                                  "Rank the index's segments by cosine similarity to a text "
                                  "(prompt syntax of the element: 'a|b' are synonyms) or an image.",
-                                 entries, &status);
+                                 entries, &mo, &status);
   cli_query q = { 0 };
   store *st = NULL;
   clip_error err = { 0 };
@@ -72,7 +76,6 @@ cmd_search(int argc, char **argv)
 
   if (!oc)
     return status;
-  cli_query_options(oc, &mo);
   if (argc != (image ? 2 : 3) || top < 1) {
     rc = cli_usage_error(oc, image ? "search --image needs INDEX only"
                                    : "search needs INDEX and one TEXT; --top >= 1");
@@ -105,7 +108,8 @@ cmd_search(int argc, char **argv)
         rc = 2;
         goto out;
       }
-    if (clip_embed_labels(q.ctx, &label, 1, (const char *const *) templates, n_templates, query, &err)
+    if (clip_embed_labels(q.ctx, &label, 1, (const char *const *) templates, n_templates, query,
+                          &err)
         != CLIP_OK) {
       fprintf(stderr, "clip-index search: cannot embed \"%s\": %s\n", label, err.message);
       goto out;
@@ -125,6 +129,7 @@ cmd_search(int argc, char **argv)
   /* CPU time of the scan (all its threads): on a shared machine the wall
    * time follows the load, this much less. */
   double cpu_scan = process_cpu_seconds();
+  const char *kernel = quant_kernel_select(portable_scan);
   if (quant) {
     gint64 t_scan0 = g_get_monotonic_time();
     n_hits = quant_top_k(quant, query, top, hits, &n_candidates);
@@ -190,10 +195,11 @@ cmd_search(int argc, char **argv)
   if (timing)
     fprintf(stderr,
             "model load %.1f ms, query embed %.1f ms, matrix %s %.1f ms (%" G_GINT64_FORMAT
-            " rows), scan %s %.1f ms (%" G_GINT64_FORMAT " rescored, CPU %.1f ms), total %.1f ms\n",
+            " rows), scan %s %.1f ms (%" G_GINT64_FORMAT " rescored, CPU %.1f ms), total %.1f ms, "
+            "%s\n",
             t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n,
             quant ? "int8" : "fp32", t_scan * 1e3, quant ? n_candidates : mat.n, cpu_scan * 1e3,
-            (g_get_monotonic_time() - t0) / 1e3);
+            (g_get_monotonic_time() - t0) / 1e3, quant ? kernel : "sgemv");
   rc = 0;
 out:
   g_clear_error(&e);

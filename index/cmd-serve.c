@@ -25,13 +25,12 @@ cmd_serve(int argc, char **argv)
   GOptionContext *oc = cli_parse(&argc, &argv, "INDEX",
                                  "Serve a search page, a JSON API, thumbnails and the indexed "
                                  "videos over HTTP (API in docs/indexing.md).",
-                                 entries, &status);
+                                 entries, &mo, &status);
   cli_query q = { 0 };
   GError *e = NULL;
 
   if (!oc)
     return status;
-  cli_query_options(oc, &mo);
   if (argc != 2) {
     rc = cli_usage_error(oc, "serve needs one INDEX");
     goto out;
