@@ -19,8 +19,10 @@
 # 7. search over SEGMENTS synthetic rows: process wall time and scan time,
 #    medians of 5 with the int8 prefilter (the default: the AVX-512 VNNI
 #    kernel where the CPU has it), the same with the portable C kernel
-#    (--portable-scan) and with the float32 scan (--fp32-scan) in the same
-#    run, the copies already built; the hits of all three must be the same.
+#    (--portable-scan), with the float32 scan (--fp32-scan) and with the
+#    text tower on oneDNN instead of OpenBLAS (--backend onednn) in the same
+#    run, the copies already built; the hits must be the same (the oneDNN
+#    embedding may differ in the last bits, so its hits are not compared).
 #    FILES=0 runs this part only.
 set -euo pipefail
 build=$(cd "$1" && pwd) files=${2:-3} secs=${3:-60} segments=${4:-1000000}
@@ -115,10 +117,11 @@ sdb=$work/synth-$segments.db
 "$ci" search "$sdb" "a ball" --top 10 --json --portable-scan >"$work/hits-portable"
 cmp -s "$work/hits-int8" "$work/hits-fp32" && cmp -s "$work/hits-int8" "$work/hits-portable" && same=true || same=false
 search_json=""
-for mode in int8 portable fp32; do
+for mode in int8 portable fp32 onednn; do
   flag=""
   [ $mode = fp32 ] && flag=--fp32-scan
   [ $mode = portable ] && flag=--portable-scan
+  [ $mode = onednn ] && flag="--backend onednn"
   walls=() pcpus=() scans=() cpus=() loads=() embeds=()
   for _ in 1 2 3 4 5; do
     t0=$(now)
@@ -142,6 +145,7 @@ out+="  \"search\": {\"segments\": $segments, \"dim\": 512, \"medians_of\": 5,$s
 out+=" \"same_hits\": $same, \"process_ratio_int8_to_fp32\": $(calc "$int8_process / $fp32_process"),"
 out+=" \"scan_ratio_int8_to_fp32\": $(calc "$int8_scan / $fp32_scan"),"
 out+=" \"scan_ratio_int8_to_portable\": $(calc "$int8_scan / $portable_scan"),"
+out+=" \"process_ratio_openblas_to_onednn\": $(calc "$int8_process / $onednn_process"),"
 out+=" \"matrix_read_ms\": $read_ms, \"qmatrix_read_ms\": $qread_ms},\n"
 out+="  \"uptime_at_end\": \"$(uptime | sed 's/.*load/load/')\"\n}"
 printf "$out\n"

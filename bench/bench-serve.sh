@@ -8,7 +8,8 @@
 # 1. cli: `clip-index search --timing` (a fresh process: model load, query
 #    embed, matrix map, scan), best of 3; its scan is the floor of a query.
 # 2. serve: one server (127.0.0.1, a free port), one warm-up query, then
-#    QUERIES distinct texts one after another with curl; the server's own
+#    QUERIES distinct texts one after another with curl (no query repeats,
+#    so nothing is answered from a cache: queries_repeat); the server's own
 #    time per query comes from its Server-Timing header (embed, scan, rows =
 #    the hits' rows from SQLite, total); client_ms is curl's time_total.
 #    ratio_total_to_cli_scan = median total / CLI scan; the server scans
@@ -56,16 +57,18 @@ words=(ball snow circles "colour bars" "a red car" "a dog on a beach" "people ta
   "a city at night" "a white ball on black" "tv static" "a green field" "a blue sky")
 curl -s -o /dev/null "${url}api/search?q=warm&top=10"
 : >"$work/timings"
+: >"$work/timings.texts"
 for i in $(seq 1 "$queries"); do
   text="${words[$((i % ${#words[@]}))]} $i"
+  echo "$text" >>"$work/timings.texts"
   client=$(curl -s -G -D "$work/headers" -o /dev/null -w '%{time_total}' --max-time 30 \
     --data-urlencode "q=$text" --data-urlencode "top=10" "${url}api/search")
   st=$(tr -d '\r' <"$work/headers" | sed -n 's/^[Ss]erver-[Tt]iming: //p')
   echo "$st;client=$client" >>"$work/timings"
 done
 stats=$(python3 - "$work/timings" <<'PY'
-import re, statistics, sys
-rows = []
+import json, re, statistics, sys
+rows, texts = [], [line.split("\t")[0] for line in open(sys.argv[1] + ".texts")]
 for line in open(sys.argv[1]):
     d = {k: float(v) for k, v in re.findall(r"(\w+);dur=([0-9.]+)", line)}
     d["client"] = float(line.rsplit("client=", 1)[1]) * 1000
@@ -75,8 +78,9 @@ def q(key, p):
     return v[min(len(v) - 1, int(p * len(v)))]
 out = {k + "_ms_median": round(statistics.median(r[k] for r in rows), 3) for k in ("embed", "scan", "rows", "total", "cpu", "client")}
 out.update(total_ms_p90=round(q("total", 0.9), 3), total_ms_max=round(max(r["total"] for r in rows), 3),
-           queries=len(rows), under_50ms=sum(r["total"] <= 50 for r in rows))
-print(", ".join('"%s": %s' % kv for kv in out.items()))
+           queries=len(rows), queries_repeat=len(set(texts)) < len(texts),
+           under_50ms=sum(r["total"] <= 50 for r in rows))
+print(", ".join('"%s": %s' % (k, json.dumps(v)) for k, v in out.items()))
 PY
 )
 median_total=$(echo "$stats" | sed -n 's/.*"total_ms_median": \([0-9.]*\).*/\1/p')

@@ -174,17 +174,23 @@ quant_matrix_map(const char *path, const float *rows, int64_t n, int dim, int64_
   return m;
 }
 
-/* One part of pass 1, a range of rows, run by a thread of its own. */
+/* Pass 1 is cut into chunks of rows that its threads take in turn, so that
+ * a thread the scheduler holds back leaves the rest to the others. */
+#define CHUNK_ROWS 16384
+
+/* One thread of pass 1, and the chunk it is scanning. */
 typedef struct {
   quant_matrix *m;
-  int64_t r0, r1;
   const int8_t *p; /* the query as int8, zero-padded to a multiple of 64 */
   float t, fmax_, ymax;
   int k;
-  search_hit *heap; /* [k]: the part's k best lower bounds (search_heap_offer) */
+  search_hit *heap; /* [k]: the k best lower bounds of its chunks (search_heap_offer) */
   int have;
-  float threshold; /* heap[0] once it holds k, until then -inf */
-  int64_t nc;      /* candidates, in cand/approx from r0 on */
+  float threshold;  /* heap[0] once it holds k, until then -inf */
+  gint *next_chunk; /* shared: the next chunk to take */
+  int n_chunks;
+  int64_t *chunk_nc;  /* shared: [n_chunks] candidates of each chunk */
+  int64_t r0, r1, nc; /* the chunk: its rows, and its candidates in cand/approx from r0 on */
 } scan_part;
 
 /* Pass 1 for one row, given acc, its int8 dot product with the query: the
@@ -199,7 +205,7 @@ consider(scan_part *s, int64_t r, int32_t acc)
   float b = m->l1q[r] * s->fmax_ + m->l1e[r] * s->ymax + slack;
   if (a + b < s->threshold)
     return;
-  int64_t j = s->r0 + s->nc++; /* a part's candidates go where its rows start */
+  int64_t j = s->r0 + s->nc++; /* a chunk's candidates go where its rows start */
   m->cand[j] = r;
   m->approx[j] = a + b;
   search_heap_offer(s->heap, &s->have, s->k, (search_hit){ r, a - b });
@@ -298,13 +304,19 @@ static gpointer
 scan(gpointer data)
 {
   scan_part *s = data;
+  void (*kernel)(scan_part *) = scan_portable;
+  int c;
 #ifdef HAVE_VNNI_KERNEL
-  if (!use_portable && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
-    scan_vnni(s);
-    return NULL;
-  }
+  if (!use_portable && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
+    kernel = scan_vnni;
 #endif
-  scan_portable(s);
+  while ((c = g_atomic_int_add(s->next_chunk, 1)) < s->n_chunks) {
+    s->r0 = (int64_t) c * CHUNK_ROWS;
+    s->r1 = MIN(s->r0 + CHUNK_ROWS, s->m->n);
+    s->nc = 0;
+    kernel(s);
+    s->chunk_nc[c] = s->nc;
+  }
   return NULL;
 }
 
@@ -330,32 +342,33 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
     fmax_ = fmaxf(fmax_, fabsf(query[i] - t * p[i]));
   }
 
-  /* Pass 1 in one part per core for large matrices: the scan is the
-   * query's cost, and on a busy machine each thread gets its own share. */
+  /* Pass 1 on one thread per core for large matrices: the scan is the
+   * query's cost, and one core does not use up the memory bandwidth. */
   int n_parts = m->n >= (1 << 16) ? CLAMP((int) g_get_num_processors(), 1, 8) : 1;
+  int n_chunks = (int) ((m->n + CHUNK_ROWS - 1) / CHUNK_ROWS);
+  int64_t *chunk_nc = g_new(int64_t, n_chunks);
+  gint next_chunk = 0;
   scan_part parts[8];
   GThread *threads[8] = { NULL };
   for (int i = 0; i < n_parts; i++) {
     parts[i] = (scan_part){ .m = m,
-                            .r0 = m->n * i / n_parts,
-                            .r1 = m->n * (i + 1) / n_parts,
                             .p = p,
                             .t = t,
                             .fmax_ = fmax_,
                             .ymax = ymax,
                             .k = k,
                             .heap = heap + (size_t) i * k,
-                            .threshold = -INFINITY };
-    if (i > 0)
+                            .threshold = -INFINITY,
+                            .next_chunk = &next_chunk,
+                            .n_chunks = n_chunks,
+                            .chunk_nc = chunk_nc };
+    if (i > 0) /* without a thread, the others take its chunks */
       threads[i] = g_thread_try_new("quant-scan", scan, &parts[i], NULL);
   }
   scan(&parts[0]);
-  for (int i = 1; i < n_parts; i++) {
+  for (int i = 1; i < n_parts; i++)
     if (threads[i])
       g_thread_join(threads[i]);
-    else
-      scan(&parts[i]); /* no thread: scan it here */
-  }
   /* The k-th best lower bound over all parts (each kept its k best). */
   int n_lower = 0;
   for (int i = 0; i < n_parts; i++) {
@@ -370,8 +383,8 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
 
   /* 2. the candidates that still reach it, scored exactly */
   nc = 0;
-  for (int i = 0; i < n_parts; i++)
-    for (int64_t j = parts[i].r0; j < parts[i].r0 + parts[i].nc; j++)
+  for (int c = 0; c < n_chunks; c++)
+    for (int64_t j = (int64_t) c * CHUNK_ROWS; j < (int64_t) c * CHUNK_ROWS + chunk_nc[c]; j++)
       if (m->approx[j] >= threshold)
         m->cand[nc++] = m->cand[j];
   have = 0;
@@ -383,6 +396,7 @@ quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_
   qsort(hits, have, sizeof *hits, search_hit_cmp);
   if (candidates)
     *candidates = nc;
+  g_free(chunk_nc);
   g_free(p);
   g_free(heap);
   return have;

@@ -121,8 +121,10 @@ test_clusters_duplicates_zero(void)
   g_rand_free(r);
 }
 
-/* Past 65536 rows the scan runs in one part per core: the merged bound
- * must still keep every true hit, including duplicates split across parts. */
+/* Past 65536 rows the scan runs on one thread per core, each taking chunks
+ * of 16384 rows in turn (the last one short here): the merged bound must
+ * still keep every true hit, including duplicates split across chunks and
+ * threads. */
 static void
 test_parts(void)
 {
