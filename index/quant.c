@@ -196,13 +196,15 @@ typedef struct {
 /* Pass 1 for one row, given acc, its int8 dot product with the query: the
  * row is a candidate while its upper bound reaches the k-th best lower
  * bound so far (which only rises). */
+#define SLACK 1e-5f /* float rounding of the bound itself, with room to spare */
+
+/* The row's approximate score a and bound b (a kernel that computes them
+ * for many rows at once must round the same way: same operations, in the
+ * same order, no fused multiply-add) decide. */
 static inline __attribute__((always_inline)) void
-consider(scan_part *s, int64_t r, int32_t acc)
+consider_ab(scan_part *s, int64_t r, float a, float b)
 {
-  const float slack = 1e-5f; /* float rounding of the bound itself, with room to spare */
   const quant_matrix *m = s->m;
-  float a = m->scale[r] * s->t * (float) acc;
-  float b = m->l1q[r] * s->fmax_ + m->l1e[r] * s->ymax + slack;
   if (a + b < s->threshold)
     return;
   int64_t j = s->r0 + s->nc++; /* a chunk's candidates go where its rows start */
@@ -211,6 +213,14 @@ consider(scan_part *s, int64_t r, int32_t acc)
   search_heap_offer(s->heap, &s->have, s->k, (search_hit){ r, a - b });
   if (s->have == s->k)
     s->threshold = s->heap[0].score;
+}
+
+static inline __attribute__((always_inline)) void
+consider(scan_part *s, int64_t r, int32_t acc)
+{
+  const quant_matrix *m = s->m;
+  consider_ab(s, r, m->scale[r] * s->t * (float) acc,
+              m->l1q[r] * s->fmax_ + m->l1e[r] * s->ymax + SLACK);
 }
 
 /* The portable kernel, inlined with the dimension as a constant for the
@@ -246,44 +256,92 @@ scan_portable(scan_part *s)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_VNNI_KERNEL 1
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
 /* AVX-512 VNNI: one vpdpbusd multiplies 64 unsigned by 64 signed bytes and
  * adds each four products into one of 16 int32 lanes, so a 512-dimension
  * row is 8 instructions and the scan is bound by memory, not by the
  * products. The row's bytes are made unsigned by flipping their sign bit
  * (q + 128), which adds 128·Σp to every dot product; subtracted once, the
  * sum is exact (|Σ| < 2^31 for any dim below 2^17). A short last chunk is
- * loaded under a mask: its missing bytes meet the query's zero padding. */
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
+ * loaded under a mask: its missing bytes meet the query's zero padding.
+ * Returns the 16 lanes whose sum is the product, bias not subtracted. */
+static inline __attribute__((always_inline)) VNNI __m512i
+dot_vnni(const int8_t *q, const int8_t *p, int full, int tail, __mmask64 tail_mask)
+{
+  const __m512i flip = _mm512_set1_epi8((char) 0x80);
+  __m512i acc = _mm512_setzero_si512();
+  for (int c = 0; c < full; c++)
+    acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * c), flip),
+                              _mm512_loadu_si512(p + 64 * c));
+  if (tail)
+    acc = _mm512_dpbusd_epi32(
+        acc, _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail_mask, q + 64 * full), flip),
+        _mm512_loadu_si512(p + 64 * full));
+  return acc;
+}
+
+/* Lane j of the result: the sum of v[j]'s 16 lanes. Pairs are interleaved
+ * and added within 128-bit lanes, then the 128-bit lanes across. */
+static inline __attribute__((always_inline)) VNNI __m512i
+sum16(const __m512i v[16])
+{
+  __m512i w[8], x[4], y[2];
+  for (int i = 0; i < 8; i++) /* per 128-bit lane: rows 2i, 2i+1, 2i, 2i+1 */
+    w[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; i++) /* per 128-bit lane: rows 4i .. 4i+3 */
+    x[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(w[2 * i], w[2 * i + 1]),
+                            _mm512_unpackhi_epi64(w[2 * i], w[2 * i + 1]));
+  for (int i = 0; i < 2; i++) /* 128-bit lanes 0 + 2 and 1 + 3 of x[2i], then of x[2i+1] */
+    y[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                            _mm512_shuffle_i32x4(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Rows go 16 at a time: their sums in one vector, their approximate scores
+ * and bounds computed together, and only the rows whose upper bound
+ * reaches the threshold (rarely any) considered one by one. */
+static VNNI void
 scan_vnni(scan_part *s)
 {
-  const int dim = s->m->dim, full = dim / 64, tail = dim % 64;
+  const quant_matrix *m = s->m;
+  const int dim = m->dim, full = dim / 64, tail = dim % 64;
   const __mmask64 tail_mask = tail ? ~0ULL >> (64 - tail) : 0;
-  const __m512i flip = _mm512_set1_epi8((char) 0x80);
   const int8_t *p = s->p;
   int32_t bias = 0;
+  int64_t r = s->r0;
 
   for (int i = 0; i < dim; i++)
     bias += 128 * p[i];
-  for (int64_t r = s->r0; r < s->r1; r++) {
-    const int8_t *q = s->m->q + (size_t) r * dim;
-    /* two sums: the chained additions of one would wait on each other */
-    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-    int c = 0;
-    for (; c + 2 <= full; c += 2) {
-      acc0 = _mm512_dpbusd_epi32(acc0, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * c), flip),
-                                 _mm512_loadu_si512(p + 64 * c));
-      acc1 = _mm512_dpbusd_epi32(acc1, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * c + 64), flip),
-                                 _mm512_loadu_si512(p + 64 * c + 64));
+  const __m512 t = _mm512_set1_ps(s->t), fmax_ = _mm512_set1_ps(s->fmax_),
+               ymax = _mm512_set1_ps(s->ymax), slack = _mm512_set1_ps(SLACK);
+  for (; r + 16 <= s->r1; r += 16) {
+    __m512i acc[16];
+    for (int j = 0; j < 16; j++)
+      acc[j] = dot_vnni(m->q + (size_t) (r + j) * dim, p, full, tail, tail_mask);
+    __m512 dot = _mm512_cvtepi32_ps(_mm512_sub_epi32(sum16(acc), _mm512_set1_epi32(bias)));
+    __m512 a = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(m->scale + r), t), dot);
+    __m512 b = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(m->l1q + r), fmax_),
+                                           _mm512_mul_ps(_mm512_loadu_ps(m->l1e + r), ymax)),
+                             slack);
+    /* not less than: a NaN bound is a candidate, as in consider() */
+    __mmask16 reach =
+        _mm512_cmp_ps_mask(_mm512_add_ps(a, b), _mm512_set1_ps(s->threshold), _CMP_NLT_UQ);
+    if (reach) {
+      float av[16], bv[16];
+      _mm512_storeu_ps(av, a);
+      _mm512_storeu_ps(bv, b);
+      for (int j = 0; j < 16; j++)
+        if (reach & (1u << j))
+          consider_ab(s, r + j, av[j], bv[j]);
     }
-    if (c < full)
-      acc0 = _mm512_dpbusd_epi32(acc0, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * c), flip),
-                                 _mm512_loadu_si512(p + 64 * c));
-    if (tail)
-      acc1 = _mm512_dpbusd_epi32(
-          acc1, _mm512_xor_si512(_mm512_maskz_loadu_epi8(tail_mask, q + 64 * full), flip),
-          _mm512_loadu_si512(p + 64 * full));
-    consider(s, r, _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1)) - bias);
   }
+  for (; r < s->r1; r++)
+    consider(s, r,
+             _mm512_reduce_add_epi32(dot_vnni(m->q + (size_t) r * dim, p, full, tail, tail_mask))
+                 - bias);
 }
 #endif
 
