@@ -35,6 +35,16 @@ cmd_serve(int argc, char **argv)
     rc = cli_usage_error(oc, "serve needs one INDEX");
     goto out;
   }
+  /* Unlike a one-query process, the server loads once and embeds many
+   * texts: oneDNN (when built with it) packs the weights at start and then
+   * reads them as they are, where OpenBLAS repacks them in every product,
+   * about a third of the CPU time per query. One engine thread: a short
+   * text is a few rows through the weights, bound by reading them, and
+   * OpenMP threads that wait for a core on a busy machine spin. */
+  if (!mo.backend)
+    mo.backend = g_strdup("auto");
+  if (mo.threads <= 0)
+    mo.threads = 1;
   /* Queries are texts or segments of the index: the text tower only. */
   if ((rc = cli_query_open(&q, argv[1], &mo, CLIP_TOWERS_TEXT, "serve")))
     goto out;
