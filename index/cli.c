@@ -25,8 +25,11 @@ cli_parse(int *argc, char ***argv, const char *params, const char *summary, GOpt
   GError *e = NULL;
   GOptionEntry query_entries[] = {
     { "backend", 0, 0, G_OPTION_ARG_STRING, query ? &query->backend : NULL,
-      "auto, openblas (default: loads fastest) or onednn", "B" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, query ? &query->threads : NULL, "Engine threads", "N" },
+      "auto (oneDNN where built with it), openblas or onednn; default: openblas for search "
+      "(loads fastest), auto for serve",
+      "B" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, query ? &query->threads : NULL,
+      "Engine threads (default: all cores for search, 1 for serve)", "N" },
     { NULL }
   };
   g_option_context_set_summary(oc, summary);
