@@ -77,7 +77,8 @@ def q(key, p):
     v = sorted(r[key] for r in rows)
     return v[min(len(v) - 1, int(p * len(v)))]
 out = {k + "_ms_median": round(statistics.median(r[k] for r in rows), 3) for k in ("embed", "scan", "rows", "total", "cpu", "client")}
-out.update(total_ms_p90=round(q("total", 0.9), 3), total_ms_max=round(max(r["total"] for r in rows), 3),
+out.update(total_ms_p90=round(q("total", 0.9), 3), total_ms_min=round(min(r["total"] for r in rows), 3),
+           total_ms_max=round(max(r["total"] for r in rows), 3),
            queries=len(rows), queries_repeat=len(set(texts)) < len(texts),
            under_50ms=sum(r["total"] <= 50 for r in rows))
 print(", ".join('"%s": %s' % (k, json.dumps(v)) for k, v in out.items()))
