@@ -49,7 +49,8 @@ clip_model_load(const char *path, const clip_params *params, clip_error *err)
     free(m);
     return NULL;
   }
-  if (clip_checkpoint_load(m, path, err) != CLIP_OK || ops_model_prepare(m, err) != CLIP_OK) {
+  if (clip_checkpoint_load(m, path, err) != CLIP_OK || ops_model_prepare(m, err) != CLIP_OK
+      || clip_model_finish(m, err) != CLIP_OK) {
     clip_model_free(m);
     return NULL;
   }

@@ -28,6 +28,7 @@ struct st_file {
    * -1 once every byte asked for is in (or for other files). */
   int fd;
   bool *fetched;       /* per tensor, lazy files only */
+  struct stat id;      /* the opened file's status at open (zero for memory) */
   const uint8_t *data; /* first byte after the header */
   size_t data_size;
   st_tensor *tensors;
@@ -416,6 +417,8 @@ open_file(const char *path, bool lazy, clip_error *err)
     close(fd);
     goto fail;
   }
+  if (fstat(fd, &f->id) != 0)
+    memset(&f->id, 0, sizeof f->id);
   if (size > SIZE_MAX / 2) {
     clip_set_error(err, CLIP_ERR_FORMAT, "%s: file of %zu bytes is too large", path, size);
     close(fd);
@@ -492,14 +495,40 @@ st_fetch(st_file *f, const st_tensor *t, clip_error *err)
   return st;
 }
 
-void
-st_seal(st_file *f)
+/* Whether a file's contents may differ between two status reads: any
+ * write changes the modification time, and the change time also moves on
+ * a write whose modification time is then set back (cp -p, rsync -t,
+ * touch -r), which no user can set. */
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+         && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+         && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+clip_status
+st_seal(st_file *f, clip_error *err)
 {
   if (!f || f->fd < 0)
-    return;
+    return CLIP_OK;
+  struct stat now;
+  bool changed = fstat(f->fd, &now) != 0 || !same_file(&now, &f->id);
   close(f->fd);
   f->fd = -1;
   mprotect(f->map, f->map_size, PROT_READ);
+  if (changed)
+    return clip_set_error(err, CLIP_ERR_IO,
+                          "%s: the file changed while it was being read (written to during the "
+                          "load); load it again once it is complete",
+                          f->path);
+  return CLIP_OK;
+}
+
+const struct stat *
+st_identity(const st_file *f)
+{
+  return f && f->id.st_ino ? &f->id : NULL;
 }
 
 st_file *

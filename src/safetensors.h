@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "clip.h"
 
@@ -62,8 +63,14 @@ st_file *st_open_lazy(const char *path, clip_error *err);
  * files). Fails with CLIP_ERR_IO when the file has shrunk or cannot be read. */
 clip_status st_fetch(st_file *f, const st_tensor *t, clip_error *err);
 /* Closes a lazy file's descriptor and makes its bytes read-only: no tensor
- * can be fetched afterwards. Nothing to do for other files. */
-void st_seal(st_file *f);
+ * can be fetched afterwards. Fails with CLIP_ERR_IO when the file was
+ * written to since it was opened (its size, modification or change time
+ * moved), as the bytes read may then mix two versions. Nothing to do for
+ * other files. */
+clip_status st_seal(st_file *f, clip_error *err);
+/* The status (fstat) of the file when it was opened: what identifies the
+ * bytes read from it. NULL for st_open_memory files. */
+const struct stat *st_identity(const st_file *f);
 /* Validates a copy of len bytes as a file called name (fuzzing, tests). */
 st_file *st_open_memory(const char *name, const void *bytes, size_t len, clip_error *err);
 /* Whether CLIP_MODEL_MMAP=1 asks for zero-copy mappings. */

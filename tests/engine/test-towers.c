@@ -234,8 +234,7 @@ test_other_tower_unread(void)
     clip_towers loads, fails;
   } cases[] = {
     { "vision_model.encoder.layers.0.mlp.fc1.weight", CLIP_TOWERS_TEXT, CLIP_TOWERS_VISION },
-    { "text_model.encoder.layers.1.self_attn.q_proj.weight", CLIP_TOWERS_VISION,
-      CLIP_TOWERS_TEXT },
+    { "text_model.encoder.layers.1.self_attn.q_proj.weight", CLIP_TOWERS_VISION, CLIP_TOWERS_TEXT },
   };
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     char *dir = copy_with_nan(cases[i].tensor);
