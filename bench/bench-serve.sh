@@ -18,6 +18,8 @@
 #    process's CPU time per query (all its threads), which the load of other
 #    processes on the machine does not inflate as it does wall time.
 # 3. concurrent: 200 requests from 50 curl clients (xargs -P 50), wall time.
+# SERVE_ARGS adds options to `serve` (e.g. SERVE_ARGS="--backend openblas
+# --threads 2" for the other engine set-up); the output names them.
 set -euo pipefail
 build=$(cd "$1" && pwd) segments=${2:-1000000} queries=${3:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +44,8 @@ for _ in 1 2 3; do
 done
 cli_scan=$(min "${scans[@]}") cli_wall=$(min "${walls[@]}")
 
-"$ci" serve "$db" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+# shellcheck disable=SC2086 # SERVE_ARGS: extra options, split on spaces
+"$ci" serve "$db" --listen 127.0.0.1:0 ${SERVE_ARGS:-} >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 url=
@@ -105,8 +108,8 @@ for i in $(seq 1 200); do echo "${url}api/search?q=ball+$i&top=10"; done |
 conc=$(calc "$(now) - $t0")
 ok=$(grep -c '^200$' "$work/codes" || true)
 
-printf '{\n  "segments": %s, "dim": %s, "matrix_mb": %s, "cores": %s, "loadavg_1min": %s,\n' \
-  "$segments" "$dim" "$(calc "$(stat -L -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
+printf '{\n  "serve_args": "%s", "segments": %s, "dim": %s, "matrix_mb": %s, "cores": %s, "loadavg_1min": %s,\n' \
+  "${SERVE_ARGS:-}" "$segments" "$dim" "$(calc "$(stat -L -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '  "cli": {"process_ms": %s, "scan_ms": %s},\n' "$cli_wall" "$cli_scan"
 printf '  "serve": {%s,\n    "ratio_total_to_cli_scan": %s, "queries_with_the_cli_hits": "%s/5"},\n' "$stats" \
   "$(calc "$median_total / $cli_scan")" "$same"
