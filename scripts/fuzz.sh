@@ -45,7 +45,7 @@ run_one() {
   t=$1
   mkdir -p "$BUILD/corpus/$t"
   max_len=
-  [ "$t" = tokenizer ] && max_len=-max_len=4096
+  [ "$t" = tokenizer ] && max_len=-max_len=1024
   "$BUILD/fuzz/fuzz-$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=30 \
     -print_final_stats=1 $max_len -artifact_prefix="$BUILD/findings/$t-" \
     "$BUILD/corpus/$t" "fuzz/corpus/$t" "fuzz/regressions/$t" >"$BUILD/logs/$t.log" 2>&1

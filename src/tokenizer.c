@@ -177,33 +177,42 @@ read_file(const char *path, const char *what, char **data, size_t *len, clip_err
   return CLIP_OK;
 }
 
+static int
+cmp_int32(const void *a, const void *b)
+{
+  int32_t x = *(const int32_t *) a, y = *(const int32_t *) b;
+  return (x > y) - (x < y);
+}
+
 /* Rejects two strings sharing an id (merges work on ids, so ids must name
- * strings one to one) and sets vocab_size to the largest id + 1. */
+ * strings one to one) and sets vocab_size to the largest id + 1. The ids
+ * are sorted and neighbours compared: memory by the number of tokens, not
+ * by the largest id (a bitmap up to it took 256 MB for one hostile id). */
 static clip_status
 vocab_check_ids(clip_tokenizer *tok, clip_error *err)
 {
   int32_t max_id = -1;
+  size_t n = 0;
   for (size_t i = 0; i <= tok->vocab_mask; i++)
-    if (tok->vocab[i].key && tok->vocab[i].id > max_id)
-      max_id = tok->vocab[i].id;
+    if (tok->vocab[i].key) {
+      n++;
+      if (tok->vocab[i].id > max_id)
+        max_id = tok->vocab[i].id;
+    }
   tok->vocab_size = max_id + 1;
-  /* One bit per id up to the largest: at most 256 MB for a hostile file,
-   * and that allocation may simply fail. */
-  size_t words = (size_t) max_id / 64 + 1;
-  uint64_t *seen = calloc(words, sizeof *seen);
-  if (!seen)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory checking ids up to %d",
-                          tok->vocab_path, max_id);
+  int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+  if (!ids)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory checking %zu ids",
+                          tok->vocab_path, n);
+  for (size_t i = 0, k = 0; i <= tok->vocab_mask; i++)
+    if (tok->vocab[i].key)
+      ids[k++] = tok->vocab[i].id;
+  qsort(ids, n, sizeof *ids, cmp_int32);
   int32_t dup = -1;
-  for (size_t i = 0; i <= tok->vocab_mask && dup < 0; i++) {
-    if (!tok->vocab[i].key)
-      continue;
-    uint32_t id = (uint32_t) tok->vocab[i].id;
-    if (seen[id / 64] & (1ull << (id % 64)))
-      dup = (int32_t) id;
-    seen[id / 64] |= 1ull << (id % 64);
-  }
-  free(seen);
+  for (size_t k = 1; k < n && dup < 0; k++)
+    if (ids[k] == ids[k - 1])
+      dup = ids[k];
+  free(ids);
   if (dup < 0)
     return CLIP_OK;
   const char *names[2] = { NULL, NULL };
