@@ -1,5 +1,6 @@
 /* common.c — helpers of the fuzz targets. */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
