@@ -381,6 +381,25 @@ add_worker(gpointer data)
   return NULL;
 }
 
+/* Loads the index's model and records it in a new index. */
+static clip_model *
+load_and_record(add_run *r, const char *model_path, const clip_params *params, store_model *rec)
+{
+  GError *e = NULL;
+  clip_model *model = cli_load_model(model_path, params, rec->embed_dim, "add");
+
+  if (!model || rec->embed_dim)
+    return model;
+  rec->embed_dim = clip_model_get_info(model)->embed_dim;
+  if (!store_set_model(r->st, rec, &e)) {
+    fprintf(stderr, "clip-index add: %s\n", e->message);
+    g_error_free(e);
+    clip_model_free(model);
+    return NULL;
+  }
+  return model;
+}
+
 /* add (work=false) indexes the files named, or on a shared index queues
  * them; work indexes files claimed from a shared index's queue. */
 static int
@@ -388,7 +407,7 @@ run_add(int argc, char **argv, bool work)
 {
   model_opts mo = { 0 };
   double interval = 1.0, merge = 0.9, change_threshold = 0, max_reuse = 0;
-  int jobs_n = 1, batch = 4, thumb = 160, status, lease = 60, attempts = 3, reconnect_s = 300;
+  int jobs_n = 0, batch = 4, thumb = 160, status, lease = 60, attempts = 3, reconnect_s = 300;
   char *decode = NULL;
   gboolean json = FALSE, decode_only = FALSE, until_empty = FALSE;
   GOptionEntry entries[] = {
@@ -403,7 +422,10 @@ run_add(int argc, char **argv, bool work)
     { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas or onednn", "B" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads,
       "Threads per engine context (default: all cores)", "N" },
-    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs_n, "Files indexed in parallel (default 1)", "N" },
+    { "jobs", 'j', 0, G_OPTION_ARG_INT, &jobs_n,
+      "Files indexed in parallel (default: add in bf16, one per core, each context on its share "
+      "of the cores; otherwise 1)",
+      "N" },
     { "merge", 0, 0, G_OPTION_ARG_DOUBLE, &merge,
       "Cosine at or above which a sample joins the current segment (default 0.9)", "C" },
     { "decode", 0, 0, G_OPTION_ARG_STRING, &decode,
@@ -461,7 +483,7 @@ run_add(int argc, char **argv, bool work)
                              "--decode-only");
     goto out;
   }
-  if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 || thumb < 0
+  if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 0 || batch < 1 || thumb < 0
       || thumb > 4096 || !(change_threshold >= 0) || !(max_reuse >= 0)) {
     rc = cli_usage_error(oc, "--interval must be > 0, --merge in (-1, 1], -j and --batch >= 1, "
                              "--thumbnail-width in [0, 4096], --change-threshold and --max-reuse "
@@ -498,15 +520,10 @@ run_add(int argc, char **argv, bool work)
     params.backend = CLIP_BACKEND_OPENBLAS;
     params.precision = CLIP_PRECISION_FP32;
   }
-  if (!(model = cli_load_model(model_path, &params, rec.embed_dim, "add")))
+  /* A local add loads the model once it knows how many files it runs at
+   * once (below); queueing and work load it here. */
+  if ((work || store_is_shared(r.st)) && !(model = load_and_record(&r, model_path, &params, &rec)))
     goto out;
-  if (!rec.embed_dim) {
-    rec.embed_dim = clip_model_get_info(model)->embed_dim;
-    if (!store_set_model(r.st, &rec, &e)) {
-      fprintf(stderr, "clip-index add: %s\n", e->message);
-      goto out;
-    }
-  }
 
 files:
   all = g_ptr_array_new_with_free_func(job_free);
@@ -573,6 +590,20 @@ files:
     rc = skipped->len ? 1 : 0;
     goto out;
   }
+  /* bf16: files in parallel, each context on its share of the cores, keep
+   * every core busy while one file's decoder or writer waits (three 1080p
+   * files on two idle cores: 0.83 of the time of one file at a time on
+   * both). fp32: one file at a time, since two contexts each streaming
+   * twice the bytes of weights took 1.13 of that time. */
+  if (jobs_n == 0)
+    jobs_n = work || decode_only || params.precision != CLIP_PRECISION_BF16
+                 ? 1
+                 : CLAMP((int) r.jobs->len, 1, (int) g_get_num_processors());
+  if (jobs_n > 1 && mo.threads <= 0)
+    params.n_threads = MAX(1, (int) g_get_num_processors() / jobs_n);
+  if (!work && !decode_only && (r.jobs->len || !rec.embed_dim)
+      && !(model = load_and_record(&r, model_path, &params, &rec)))
+    goto out;
   r.queue = work;
   r.until_empty = until_empty;
   r.lease = lease;
