@@ -84,6 +84,20 @@ clip_model_layer_parts(clip_model *m, clip_linear *lin, const float **parts, cli
 
 /* Whether the layer has weights (read or deferred): not when its tower
  * was not loaded. */
+/* The model's linear layers in pass order, allocated; NULL on failure. */
+static model_layer *
+model_layer_list(clip_model *m, int *n, clip_error *err)
+{
+  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
+  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  if (!layers) {
+    clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
+    return NULL;
+  }
+  *n = model_layers(m, layers);
+  return layers;
+}
+
 static bool
 has_weights(const clip_linear *lin)
 {
@@ -94,11 +108,10 @@ clip_status
 clip_model_finish(clip_model *m, clip_error *err)
 {
   clip_status st = CLIP_OK;
-  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
-  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  int n;
+  model_layer *layers = model_layer_list(m, &n, err);
   if (!layers)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
-  int n = model_layers(m, layers);
+    return err ? err->status : CLIP_ERR_NOMEM;
   for (int i = 0; i < n && st == CLIP_OK; i++)
     st = clip_checkpoint_layer_weights(m, layers[i].lin, err);
   free(layers);
@@ -109,11 +122,10 @@ clip_status
 clip_model_pack_layers(clip_model *m, clip_layer_pack_fn pack, void *user, clip_error *err)
 {
   clip_status st = CLIP_OK;
-  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
-  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  int n;
+  model_layer *layers = model_layer_list(m, &n, err);
   if (!layers)
-    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
-  int n = model_layers(m, layers);
+    return err ? err->status : CLIP_ERR_NOMEM;
   for (int i = 0; i < n && st == CLIP_OK; i++) {
     clip_linear *lin = layers[i].lin;
     if (!has_weights(lin))
