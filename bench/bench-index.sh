@@ -17,9 +17,14 @@
 #    sync, 1 sample/s, bf16, embedding attached), file by file.
 # 6. peak RSS of add over one file and over all files.
 # 7. search over SEGMENTS synthetic rows: process wall time and scan time,
-#    medians of 5 with the int8 prefilter (the default) and with the float32
-#    scan (--fp32-scan) in the same run, the copies already built; the hits
-#    of both must be the same. FILES=0 runs this part only.
+#    medians of 5 with the int8 prefilter (the default: the AVX-512 VNNI
+#    kernel where the CPU has it), the same with the portable C kernel
+#    (--portable-scan), with the float32 scan (--fp32-scan) and with the
+#    text tower on oneDNN instead of OpenBLAS (--backend onednn) in the same
+#    run, the copies already built; the hits must be the same (the oneDNN
+#    embedding may differ in the last bits, so its hits are not compared).
+#    FILES=0 runs this part only. _min: the fastest of the 5, the one the
+#    other processes of a shared machine disturbed least.
 set -euo pipefail
 build=$(cd "$1" && pwd) files=${2:-3} secs=${3:-60} segments=${4:-1000000}
 ci=$build/index/clip-index tool=$build/src/clip-tool synth=$build/index/synth-index
@@ -110,11 +115,14 @@ sdb=$work/synth-$segments.db
 [ -f "$sdb" ] || "$synth" "$sdb" "$model" 512 "$segments"
 "$ci" search "$sdb" "a ball" --top 10 --json >"$work/hits-int8" # builds INDEX.matrix and INDEX.qmatrix once
 "$ci" search "$sdb" "a ball" --top 10 --json --fp32-scan >"$work/hits-fp32"
-cmp -s "$work/hits-int8" "$work/hits-fp32" && same=true || same=false
+"$ci" search "$sdb" "a ball" --top 10 --json --portable-scan >"$work/hits-portable"
+cmp -s "$work/hits-int8" "$work/hits-fp32" && cmp -s "$work/hits-int8" "$work/hits-portable" && same=true || same=false
 search_json=""
-for mode in int8 fp32; do
+for mode in int8 portable fp32 onednn; do
   flag=""
   [ $mode = fp32 ] && flag=--fp32-scan
+  [ $mode = portable ] && flag=--portable-scan
+  [ $mode = onednn ] && flag="--backend onednn"
   walls=() pcpus=() scans=() cpus=() loads=() embeds=()
   for _ in 1 2 3 4 5; do
     t0=$(now)
@@ -127,8 +135,10 @@ for mode in int8 fp32; do
     embeds+=("$(sed -n 's/.*query embed \([0-9.]*\) ms.*/\1/p' "$work/timing")")
   done
   eval "${mode}_process=$(median "${walls[@]}") ${mode}_scan=$(median "${scans[@]}")"
-  search_json+=" \"$mode\": {\"process_ms\": $(median "${walls[@]}"), \"process_cpu_ms\": $(median "${pcpus[@]}"), \"scan_ms\": $(median "${scans[@]}"), \"scan_cpu_ms\": $(median "${cpus[@]}"),"
-  search_json+=" \"model_load_ms\": $(median "${loads[@]}"), \"query_embed_ms\": $(median "${embeds[@]}")},"
+  search_json+=" \"$mode\": {\"process_ms\": $(median "${walls[@]}"), \"process_ms_min\": $(min "${walls[@]}"), \"process_cpu_ms\": $(median "${pcpus[@]}"),"
+  search_json+=" \"scan_ms\": $(median "${scans[@]}"), \"scan_ms_min\": $(min "${scans[@]}"), \"scan_cpu_ms\": $(median "${cpus[@]}"),"
+  search_json+=" \"model_load_ms\": $(median "${loads[@]}"), \"query_embed_ms\": $(median "${embeds[@]}"),"
+  search_json+=" \"kernel\": \"$(sed -n 's/.*total [0-9.]* ms, \([a-z0-9-]*\)$/\1/p' "$work/timing")\"},"
 done
 # the floor of a scan: reading each copy once from the page cache
 t0=$(now); cat "$sdb.matrix" >/dev/null; read_ms=$(calc "($(now) - $t0) * 1000")
@@ -136,6 +146,8 @@ t0=$(now); cat "$sdb.qmatrix" >/dev/null; qread_ms=$(calc "($(now) - $t0) * 1000
 out+="  \"search\": {\"segments\": $segments, \"dim\": 512, \"medians_of\": 5,$search_json"
 out+=" \"same_hits\": $same, \"process_ratio_int8_to_fp32\": $(calc "$int8_process / $fp32_process"),"
 out+=" \"scan_ratio_int8_to_fp32\": $(calc "$int8_scan / $fp32_scan"),"
+out+=" \"scan_ratio_int8_to_portable\": $(calc "$int8_scan / $portable_scan"),"
+out+=" \"process_ratio_openblas_to_onednn\": $(calc "$int8_process / $onednn_process"),"
 out+=" \"matrix_read_ms\": $read_ms, \"qmatrix_read_ms\": $qread_ms},\n"
 out+="  \"uptime_at_end\": \"$(uptime | sed 's/.*load/load/')\"\n}"
 printf "$out\n"

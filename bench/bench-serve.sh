@@ -8,7 +8,8 @@
 # 1. cli: `clip-index search --timing` (a fresh process: model load, query
 #    embed, matrix map, scan), best of 3; its scan is the floor of a query.
 # 2. serve: one server (127.0.0.1, a free port), one warm-up query, then
-#    QUERIES distinct texts one after another with curl; the server's own
+#    QUERIES distinct texts one after another with curl (no query repeats,
+#    so nothing is answered from a cache: queries_repeat); the server's own
 #    time per query comes from its Server-Timing header (embed, scan, rows =
 #    the hits' rows from SQLite, total); client_ms is curl's time_total.
 #    ratio_total_to_cli_scan = median total / CLI scan; the server scans
@@ -17,6 +18,8 @@
 #    process's CPU time per query (all its threads), which the load of other
 #    processes on the machine does not inflate as it does wall time.
 # 3. concurrent: 200 requests from 50 curl clients (xargs -P 50), wall time.
+# SERVE_ARGS adds options to `serve` (e.g. SERVE_ARGS="--backend openblas
+# --threads 2" for the other engine set-up); the output names them.
 set -euo pipefail
 build=$(cd "$1" && pwd) segments=${2:-1000000} queries=${3:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,11 +40,12 @@ for _ in 1 2 3; do
   t0=$(now)
   "$ci" search "$db" "a ball" --top 10 --timing 2>"$work/timing" >/dev/null
   walls+=("$(calc "($(now) - $t0) * 1000")")
-  scans+=("$(sed -n 's/.*scan \([0-9.]*\) ms.*/\1/p' "$work/timing")")
+  scans+=("$(sed -n 's/.*scan [a-z0-9]* \([0-9.]*\) ms.*/\1/p' "$work/timing")")
 done
 cli_scan=$(min "${scans[@]}") cli_wall=$(min "${walls[@]}")
 
-"$ci" serve "$db" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+# shellcheck disable=SC2086 # SERVE_ARGS: extra options, split on spaces
+"$ci" serve "$db" --listen 127.0.0.1:0 ${SERVE_ARGS:-} >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 url=
@@ -56,16 +60,18 @@ words=(ball snow circles "colour bars" "a red car" "a dog on a beach" "people ta
   "a city at night" "a white ball on black" "tv static" "a green field" "a blue sky")
 curl -s -o /dev/null "${url}api/search?q=warm&top=10"
 : >"$work/timings"
+: >"$work/timings.texts"
 for i in $(seq 1 "$queries"); do
   text="${words[$((i % ${#words[@]}))]} $i"
+  echo "$text" >>"$work/timings.texts"
   client=$(curl -s -G -D "$work/headers" -o /dev/null -w '%{time_total}' --max-time 30 \
     --data-urlencode "q=$text" --data-urlencode "top=10" "${url}api/search")
   st=$(tr -d '\r' <"$work/headers" | sed -n 's/^[Ss]erver-[Tt]iming: //p')
   echo "$st;client=$client" >>"$work/timings"
 done
 stats=$(python3 - "$work/timings" <<'PY'
-import re, statistics, sys
-rows = []
+import json, re, statistics, sys
+rows, texts = [], [line.split("\t")[0] for line in open(sys.argv[1] + ".texts")]
 for line in open(sys.argv[1]):
     d = {k: float(v) for k, v in re.findall(r"(\w+);dur=([0-9.]+)", line)}
     d["client"] = float(line.rsplit("client=", 1)[1]) * 1000
@@ -74,9 +80,11 @@ def q(key, p):
     v = sorted(r[key] for r in rows)
     return v[min(len(v) - 1, int(p * len(v)))]
 out = {k + "_ms_median": round(statistics.median(r[k] for r in rows), 3) for k in ("embed", "scan", "rows", "total", "cpu", "client")}
-out.update(total_ms_p90=round(q("total", 0.9), 3), total_ms_max=round(max(r["total"] for r in rows), 3),
-           queries=len(rows), under_50ms=sum(r["total"] <= 50 for r in rows))
-print(", ".join('"%s": %s' % kv for kv in out.items()))
+out.update(total_ms_p90=round(q("total", 0.9), 3), total_ms_min=round(min(r["total"] for r in rows), 3),
+           total_ms_max=round(max(r["total"] for r in rows), 3),
+           queries=len(rows), queries_repeat=len(set(texts)) < len(texts),
+           under_50ms=sum(r["total"] <= 50 for r in rows))
+print(", ".join('"%s": %s' % (k, json.dumps(v)) for k, v in out.items()))
 PY
 )
 median_total=$(echo "$stats" | sed -n 's/.*"total_ms_median": \([0-9.]*\).*/\1/p')
@@ -100,8 +108,8 @@ for i in $(seq 1 200); do echo "${url}api/search?q=ball+$i&top=10"; done |
 conc=$(calc "$(now) - $t0")
 ok=$(grep -c '^200$' "$work/codes" || true)
 
-printf '{\n  "segments": %s, "dim": %s, "matrix_mb": %s, "cores": %s, "loadavg_1min": %s,\n' \
-  "$segments" "$dim" "$(calc "$(stat -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
+printf '{\n  "serve_args": "%s", "segments": %s, "dim": %s, "matrix_mb": %s, "cores": %s, "loadavg_1min": %s,\n' \
+  "${SERVE_ARGS:-}" "$segments" "$dim" "$(calc "$(stat -L -c %s "$db.matrix") / 1048576")" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '  "cli": {"process_ms": %s, "scan_ms": %s},\n' "$cli_wall" "$cli_scan"
 printf '  "serve": {%s,\n    "ratio_total_to_cli_scan": %s, "queries_with_the_cli_hits": "%s/5"},\n' "$stats" \
   "$(calc "$median_total / $cli_scan")" "$same"

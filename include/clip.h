@@ -81,11 +81,24 @@ typedef struct {
 typedef enum { CLIP_BACKEND_DEFAULT = 0, CLIP_BACKEND_OPENBLAS, CLIP_BACKEND_ONEDNN } clip_backend;
 typedef enum { CLIP_PRECISION_FP32 = 0, CLIP_PRECISION_BF16 } clip_precision;
 
+/* Which towers clip_model_load() reads. A model loaded with one tower reads
+ * from the file, converts, checks and prepares only that tower's weights
+ * (the other's names and shapes are still checked), so a text-only load
+ * (one search query) or a vision-only one (an indexer whose labels are
+ * already embedded) starts faster and holds less memory. Encoding with the
+ * missing tower fails with CLIP_ERR_ARG. */
+typedef enum {
+  CLIP_TOWERS_ALL = 0, /* both towers (the default) */
+  CLIP_TOWERS_TEXT,    /* text tower only: clip_encode_texts, clip_embed_labels */
+  CLIP_TOWERS_VISION,  /* vision tower only: clip_encode_images */
+} clip_towers;
+
 /* Load-time parameters; start from clip_default_params(). */
 typedef struct {
   int n_threads;            /* threads for matrix products; <= 0: all cores */
   clip_backend backend;     /* DEFAULT: oneDNN when built with it, else OpenBLAS */
   clip_precision precision; /* BF16 needs the oneDNN backend */
+  clip_towers towers;       /* ALL by default; see clip_towers */
 } clip_params;
 
 /* Defaults; the environment variables CLIP_BACKEND (openblas | onednn) and

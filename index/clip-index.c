@@ -20,181 +20,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "clip.h"
 #include "ingest.h"
-#include "matrix.h"
-#include "search.h"
-#include "serve.h"
 #include "store.h"
 #ifdef HAVE_LIBPQ
 #include "store-pg.h"
 #endif
-
-#define DEFAULT_MODEL "clipfilter-mini"
-
-static int
-usage_error(GOptionContext *oc, const char *msg)
-{
-  fprintf(stderr, "clip-index: %s\n", msg);
-  if (oc) {
-    char *help = g_option_context_get_help(oc, TRUE, NULL);
-    fputs(help, stderr);
-    g_free(help);
-  }
-  return 2;
-}
-
-/* Parses a verb's options; -h prints help and exits 0 (GOption). */
-static GOptionContext *
-parse(int *argc, char ***argv, const char *params, const char *summary, GOptionEntry *entries,
-      int *status)
-{
-  GOptionContext *oc = g_option_context_new(params);
-  GError *e = NULL;
-  g_option_context_set_summary(oc, summary);
-  g_option_context_add_main_entries(oc, entries, NULL);
-  if (!g_option_context_parse(oc, argc, argv, &e)) {
-    *status = usage_error(oc, e->message);
-    g_error_free(e);
-    g_option_context_free(oc);
-    return NULL;
-  }
-  *status = 0;
-  return oc;
-}
-
-/* ---- the model ----------------------------------------------------------- */
-
-/* A bare name is looked up exactly as the element's model property does
- * (clip_model_resolve); a path is taken as is. The result is canonical, so
- * that the path the index records compares equal however it was named. */
-static char *
-resolve_model(const char *model, GString *searched)
-{
-  const char *const dirs[] = { CLIPFILTER_MODELS_INSTALL_DIR, CLIPFILTER_MODELS_SOURCE_DIR, NULL };
-  char *tried = NULL;
-  char *found = clip_model_resolve(model, dirs, &tried);
-  char *path = NULL;
-
-  if (tried)
-    g_string_append(searched, tried);
-  if (found && g_file_test(found, G_FILE_TEST_EXISTS))
-    path = g_canonicalize_filename(found, NULL);
-  free(found);
-  free(tried);
-  return path;
-}
-
-typedef struct {
-  char *model, *precision, *backend;
-  int threads;
-} model_opts;
-
-static bool
-params_from_opts(const model_opts *o, clip_params *p, const char *verb)
-{
-  *p = clip_default_params();
-  if (o->threads > 0)
-    p->n_threads = o->threads;
-  if (o->backend) {
-    if (!strcmp(o->backend, "openblas"))
-      p->backend = CLIP_BACKEND_OPENBLAS;
-    else if (!strcmp(o->backend, "onednn"))
-      p->backend = CLIP_BACKEND_ONEDNN;
-    else if (!strcmp(o->backend, "auto"))
-      p->backend = CLIP_BACKEND_DEFAULT;
-    else {
-      fprintf(stderr, "clip-index %s: --backend must be auto, openblas or onednn, not '%s'\n", verb,
-              o->backend);
-      return false;
-    }
-  }
-  if (o->precision) {
-    if (!strcmp(o->precision, "fp32"))
-      p->precision = CLIP_PRECISION_FP32;
-    else if (!strcmp(o->precision, "bf16"))
-      p->precision = CLIP_PRECISION_BF16;
-    else {
-      fprintf(stderr, "clip-index %s: --precision must be fp32 or bf16, not '%s'\n", verb,
-              o->precision);
-      return false;
-    }
-  }
-  return true;
-}
-
-/* Binds the index to a model (first add) or checks that the one asked for
- * is the one the index was built with: embeddings of two models live in
- * different spaces, so mixing them would rank nonsense. Returns the path to
- * load, or NULL after printing why not. */
-static char *
-index_model(store *s, const char *asked, const char *verb, bool bind, store_model *rec)
-{
-  GString *searched = g_string_new(NULL);
-  char *path = NULL;
-  GError *e = NULL;
-
-  store_get_model(s, rec, &e);
-  g_clear_error(&e);
-  if (asked || !rec->model) {
-    const char *name = asked ? asked : DEFAULT_MODEL;
-    path = resolve_model(name, searched);
-    if (!path) {
-      fprintf(stderr, "clip-index %s: model '%s' not found%s%s%s\n", verb, name,
-              searched->len ? " (searched: " : "", searched->str, searched->len ? ")" : "");
-      goto out;
-    }
-    if (rec->model && strcmp(path, rec->model_path)) {
-      fprintf(stderr,
-              "clip-index %s: this index was built with model '%s' (%s, dimension %d); it "
-              "cannot be used with model '%s' (%s): embeddings of different models are not "
-              "comparable. Omit --model or use another index.\n",
-              verb, rec->model, rec->model_path, rec->embed_dim, name, path);
-      g_clear_pointer(&path, g_free);
-      goto out;
-    }
-    if (!rec->model && !bind) {
-      fprintf(stderr, "clip-index %s: the index records no model (nothing added yet)\n", verb);
-      g_clear_pointer(&path, g_free);
-      goto out;
-    }
-    if (!rec->model) {
-      rec->model = g_strdup(name);
-      rec->model_path = g_strdup(path);
-    }
-  } else {
-    /* The recorded path first; the name again if the model moved. */
-    path = g_file_test(rec->model_path, G_FILE_TEST_EXISTS) ? g_strdup(rec->model_path)
-                                                            : resolve_model(rec->model, searched);
-    if (!path)
-      fprintf(stderr, "clip-index %s: the index's model '%s' (%s) is not found%s%s%s\n", verb,
-              rec->model, rec->model_path, searched->len ? " (searched: " : "", searched->str,
-              searched->len ? ")" : "");
-  }
-out:
-  g_string_free(searched, TRUE);
-  return path;
-}
-
-static clip_model *
-load_model(const char *path, const clip_params *params, int want_dim, const char *verb)
-{
-  clip_error err = { 0 };
-  clip_model *m = clip_model_load(path, params, &err);
-  if (!m) {
-    fprintf(stderr, "clip-index %s: cannot load model %s: %s\n", verb, path, err.message);
-    return NULL;
-  }
-  if (want_dim && clip_model_get_info(m)->embed_dim != want_dim) {
-    fprintf(stderr,
-            "clip-index %s: model %s has embedding dimension %d, the index holds %d: refusing "
-            "to mix models\n",
-            verb, path, clip_model_get_info(m)->embed_dim, want_dim);
-    clip_model_free(m);
-    return NULL;
-  }
-  return m;
-}
 
 /* ---- add ----------------------------------------------------------------- */
 
@@ -602,12 +434,12 @@ run_add(int argc, char **argv, bool work)
   if (work)
     memmove(&entries[G_N_ELEMENTS(entries) - 6], &entries[G_N_ELEMENTS(entries) - 5],
             5 * sizeof entries[0]);
-  GOptionContext *oc = parse(&argc, &argv, work ? "INDEX" : "INDEX PATH|URI...",
-                             work ? "Index files claimed from a shared index's queue (a "
-                                    "postgresql:// URI), on any number of machines."
-                                  : "Index video files, directories (recursively) and URIs; "
-                                    "on a postgresql:// index, queue them for work.",
-                             entries, &status);
+  GOptionContext *oc = cli_parse(&argc, &argv, work ? "INDEX" : "INDEX PATH|URI...",
+                                 work ? "Index files claimed from a shared index's queue (a "
+                                        "postgresql:// URI), on any number of machines."
+                                      : "Index video files, directories (recursively) and URIs; "
+                                        "on a postgresql:// index, queue them for work.",
+                                 entries, NULL, &status);
   add_run r = { 0 };
   store_model rec = { 0 };
   char *model_path = NULL;
@@ -620,27 +452,27 @@ run_add(int argc, char **argv, bool work)
   if (!oc)
     return status;
   if (work ? argc != 2 : argc < 3) {
-    rc = usage_error(oc, work ? "work needs an INDEX (a postgresql:// URI) only"
-                              : "add needs an INDEX and at least one PATH or URI");
+    rc = cli_usage_error(oc, work ? "work needs an INDEX (a postgresql:// URI) only"
+                                  : "add needs an INDEX and at least one PATH or URI");
     goto out;
   }
   if (work && (lease < 2 || attempts < 1 || reconnect_s < 0 || decode_only)) {
-    rc = usage_error(oc, "--lease >= 2, --attempts >= 1, --reconnect-timeout >= 0; no "
-                         "--decode-only");
+    rc = cli_usage_error(oc, "--lease >= 2, --attempts >= 1, --reconnect-timeout >= 0; no "
+                             "--decode-only");
     goto out;
   }
   if (!(interval > 0) || !(merge > -1 && merge <= 1.0001) || jobs_n < 1 || batch < 1 || thumb < 0
       || thumb > 4096 || !(change_threshold >= 0) || !(max_reuse >= 0)) {
-    rc = usage_error(oc, "--interval must be > 0, --merge in (-1, 1], -j and --batch >= 1, "
-                         "--thumbnail-width in [0, 4096], --change-threshold and --max-reuse "
-                         ">= 0");
+    rc = cli_usage_error(oc, "--interval must be > 0, --merge in (-1, 1], -j and --batch >= 1, "
+                             "--thumbnail-width in [0, 4096], --change-threshold and --max-reuse "
+                             ">= 0");
     goto out;
   }
   if (decode && strcmp(decode, "auto") && strcmp(decode, "keyframes") && strcmp(decode, "all")) {
-    rc = usage_error(oc, "--decode must be auto, keyframes or all");
+    rc = cli_usage_error(oc, "--decode must be auto, keyframes or all");
     goto out;
   }
-  if (!params_from_opts(&mo, &params, "add")) {
+  if (!cli_params(&mo, &params, "add")) {
     rc = 2;
     goto out;
   }
@@ -655,7 +487,7 @@ run_add(int argc, char **argv, bool work)
     fprintf(stderr, "clip-index work: %s is not a shared index (a postgresql:// URI)\n", argv[1]);
     goto out;
   }
-  if (!(model_path = index_model(r.st, mo.model, "add", true, &rec)))
+  if (!(model_path = cli_index_model(r.st, mo.model, "add", true, &rec)))
     goto out;
   /* Queueing on a shared index needs no model, only its dimension the
    * first time (the workers load it): then it is loaded the fastest way,
@@ -666,7 +498,7 @@ run_add(int argc, char **argv, bool work)
     params.backend = CLIP_BACKEND_OPENBLAS;
     params.precision = CLIP_PRECISION_FP32;
   }
-  if (!(model = load_model(model_path, &params, rec.embed_dim, "add")))
+  if (!(model = cli_load_model(model_path, &params, rec.embed_dim, "add")))
     goto out;
   if (!rec.embed_dim) {
     rec.embed_dim = clip_model_get_info(model)->embed_dim;
@@ -874,16 +706,16 @@ cmd_status(int argc, char **argv)
 {
   int status, rc = 1;
   GOptionEntry entries[] = { { NULL } };
-  GOptionContext *oc = parse(&argc, &argv, "INDEX",
-                             "The work queue of a shared index: queued, running (by which "
-                             "host and process), done, failed, throughput.",
-                             entries, &status);
+  GOptionContext *oc = cli_parse(&argc, &argv, "INDEX",
+                                 "The work queue of a shared index: queued, running (by which "
+                                 "host and process), done, failed, throughput.",
+                                 entries, NULL, &status);
   GError *e = NULL;
   store *st = NULL;
   if (!oc)
     return status;
   if (argc != 2) {
-    rc = usage_error(oc, "status needs an INDEX (a postgresql:// URI)");
+    rc = cli_usage_error(oc, "status needs an INDEX (a postgresql:// URI)");
     goto out;
   }
   if (!(st = store_open(argv[1], false, &e)) || !store_print_status(st, stdout, &e)) {
@@ -898,222 +730,6 @@ out:
   return rc;
 }
 
-/* ---- search -------------------------------------------------------------- */
-
-static double
-process_cpu_seconds(void)
-{
-  struct rusage ru;
-  if (getrusage(RUSAGE_SELF, &ru) != 0)
-    return 0;
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
-         + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static int
-cmd_search(int argc, char **argv)
-{
-  model_opts mo = { 0 };
-  int top = 10, status;
-  gboolean json = FALSE, timing = FALSE, exact_scan = FALSE;
-  char **templates = NULL, *thumbs = NULL, *image = NULL;
-  GOptionEntry entries[] = {
-    { "top", 'k', 0, G_OPTION_ARG_INT, &top, "Number of hits (default 10)", "K" },
-    { "fp32-scan", 0, 0, G_OPTION_ARG_NONE, &exact_scan,
-      "Score every row from the float32 matrix instead of the int8 prefilter (same hits; for "
-      "comparison)",
-      NULL },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the hits as a JSON list", NULL },
-    { "template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &templates,
-      "Prompt template with {} (repeatable; embeddings are averaged)", "T" },
-    { "thumbnails", 0, 0, G_OPTION_ARG_FILENAME, &thumbs, "Write the hits' JPEG thumbnails here",
-      "DIR" },
-    { "image", 0, 0, G_OPTION_ARG_FILENAME, &image, "Search by an image instead of text", "FILE" },
-    { "model", 0, 0, G_OPTION_ARG_STRING, &mo.model,
-      "Model to check against the index's (default: the index's)", "M" },
-    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn",
-      "B" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Engine threads", "N" },
-    { "timing", 0, 0, G_OPTION_ARG_NONE, &timing, "Print load, embed and scan times to stderr",
-      NULL },
-    { NULL }
-  };
-  GOptionContext *oc = parse(&argc, &argv, "INDEX [TEXT]",
-                             "Rank the index's segments by cosine similarity to a text (prompt "
-                             "syntax of the element: 'a|b' are synonyms) or an image.",
-                             entries, &status);
-  store *st = NULL;
-  store_model rec = { 0 };
-  char *model_path = NULL;
-  clip_model *model = NULL;
-  clip_ctx *ctx = NULL;
-  clip_params params;
-  clip_error err = { 0 };
-  GError *e = NULL;
-  float *query = NULL;
-  segment_matrix mat = { 0 };
-  quant_matrix *quant = NULL;
-  search_hit *hits = NULL;
-  int rc = 1, n_hits, n_templates = 0;
-  int64_t n_candidates = 0;
-  double t_load = 0, t_embed = 0, t_matrix = 0, t_scan = 0;
-  gint64 t0 = g_get_monotonic_time();
-
-  if (!oc)
-    return status;
-  if (argc != (image ? 2 : 3) || top < 1) {
-    rc = usage_error(oc, image ? "search --image needs INDEX only"
-                               : "search needs INDEX and one TEXT; --top >= 1");
-    goto out;
-  }
-  if (!mo.backend)
-    mo.backend = g_strdup("openblas"); /* loads fastest: no weight repacking */
-  if (!params_from_opts(&mo, &params, "search")) {
-    rc = 2;
-    goto out;
-  }
-  params.precision = CLIP_PRECISION_FP32;
-  if (!(st = store_open(argv[1], false, &e))) {
-    fprintf(stderr, "clip-index search: %s\n", e->message);
-    goto out;
-  }
-  if (!(model_path = index_model(st, mo.model, "search", false, &rec)))
-    goto out;
-  if (!(model = load_model(model_path, &params, rec.embed_dim, "search"))
-      || !(ctx = clip_ctx_new(model, &err))) {
-    if (model)
-      fprintf(stderr, "clip-index search: %s\n", err.message);
-    goto out;
-  }
-  t_load = (g_get_monotonic_time() - t0) / 1e6;
-  query = g_new(float, rec.embed_dim);
-  if (image) {
-    if (!ingest_image(ctx, model, image, query, &e)) {
-      fprintf(stderr, "clip-index search: %s\n", e->message);
-      goto out;
-    }
-  } else {
-    const char *label = argv[2];
-    n_templates = templates ? (int) g_strv_length(templates) : 0;
-    for (int i = 0; i < n_templates; i++)
-      if (!strstr(templates[i], "{}")) {
-        fprintf(stderr, "clip-index search: template \"%s\" has no {} placeholder\n", templates[i]);
-        rc = 2;
-        goto out;
-      }
-    if (clip_embed_labels(ctx, &label, 1, (const char *const *) templates, n_templates, query, &err)
-        != CLIP_OK) {
-      fprintf(stderr, "clip-index search: cannot embed \"%s\": %s\n", label, err.message);
-      goto out;
-    }
-  }
-  t_embed = (g_get_monotonic_time() - t0) / 1e6 - t_load;
-  /* The int8 copy reads a quarter of the bytes and its bound makes the
-   * hits those of the float32 scan, in the same order. */
-  if (!(exact_scan ? segment_matrix_open(&mat, st, store_cache_base(st), rec.embed_dim, &e)
-                   : segment_matrix_open_quant(&mat, &quant, st, store_cache_base(st),
-                                               rec.embed_dim, &e))) {
-    fprintf(stderr, "clip-index search: %s\n", e->message);
-    goto out;
-  }
-  t_matrix = (g_get_monotonic_time() - t0) / 1e6 - t_load - t_embed;
-  hits = g_new(search_hit, top);
-  /* CPU time of the scan (all its threads): on a shared machine the wall
-   * time follows the load, this much less. */
-  double cpu_scan = process_cpu_seconds();
-  if (quant) {
-    gint64 t_scan0 = g_get_monotonic_time();
-    n_hits = quant_top_k(quant, query, top, hits, &n_candidates);
-    t_scan = (g_get_monotonic_time() - t_scan0) / 1e6;
-  } else {
-    n_hits = search_top_k(mat.rows, mat.n, rec.embed_dim, query, top, hits, &t_scan);
-  }
-  cpu_scan = process_cpu_seconds() - cpu_scan;
-
-  if (thumbs && g_mkdir_with_parents(thumbs, 0755) != 0) {
-    fprintf(stderr, "clip-index search: cannot create %s: %s\n", thumbs, g_strerror(errno));
-    goto out;
-  }
-  cJSON *list = json ? cJSON_CreateArray() : NULL;
-  for (int i = 0; i < n_hits; i++) {
-    store_hit h;
-    char *thumb_path = NULL;
-    int64_t id = mat.ids[hits[i].row];
-    if (!store_get_segment(st, id, &h, &e)) {
-      fprintf(stderr, "clip-index search: %s\n", e->message);
-      cJSON_Delete(list);
-      goto out;
-    }
-    if (thumbs && h.thumbnail) {
-      gsize len;
-      const char *data = g_bytes_get_data(h.thumbnail, &len);
-      char name[64];
-      g_snprintf(name, sizeof name, "%02d-segment-%" G_GINT64_FORMAT ".jpg", i + 1, id);
-      thumb_path = g_build_filename(thumbs, name, NULL);
-      if (!g_file_set_contents(thumb_path, data, len, &e)) {
-        fprintf(stderr, "clip-index search: %s\n", e->message);
-        g_clear_error(&e);
-        g_clear_pointer(&thumb_path, g_free);
-      }
-    }
-    if (list) {
-      cJSON *o = cJSON_CreateObject();
-      cJSON_AddNumberToObject(o, "rank", i + 1);
-      cJSON_AddNumberToObject(o, "segment", (double) id);
-      cJSON_AddStringToObject(o, "file", h.path);
-      cJSON_AddNumberToObject(o, "start", h.start);
-      cJSON_AddNumberToObject(o, "end", h.end);
-      cJSON_AddNumberToObject(o, "score", hits[i].score);
-      cJSON_AddNumberToObject(o, "samples", h.n_samples);
-      if (thumb_path)
-        cJSON_AddStringToObject(o, "thumbnail", thumb_path);
-      cJSON_AddItemToArray(list, o);
-    } else {
-      int s0 = (int) h.start, s1 = (int) h.end;
-      printf("%2d  %.4f  %d:%02d:%02d.%d-%d:%02d:%02d.%d  %s  (segment %" G_GINT64_FORMAT ")\n",
-             i + 1, hits[i].score, s0 / 3600, s0 / 60 % 60, s0 % 60, (int) ((h.start - s0) * 10),
-             s1 / 3600, s1 / 60 % 60, s1 % 60, (int) ((h.end - s1) * 10), h.path, id);
-    }
-    g_free(thumb_path);
-    store_hit_clear(&h);
-  }
-  if (list) {
-    char *s = cJSON_Print(list);
-    puts(s);
-    cJSON_free(s);
-    cJSON_Delete(list);
-  }
-  if (timing)
-    fprintf(stderr,
-            "model load %.1f ms, query embed %.1f ms, matrix %s %.1f ms (%" G_GINT64_FORMAT
-            " rows), scan %s %.1f ms (%" G_GINT64_FORMAT " rescored, CPU %.1f ms), total %.1f ms\n",
-            t_load * 1e3, t_embed * 1e3, mat.map ? "mapped" : "loaded", t_matrix * 1e3, mat.n,
-            quant ? "int8" : "fp32", t_scan * 1e3, quant ? n_candidates : mat.n, cpu_scan * 1e3,
-            (g_get_monotonic_time() - t0) / 1e3);
-  if (timing && store_copy_note(st))
-    fprintf(stderr, "matrix %s\n", store_copy_note(st));
-  rc = 0;
-out:
-  g_clear_error(&e);
-  g_free(query);
-  quant_matrix_free(quant);
-  segment_matrix_close(&mat);
-  g_free(hits);
-  clip_ctx_free(ctx);
-  clip_model_free(model);
-  store_close(st);
-  store_model_clear(&rec);
-  g_free(model_path);
-  g_free(mo.model);
-  g_free(mo.backend);
-  g_free(mo.precision);
-  g_strfreev(templates);
-  g_free(thumbs);
-  g_free(image);
-  g_option_context_free(oc);
-  return rc;
-}
-
 /* ---- info / export ------------------------------------------------------- */
 
 static int
@@ -1124,7 +740,7 @@ cmd_info(int argc, char **argv)
   GOptionEntry entries[] = { { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print as JSON", NULL },
                              { NULL } };
   GOptionContext *oc =
-      parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries, &status);
+      cli_parse(&argc, &argv, "INDEX", "Show an index's model and counts.", entries, NULL, &status);
   store *st = NULL;
   store_model rec = { 0 };
   store_counts c;
@@ -1134,7 +750,7 @@ cmd_info(int argc, char **argv)
   if (!oc)
     return status;
   if (argc != 2) {
-    rc = usage_error(oc, "info needs one INDEX");
+    rc = cli_usage_error(oc, "info needs one INDEX");
     goto out;
   }
   if (!(st = store_open(argv[1], false, &e)) || !store_counts_get(st, &c, &e)) {
@@ -1228,7 +844,7 @@ cmd_export(int argc, char **argv)
     { NULL }
   };
   GOptionContext *oc =
-      parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries, &status);
+      cli_parse(&argc, &argv, "INDEX", "Write the segments' embeddings.", entries, NULL, &status);
   store *st = NULL;
   store_model rec = { 0 };
   store_counts c;
@@ -1238,7 +854,7 @@ cmd_export(int argc, char **argv)
   if (!oc)
     return status;
   if (argc != 2 || !format || (strcmp(format, "npy") && strcmp(format, "jsonl"))) {
-    rc = usage_error(oc, "export needs one INDEX and --format npy|jsonl");
+    rc = cli_usage_error(oc, "export needs one INDEX and --format npy|jsonl");
     goto out;
   }
   if (!(st = store_open(argv[1], false, &e)) || !store_counts_get(st, &c, &e)) {
@@ -1292,112 +908,29 @@ out:
   return rc;
 }
 
-/* ---- serve --------------------------------------------------------------- */
-
-#ifdef HAVE_LIBSOUP
-static int
-cmd_serve(int argc, char **argv)
-{
-  model_opts mo = { 0 };
-  char *listen = NULL;
-  gboolean public_listen = FALSE;
-  int status, rc = 1;
-  GOptionEntry entries[] = {
-    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
-      "Address and port (default 127.0.0.1:8080; port 0 picks a free one)", "HOST:PORT" },
-    { "public", 0, 0, G_OPTION_ARG_NONE, &public_listen,
-      "Allow a non-loopback --listen address: whoever reaches it can search the index and play "
-      "its videos",
-      NULL },
-    { "backend", 0, 0, G_OPTION_ARG_STRING, &mo.backend, "auto, openblas (default) or onednn",
-      "B" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &mo.threads, "Engine threads", "N" },
-    { NULL }
-  };
-  GOptionContext *oc = parse(&argc, &argv, "INDEX",
-                             "Serve a search page, a JSON API, thumbnails and the indexed videos "
-                             "over HTTP (API in docs/indexing.md).",
-                             entries, &status);
-  store *st = NULL;
-  store_model rec = { 0 };
-  char *model_path = NULL;
-  clip_model *model = NULL;
-  clip_ctx *ctx = NULL;
-  clip_params params;
-  clip_error err = { 0 };
-  GError *e = NULL;
-
-  if (!oc)
-    return status;
-  if (argc != 2) {
-    rc = usage_error(oc, "serve needs one INDEX");
-    goto out;
-  }
-  if (!mo.backend)
-    mo.backend = g_strdup("openblas");
-  if (!params_from_opts(&mo, &params, "serve")) {
-    rc = 2;
-    goto out;
-  }
-  params.precision = CLIP_PRECISION_FP32;
-  if (!(st = store_open(argv[1], false, &e))) {
-    fprintf(stderr, "clip-index serve: %s\n", e->message);
-    goto out;
-  }
-  if (!(model_path = index_model(st, NULL, "serve", false, &rec)))
-    goto out;
-  if (!(model = load_model(model_path, &params, rec.embed_dim, "serve"))
-      || !(ctx = clip_ctx_new(model, &err))) {
-    if (model)
-      fprintf(stderr, "clip-index serve: %s\n", err.message);
-    goto out;
-  }
-  serve_params sp = { .index_path = store_cache_base(st),
-                      .st = st,
-                      .model = &rec,
-                      .ctx = ctx,
-                      .listen = listen ? listen : "127.0.0.1:8080",
-                      .public_listen = public_listen };
-  if (!serve_run(&sp, &e)) {
-    fprintf(stderr, "clip-index serve: %s\n", e->message);
-    rc = g_error_matches(e, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED) ? 2 : 1;
-    goto out;
-  }
-  rc = 0;
-out:
-  g_clear_error(&e);
-  clip_ctx_free(ctx);
-  clip_model_free(model);
-  store_close(st);
-  store_model_clear(&rec);
-  g_free(model_path);
-  g_free(mo.backend);
-  g_free(listen);
-  g_option_context_free(oc);
-  return rc;
-}
-#endif
-
 /* ---- main ---------------------------------------------------------------- */
 
+/* decodes: the verb decodes video, so GStreamer is initialized for it (the
+ * others skip its registry; search initializes it for --image itself). */
 static const struct {
   const char *name;
   int (*run)(int argc, char **argv);
+  bool decodes;
   const char *usage;
 } verbs[] = {
-  { "add", cmd_add,
+  { "add", cmd_add, true,
     "add INDEX PATH|URI... [--model M] [--interval S] [--precision fp32|bf16] [--backend B] "
     "[--threads N] [-j N]" },
-  { "work", cmd_work,
+  { "work", cmd_work, true,
     "work INDEX [-j N] [--until-empty] [--lease S] [--attempts N] (INDEX: postgresql://...)" },
-  { "status", cmd_status, "status INDEX (INDEX: postgresql://...)" },
-  { "search", cmd_search,
+  { "status", cmd_status, false, "status INDEX (INDEX: postgresql://...)" },
+  { "search", cmd_search, false,
     "search INDEX \"text\" [--top K] [--json] [--template T]... [--thumbnails DIR] [--image "
     "FILE]" },
-  { "info", cmd_info, "info INDEX [--json]" },
-  { "export", cmd_export, "export INDEX --format npy|jsonl [-o FILE]" },
+  { "info", cmd_info, false, "info INDEX [--json]" },
+  { "export", cmd_export, false, "export INDEX --format npy|jsonl [-o FILE]" },
 #ifdef HAVE_LIBSOUP
-  { "serve", cmd_serve, "serve INDEX [--listen 127.0.0.1:8080] [--public]" },
+  { "serve", cmd_serve, false, "serve INDEX [--listen 127.0.0.1:8080] [--public]" },
 #endif
 };
 
@@ -1420,9 +953,11 @@ main(int argc, char **argv)
     return usage(stdout);
   for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
     if (!strcmp(argv[1], verbs[i].name)) {
-      gst_init(NULL, NULL);
+      if (verbs[i].decodes)
+        gst_init(NULL, NULL);
       rc = verbs[i].run(argc - 1, argv + 1);
-      gst_deinit();
+      if (gst_is_initialized())
+        gst_deinit();
       return rc;
     }
   fprintf(stderr, "clip-index: unknown verb '%s'\n", argv[1]);

@@ -1,13 +1,10 @@
 /* matrix.c — INDEX.matrix: header (64 bytes), int64 ids, float32 rows. */
 #include "matrix.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "cachefile.h"
 
 #define MATRIX_MAGIC "CLIPIDXM"
 #define MATRIX_VERSION 1
@@ -24,35 +21,35 @@ G_STATIC_ASSERT(sizeof(matrix_header) == 64);
 static size_t
 rows_offset_for(int64_t n)
 {
-  size_t off = sizeof(matrix_header) + (size_t) n * sizeof(int64_t);
-  return (off + 63) & ~(size_t) 63;
+  return cachefile_align(sizeof(matrix_header) + (size_t) n * sizeof(int64_t));
+}
+
+typedef struct {
+  int dim;
+  int64_t generation;
+} matrix_want;
+
+static bool
+matrix_header_ok(const void *header, size_t size, const void *data)
+{
+  const matrix_header *h = header;
+  const matrix_want *w = data;
+  return !memcmp(h->magic, MATRIX_MAGIC, 8) && h->version == MATRIX_VERSION
+         && (int) h->dim == w->dim && h->generation == w->generation && h->n >= 0
+         && (size_t) h->ids_offset == sizeof *h && (size_t) h->rows_offset == rows_offset_for(h->n)
+         && size == (size_t) h->rows_offset + (size_t) h->n * w->dim * sizeof(float);
 }
 
 static bool
 try_map(segment_matrix *m, const char *path, int dim, int64_t generation, bool populate)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat st;
   matrix_header h;
-  void *p;
-
-  if (fd < 0)
-    return false;
-  if (fstat(fd, &st) != 0 || (size_t) st.st_size < sizeof h
-      || pread(fd, &h, sizeof h, 0) != (ssize_t) sizeof h || memcmp(h.magic, MATRIX_MAGIC, 8)
-      || h.version != MATRIX_VERSION || (int) h.dim != dim || h.generation != generation || h.n < 0
-      || (size_t) h.rows_offset != rows_offset_for(h.n)
-      || (size_t) st.st_size != (size_t) h.rows_offset + (size_t) h.n * dim * sizeof(float)) {
-    close(fd);
-    return false;
-  }
+  matrix_want w = { dim, generation };
   /* MAP_POPULATE: the page-table work happens here, not inside the scan. */
-  p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
-  close(fd);
-  if (p == MAP_FAILED)
+  void *p = cachefile_map(path, &h, sizeof h, matrix_header_ok, &w, populate, &m->map_size);
+  if (!p)
     return false;
   m->map = p;
-  m->map_size = st.st_size;
   m->n = h.n;
   m->ids = (const int64_t *) ((const char *) p + h.ids_offset);
   m->rows = (const float *) ((const char *) p + h.rows_offset);
@@ -60,47 +57,20 @@ try_map(segment_matrix *m, const char *path, int dim, int64_t generation, bool p
 }
 
 static bool
-write_all(int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    len -= w;
-  }
-  return true;
-}
-
-/* Written to a temporary name and renamed, so a reader never maps half a file. */
-static bool
 write_cache(const char *path, int dim, int64_t generation, const int64_t *ids, const float *rows,
             int64_t n)
 {
-  char *tmp = g_strdup_printf("%s.%d.tmp", path, (int) getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   matrix_header h = { .version = MATRIX_VERSION, .dim = dim, .n = n, .generation = generation };
-  static const char zeros[64];
-  bool ok;
-
-  if (fd < 0) {
-    g_free(tmp);
-    return false;
-  }
   memcpy(h.magic, MATRIX_MAGIC, 8);
   h.ids_offset = sizeof h;
   h.rows_offset = rows_offset_for(n);
-  ok = write_all(fd, &h, sizeof h) && write_all(fd, ids, (size_t) n * sizeof *ids)
-       && write_all(fd, zeros, h.rows_offset - sizeof h - (size_t) n * sizeof *ids)
-       && write_all(fd, rows, (size_t) n * dim * sizeof *rows);
-  ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
-  if (!ok)
-    unlink(tmp);
-  g_free(tmp);
-  return ok;
+  cachefile_part parts[] = {
+    { &h, sizeof h },
+    { ids, (size_t) n * sizeof *ids },
+    { NULL, h.rows_offset - sizeof h - (size_t) n * sizeof *ids },
+    { rows, (size_t) n * dim * sizeof *rows },
+  };
+  return cachefile_write(path, parts, G_N_ELEMENTS(parts));
 }
 
 static bool

@@ -36,4 +36,10 @@ quant_matrix *quant_matrix_map(const char *path, const float *rows, int64_t n, i
  * rescored exactly. */
 int quant_top_k(quant_matrix *m, const float *query, int k, search_hit *hits, int64_t *candidates);
 
+/* The int8 products of quant_top_k(): with an AVX-512 VNNI kernel where the
+ * CPU has one, unless PORTABLE asks for the plain C one (for tests and
+ * comparisons; not while a scan runs). Returns the name of the kernel now
+ * in use: "avx512-vnni" or "portable". */
+const char *quant_kernel_select(bool portable);
+
 #endif

@@ -23,8 +23,25 @@ heap_sift_down(search_hit *h, int n, int i)
   }
 }
 
-static int
-by_score_desc(const void *a, const void *b)
+void
+search_heap_offer(search_hit *heap, int *have, int k, search_hit h)
+{
+  if (*have < k) {
+    int i = (*have)++;
+    /* sift up */
+    while (i > 0 && heap[(i - 1) / 2].score > h.score) {
+      heap[i] = heap[(i - 1) / 2];
+      i = (i - 1) / 2;
+    }
+    heap[i] = h;
+  } else if (k > 0 && h.score > heap[0].score) {
+    heap[0] = h;
+    heap_sift_down(heap, k, 0);
+  }
+}
+
+int
+search_hit_cmp(const void *a, const void *b)
 {
   const search_hit *x = a, *y = b;
   if (x->score != y->score)
@@ -54,27 +71,16 @@ search_top_k(const float *rows, int64_t n, int dim, const float *query, int k, s
     int m = (int) MIN(chunk, n - r0);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, m, dim, 1.0f, rows + (size_t) r0 * dim, dim, query, 1,
                 0.0f, scores, 1);
-    for (int i = 0; i < m; i++) {
-      if (have < k) {
-        hits[have].row = r0 + i;
-        hits[have].score = scores[i];
-        have++;
-        if (have == k)
-          for (int j = k / 2 - 1; j >= 0; j--)
-            heap_sift_down(hits, k, j);
-      } else if (scores[i] > hits[0].score) {
-        hits[0].row = r0 + i;
-        hits[0].score = scores[i];
-        heap_sift_down(hits, k, 0);
-      }
-    }
+    for (int i = 0; i < m; i++)
+      if (have < k || scores[i] > hits[0].score)
+        search_heap_offer(hits, &have, k, (search_hit){ r0 + i, scores[i] });
   }
   /* The reported scores are the dot products of quant_top_k()'s rescoring
    * (sgemv sums in another order, a last-bit difference), so both scans
    * print the same hits. */
   for (int i = 0; i < have; i++)
     hits[i].score = cblas_sdot(dim, rows + (size_t) hits[i].row * dim, 1, query, 1);
-  qsort(hits, have, sizeof *hits, by_score_desc);
+  qsort(hits, have, sizeof *hits, search_hit_cmp);
   if (scan_seconds)
     *scan_seconds = (g_get_monotonic_time() - t0) / 1e6;
   g_free(scores);

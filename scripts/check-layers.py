@@ -39,10 +39,15 @@ LAYERS = [
     ("formats", ["src/safetensors.[ch]", "src/tokenizer.[ch]", "src/textclean.[ch]",
                  "src/html-entities.h", "src/prompts.[ch]", "src/preprocess.[ch]"]),
     # The loaded model: its layer tensors, the checkpoint loader that fills
-    # it, and the preparation that hands its layers to a backend's hook.
-    ("model", ["src/tensors.h", "src/model.[ch]", "src/checkpoint.[ch]"]),
-    # The oneDNN matrix-product library behind the ops boundary.
-    ("backends", ["src/backend-onednn.[ch]"]),
+    # it (and reads its configuration), and the preparation that hands its
+    # layers to a backend's hook.
+    ("model", ["src/tensors.h", "src/model.[ch]", "src/checkpoint.[ch]",
+               "src/model-config.[ch]"]),
+    # The oneDNN matrix-product library behind the ops boundary: the
+    # products, the packed-weight file, bf16 conversions, and the stand-in
+    # of a build without oneDNN.
+    ("backends", ["src/backend-onednn.[ch]", "src/onednn-pack.[ch]", "src/onednn-bf16.c",
+                  "src/onednn-unbuilt.c"]),
     # Kernels, the OpenBLAS backend and its worker threads, backend dispatch.
     ("ops", ["src/ops.[ch]", "src/pool.[ch]"]),
     # A forward pass's context (backend state, scratch memory, debug hook).

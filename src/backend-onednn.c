@@ -1,5 +1,7 @@
 /* backend-onednn.c — matrix products on oneDNN: prepacked linear layers with
  * fused epilogues, and the attention core, all on oneDNN's OpenMP pool.
+ * Built only with oneDNN (onednn-unbuilt.c stands in without it); the
+ * packed-weight file is onednn-pack.c, the bf16 conversions onednn-bf16.c.
  *
  * Written against the oneDNN 2.x C API (desc_init + primitive_desc_create,
  * output scales). Everything version specific is in this file; the 3.x port
@@ -13,218 +15,12 @@
 
 #include "error.h"
 
-/* Exact conversions; they do not need oneDNN. */
-static inline uint16_t
-f32_to_bf16_one(float f)
-{
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (uint16_t) ((u >> 16) | 0x40); /* quiet NaN */
-  u += 0x7fffu + ((u >> 16) & 1u);        /* round to nearest even */
-  return (uint16_t) (u >> 16);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10
-#include <immintrin.h>
-#define HAVE_AVX512BF16_PATH 1
-/* vcvtne2ps2bf16 rounds to nearest even like the scalar path. */
-__attribute__((target("avx512f,avx512bf16"))) static void
-f32_to_bf16_avx512(const float *src, uint16_t *dst, size_t n)
-{
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    __m512 lo = _mm512_loadu_ps(src + i), hi = _mm512_loadu_ps(src + i + 16);
-    __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
-    _mm512_storeu_si512((void *) (dst + i), (__m512i) v);
-  }
-  for (; i < n; i++)
-    dst[i] = f32_to_bf16_one(src[i]);
-}
-#endif
-
-static void
-f32_to_bf16_range(const float *src, uint16_t *dst, size_t n)
-{
-#ifdef HAVE_AVX512BF16_PATH
-  static int has = -1;
-  if (has < 0)
-    has = __builtin_cpu_supports("avx512bf16") ? 1 : 0;
-  if (has) {
-    f32_to_bf16_avx512(src, dst, n);
-    return;
-  }
-#endif
-  for (size_t i = 0; i < n; i++)
-    dst[i] = f32_to_bf16_one(src[i]);
-}
-
-void
-onednn_f32_to_bf16(const float *src, uint16_t *dst, size_t n)
-{
-  /* Large activations (batch 16: 2.4 M values into fc2) are split over the
-   * same OpenMP pool that runs the products. */
-  const size_t chunk = 1 << 16;
-  if (n < 2 * chunk) {
-    f32_to_bf16_range(src, dst, n);
-    return;
-  }
-  long n_chunks = (long) ((n + chunk - 1) / chunk);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-  for (long c = 0; c < n_chunks; c++) {
-    size_t at = (size_t) c * chunk;
-    f32_to_bf16_range(src + at, dst + at, at + chunk <= n ? chunk : n - at);
-  }
-}
-
-void
-onednn_bf16_to_f32(const uint16_t *src, float *dst, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    uint32_t u = (uint32_t) src[i] << 16;
-    memcpy(dst + i, &u, 4);
-  }
-}
-
-#ifndef CLIP_HAVE_ONEDNN
-
-bool
-onednn_built(void)
-{
-  return false;
-}
-
-#define UNBUILT(err)                                                                               \
-  clip_set_error(err, CLIP_ERR_UNSUPPORTED,                                                        \
-                 "oneDNN backend: this build has no oneDNN "                                       \
-                 "(configure with -Donednn=enabled and libdnnl-dev)")
-
-onednn_engine *
-onednn_engine_new(int n_threads, clip_error *err)
-{
-  (void) n_threads;
-  UNBUILT(err);
-  return NULL;
-}
-void
-onednn_engine_free(onednn_engine *eng)
-{
-  (void) eng;
-}
-int
-onednn_engine_threads(const onednn_engine *eng)
-{
-  (void) eng;
-  return 0;
-}
-onednn_linear *
-onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const float *b, int K, int N,
-                  bool bf16, int m_hint, clip_error *err)
-{
-  (void) eng, (void) w, (void) b, (void) K, (void) N, (void) bf16, (void) m_hint;
-  UNBUILT(err);
-  return NULL;
-}
-onednn_linear *
-onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts, bool transposed,
-                        const float *b, int K, int N, bool bf16, int m_hint, clip_error *err)
-{
-  (void) eng, (void) parts, (void) n_parts, (void) transposed, (void) b, (void) K, (void) N;
-  (void) bf16, (void) m_hint;
-  UNBUILT(err);
-  return NULL;
-}
-void
-onednn_linear_free(onednn_linear *lin)
-{
-  (void) lin;
-}
-void
-onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16)
-{
-  (void) eng, (void) weights, (void) bf16;
-}
-void
-onednn_engine_save_pack_file(onednn_engine *eng)
-{
-  (void) eng;
-}
-clip_status
-onednn_linear_warm(onednn_linear *lin, int M, onednn_act act, bool residual, clip_error *err)
-{
-  (void) lin, (void) M, (void) act, (void) residual;
-  return UNBUILT(err);
-}
-clip_status
-onednn_attention_warm(onednn_engine *eng, int n, int T, int H, int Dh, clip_error *err)
-{
-  (void) eng, (void) n, (void) T, (void) H, (void) Dh;
-  return UNBUILT(err);
-}
-size_t
-onednn_linear_bytes(const onednn_linear *lin)
-{
-  (void) lin;
-  return 0;
-}
-bool
-onednn_linear_is_bf16(const onednn_linear *lin)
-{
-  (void) lin;
-  return false;
-}
-onednn_exec *
-onednn_exec_new(onednn_engine *eng, clip_error *err)
-{
-  (void) eng;
-  UNBUILT(err);
-  return NULL;
-}
-void
-onednn_exec_free(onednn_exec *ex)
-{
-  (void) ex;
-}
-const char *
-onednn_exec_last_impl(const onednn_exec *ex)
-{
-  (void) ex;
-  return "none";
-}
-clip_status
-onednn_linear_run(onednn_exec *ex, onednn_linear *lin, const float *x, int M, float *y,
-                  onednn_act act, bool residual, clip_error *err)
-{
-  (void) ex, (void) lin, (void) x, (void) M, (void) y, (void) act, (void) residual;
-  return UNBUILT(err);
-}
-clip_status
-onednn_linear_run_bf16(onednn_exec *ex, onednn_linear *lin, const uint16_t *x, int M, float *y,
-                       onednn_act act, bool residual, clip_error *err)
-{
-  (void) ex, (void) lin, (void) x, (void) M, (void) y, (void) act, (void) residual;
-  return UNBUILT(err);
-}
-clip_status
-onednn_attention(onednn_exec *ex, const float *qkv, int n, int T, int H, int Dh, bool causal,
-                 float *out, clip_error *err)
-{
-  (void) ex, (void) qkv, (void) n, (void) T, (void) H, (void) Dh, (void) causal, (void) out;
-  return UNBUILT(err);
-}
-
-#else /* CLIP_HAVE_ONEDNN */
-
 #include <cblas.h>
 #include <dnnl.h>
 #include <glib.h>
 #include <omp.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "onednn-pack.h"
 
 #if DNNL_VERSION_MAJOR != 2
 #error "backend-onednn.c is written for the oneDNN 2.x C API"
@@ -247,8 +43,6 @@ typedef struct {
   size_t scratch_bytes;
   const char *impl;
 } prim_entry;
-
-typedef struct pack_file pack_file;
 
 struct onednn_engine {
   dnnl_engine_t engine;
@@ -310,8 +104,6 @@ dnnl_name(dnnl_status_t s)
     }                                                                                              \
   } while (0)
 
-static void pack_close(pack_file *pf);
-
 /* oneDNN reads the OpenMP thread count of the calling thread, and a new
  * thread (a GStreamer streaming thread) starts from the process default. */
 static inline void
@@ -355,7 +147,7 @@ onednn_engine_free(onednn_engine *eng)
     free(eng->cache[i]);
   }
   free(eng->cache);
-  pack_close(eng->pack);
+  onednn_pack_close(eng->pack);
   if (eng->engine)
     dnnl_engine_destroy(eng->engine);
   g_mutex_clear(&eng->lock);
@@ -480,254 +272,21 @@ make_linear(onednn_engine *eng, const prim_key *k, const void *data, dnnl_primit
   return linear_pd(eng, k->M, k->K, k->N, k->bf16, k->bias, k->act, k->residual, data, pd, err);
 }
 
-/* ---- packed-weight file ------------------------------------------------
- *
- * Packing a ViT-B/32 writes ~490 MB (fp32) of fresh memory, and the kernel
- * clears every fresh page before the reorder can fill it: that, not the
- * reorders' arithmetic, is most of a load. So the packed bytes of a model
- * are saved once into one file in the user's cache directory, and later
- * loads map that file: its pages come from the page cache, shared by every
- * process using the model, and nothing is copied.
- *
- * The file is used only when it was written from the same weights file
- * (device, inode, size and modification time), by the same oneDNN version,
- * for the same precision, and when every layer asks for the layout stored
- * for it (which also covers a different CPU); otherwise the layers are
- * packed as usual and the file is rewritten. Writers write a private
- * temporary file and rename it into place, so concurrent loads see either
- * the old file or a complete new one. */
-
-#define PACK_MAGIC "CLIPWPK1"
-#define PACK_ALIGN ((uint64_t) 4096)
-/* Smaller models load fast anyway; they leave no file behind. */
-#define PACK_MIN_BYTES ((size_t) 64 << 20)
-
-typedef struct {
-  char magic[8];
-  uint32_t bf16, n_layers;
-  uint64_t dev, ino, size, mtime_s, mtime_ns; /* the weights file */
-  uint32_t dnnl_major, dnnl_minor, dnnl_patch, md_bytes;
-  char dnnl_hash[48];
-} pack_header;
-
-typedef struct {
-  int32_t K, N;
-  uint64_t offset, bytes;
-  dnnl_memory_desc_t md;
-} pack_record;
-
-struct pack_file {
-  char *path;
-  pack_header want; /* the header a valid file has */
-  void *map;        /* the valid file's mapping, or NULL */
-  size_t map_len;
-  const pack_record *recs;
-  bool stale;           /* some layer was packed here: write the file */
-  GThread *writer;      /* writing it, or NULL */
-  onednn_linear **made; /* the layers in creation order, for the writer */
-  int n_made, cap_made;
-};
-
-static void
-pack_close(pack_file *pf)
-{
-  if (!pf)
-    return;
-  if (pf->writer)
-    g_thread_join(pf->writer);
-  if (pf->map)
-    munmap(pf->map, pf->map_len);
-  free(pf->made);
-  g_free(pf->path);
-  free(pf);
-}
-
-/* The directory: $CLIP_WEIGHT_CACHE, or the user's cache directory
- * (~/.cache/clipfilter); CLIP_WEIGHT_CACHE=off turns the file off. */
-static char *
-pack_dir(void)
-{
-  const char *env = g_getenv("CLIP_WEIGHT_CACHE");
-  if (env && !strcmp(env, "off"))
-    return NULL;
-  if (env && *env)
-    return g_strdup(env);
-  return g_build_filename(g_get_user_cache_dir(), "clipfilter", NULL);
-}
+/* ---- packed-weight file (onednn-pack.c) ---- */
 
 void
-onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16)
+onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const struct stat *id,
+                            const char *variant, bool bf16)
 {
-  struct stat sb;
-  char *dir = NULL;
-  if (!eng || eng->pack || !weights || stat(weights, &sb) != 0 || !(dir = pack_dir()))
-    return;
-  pack_file *pf = calloc(1, sizeof *pf);
-  if (!pf) {
-    g_free(dir);
-    return;
-  }
-  /* One file per weights path and precision: a replaced model overwrites
-   * its predecessor's file instead of adding one. */
-  char *abs = g_canonicalize_filename(weights, NULL), *base = g_path_get_basename(weights);
-  char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, abs, -1);
-  char *name = g_strdup_printf("%s-%.16s-onednn-%s.packed", base, sum, bf16 ? "bf16" : "fp32");
-  pf->path = g_build_filename(dir, name, NULL);
-  g_free(abs), g_free(base), g_free(sum), g_free(name), g_free(dir);
-
-  pack_header *h = &pf->want;
-  memcpy(h->magic, PACK_MAGIC, 8);
-  h->bf16 = bf16;
-  h->dev = (uint64_t) sb.st_dev, h->ino = (uint64_t) sb.st_ino, h->size = (uint64_t) sb.st_size;
-  h->mtime_s = (uint64_t) sb.st_mtim.tv_sec, h->mtime_ns = (uint64_t) sb.st_mtim.tv_nsec;
-  const dnnl_version_t *v = dnnl_version();
-  h->dnnl_major = (uint32_t) v->major, h->dnnl_minor = (uint32_t) v->minor;
-  h->dnnl_patch = (uint32_t) v->patch, h->md_bytes = sizeof(dnnl_memory_desc_t);
-  g_strlcpy(h->dnnl_hash, v->hash ? v->hash : "", sizeof h->dnnl_hash);
-  eng->pack = pf;
-
-  int fd = open(pf->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  struct stat fb;
-  if (fstat(fd, &fb) == 0 && (size_t) fb.st_size >= sizeof(pack_header)) {
-    void *map = mmap(NULL, (size_t) fb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map != MAP_FAILED) {
-      pf->map = map, pf->map_len = (size_t) fb.st_size;
-      pack_header have;
-      memcpy(&have, map, sizeof have);
-      have.n_layers = 0;
-      uint64_t n = ((const pack_header *) map)->n_layers;
-      bool ok = !memcmp(&have, h, sizeof have)
-                && sizeof(pack_header) + n * sizeof(pack_record) <= pf->map_len;
-      pf->recs = (const pack_record *) ((const char *) map + sizeof(pack_header));
-      for (uint64_t i = 0; ok && i < n; i++)
-        ok = pf->recs[i].offset % PACK_ALIGN == 0 && pf->recs[i].offset <= pf->map_len
-             && pf->recs[i].bytes <= pf->map_len - pf->recs[i].offset;
-      if (ok) {
-        h->n_layers = (uint32_t) n; /* the records this file has */
-      } else {
-        munmap(map, pf->map_len);
-        pf->map = NULL, pf->recs = NULL;
-      }
-    }
-  }
-  close(fd);
-}
-
-/* Layer i's packed bytes in the file when they are what this layer needs. */
-static const void *
-pack_find(pack_file *pf, int i, int K, int N, const dnnl_memory_desc_t *md)
-{
-  if (!pf->map || i >= (int) pf->want.n_layers)
-    return NULL;
-  const pack_record *r = &pf->recs[i];
-  if (r->K != K || r->N != N || r->bytes != dnnl_memory_desc_get_size(md)
-      || !dnnl_memory_desc_equal(&r->md, md))
-    return NULL;
-  return (const char *) pf->map + r->offset;
-}
-
-static bool
-write_all(int fd, const void *p, size_t n)
-{
-  for (const char *c = p; n > 0;) {
-    ssize_t w = write(fd, c, n);
-    if (w <= 0)
-      return false;
-    c += w, n -= (size_t) w;
-  }
-  return true;
-}
-
-/* What the writer thread writes: plain bytes, no oneDNN object. */
-typedef struct {
-  char *path;
-  pack_header h;
-  pack_record *recs;
-  const void **data; /* [h.n_layers], the layers' packed bytes */
-} pack_job;
-
-static gpointer
-pack_write(gpointer arg)
-{
-  pack_job *j = arg;
-  const uint32_t n = j->h.n_layers;
-  char *dir = g_path_get_dirname(j->path);
-  char *tmp = g_strconcat(j->path, ".XXXXXX", NULL);
-  int fd = -1;
-  bool ok = g_mkdir_with_parents(dir, 0700) == 0 && (fd = g_mkstemp(tmp)) >= 0;
-  ok = ok && write_all(fd, &j->h, sizeof j->h) && write_all(fd, j->recs, n * sizeof *j->recs);
-  for (uint32_t i = 0; ok && i < n; i++)
-    ok = lseek(fd, (off_t) j->recs[i].offset, SEEK_SET) == (off_t) j->recs[i].offset
-         && write_all(fd, j->data[i], j->recs[i].bytes);
-  uint64_t end = n ? j->recs[n - 1].offset + j->recs[n - 1].bytes : 0;
-  /* Durable before it is visible: a crash must not leave a renamed file
-   * whose data never reached the disk. */
-  ok = ok && ftruncate(fd, (off_t) end) == 0 && fsync(fd) == 0;
-  if (fd >= 0 && close(fd) != 0)
-    ok = false;
-  if (ok)
-    ok = rename(tmp, j->path) == 0;
-  if (!ok && fd >= 0)
-    unlink(tmp);
-  g_free(dir), g_free(tmp), g_free(j->path);
-  free(j->recs), free(j->data), free(j);
-  return NULL;
-}
-
-/* Waits for the writer: it reads the layers' packed bytes. */
-static void
-pack_join(onednn_engine *eng)
-{
-  if (eng && eng->pack && eng->pack->writer) {
-    g_thread_join(eng->pack->writer);
-    eng->pack->writer = NULL;
-  }
+  if (eng && !eng->pack)
+    eng->pack = onednn_pack_open(weights, id, variant, bf16);
 }
 
 void
 onednn_engine_save_pack_file(onednn_engine *eng)
 {
-  pack_file *pf = eng ? eng->pack : NULL;
-  if (!pf || pf->writer || (!pf->stale && pf->n_made == (int) pf->want.n_layers) || pf->n_made == 0)
-    return;
-  size_t total = 0;
-  for (int i = 0; i < pf->n_made; i++)
-    total += dnnl_memory_desc_get_size(&pf->made[i]->wei_md);
-  if (total < PACK_MIN_BYTES)
-    return;
-  pack_job *j = calloc(1, sizeof *j);
-  if (!j)
-    return;
-  j->h = pf->want;
-  j->h.n_layers = (uint32_t) pf->n_made;
-  j->recs = calloc((size_t) pf->n_made, sizeof *j->recs);
-  j->data = calloc((size_t) pf->n_made, sizeof *j->data);
-  j->path = g_strdup(pf->path);
-  if (!j->recs || !j->data) {
-    free(j->recs), free(j->data), g_free(j->path), free(j);
-    return;
-  }
-  uint64_t at =
-      (sizeof j->h + (size_t) pf->n_made * sizeof *j->recs + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
-  for (int i = 0; i < pf->n_made; i++) {
-    pack_record *r = &j->recs[i];
-    r->K = pf->made[i]->K, r->N = pf->made[i]->N;
-    r->md = pf->made[i]->wei_md;
-    r->bytes = dnnl_memory_desc_get_size(&r->md);
-    r->offset = at;
-    at = (at + r->bytes + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
-    void *data = NULL;
-    dnnl_memory_get_data_handle(pf->made[i]->wei, &data);
-    j->data[i] = data;
-  }
-  /* Writing and syncing ~0.5 GB takes longer than the packing: it runs
-   * beside the first passes, and freeing a layer or the engine waits for
-   * it. */
-  pf->writer = g_thread_try_new("clip-pack-write", pack_write, j, NULL);
-  if (!pf->writer)
-    pack_write(j);
+  if (eng)
+    onednn_pack_save(eng->pack);
 }
 
 onednn_linear *
@@ -737,9 +296,41 @@ onednn_linear_new(onednn_engine *eng, const float *w, bool transposed, const flo
   return onednn_linear_new_parts(eng, &w, 1, transposed, b, K, N, bf16, m_hint, err);
 }
 
+/* The getter of weights given up front. */
+typedef struct {
+  const float *const *parts;
+  int n_parts;
+} given_parts;
+
+static clip_status
+get_given(void *user, const float **parts, clip_error *err)
+{
+  const given_parts *g = user;
+  for (int p = 0; p < g->n_parts; p++)
+    if (!(parts[p] = g->parts[p]))
+      return clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: weight part %d is NULL", p);
+  return CLIP_OK;
+}
+
 onednn_linear *
 onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts, bool transposed,
                         const float *b, int K, int N, bool bf16, int m_hint, clip_error *err)
+{
+  if (parts)
+    for (int p = 0; p < n_parts; p++)
+      if (!parts[p]) {
+        clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: weight part %d is NULL", p);
+        return NULL;
+      }
+  given_parts g = { parts, n_parts };
+  return onednn_linear_new_lazy(eng, parts ? get_given : NULL, &g, n_parts, transposed, b, K, N,
+                                bf16, m_hint, err);
+}
+
+onednn_linear *
+onednn_linear_new_lazy(onednn_engine *eng, onednn_parts_fn get, void *user, int n_parts,
+                       bool transposed, const float *b, int K, int N, bool bf16, int m_hint,
+                       clip_error *err)
 {
   clip_status st = CLIP_OK;
   dnnl_primitive_desc_t pd = NULL, rpd = NULL;
@@ -750,7 +341,8 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
   onednn_linear *lin = NULL;
   float *joined = NULL;
 
-  if (!eng || !parts || n_parts < 1 || K <= 0 || N <= 0 || N % n_parts
+  const float *parts[3] = { NULL };
+  if (!eng || !get || n_parts < 1 || n_parts > 3 || K <= 0 || N <= 0 || N % n_parts
       || (n_parts > 1 && !transposed)) {
     clip_set_error(err, CLIP_ERR_ARG,
                    "oneDNN linear: expected weights [K][N] with K, N > 0 (or "
@@ -759,11 +351,6 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
                    K, N, n_parts);
     return NULL;
   }
-  for (int p = 0; p < n_parts; p++)
-    if (!parts[p]) {
-      clip_set_error(err, CLIP_ERR_ARG, "oneDNN linear: weight part %d is NULL", p);
-      return NULL;
-    }
   lin = calloc(1, sizeof *lin);
   if (!lin) {
     clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN linear: allocation failed");
@@ -787,23 +374,14 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
   lin->bytes = dnnl_memory_desc_get_size(&lin->wei_md);
 
   pack_file *pf = eng->pack;
-  if (pf && pf->n_made == pf->cap_made) {
-    int cap = pf->cap_made ? 2 * pf->cap_made : 64;
-    onednn_linear **m = realloc(pf->made, (size_t) cap * sizeof *m);
-    if (!m) {
-      st = clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN linear: allocation failed");
-      goto out;
-    }
-    pf->made = m, pf->cap_made = cap;
-  }
-  const void *packed = pf ? pack_find(pf, pf->n_made, K, N, &lin->wei_md) : NULL;
+  const void *packed = pf ? onednn_pack_next(pf, K, N, &lin->wei_md) : NULL;
   if (packed) {
     /* oneDNN only reads a matmul's weights: the read-only mapping serves. */
     TRY(dnnl_memory_create(&lin->wei, &lin->wei_md, eng->engine, (void *) packed),
         "packed weight memory");
   } else {
-    if (pf)
-      pf->stale = true;
+    if ((st = get(user, parts, err)) != CLIP_OK)
+      goto out;
     const float *w = parts[0];
     if (n_parts > 1) {
       /* One transient copy of this layer only: the packed layout
@@ -846,8 +424,8 @@ onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_par
     memcpy(h, b, (size_t) N * sizeof(float));
     lin->bytes += (size_t) N * sizeof(float);
   }
-  if (pf)
-    pf->made[pf->n_made++] = lin;
+  if (pf && !onednn_pack_add(pf, K, N, &lin->wei_md, lin->wei))
+    st = clip_set_error(err, CLIP_ERR_NOMEM, "oneDNN linear: allocation failed");
 out:
   free(joined);
   if (stream)
@@ -872,7 +450,7 @@ onednn_linear_free(onednn_linear *lin)
 {
   if (!lin)
     return;
-  pack_join(lin->eng);
+  onednn_pack_join(lin->eng->pack);
   if (lin->wei)
     dnnl_memory_destroy(lin->wei);
   free(lin->wei_buf);
@@ -1222,5 +800,3 @@ onednn_attention(onednn_exec *ex, const float *qkv, int n, int T, int H, int Dh,
   };
   return run_prim(ex, e, pa, 3, err);
 }
-
-#endif /* CLIP_HAVE_ONEDNN */

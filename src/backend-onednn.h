@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "clip.h"
 
@@ -54,11 +55,23 @@ onednn_linear *onednn_linear_new(onednn_engine *eng, const float *w, bool transp
 onednn_linear *onednn_linear_new_parts(onednn_engine *eng, const float *const *parts, int n_parts,
                                        bool transposed, const float *b, int K, int N, bool bf16,
                                        int m_hint, clip_error *err);
+/* Supplies a layer's n_parts weight blocks (as for onednn_linear_new_parts)
+ * when they have to be packed; they stay valid until the layer is built. */
+typedef clip_status (*onednn_parts_fn)(void *user, const float **parts, clip_error *err);
+/* onednn_linear_new_parts with the weights read through get() only when
+ * the packed-weight file does not have the layer. */
+onednn_linear *onednn_linear_new_lazy(onednn_engine *eng, onednn_parts_fn get, void *user,
+                                      int n_parts, bool transposed, const float *b, int K, int N,
+                                      bool bf16, int m_hint, clip_error *err);
 void onednn_linear_free(onednn_linear *lin);
 
 /* Packed-weight file: layers built on eng after this call take their packed
  * weights, in creation order, from the file saved for the weights file
- * `weights` (a model's checkpoint) when it is valid, instead of packing them;
+ * `weights` (a model's checkpoint; id is the status of the file the
+ * weights were read from, NULL to stat() the path now) and `variant` (NULL or "" for the whole
+ * model, else a name for another set of its layers, such as one tower's:
+ * each set has its own file, since layers are matched by position) when it
+ * is valid, instead of packing them;
  * onednn_engine_save_pack_file(), called once all of them exist (no layer is
  * built on eng after it), writes the file when some layer had to be packed,
  * on a thread of its own: freeing a layer or eng waits for it. The file lives in
@@ -66,7 +79,8 @@ void onednn_linear_free(onednn_linear *lin);
  * none); models under 64 MB of packed weights get none. Both calls are
  * best-effort: a file that cannot be read or written only costs the packing.
  * Layers are then built one at a time (not from several threads at once). */
-void onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, bool bf16);
+void onednn_engine_use_pack_file(onednn_engine *eng, const char *weights, const struct stat *id,
+                                 const char *variant, bool bf16);
 void onednn_engine_save_pack_file(onednn_engine *eng);
 /* Bytes held by the prepared weights and bias. */
 size_t onednn_linear_bytes(const onednn_linear *lin);

@@ -1,7 +1,6 @@
-/* checkpoint.c — finds the files of a checkpoint, reads its configuration
- * (Hugging Face config.json, open_clip_config.json, or the tensor shapes),
- * checks every tensor against it and lays the weights out for the forward
- * pass (model.h). Two namings map onto the same struct:
+/* checkpoint.c — finds the files of a checkpoint, has its configuration
+ * read (model-config.c), checks every tensor against it and lays the
+ * weights out for the forward pass (model.h). Two namings map onto the same struct:
  *   Hugging Face  text_model.* / vision_model.* / *_projection.weight
  *   OpenAI/open_clip  token_embedding.weight, transformer.resblocks.*, visual.*
  * F32 aligned tensors, linear weights included (kept in PyTorch's [out][in]
@@ -9,9 +8,7 @@
  * safetensors.h): a load converts no fp32 data. */
 #include "checkpoint.h"
 
-#include <cjson/cJSON.h>
 #include <glib.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,10 +18,9 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "model-config.h"
 #include "readfile.h"
 
-/* Sizes beyond this are refused as absurd before anything is allocated. */
-#define MAX_SIZE 1000000
 #define HUGE_PAGE ((size_t) 2 << 20)
 
 static const float clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
@@ -37,7 +33,13 @@ typedef struct {
   const char *config; /* where sizes came from, for shape messages */
   clip_error *err;
   bool *used; /* per tensor of f, in header order: read by the model */
+  /* Binding a tower the caller did not ask for (clip_params.towers): names,
+   * shapes and dtypes are checked, the bytes are neither read nor scanned. */
+  bool skip;
 } loader;
+
+/* What a skipped tensor is bound to until its tower is dropped. */
+static const float skipped_tensor[1];
 
 /* ---- owned memory ---- */
 
@@ -178,6 +180,10 @@ as_f32(loader *ld, const st_tensor *t)
 {
   if (!t)
     return NULL;
+  if (ld->skip)
+    return skipped_tensor;
+  if (st_fetch(ld->f, t, ld->err) != CLIP_OK)
+    return NULL;
   const float *direct = st_f32_direct(t);
   if (direct)
     return all_finite(ld, t->name, direct, (size_t) t->n_elements) ? direct : NULL;
@@ -189,10 +195,25 @@ as_f32(loader *ld, const st_tensor *t)
   return copy;
 }
 
+/* Part p of a linear layer's weights: deferred (read when the model is
+ * prepared, and only if the backend has no packed copy of the layer), or
+ * bound to the placeholder in a skipped tower. */
+static bool
+defer_weight(loader *ld, clip_linear *lin, int p, const st_tensor *w)
+{
+  if (!w)
+    return false;
+  if (ld->skip)
+    lin->w = skipped_tensor;
+  else
+    lin->source[p] = w;
+  return true;
+}
+
 /* A bias-free linear layer from a PyTorch [out][in] weight (trailing dims
  * flattened into in, as for conv1), kept in that layout: GEMM reads it
  * transposed at about the cost of a copied [in][out] one, so an F32 weight
- * is used straight from the mapping. */
+ * is used straight from the file's bytes. */
 static bool
 linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int in, int out)
 {
@@ -202,7 +223,7 @@ linear_from_torch_nobias(loader *ld, clip_linear *lin, const st_tensor *w, int i
   lin->out = out;
   lin->b = NULL;
   lin->transposed = true;
-  return (lin->w = as_f32(ld, w)) != NULL;
+  return defer_weight(ld, lin, 0, w);
 }
 
 /* A linear layer from a PyTorch [out][in] weight and an [out] bias; NULL w
@@ -224,7 +245,7 @@ linear_from_matrix(loader *ld, clip_linear *lin, const st_tensor *w, int in, int
   lin->out = out;
   lin->b = NULL;
   lin->transposed = false;
-  return (lin->w = as_f32(ld, w)) != NULL;
+  return defer_weight(ld, lin, 0, w);
 }
 
 static bool
@@ -257,16 +278,21 @@ block_hf(loader *ld, clip_block *blk, const char *prefix, int width, int mlp)
   float *b = alloc_floats(ld, 3 * (size_t) width, "qkv bias");
   if (!b)
     return false;
-  blk->qkv = (clip_linear){ NULL, b, width, 3 * width, true, 3, { NULL } };
+  blk->qkv =
+      (clip_linear){ .b = b, .in = width, .out = 3 * width, .transposed = true, .n_split = 3 };
   for (int p = 0; p < 3; p++) {
     char suffix[64];
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.weight", parts[p]);
-    if (!(blk->qkv.split[p] = as_f32(ld, NEED2(ld, NAME(n, suffix), width, width))))
+    if (!defer_weight(ld, &blk->qkv, p, NEED2(ld, NAME(n, suffix), width, width)))
       return false;
     snprintf(suffix, sizeof suffix, "self_attn.%s_proj.bias", parts[p]);
     const st_tensor *tb = NEED1(ld, NAME(n, suffix), width);
-    if (!tb || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK
-        || !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width))
+    if (!tb)
+      return false;
+    if (!ld->skip
+        && (st_fetch(ld->f, tb, ld->err) != CLIP_OK
+            || st_to_f32(tb, b + (size_t) p * width, ld->err) != CLIP_OK
+            || !all_finite(ld, tb->name, b + (size_t) p * width, (size_t) width)))
       return false;
   }
 
@@ -333,7 +359,7 @@ logit_scale(loader *ld, const char *name)
                    ld->file, name, f);
     return false;
   }
-  if (st_to_f32(t, &v, ld->err) != CLIP_OK)
+  if (st_fetch(ld->f, t, ld->err) != CLIP_OK || st_to_f32(t, &v, ld->err) != CLIP_OK)
     return false;
   if (!isfinite(v)) {
     clip_set_error(ld->err, CLIP_ERR_FORMAT, "%s: tensor '%s' is not finite", ld->file, name);
@@ -352,6 +378,7 @@ weights_hf(loader *ld)
   const clip_model_info *in = &m->info;
   int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
   int grid = in->image_size / p;
+  ld->skip = m->params.towers == CLIP_TOWERS_VISION;
   m->token_embed =
       as_f32(ld, NEED2(ld, "text_model.embeddings.token_embedding.weight", in->vocab_size, tw));
   if (!m->token_embed)
@@ -364,6 +391,7 @@ weights_hf(loader *ld)
                                    tw, d))
     return false;
 
+  ld->skip = m->params.towers == CLIP_TOWERS_TEXT;
   if (!linear_from_torch_nobias(ld, &m->patch_embed,
                                 need(ld, "vision_model.embeddings.patch_embedding.weight", 4,
                                      (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
@@ -378,8 +406,7 @@ weights_hf(loader *ld)
          && tower(ld, &m->vision, "vision_model.encoder.layers.%d.", true)
          && norm(ld, &m->ln_post, "vision_model.post_layernorm.", "weight", "bias", vw)
          && linear_from_torch_nobias(ld, &m->visual_proj,
-                                     NEED2(ld, "visual_projection.weight", d, vw), vw, d)
-         && logit_scale(ld, "logit_scale");
+                                     NEED2(ld, "visual_projection.weight", d, vw), vw, d);
 }
 
 static bool
@@ -389,6 +416,7 @@ weights_openclip(loader *ld)
   const clip_model_info *in = &m->info;
   int vw = in->vision_width, tw = in->text_width, p = in->patch_size, d = in->embed_dim;
   int grid = in->image_size / p;
+  ld->skip = m->params.towers == CLIP_TOWERS_VISION;
   m->token_embed = as_f32(ld, NEED2(ld, "token_embedding.weight", in->vocab_size, tw));
   if (!m->token_embed)
     return false;
@@ -398,6 +426,7 @@ weights_openclip(loader *ld)
       || !linear_from_matrix(ld, &m->text_proj, NEED2(ld, "text_projection", tw, d), tw, d))
     return false;
 
+  ld->skip = m->params.towers == CLIP_TOWERS_TEXT;
   if (!linear_from_torch_nobias(
           ld, &m->patch_embed,
           need(ld, "visual.conv1.weight", 4, (int64_t) vw, (int64_t) 3, (int64_t) p, (int64_t) p),
@@ -410,423 +439,7 @@ weights_openclip(loader *ld)
   return m->vision_pos && norm(ld, &m->ln_pre, "visual.ln_pre.", "weight", "bias", vw)
          && tower(ld, &m->vision, "visual.transformer.resblocks.%d.", false)
          && norm(ld, &m->ln_post, "visual.ln_post.", "weight", "bias", vw)
-         && linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d)
-         && logit_scale(ld, "logit_scale");
-}
-
-/* ---- configuration ---- */
-
-typedef struct {
-  const char *file; /* for messages */
-  clip_error *err;
-  bool failed;
-} cfg_reader;
-
-/* An integer member of obj (or def when absent); sets failed with a message
- * when present but not an integer. */
-static int
-cfg_int(cfg_reader *r, const cJSON *obj, const char *section, const char *key, int def)
-{
-  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (!v || r->failed)
-    return def;
-  if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 2e9) {
-    char *text = cJSON_PrintUnformatted(v);
-    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s%s%s: expected an integer, found %.64s", r->file,
-                   section, *section ? "." : "", key, text ? text : "?");
-    cJSON_free(text);
-    r->failed = true;
-    return def;
-  }
-  return (int) v->valuedouble;
-}
-
-static double
-cfg_number(cfg_reader *r, const cJSON *obj, const char *section, const char *key, double def)
-{
-  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (!v || r->failed)
-    return def;
-  if (!cJSON_IsNumber(v)) {
-    char *text = cJSON_PrintUnformatted(v);
-    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s%s%s: expected a number, found %.64s", r->file,
-                   section, *section ? "." : "", key, text ? text : "?");
-    cJSON_free(text);
-    r->failed = true;
-    return def;
-  }
-  return v->valuedouble;
-}
-
-/* An optional sub-object (null counts as absent); anything else is an error. */
-static const cJSON *
-cfg_object(cfg_reader *r, const cJSON *obj, const char *key)
-{
-  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (v && !cJSON_IsObject(v) && !cJSON_IsNull(v) && !r->failed) {
-    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected an object", r->file, key);
-    r->failed = true;
-  }
-  return cJSON_IsObject(v) ? v : NULL;
-}
-
-/* Three positive numbers (image mean or std); keeps out unchanged when absent. */
-static void
-cfg_triple(cfg_reader *r, const cJSON *obj, const char *key, float out[3], bool positive)
-{
-  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-  if (!v || r->failed)
-    return;
-  bool ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 3;
-  float tmp[3];
-  int i = 0;
-  for (const cJSON *e = ok ? v->child : NULL; e; e = e->next, i++) {
-    ok = ok && cJSON_IsNumber(e) && isfinite(e->valuedouble) && fabs(e->valuedouble) < 1e6
-         && (!positive || e->valuedouble > 0);
-    tmp[i] = ok ? (float) e->valuedouble : 0;
-  }
-  if (!ok) {
-    clip_set_error(r->err, CLIP_ERR_FORMAT, "%s: %s: expected 3 %snumbers", r->file, key,
-                   positive ? "positive " : "");
-    r->failed = true;
-    return;
-  }
-  memcpy(out, tmp, sizeof tmp);
-}
-
-/* Configuration files are small; a larger one is refused before reading. */
-#define MAX_CONFIG_BYTES ((size_t) 16 << 20)
-
-/* Reads and parses a JSON file whose top level must be an object. */
-static cJSON *
-read_json(const char *path, clip_error *err)
-{
-  char *text = NULL;
-  size_t len = 0;
-  if (clip_read_file(path, "configuration", MAX_CONFIG_BYTES, &text, &len, err) != CLIP_OK)
-    return NULL;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (!root)
-    clip_set_error(err, CLIP_ERR_FORMAT, "%s: invalid JSON near byte %zu", path,
-                   end && end >= text ? (size_t) (end - text) : (size_t) 0);
-  else if (!cJSON_IsObject(root)) {
-    clip_set_error(err, CLIP_ERR_FORMAT, "%s: expected a JSON object at the top level", path);
-    cJSON_Delete(root);
-    root = NULL;
-  }
-  free(text);
-  return root;
-}
-
-static bool
-hidden_act(cfg_reader *r, const cJSON *obj, const char *section, clip_activation *act)
-{
-  const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, "hidden_act") : NULL;
-  if (!v)
-    return true;
-  if (cJSON_IsString(v) && !strcmp(v->valuestring, "quick_gelu"))
-    *act = CLIP_ACT_QUICK_GELU;
-  else if (cJSON_IsString(v) && !strcmp(v->valuestring, "gelu"))
-    *act = CLIP_ACT_GELU;
-  else {
-    char *text = cJSON_PrintUnformatted(v);
-    clip_set_error(r->err, CLIP_ERR_UNSUPPORTED,
-                   "%s: %s.hidden_act: expected \"quick_gelu\" or \"gelu\", found %.64s", r->file,
-                   section, text ? text : "?");
-    cJSON_free(text);
-    r->failed = true;
-    return false;
-  }
-  return true;
-}
-
-/* A tower's section of config.json. Older configs (LAION's among them) also
- * carry text_config_dict / vision_config_dict, whose keys transformers lets
- * override the plain section. */
-static cJSON *
-merged_section(cfg_reader *r, const cJSON *root, const char *key, const char *dict_key)
-{
-  const cJSON *base = cfg_object(r, root, key), *dict = cfg_object(r, root, dict_key);
-  cJSON *out = base ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
-  for (const cJSON *e = dict ? dict->child : NULL; out && e; e = e->next) {
-    cJSON_DeleteItemFromObjectCaseSensitive(out, e->string);
-    cJSON_AddItemToObject(out, e->string, cJSON_Duplicate(e, 1));
-  }
-  if (!out && !r->failed) {
-    clip_set_error(r->err, CLIP_ERR_NOMEM, "%s: out of memory reading %s", r->file, key);
-    r->failed = true;
-  }
-  return out;
-}
-
-/* Hugging Face CLIPConfig, with transformers' defaults for absent keys. */
-static clip_status
-config_hf(clip_model_info *in, const char *path, clip_error *err)
-{
-  cJSON *root = read_json(path, err);
-  if (!root)
-    return err ? err->status : CLIP_ERR_FORMAT;
-  cfg_reader r = { path, err, false };
-  cJSON *tc = merged_section(&r, root, "text_config", "text_config_dict");
-  cJSON *vc = merged_section(&r, root, "vision_config", "vision_config_dict");
-  in->text_width = cfg_int(&r, tc, "text_config", "hidden_size", 512);
-  in->text_mlp = cfg_int(&r, tc, "text_config", "intermediate_size", 2048);
-  in->text_heads = cfg_int(&r, tc, "text_config", "num_attention_heads", 8);
-  in->text_layers = cfg_int(&r, tc, "text_config", "num_hidden_layers", 12);
-  in->context_length = cfg_int(&r, tc, "text_config", "max_position_embeddings", 77);
-  in->vocab_size = cfg_int(&r, tc, "text_config", "vocab_size", 49408);
-  in->vision_width = cfg_int(&r, vc, "vision_config", "hidden_size", 768);
-  in->vision_mlp = cfg_int(&r, vc, "vision_config", "intermediate_size", 3072);
-  in->vision_heads = cfg_int(&r, vc, "vision_config", "num_attention_heads", 12);
-  in->vision_layers = cfg_int(&r, vc, "vision_config", "num_hidden_layers", 12);
-  in->image_size = cfg_int(&r, vc, "vision_config", "image_size", 224);
-  in->patch_size = cfg_int(&r, vc, "vision_config", "patch_size", 32);
-  int channels = cfg_int(&r, vc, "vision_config", "num_channels", 3);
-  in->embed_dim = cfg_int(&r, root, "", "projection_dim", 512);
-  double teps = cfg_number(&r, tc, "text_config", "layer_norm_eps", 1e-5);
-  double veps = cfg_number(&r, vc, "vision_config", "layer_norm_eps", 1e-5);
-  clip_activation tact = CLIP_ACT_QUICK_GELU, vact = CLIP_ACT_QUICK_GELU;
-  if (!r.failed)
-    hidden_act(&r, tc, "text_config", &tact);
-  if (!r.failed)
-    hidden_act(&r, vc, "vision_config", &vact);
-  cJSON_Delete(tc);
-  cJSON_Delete(vc);
-  cJSON_Delete(root);
-  if (r.failed)
-    return err ? err->status : CLIP_ERR_FORMAT;
-  if (channels != 3)
-    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
-                          "%s: vision_config.num_channels: expected 3, found %d", path, channels);
-  if (tact != vact || teps != veps)
-    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
-                          "%s: text and vision towers use different hidden_act or layer_norm_eps "
-                          "(expected the same for both)",
-                          path);
-  in->activation = tact;
-  in->layer_norm_eps = (float) teps;
-  return CLIP_OK;
-}
-
-/* Sizes out of range are refused here, before any tensor is looked at. */
-static clip_status
-check_sizes(const clip_model_info *in, const char *path, clip_error *err)
-{
-  const struct {
-    const char *name;
-    int value;
-  } sizes[] = {
-    { "text width", in->text_width },         { "text MLP size", in->text_mlp },
-    { "text heads", in->text_heads },         { "text layers", in->text_layers },
-    { "context length", in->context_length }, { "vocab size", in->vocab_size },
-    { "vision width", in->vision_width },     { "vision MLP size", in->vision_mlp },
-    { "vision heads", in->vision_heads },     { "vision layers", in->vision_layers },
-    { "image size", in->image_size },         { "patch size", in->patch_size },
-    { "projection dim", in->embed_dim },
-  };
-  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-    if (sizes[i].value <= 0 || sizes[i].value > MAX_SIZE)
-      return clip_set_error(err, CLIP_ERR_FORMAT, "%s: %s: expected 1 to %d, found %d", path,
-                            sizes[i].name, MAX_SIZE, sizes[i].value);
-  if (in->text_width % in->text_heads)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: text width %d is not divisible by its %d heads", path,
-                          in->text_width, in->text_heads);
-  if (in->vision_width % in->vision_heads)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: vision width %d is not divisible by its %d heads", path,
-                          in->vision_width, in->vision_heads);
-  if (in->image_size % in->patch_size)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: image size %d is not a multiple of the patch size %d", path,
-                          in->image_size, in->patch_size);
-  if ((int64_t) 3 * in->patch_size * in->patch_size > MAX_SIZE)
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: patch size %d is absurd (3·P² > %d)", path,
-                          in->patch_size, MAX_SIZE);
-  int64_t grid = in->image_size / in->patch_size;
-  if (grid * grid > MAX_SIZE)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: %" PRId64 " patches per image is absurd (image size %d, patch size "
-                          "%d; at most %d)",
-                          path, grid * grid, in->image_size, in->patch_size, MAX_SIZE);
-  if (!(in->layer_norm_eps > 0 && in->layer_norm_eps < 1))
-    return clip_set_error(err, CLIP_ERR_FORMAT, "%s: layer_norm_eps: expected (0, 1), found %g",
-                          path, in->layer_norm_eps);
-  return CLIP_OK;
-}
-
-/* preprocessor_config.json: mean, std and a check of the crop size. */
-static clip_status
-config_preprocessor(clip_model_info *in, const char *path, clip_error *err)
-{
-  cJSON *root = read_json(path, err);
-  if (!root)
-    return err ? err->status : CLIP_ERR_FORMAT;
-  cfg_reader r = { path, err, false };
-  cfg_triple(&r, root, "image_mean", in->mean, false);
-  cfg_triple(&r, root, "image_std", in->std, true);
-  /* crop_size is {"height", "width"} in new files and a number in old ones. */
-  const cJSON *crop = cJSON_GetObjectItemCaseSensitive(root, "crop_size");
-  int h = in->image_size, w = in->image_size;
-  if (cJSON_IsObject(crop)) {
-    h = cfg_int(&r, crop, "crop_size", "height", h);
-    w = cfg_int(&r, crop, "crop_size", "width", w);
-  } else if (crop) {
-    h = w = cfg_int(&r, root, "", "crop_size", h);
-  }
-  /* size: the shorter side after resizing ({"shortest_edge"} or a number);
-   * the preprocessing resizes to the crop size, as CLIP's models all do. */
-  const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
-  int edge = in->image_size;
-  if (cJSON_IsObject(size))
-    edge = cfg_int(&r, size, "size", "shortest_edge", edge);
-  else if (size)
-    edge = cfg_int(&r, root, "", "size", edge);
-  cJSON_Delete(root);
-  if (r.failed)
-    return err ? err->status : CLIP_ERR_FORMAT;
-  if (h != in->image_size || w != in->image_size)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: crop_size %dx%d disagrees with the model's image size %d", path, w,
-                          h, in->image_size);
-  if (edge != in->image_size)
-    return clip_set_error(err, CLIP_ERR_UNSUPPORTED,
-                          "%s: size %d differs from the image size %d (resizing to another size "
-                          "before the crop is not supported)",
-                          path, edge, in->image_size);
-  return CLIP_OK;
-}
-
-/* Number of consecutive layers whose first tensor exists. */
-static int
-count_layers(const st_file *f, const char *fmt)
-{
-  int n = 0;
-  char name[256];
-  for (;; n++) {
-    snprintf(name, sizeof name, fmt, n);
-    if (!st_find(f, name) || n >= MAX_SIZE)
-      return n;
-  }
-}
-
-static int64_t
-dim(const st_file *f, const char *name, int n_dims, int i)
-{
-  const st_tensor *t = st_find(f, name);
-  return t && t->n_dims == n_dims ? t->shape[i] : -1;
-}
-
-static int
-clamp_size(int64_t v)
-{
-  return v < 0 || v > MAX_SIZE ? -1 : (int) v;
-}
-
-/* Sizes of an OpenAI/open_clip checkpoint from its tensor shapes, the way
- * OpenAI's build_model() does (heads = width / 64), then open_clip_config.json
- * when present, whose values must agree with the shapes. */
-static clip_status
-config_openclip(clip_model_info *in, const st_file *f, const char *cfg_path, clip_error *err)
-{
-  const char *file = st_path(f);
-  in->vision_width = clamp_size(dim(f, "visual.conv1.weight", 4, 0));
-  in->patch_size = clamp_size(dim(f, "visual.conv1.weight", 4, 2));
-  int64_t positions = dim(f, "visual.positional_embedding", 2, 0);
-  int64_t grid = positions > 1 ? (int64_t) llround(sqrt((double) (positions - 1))) : 0;
-  if (positions > 1 && grid * grid != positions - 1)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: visual.positional_embedding has %lld rows, expected 1 + a square "
-                          "number of patches",
-                          file, (long long) positions);
-  in->image_size = grid > 0 && in->patch_size > 0 ? clamp_size(grid * in->patch_size) : -1;
-  in->vision_layers = count_layers(f, "visual.transformer.resblocks.%d.ln_1.weight");
-  in->vision_mlp = clamp_size(dim(f, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, 0));
-  in->text_width = clamp_size(dim(f, "token_embedding.weight", 2, 1));
-  in->vocab_size = clamp_size(dim(f, "token_embedding.weight", 2, 0));
-  in->context_length = clamp_size(dim(f, "positional_embedding", 2, 0));
-  in->text_layers = count_layers(f, "transformer.resblocks.%d.ln_1.weight");
-  in->text_mlp = clamp_size(dim(f, "transformer.resblocks.0.mlp.c_fc.weight", 2, 0));
-  in->embed_dim = clamp_size(dim(f, "text_projection", 2, 1));
-  in->layer_norm_eps = 1e-5f;
-  in->activation = CLIP_ACT_QUICK_GELU;
-  int vision_head_width = 64, text_heads = in->text_width / 64;
-
-  const struct {
-    const char *name;
-    int value;
-  } inferred[] = {
-    { "visual.conv1.weight", in->vision_width },  { "visual.positional_embedding", in->image_size },
-    { "token_embedding.weight", in->text_width }, { "positional_embedding", in->context_length },
-    { "text_projection", in->embed_dim },
-  };
-  for (size_t i = 0; i < sizeof inferred / sizeof inferred[0]; i++)
-    if (inferred[i].value <= 0)
-      return clip_set_error(err, CLIP_ERR_FORMAT,
-                            "%s: tensor '%s' is missing or has an unexpected shape, so the model "
-                            "size cannot be inferred",
-                            file, inferred[i].name);
-  if (in->vision_mlp <= 0)
-    in->vision_mlp = 4 * in->vision_width; /* the missing tensor is reported later */
-  if (in->text_mlp <= 0)
-    in->text_mlp = 4 * in->text_width;
-
-  if (cfg_path) {
-    cJSON *root = read_json(cfg_path, err);
-    if (!root)
-      return err ? err->status : CLIP_ERR_FORMAT;
-    cfg_reader r = { cfg_path, err, false };
-    const cJSON *mc = cfg_object(&r, root, "model_cfg");
-    const cJSON *vc = cfg_object(&r, mc, "vision_cfg");
-    const cJSON *tc = cfg_object(&r, mc, "text_cfg");
-    const cJSON *pc = cfg_object(&r, root, "preprocess_cfg");
-    const cJSON *qg = mc ? cJSON_GetObjectItemCaseSensitive(mc, "quick_gelu") : NULL;
-    /* open_clip's default is exact GELU; OpenAI-trained models say quick_gelu. */
-    in->activation = cJSON_IsTrue(qg) ? CLIP_ACT_QUICK_GELU : CLIP_ACT_GELU;
-    if (qg && !cJSON_IsBool(qg) && !r.failed) {
-      clip_set_error(err, CLIP_ERR_FORMAT, "%s: model_cfg.quick_gelu: expected true or false",
-                     cfg_path);
-      r.failed = true;
-    }
-    vision_head_width = cfg_int(&r, vc, "vision_cfg", "head_width", 64);
-    text_heads = cfg_int(&r, tc, "text_cfg", "heads", text_heads);
-    const struct {
-      const cJSON *obj;
-      const char *section, *key;
-      int value;
-    } checks[] = {
-      { mc, "model_cfg", "embed_dim", in->embed_dim },
-      { vc, "vision_cfg", "width", in->vision_width },
-      { vc, "vision_cfg", "layers", in->vision_layers },
-      { vc, "vision_cfg", "patch_size", in->patch_size },
-      { vc, "vision_cfg", "image_size", in->image_size },
-      { tc, "text_cfg", "width", in->text_width },
-      { tc, "text_cfg", "layers", in->text_layers },
-      { tc, "text_cfg", "context_length", in->context_length },
-      { tc, "text_cfg", "vocab_size", in->vocab_size },
-    };
-    for (size_t i = 0; i < sizeof checks / sizeof checks[0] && !r.failed; i++) {
-      int v = cfg_int(&r, checks[i].obj, checks[i].section, checks[i].key, checks[i].value);
-      if (!r.failed && v != checks[i].value) {
-        clip_set_error(err, CLIP_ERR_FORMAT, "%s: %s.%s is %d but %s has %d", cfg_path,
-                       checks[i].section, checks[i].key, v, file, checks[i].value);
-        r.failed = true;
-      }
-    }
-    cfg_triple(&r, pc, "mean", in->mean, false);
-    cfg_triple(&r, pc, "std", in->std, true);
-    cJSON_Delete(root);
-    if (r.failed)
-      return err ? err->status : CLIP_ERR_FORMAT;
-  }
-  if (vision_head_width <= 0 || in->vision_width % vision_head_width)
-    return clip_set_error(err, CLIP_ERR_FORMAT,
-                          "%s: vision width %d is not a multiple of the head width %d", file,
-                          in->vision_width, vision_head_width);
-  in->vision_heads = in->vision_width / vision_head_width;
-  in->text_heads = text_heads;
-  return CLIP_OK;
+         && linear_from_matrix(ld, &m->visual_proj, NEED2(ld, "visual.proj", vw, d), vw, d);
 }
 
 /* ---- files ---- */
@@ -917,6 +530,26 @@ check_all_used(const loader *ld)
       ld->file, unused, unused == 1 ? " is" : "s are", ld->config, first->name);
 }
 
+/* Unbinds the tower the caller did not ask for (its tensors were checked
+ * but not read): the forward pass and the backends see no such tower. */
+static void
+drop_towers(clip_model *m)
+{
+  if (m->params.towers == CLIP_TOWERS_VISION) {
+    m->token_embed = m->text_pos = NULL;
+    free(m->text.blocks);
+    m->text.blocks = NULL;
+    m->ln_final = (clip_norm){ 0 };
+    m->text_proj = (clip_linear){ 0 };
+  } else if (m->params.towers == CLIP_TOWERS_TEXT) {
+    m->class_embed = m->vision_pos = NULL;
+    free(m->vision.blocks);
+    m->vision.blocks = NULL;
+    m->ln_pre = m->ln_post = (clip_norm){ 0 };
+    m->patch_embed = m->visual_proj = (clip_linear){ 0 };
+  }
+}
+
 /* Which files a path names: a directory with config.json (Hugging Face), a
  * directory with open_clip_model.safetensors, or a weights file (config is
  * then found beside it once the naming is known). */
@@ -981,13 +614,13 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   if (st != CLIP_OK)
     goto out;
 
-  st_file *f = m->files[0] = st_open(weights, err);
+  st_file *f = m->files[0] = st_open_lazy(weights, err);
   if (!f) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;
   }
   naming nm = detect_naming(f);
-  loader ld = { m, f, weights, NULL, err, NULL };
+  loader ld = { m, f, weights, NULL, err, NULL, false };
   if (nm == NAMING_HF) {
     if (!config)
       config = g_build_filename(dir, "config.json", NULL);
@@ -996,12 +629,12 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
                           config, weights);
       goto out;
     }
-    if ((st = config_hf(in, config, err)) != CLIP_OK
-        || (st = check_sizes(in, config, err)) != CLIP_OK)
+    if ((st = clip_config_hf(in, config, err)) != CLIP_OK
+        || (st = clip_config_check_sizes(in, config, err)) != CLIP_OK)
       goto out;
     char *pp = g_build_filename(dir, "preprocessor_config.json", NULL);
     if (is_file(pp))
-      st = config_preprocessor(in, pp, err);
+      st = clip_config_preprocessor(in, pp, err);
     g_free(pp);
     if (st != CLIP_OK)
       goto out;
@@ -1011,8 +644,8 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     oc_config = g_build_filename(dir, "open_clip_config.json", NULL);
     if (!is_file(oc_config))
       g_free(oc_config), oc_config = NULL;
-    if ((st = config_openclip(in, f, oc_config, err)) != CLIP_OK
-        || (st = check_sizes(in, oc_config ? oc_config : weights, err)) != CLIP_OK)
+    if ((st = clip_config_openclip(in, f, oc_config, err)) != CLIP_OK
+        || (st = clip_config_check_sizes(in, oc_config ? oc_config : weights, err)) != CLIP_OK)
       goto out;
     in->naming = "openclip";
     ld.config = oc_config ? "open_clip_config.json" : "the other tensor shapes";
@@ -1039,8 +672,11 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
     goto out;
   }
   bool loaded = nm == NAMING_HF ? weights_hf(&ld) : weights_openclip(&ld);
+  ld.skip = false;
+  loaded = loaded && logit_scale(&ld, "logit_scale");
   if (loaded)
     st = check_all_used(&ld);
+  drop_towers(m);
   free(ld.used);
   if (!loaded) {
     st = fail_from(err, CLIP_ERR_FORMAT);
@@ -1059,6 +695,32 @@ out:
   g_free(config);
   g_free(oc_config);
   return st;
+}
+
+clip_status
+clip_checkpoint_layer_weights(clip_model *m, clip_linear *lin, clip_error *err)
+{
+  st_file *f = m->files[0];
+  loader ld = { m, f, f ? st_path(f) : m->path, NULL, err, NULL, false };
+  for (int p = 0; p < 3; p++) {
+    if (!lin->source[p])
+      continue;
+    const float *w = as_f32(&ld, lin->source[p]);
+    if (!w)
+      return fail_from(err, CLIP_ERR_FORMAT);
+    if (lin->n_split > 0)
+      lin->split[p] = w;
+    else
+      lin->w = w;
+    lin->source[p] = NULL;
+  }
+  return CLIP_OK;
+}
+
+clip_status
+clip_checkpoint_seal(clip_model *m, clip_error *err)
+{
+  return st_seal(m->files[0], err);
 }
 
 void

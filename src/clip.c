@@ -42,7 +42,15 @@ clip_model_load(const char *path, const clip_params *params, clip_error *err)
   if (!m)
     return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory"), NULL;
   m->params = params ? *params : clip_default_params();
-  if (clip_checkpoint_load(m, path, err) != CLIP_OK || ops_model_prepare(m, err) != CLIP_OK) {
+  if (m->params.towers < CLIP_TOWERS_ALL || m->params.towers > CLIP_TOWERS_VISION) {
+    clip_set_error(err, CLIP_ERR_ARG,
+                   "clip_params.towers is %d, expected CLIP_TOWERS_ALL, _TEXT or _VISION",
+                   (int) m->params.towers);
+    free(m);
+    return NULL;
+  }
+  if (clip_checkpoint_load(m, path, err) != CLIP_OK || ops_model_prepare(m, err) != CLIP_OK
+      || clip_model_finish(m, err) != CLIP_OK) {
     clip_model_free(m);
     return NULL;
   }
@@ -109,6 +117,11 @@ clip_encode_images(clip_ctx *ctx, const float *pixels, int n, float *embeds, flo
   if (n <= 0)
     return clip_set_error(err, CLIP_ERR_ARG,
                           "clip_encode_images: n is %d, expected at least 1 image", n);
+  if (ctx->model->params.towers == CLIP_TOWERS_TEXT)
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "clip_encode_images: %s was loaded without its vision tower "
+                          "(clip_params.towers is CLIP_TOWERS_TEXT)",
+                          ctx->model->path);
   return clip_vision_forward(ctx, pixels, n, embeds, pooled, err);
 }
 
@@ -119,6 +132,11 @@ clip_encode_texts(clip_ctx *ctx, const int32_t *ids, int n, int len, float *embe
   if (!ctx || !ids || !embeds)
     return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: NULL argument");
   const clip_model *m = ctx->model;
+  if (m->params.towers == CLIP_TOWERS_VISION)
+    return clip_set_error(err, CLIP_ERR_ARG,
+                          "clip_encode_texts: %s was loaded without its text tower "
+                          "(clip_params.towers is CLIP_TOWERS_VISION)",
+                          m->path);
   if (n <= 0)
     return clip_set_error(err, CLIP_ERR_ARG, "clip_encode_texts: n is %d, expected at least 1 text",
                           n);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "error.h"
 
 /* Every linear layer of a model with the row count it usually runs at (one
@@ -71,6 +72,43 @@ release_mapped(const void *p, size_t bytes)
 }
 
 clip_status
+clip_model_layer_parts(clip_model *m, const clip_linear *lin, const float **parts, clip_error *err)
+{
+  /* The layer belongs to m; the const is the hook's promise not to change
+   * it, which reading its deferred weights in does not break. */
+  clip_linear *l = (clip_linear *) lin;
+  clip_status st = clip_checkpoint_layer_weights(m, l, err);
+  if (st != CLIP_OK)
+    return st;
+  for (int p = 0; p < (l->n_split > 0 ? l->n_split : 1); p++)
+    parts[p] = l->n_split > 0 ? l->split[p] : l->w;
+  return CLIP_OK;
+}
+
+/* Whether the layer has weights (read or deferred): not when its tower
+ * was not loaded. */
+static bool
+has_weights(const clip_linear *lin)
+{
+  return (lin->w || lin->n_split > 0 || lin->source[0]) && lin->in > 0 && lin->out > 0;
+}
+
+clip_status
+clip_model_finish(clip_model *m, clip_error *err)
+{
+  clip_status st = CLIP_OK;
+  int cap = 3 + 4 * (m->vision.layers + m->text.layers);
+  model_layer *layers = malloc((size_t) cap * sizeof *layers);
+  if (!layers)
+    return clip_set_error(err, CLIP_ERR_NOMEM, "out of memory preparing the model's layers");
+  int n = model_layers(m, layers);
+  for (int i = 0; i < n && st == CLIP_OK; i++)
+    st = clip_checkpoint_layer_weights(m, layers[i].lin, err);
+  free(layers);
+  return st == CLIP_OK ? clip_checkpoint_seal(m, err) : st;
+}
+
+clip_status
 clip_model_pack_layers(clip_model *m, clip_layer_pack_fn pack, void *user, clip_error *err)
 {
   clip_status st = CLIP_OK;
@@ -81,16 +119,17 @@ clip_model_pack_layers(clip_model *m, clip_layer_pack_fn pack, void *user, clip_
   int n = model_layers(m, layers);
   for (int i = 0; i < n && st == CLIP_OK; i++) {
     clip_linear *lin = layers[i].lin;
-    if ((!lin->w && lin->n_split <= 0) || lin->in <= 0 || lin->out <= 0)
-      continue; /* a tower this checkpoint does not have */
+    if (!has_weights(lin))
+      continue; /* a tower this model does not have */
     size_t block = (size_t) lin->in * (size_t) (lin->n_split > 0 ? lin->out / lin->n_split : 0);
-    /* Hugging Face's q, k and v stay separate blocks here: a backend joins
-     * them only when it has to pack the layer (not when its packed copy
-     * comes from a file). */
-    const float *const *parts = lin->n_split > 0 ? (const float *const *) lin->split : &lin->w;
-    st = pack(user, lin, parts, lin->n_split > 0 ? lin->n_split : 1, layers[i].m_hint, err);
+    /* Hugging Face's q, k and v stay separate blocks: a backend joins them
+     * only when it has to pack the layer (not when its packed copy comes
+     * from a file, when they are not even read). */
+    st = pack(user, m, lin, lin->n_split > 0 ? lin->n_split : 1, layers[i].m_hint, err);
     if (st != CLIP_OK)
       break;
+    for (int p = 0; p < 3; p++)
+      lin->source[p] = NULL; /* packed from a file: never read */
     if (lin->w && !free_owned(m, lin->w))
       release_mapped(lin->w, (size_t) lin->in * (size_t) lin->out * sizeof(float));
     for (int p = 0; p < lin->n_split; p++) {

@@ -49,14 +49,21 @@ struct clip_model {
   void *backend;
 };
 
-/* Packs one linear layer for a backend: parts are the layer's weight
- * matrix in lin's layout, in n_parts consecutive row blocks (HF's separate
- * q, k, v; one block otherwise), valid during the call only; m_hint is the row count the layer
- * usually runs at (one image, one full-length text), which picks the packed layout. The backend
- * keeps its copy, keyed by lin. */
-typedef clip_status (*clip_layer_pack_fn)(void *user, const clip_linear *lin,
-                                          const float *const *parts, int n_parts, int m_hint,
-                                          clip_error *err);
+/* Packs one linear layer for a backend, which keeps its copy keyed by lin.
+ * The layer's weight matrix, in lin's layout and in n_parts consecutive
+ * row blocks (HF's separate q, k, v; one block otherwise), is read only if
+ * the backend asks for it with clip_model_layer_parts() (it need not when
+ * its packed copy comes from a file); m_hint is the row count the layer
+ * usually runs at (one image, one full-length text), which picks the
+ * packed layout. */
+typedef clip_status (*clip_layer_pack_fn)(void *user, clip_model *model, const clip_linear *lin,
+                                          int n_parts, int m_hint, clip_error *err);
+
+/* For a pack hook: reads lin's weights now if the loader deferred them
+ * (checkpoint.c: converted and checked to be finite) and points parts
+ * [n_parts] at its row blocks, valid until the hook returns. */
+clip_status clip_model_layer_parts(clip_model *model, const clip_linear *lin, const float **parts,
+                                   clip_error *err);
 
 /* Prepares a loaded model for a backend that keeps its own copy of the
  * weights (model.c): hands every linear layer to pack(), then lets go of
@@ -66,5 +73,10 @@ typedef clip_status (*clip_layer_pack_fn)(void *user, const clip_linear *lin,
  * failure. */
 clip_status clip_model_pack_layers(clip_model *model, clip_layer_pack_fn pack, void *user,
                                    clip_error *err);
+
+/* Ends the load once the backend has prepared the model: the weights the
+ * loader deferred and no backend took are read now (all of them on a
+ * backend that keeps no copy), and the checkpoint file is closed. */
+clip_status clip_model_finish(clip_model *model, clip_error *err);
 
 #endif

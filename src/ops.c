@@ -268,18 +268,41 @@ typedef struct {
   bool bf16;
 } onednn_pack;
 
+/* The layer's weights, read only when the packed-weight file lacks it. */
+typedef struct {
+  clip_model *m;
+  const clip_linear *lin;
+} layer_source;
+
 static clip_status
-onednn_pack_layer(void *user, const clip_linear *lin, const float *const *parts, int n_parts,
-                  int m_hint, clip_error *err)
+layer_parts(void *user, const float **parts, clip_error *err)
+{
+  const layer_source *src = user;
+  return clip_model_layer_parts(src->m, src->lin, parts, err);
+}
+
+static clip_status
+onednn_pack_layer(void *user, clip_model *m, const clip_linear *lin, int n_parts, int m_hint,
+                  clip_error *err)
 {
   const onednn_pack *pk = user;
-  onednn_linear *prep = onednn_linear_new_parts(pk->om->eng, parts, n_parts, lin->transposed,
-                                                lin->b, lin->in, lin->out, pk->bf16, m_hint, err);
+  layer_source src = { m, lin };
+  onednn_linear *prep =
+      onednn_linear_new_lazy(pk->om->eng, layer_parts, &src, n_parts, lin->transposed, lin->b,
+                             lin->in, lin->out, pk->bf16, m_hint, err);
   if (!prep)
     return err ? err->status : CLIP_ERR_UNSUPPORTED;
   g_hash_table_insert(pk->om->layers, (gpointer) lin, prep);
   return CLIP_OK;
 }
+
+/* The packed-weight file of each tower selection: its layers are matched
+ * by position, so a model with one tower has a file of its own. */
+static const char *const pack_variant[] = {
+  [CLIP_TOWERS_ALL] = NULL,
+  [CLIP_TOWERS_TEXT] = "text",
+  [CLIP_TOWERS_VISION] = "vision",
+};
 
 clip_status
 ops_model_prepare(clip_model *m, clip_error *err)
@@ -302,7 +325,9 @@ ops_model_prepare(clip_model *m, clip_error *err)
   /* Packed weights saved by an earlier load of this checkpoint are mapped
    * instead of packed again (backend-onednn.c checks they still match). */
   if (m->files[0])
-    onednn_engine_use_pack_file(om->eng, st_path(m->files[0]), be.precision == CLIP_PRECISION_BF16);
+    onednn_engine_use_pack_file(om->eng, st_path(m->files[0]), st_identity(m->files[0]),
+                                pack_variant[m->params.towers],
+                                be.precision == CLIP_PRECISION_BF16);
   onednn_pack pk = { om, be.precision == CLIP_PRECISION_BF16 };
   st = clip_model_pack_layers(m, onednn_pack_layer, &pk, err);
   if (st == CLIP_OK)

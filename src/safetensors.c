@@ -23,6 +23,12 @@ struct st_file {
   void *map; /* the file's bytes: owned anonymous pages, or the file mapped */
   size_t map_size;
   bool mapped_file;
+  /* Opened by st_open_lazy: the file, open until st_seal(), from which
+   * st_fetch() reads each tensor into map the first time it is asked for;
+   * -1 once every byte asked for is in (or for other files). */
+  int fd;
+  bool *fetched;       /* per tensor, lazy files only */
+  struct stat id;      /* the opened file's status at open (zero for memory) */
   const uint8_t *data; /* first byte after the header */
   size_t data_size;
   st_tensor *tensors;
@@ -336,6 +342,7 @@ file_new(const char *path, clip_error *err)
   if (!f)
     return clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", path), NULL;
   f->path = g_strdup(path);
+  f->fd = -1;
   f->by_name = g_hash_table_new(g_str_hash, g_str_equal);
   return f;
 }
@@ -357,8 +364,40 @@ st_mmap_requested(void)
   return v && !strcmp(v, "1");
 }
 
-st_file *
-st_open(const char *path, clip_error *err)
+/* Reads [from, to) of the file at fd into the same offsets of f->map. */
+static clip_status
+read_range(st_file *f, int fd, size_t from, size_t to, clip_error *err)
+{
+  for (size_t got = from; got < to;) {
+    ssize_t r = pread(fd, (uint8_t *) f->map + got, to - got, (off_t) got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return clip_set_error(err, CLIP_ERR_IO, "%s: read %zu of %zu bytes: %s", f->path, got,
+                            f->map_size,
+                            r < 0 ? strerror(errno) : "the file shrank while being read");
+    got += (size_t) r;
+  }
+  return CLIP_OK;
+}
+
+/* The header part of a lazy file: the 8-byte length and the JSON it gives
+ * (checked again by parse_file), read into f->map. */
+static clip_status
+read_header(st_file *f, int fd, clip_error *err)
+{
+  if (read_range(f, fd, 0, 8, err) != CLIP_OK)
+    return err ? err->status : CLIP_ERR_IO;
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; i--)
+    header_len = header_len << 8 | ((const uint8_t *) f->map)[i];
+  if (header_len > ST_MAX_HEADER || header_len > f->map_size - 8)
+    return CLIP_OK; /* parse_file reports it */
+  return read_range(f, fd, 8, 8 + (size_t) header_len, err);
+}
+
+static st_file *
+open_file(const char *path, bool lazy, clip_error *err)
 {
   if (!path)
     return clip_set_error(err, CLIP_ERR_ARG, "st_open: NULL path"), NULL;
@@ -378,6 +417,8 @@ st_open(const char *path, clip_error *err)
     close(fd);
     goto fail;
   }
+  if (fstat(fd, &f->id) != 0)
+    memset(&f->id, 0, sizeof f->id);
   if (size > SIZE_MAX / 2) {
     clip_set_error(err, CLIP_ERR_FORMAT, "%s: file of %zu bytes is too large", path, size);
     close(fd);
@@ -394,25 +435,21 @@ st_open(const char *path, clip_error *err)
     /* Default: the bytes are read into memory the process owns, so a file
      * changed later (truncated, rewritten in place) changes nothing here. */
     f->map = owned_pages(f->map_size);
-    size_t got = 0;
-    while (f->map != MAP_FAILED && got < f->map_size) {
-      ssize_t r = pread(fd, (uint8_t *) f->map + got, f->map_size - got, (off_t) got);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0) {
-        clip_set_error(err, CLIP_ERR_IO, "%s: read %zu of %zu bytes: %s", path, got, f->map_size,
-                       r < 0 ? strerror(errno) : "the file shrank while being read");
-        munmap(f->map, f->map_size);
-        f->map = NULL;
+    if (f->map != MAP_FAILED) {
+      clip_status st = lazy ? read_header(f, fd, err) : read_range(f, fd, 0, f->map_size, err);
+      if (st != CLIP_OK) {
         close(fd);
         goto fail;
       }
-      got += (size_t) r;
+      if (lazy) {
+        f->fd = fd, fd = -1; /* the tensors are read by st_fetch() */
+      } else {
+        mprotect(f->map, f->map_size, PROT_READ);
+      }
     }
-    if (f->map != MAP_FAILED)
-      mprotect(f->map, f->map_size, PROT_READ);
   }
-  close(fd);
+  if (fd >= 0)
+    close(fd);
   if (f->map == MAP_FAILED) {
     f->map = NULL;
     clip_set_error(err, CLIP_ERR_IO, "%s: cannot %s %zu bytes: %s", path,
@@ -421,11 +458,77 @@ st_open(const char *path, clip_error *err)
   }
   if (parse_file(f, err) != CLIP_OK)
     goto fail;
+  if (f->fd >= 0 && !(f->fetched = calloc((size_t) f->n_tensors + 1, sizeof *f->fetched))) {
+    clip_set_error(err, CLIP_ERR_NOMEM, "%s: out of memory", path);
+    goto fail;
+  }
   return f;
 
 fail:
   st_close(f);
   return NULL;
+}
+
+st_file *
+st_open(const char *path, clip_error *err)
+{
+  return open_file(path, false, err);
+}
+
+st_file *
+st_open_lazy(const char *path, clip_error *err)
+{
+  return open_file(path, true, err);
+}
+
+clip_status
+st_fetch(st_file *f, const st_tensor *t, clip_error *err)
+{
+  if (!f || !t || f->fd < 0)
+    return CLIP_OK;
+  size_t i = (size_t) (t - f->tensors);
+  if (f->fetched[i])
+    return CLIP_OK;
+  size_t from = (size_t) ((const uint8_t *) t->data - (const uint8_t *) f->map);
+  clip_status st = read_range(f, f->fd, from, from + t->n_bytes, err);
+  f->fetched[i] = st == CLIP_OK;
+  return st;
+}
+
+/* Whether a file's contents may differ between two status reads: any
+ * write changes the modification time, and the change time also moves on
+ * a write whose modification time is then set back (cp -p, rsync -t,
+ * touch -r), which no user can set. */
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+         && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+         && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+clip_status
+st_seal(st_file *f, clip_error *err)
+{
+  if (!f || f->fd < 0)
+    return CLIP_OK;
+  struct stat now;
+  bool changed = fstat(f->fd, &now) != 0 || !same_file(&now, &f->id);
+  close(f->fd);
+  f->fd = -1;
+  mprotect(f->map, f->map_size, PROT_READ);
+  if (changed)
+    return clip_set_error(err, CLIP_ERR_IO,
+                          "%s: the file changed while it was being read (written to during the "
+                          "load); load it again once it is complete",
+                          f->path);
+  return CLIP_OK;
+}
+
+const struct stat *
+st_identity(const st_file *f)
+{
+  return f && f->id.st_ino ? &f->id : NULL;
 }
 
 st_file *
@@ -459,6 +562,9 @@ st_close(st_file *f)
 {
   if (!f)
     return;
+  if (f->fd >= 0)
+    close(f->fd);
+  free(f->fetched);
   if (f->map)
     munmap(f->map, f->map_size ? f->map_size : 1);
   for (int i = 0; i < f->n_tensors; i++)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "clip.h"
 
@@ -52,6 +53,24 @@ typedef struct st_file st_file;
  * err filled on failure. A path that is not a regular file (FIFO, device,
  * directory) is refused without blocking. */
 st_file *st_open(const char *path, clip_error *err);
+/* As st_open, but reads only the header now: each tensor's bytes are read
+ * into the process's memory by st_fetch() when first asked for, so a
+ * loader reads only what it uses. Until st_seal() the file stays open; a
+ * tensor not fetched reads as zeros. With CLIP_MODEL_MMAP=1 the same as
+ * st_open. */
+st_file *st_open_lazy(const char *path, clip_error *err);
+/* Reads the tensor's bytes from a lazy file (once; nothing to do for other
+ * files). Fails with CLIP_ERR_IO when the file has shrunk or cannot be read. */
+clip_status st_fetch(st_file *f, const st_tensor *t, clip_error *err);
+/* Closes a lazy file's descriptor and makes its bytes read-only: no tensor
+ * can be fetched afterwards. Fails with CLIP_ERR_IO when the file was
+ * written to since it was opened (its size, modification or change time
+ * moved), as the bytes read may then mix two versions. Nothing to do for
+ * other files. */
+clip_status st_seal(st_file *f, clip_error *err);
+/* The status (fstat) of the file when it was opened: what identifies the
+ * bytes read from it. NULL for st_open_memory files. */
+const struct stat *st_identity(const st_file *f);
 /* Validates a copy of len bytes as a file called name (fuzzing, tests). */
 st_file *st_open_memory(const char *name, const void *bytes, size_t len, clip_error *err);
 /* Whether CLIP_MODEL_MMAP=1 asks for zero-copy mappings. */

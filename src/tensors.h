@@ -21,6 +21,11 @@ typedef struct {
    * q, k, v weights used in place as one fused layer. */
   int n_split;
   const float *split[3];
+  /* While the model is being prepared: the checkpoint tensors (st_tensor,
+   * opaque here) the weights are still to be read from, one per part, w
+   * and split NULL meanwhile. The loader defers them so that a layer whose
+   * packed copy the backend already has is never read (model.c). */
+  const void *source[3];
 } clip_linear;
 
 /* Layer-norm gain and bias, [width] each. */

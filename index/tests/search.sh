@@ -53,10 +53,18 @@ for q in "a ball" "tv static" "concentric circles"; do
   "$CLIP_INDEX" search "$IDX" "$q" --json --top 20 >"$TMP/int8.json" || fail "search exited $?"
   "$CLIP_INDEX" search "$IDX" "$q" --json --top 20 --fp32-scan >"$TMP/fp32.json" || fail "search --fp32-scan exited $?"
   cmp -s "$TMP/int8.json" "$TMP/fp32.json" || fail "'$q': int8 prefilter hits differ from the fp32 scan"
+  # the portable int8 kernel, and the engine options of a query verb
+  "$CLIP_INDEX" search "$IDX" "$q" --json --top 20 --portable-scan --backend openblas --threads 1 >"$TMP/portable.json" ||
+    fail "search --portable-scan --backend openblas --threads 1 exited $?"
+  cmp -s "$TMP/int8.json" "$TMP/portable.json" || fail "'$q': the portable int8 kernel's hits differ"
 done
 "$CLIP_INDEX" search "$IDX" "a ball" --timing >/dev/null 2>"$TMP/timing" || fail "search --timing exited $?"
 grep -q 'scan int8' "$TMP/timing" || fail "search did not scan the int8 copy: $(cat "$TMP/timing")"
-ok "int8 prefilter hits equal the fp32 scan's; $(basename "$IDX").qmatrix persisted"
+"$CLIP_INDEX" search "$IDX" "a ball" --timing --portable-scan >/dev/null 2>"$TMP/timing" || fail "search --timing exited $?"
+grep -q ', portable$' "$TMP/timing" || fail "--portable-scan did not use the portable kernel: $(cat "$TMP/timing")"
+"$CLIP_INDEX" search "$IDX" "a ball" --backend none >/dev/null 2>"$TMP/err" && fail "search --backend none succeeded"
+grep -q "backend must be auto, openblas or onednn, not 'none'" "$TMP/err" || fail "search --backend none: $(cat "$TMP/err")"
+ok "int8 prefilter hits (either kernel) equal the fp32 scan's; $(basename "$IDX").qmatrix persisted"
 
 # Prompt ensembling as in the element: templates and synonyms.
 "$CLIP_INDEX" search "$IDX" "tv static|snow" --template "{}" --template "a video of {}" --json --top 1 >"$TMP/snow.json" ||

@@ -1,7 +1,9 @@
 /* The int8 prefilter returns exactly search_top_k()'s hits: random unit
  * rows, clustered rows (many near-ties), exact duplicates, a zero row, k
  * larger than n, queries equal to rows, a scan split across threads, and a
- * copy saved to a file and mapped back. */
+ * copy saved to a file and mapped back. Every case runs with each int8
+ * kernel (AVX-512 VNNI where the CPU has it, and the portable one), which
+ * must agree to the candidate: both sum the same integers exactly. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -30,6 +32,16 @@ random_unit(GRand *r, float *x, int dim)
   normalize(x, dim);
 }
 
+/* n random unit rows [n, dim], to g_free() */
+static float *
+random_rows(GRand *r, int64_t n, int dim)
+{
+  float *rows = g_new(float, MAX(n, 1) * dim);
+  for (int64_t i = 0; i < n; i++)
+    random_unit(r, rows + i * dim, dim);
+  return rows;
+}
+
 /* Same rows in the same order; scores within float rounding of a dot
  * product summed in another order. */
 static void
@@ -38,14 +50,20 @@ check(const float *rows, int64_t n, int dim, const float *q, int k)
   search_hit *want = g_new(search_hit, k), *got = g_new(search_hit, k);
   quant_matrix *m = quant_matrix_new(rows, n, dim);
   int nw = search_top_k(rows, n, dim, q, k, want, NULL);
-  int ng = quant_top_k(m, q, k, got, NULL);
-  g_assert_cmpint(ng, ==, nw);
-  for (int i = 0; i < nw; i++) {
-    g_assert_cmpfloat_with_epsilon(got[i].score, want[i].score, 1e-5);
-    /* a tie may be ordered either way only if the scores are within rounding */
-    if (got[i].row != want[i].row)
-      g_assert_cmpfloat_with_epsilon(got[i].score, want[i].score, 1e-6);
+  int64_t candidates[2];
+  for (int portable = 0; portable < 2; portable++) {
+    quant_kernel_select(portable);
+    int ng = quant_top_k(m, q, k, got, &candidates[portable]);
+    g_assert_cmpint(ng, ==, nw);
+    for (int i = 0; i < nw; i++) {
+      g_assert_cmpfloat_with_epsilon(got[i].score, want[i].score, 1e-5);
+      /* a tie may be ordered either way only if the scores are within rounding */
+      if (got[i].row != want[i].row)
+        g_assert_cmpfloat_with_epsilon(got[i].score, want[i].score, 1e-6);
+    }
   }
+  g_assert_cmpint(candidates[0], ==, candidates[1]);
+  quant_kernel_select(false);
   quant_matrix_free(m);
   g_free(want);
   g_free(got);
@@ -59,9 +77,7 @@ test_random(void)
   for (guint d = 0; d < G_N_ELEMENTS(dims); d++) {
     int dim = dims[d];
     int64_t n = 20000;
-    float *rows = g_new(float, n *dim), *q = g_new(float, dim);
-    for (int64_t i = 0; i < n; i++)
-      random_unit(r, rows + i * dim, dim);
+    float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
     for (int t = 0; t < 10; t++) {
       random_unit(r, q, dim);
       check(rows, n, dim, q, 10);
@@ -105,17 +121,17 @@ test_clusters_duplicates_zero(void)
   g_rand_free(r);
 }
 
-/* Past 65536 rows the scan runs in one part per core: the merged bound
- * must still keep every true hit, including duplicates split across parts. */
+/* Past 65536 rows the scan runs on one thread per core, each taking chunks
+ * of 16384 rows in turn (the last one short here): the merged bound must
+ * still keep every true hit, including duplicates split across chunks and
+ * threads. */
 static void
 test_parts(void)
 {
   GRand *r = g_rand_new_with_seed(13);
   int dim = 64;
   int64_t n = 150001;
-  float *rows = g_new(float, n *dim), *q = g_new(float, dim);
-  for (int64_t i = 0; i < n; i++)
-    random_unit(r, rows + i * dim, dim);
+  float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
   for (int64_t i = 0; i < n; i += 5000) /* one row repeated through every part */
     memcpy(rows + i * dim, rows + 7 * dim, dim * sizeof(float));
   for (int t = 0; t < 5; t++) {
@@ -129,6 +145,38 @@ test_parts(void)
   g_rand_free(r);
 }
 
+/* Dimensions around the kernels' 64-byte chunks (a short last chunk, a
+ * single value, one chunk and one more), one row, and rows at the int8
+ * extremes: every value ±the row's maximum, so each product is ±127·127
+ * and the sums are the largest the kernels see. */
+static void
+test_odd_dims_extremes(void)
+{
+  GRand *r = g_rand_new_with_seed(17);
+  int dims[] = { 1, 3, 63, 64, 65, 127, 129, 200, 1000 };
+  for (guint d = 0; d < G_N_ELEMENTS(dims); d++) {
+    int dim = dims[d];
+    int64_t n = 3000;
+    float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
+    for (int64_t i = 0; i < 50; i++) { /* ±1 patterns, the query's sign pattern among them */
+      for (int j = 0; j < dim; j++)
+        rows[i * dim + j] = g_rand_boolean(r) ? 1.0f : -1.0f;
+      normalize(rows + i * dim, dim);
+    }
+    memcpy(q, rows + 7 * dim, dim * sizeof(float));
+    check(rows, n, dim, q, 10);
+    for (int j = 0; j < dim; j++) /* the opposite row: every product -127·127 */
+      rows[8 * dim + j] = -q[j];
+    check(rows, n, dim, q, (int) n); /* every row, the opposite one last */
+    random_unit(r, q, dim);
+    check(rows, n, dim, q, 10);
+    check(rows, 1, dim, q, 10); /* one row */
+    g_free(rows);
+    g_free(q);
+  }
+  g_rand_free(r);
+}
+
 /* A saved copy maps back to the same hits and scores; a copy of another
  * generation, size or dimension, or a truncated one, is refused. */
 static void
@@ -137,13 +185,11 @@ test_save_map(void)
   GRand *r = g_rand_new_with_seed(11);
   const int dim = 512, k = 10;
   const int64_t n = 3000;
-  float *rows = g_new(float, n *dim), *q = g_new(float, dim);
+  float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
   search_hit a[10], b[10];
   char *dir = g_dir_make_tmp("quant-XXXXXX", NULL);
   char *path = g_build_filename(dir, "x.qmatrix", NULL);
 
-  for (int64_t i = 0; i < n; i++)
-    random_unit(r, rows + i * dim, dim);
   random_unit(r, q, dim);
   quant_matrix *m = quant_matrix_new(rows, n, dim);
   g_assert_true(quant_matrix_save(m, path, 42));
@@ -186,9 +232,11 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  g_test_message("int8 kernel of this CPU: %s", quant_kernel_select(false));
   g_test_add_func("/quant/random", test_random);
   g_test_add_func("/quant/clusters-duplicates-zero", test_clusters_duplicates_zero);
   g_test_add_func("/quant/parts", test_parts);
+  g_test_add_func("/quant/odd-dims-extremes", test_odd_dims_extremes);
   g_test_add_func("/quant/save-map", test_save_map);
   return g_test_run();
 }

@@ -513,6 +513,9 @@ test_tool_bench(void)
                                   "\"images_per_s\"",
                                   "\"load_ms\"",
                                   "\"first_result_ms\"",
+                                  "\"load_cpu_ms\"",
+                                  "\"first_result_cpu_ms\"",
+                                  "\"openblas_first_result_cpu_ms\"",
                                   "\"openblas_first_result_ms\"",
                                   "\"peak_rss_mb\"",
                                   "\"gemm_floor_ms_per_image\"",
@@ -567,7 +570,7 @@ pack_run(const pack_case *c, bool bf16, int n_layers)
   clip_error err = { 0 };
   onednn_engine *eng = onednn_engine_new(2, &err);
   g_assert_nonnull(eng);
-  onednn_engine_use_pack_file(eng, c->weights, bf16);
+  onednn_engine_use_pack_file(eng, c->weights, NULL, NULL, bf16);
   onednn_linear *lin[PLAYERS];
   for (int l = 0; l < n_layers; l++) {
     const size_t third = (size_t) PN / 3 * PK;
@@ -649,6 +652,19 @@ test_pack_file(void)
 
     /* A replaced checkpoint (new modification time): packed and rewritten. */
     struct utimbuf times = { 1000000000, 1000000000 };
+    g_assert_cmpint(utime(c.weights, &times), ==, 0);
+    y = pack_run(&c, bf16, PLAYERS);
+    g_assert_cmpmem(y, ny, y0, ny);
+    g_free(y), g_free(pack_file_in(&c, &ino));
+    g_assert_cmpuint(ino, !=, ino0);
+    ino0 = ino;
+
+    /* Rewritten in place with its modification time set back (as cp -p
+     * or rsync -t do): the change time still moved, so packed again. */
+    FILE *rw = fopen(c.weights, "r+");
+    g_assert_nonnull(rw);
+    g_assert_cmpint(fwrite("IDENTITY", 1, 8, rw), ==, 8);
+    fclose(rw);
     g_assert_cmpint(utime(c.weights, &times), ==, 0);
     y = pack_run(&c, bf16, PLAYERS);
     g_assert_cmpmem(y, ny, y0, ny);

@@ -4,6 +4,10 @@
 #include <glib.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 
 #include "safetensors.h"
 #include "testutil.h"
@@ -443,6 +447,75 @@ test_writer_generated(void)
   g_free(path);
 }
 
+/* st_open_lazy reads a tensor's bytes when fetched (as st_open would have
+ * them); a file that shrank meanwhile fails the fetch, and one written to
+ * since the open (even with its modification time set back) fails the
+ * seal. */
+static void
+test_lazy(void)
+{
+  clip_error err = { 0 };
+  st_writer *w = st_writer_new();
+  float a[1000], b[3] = { 1.5f, -2.0f, 3.25f };
+  for (int i = 0; i < 1000; i++)
+    a[i] = (float) i * 0.5f;
+  int64_t sa[1] = { 1000 }, sb[1] = { 3 };
+  g_assert_cmpint(st_writer_add(w, "a", ST_F32, 1, sa, a, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_add(w, "b", ST_F32, 1, sb, b, &err), ==, CLIP_OK);
+  char *path = g_build_filename(testutil_tmpdir(), "lazy.safetensors", NULL);
+  g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_OK);
+  st_writer_free(w);
+
+  st_file *f = st_open_lazy(path, &err);
+  g_assert_nonnull(f);
+  g_assert_nonnull(st_identity(f));
+  const st_tensor *tb = st_find(f, "b");
+  g_assert_cmpint(st_fetch(f, tb, &err), ==, CLIP_OK);
+  g_assert_cmpmem(tb->data, sizeof b, b, sizeof b);
+  g_assert_cmpint(st_fetch(f, tb, &err), ==, CLIP_OK); /* once is enough */
+  g_assert_cmpint(st_seal(f, &err), ==, CLIP_OK);
+  st_close(f);
+
+  /* Shrunk after the open: the fetch of a tensor past the end fails. */
+  f = st_open_lazy(path, &err);
+  g_assert_nonnull(f);
+  struct stat before;
+  g_assert_cmpint(stat(path, &before), ==, 0);
+  g_assert_cmpint(truncate(path, before.st_size - 100), ==, 0);
+  clip_status st = CLIP_OK;
+  for (int i = 0; i < st_count(f) && st == CLIP_OK; i++)
+    st = st_fetch(f, st_get(f, i), &err);
+  g_assert_cmpint(st, ==, CLIP_ERR_IO);
+  g_assert_nonnull(strstr(err.message, "the file shrank while being read"));
+  g_assert_nonnull(strstr(err.message, path));
+  st_close(f);
+
+  /* Written to in place between open and seal, its modification time set
+   * back: the change time gives it away. */
+  w = st_writer_new();
+  g_assert_cmpint(st_writer_add(w, "b", ST_F32, 1, sb, b, &err), ==, CLIP_OK);
+  g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_OK);
+  st_writer_free(w);
+  f = st_open_lazy(path, &err);
+  g_assert_nonnull(f);
+  struct stat sbuf;
+  g_assert_cmpint(stat(path, &sbuf), ==, 0);
+  g_usleep(20000);
+  FILE *rw = fopen(path, "r+");
+  g_assert_nonnull(rw);
+  g_assert_cmpint(fseek(rw, -4, SEEK_END), ==, 0);
+  g_assert_cmpint(fwrite("\0\0\0\0", 1, 4, rw), ==, 4);
+  fclose(rw);
+  const struct timespec times[2] = { sbuf.st_atim, sbuf.st_mtim };
+  g_assert_cmpint(utimensat(AT_FDCWD, path, times, 0), ==, 0);
+  g_assert_cmpint(st_fetch(f, st_find(f, "b"), &err), ==, CLIP_OK);
+  g_assert_cmpint(st_seal(f, &err), ==, CLIP_ERR_IO);
+  g_assert_nonnull(strstr(err.message, "the file changed while it was being read"));
+  st_close(f);
+  g_unlink(path);
+  g_free(path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -457,5 +530,6 @@ main(int argc, char **argv)
   g_test_add_func("/safetensors/bad-headers", test_bad_headers);
   g_test_add_func("/safetensors/writer-errors", test_writer_errors);
   g_test_add_func("/safetensors/writer-generated", test_writer_generated);
+  g_test_add_func("/safetensors/lazy", test_lazy);
   return g_test_run();
 }
