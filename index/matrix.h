@@ -4,7 +4,10 @@
  * seconds, so search keeps a derived copy beside the index (INDEX.matrix:
  * a header, the segment ids, the rows as float32) and maps it. The copy
  * records the index's generation (bumped by every file written) and is
- * rebuilt when it differs, so it is never stale; deleting it is harmless. */
+ * rebuilt when it differs, so it is never stale; deleting it is harmless.
+ * When the store can tell that rows were only added since (a lineage,
+ * store.h), the file, which keeps room for more rows, is extended in place
+ * instead (cachefile.h), and so is INDEX.qmatrix. */
 #ifndef CLIP_INDEX_MATRIX_H
 #define CLIP_INDEX_MATRIX_H
 
@@ -26,7 +29,9 @@ typedef struct {
   int64_t *own_ids;
   float *own_rows;
   int64_t generation;
+  uint64_t lineage;
   bool rebuilt;
+  char *note; /* what opening did to the files, for --timing; NULL: mapped as they were */
 } segment_matrix;
 
 /* Maps INDEX.matrix when current, else rebuilds it from the store (or, when
