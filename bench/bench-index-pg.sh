@@ -22,7 +22,9 @@
 #   full_after_add: the same index with an empty cache, for comparison.
 #   Each with matrix_ms (getting the rows: fetch, copy, matrix and int8
 #   files), total_ms (the process), fetched (rows read from the server) and
-#   fetch_read_write_ms (the fetch, the copy's read and its write).
+#   fetch_read_write_ms (the fetch, the copy's read and its write) and
+#   cache_files (what the search did to the matrix and int8 files:
+#   "mapped" as they were, rebuilt, or N rows appended in place).
 set -euo pipefail
 build=$(cd "$1" && pwd) files=${2:-6} secs=${3:-20} segments=${4:-0} rounds=${ROUNDS:-3}
 ci=$build/index/clip-index synth=$build/index/synth-index
@@ -89,10 +91,12 @@ search() {
   total_ms=$(sed -n 's/.*total \([0-9.]*\) ms.*/\1/p' "$work/timing")
   fetched=$(sed -n 's/^matrix .*: \([0-9]*\) segments fetched.*/\1/p' "$work/timing")
   fetched=${fetched:-0}
+  # what the search did to the matrix and int8 files (appended, rebuilt)
+  cache=$(sed -n 's/^cache files: //p' "$work/timing")
   # fetch, copy read, copy write (ms), when the rows were fetched
   parts=$(sed -n 's/.*(fetch \([0-9.]*\) ms, copy read \([0-9.]*\) ms, write \([0-9.]*\) ms)/[\1, \2, \3]/p' "$work/timing")
 }
-figures() { printf '"%s": {"matrix_ms": %s, "total_ms": %s, "fetched": %s, "fetch_read_write_ms": %s}' "$1" "$matrix_ms" "$total_ms" "$fetched" "${parts:-null}"; }
+figures() { printf '"%s": {"matrix_ms": %s, "total_ms": %s, "fetched": %s, "fetch_read_write_ms": %s, "cache_files": "%s"}' "$1" "$matrix_ms" "$total_ms" "$fetched" "${parts:-null}" "${cache:-mapped}"; }
 if [ "$segments" -gt 0 ]; then
   as_pg "$pgbin/createdb" -h "$pgdir" -p 5432 -U clip synth
   uri="postgresql:///synth?host=$pgdir&port=5432&user=clip"
