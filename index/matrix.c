@@ -114,8 +114,10 @@ extend_cache(const char *path, int dim, int64_t generation, uint64_t lineage, co
     return -1;
   if (!memcmp(h.magic, MATRIX_MAGIC, 8) && h.version == MATRIX_VERSION && (int) h.dim == dim
       && !matrix_header_sane(&h, size, dim))
-    *damaged = g_strdup_printf("damaged (%zu bytes where its header makes %zu)", size,
-                               h.cap >= h.n && h.n >= 0 ? file_size_for(h.cap, dim) : 0);
+    *damaged = h.n >= 0 && h.cap >= h.n
+                   ? g_strdup_printf("damaged (%zu bytes where its header makes %zu)", size,
+                                     file_size_for(h.cap, dim))
+                   : g_strdup("damaged (its header counts more rows than it has room for)");
   else if (matrix_header_sane(&h, size, dim) && lineage && h.lineage == lineage && h.n <= n
            && n <= h.cap) {
     old_ids = g_new(int64_t, MAX(h.n, 1));

@@ -159,7 +159,10 @@ quant_matrix_extend(const char *path, const float *rows, int64_t n, int dim, int
     return -1;
   if (!memcmp(h.magic, QUANT_MAGIC, 8) && h.version == QUANT_VERSION && (int) h.dim == dim
       && !quant_header_sane(&h, size, dim))
-    *damaged = g_strdup_printf("damaged (%zu bytes, not what its header makes)", size);
+    *damaged = h.n >= 0 && h.cap >= h.n
+                   ? g_strdup_printf("damaged (%zu bytes where its header makes %zu)", size,
+                                     q_offset_for(h.cap) + (size_t) h.cap * dim)
+                   : g_strdup("damaged (its header counts more rows than it has room for)");
   else if (quant_header_sane(&h, size, dim) && lineage && h.lineage == lineage && h.n <= n
            && n <= h.cap) {
     /* Each row's scale and bounds are its own: quantizing only the new
