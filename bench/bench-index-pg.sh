@@ -18,7 +18,12 @@
 # clipfilter-mini), each a `search --timing` process:
 #   load_s: synth-index writing them (1000 files of 1000 segments);
 #   first: empty cache (every row fetched); later: median of 3 more;
-#   after_add: once 1000 more segments were written (the copy fetches those);
+#   after_add: once 1000 more segments were written (the copy fetches those,
+#   the matrix and int8 files grow by them);
+#   after_add_rebuilt: 1000 more again, the matrix and int8 files removed
+#   first so that they are written whole (the baseline for after_add);
+#   after_add_ms: the process times of 3 such pairs, alternating (the
+#   figures above are the first pair's), and the ratio of their medians;
 #   full_after_add: the same index with an empty cache, for comparison.
 #   Each with matrix_ms (getting the rows: fetch, copy, matrix and int8
 #   files), total_ms (the process), fetched (rows read from the server) and
@@ -112,9 +117,23 @@ if [ "$segments" -gt 0 ]; then
   total_ms=$(printf '%s\n' "${later[@]}" | cut -d' ' -f2 | sort -n | sed -n 2p)
   fetched=0
   out+="$(figures later), "
-  "$synth" "$uri" "$model" 64 1000 1000 $(((segments + 999) / 1000))
-  search
-  out+="$(figures after_add), "
+  # 1000 segments more, the files growing in place, then 1000 more with the
+  # files removed first (the baseline: written whole), alternating
+  file=$(((segments + 999) / 1000)) appended=() rebuilt=()
+  for i in 1 2 3; do
+    "$synth" "$uri" "$model" 64 1000 1000 $((file++))
+    search
+    appended+=("$total_ms")
+    [ "$i" = 1 ] && out+="$(figures after_add), "
+    "$synth" "$uri" "$model" 64 1000 1000 $((file++))
+    rm -f "$XDG_CACHE_HOME"/clipfilter/*.matrix "$XDG_CACHE_HOME"/clipfilter/*.qmatrix
+    search
+    rebuilt+=("$total_ms")
+    [ "$i" = 1 ] && out+="$(figures after_add_rebuilt), "
+  done
+  med_a=$(printf '%s\n' "${appended[@]}" | sort -n | sed -n 2p)
+  med_r=$(printf '%s\n' "${rebuilt[@]}" | sort -n | sed -n 2p)
+  out+="\"after_add_ms\": {\"appended\": \"${appended[*]}\", \"rebuilt\": \"${rebuilt[*]}\", \"median_ratio\": $(calc "$med_a / $med_r")}, "
   XDG_CACHE_HOME=$work/cache-empty search
   out+="$(figures full_after_add)}"
 fi
