@@ -63,10 +63,15 @@ cachefile_map(const char *path, void *header, size_t header_len,
 
   if (fd < 0)
     return NULL;
-  /* Shared: an extension writes the header under an exclusive lock. */
-  if (flock(fd, LOCK_SH) == 0 && fstat(fd, &st) == 0 && (size_t) st.st_size >= header_len
-      && pread(fd, header, header_len, 0) == (ssize_t) header_len
-      && (len = check(header, (size_t) st.st_size, data)) > 0 && len <= (size_t) st.st_size) {
+  /* Shared: an extension writes the header under an exclusive lock. Where
+   * flock fails, so does cachefile_extend_open(): files are only renamed.
+   * The rows a header counts never change after it, so the lock covers the
+   * header alone and mapping them does not hold up an extension. */
+  (void) flock(fd, LOCK_SH);
+  bool got = fstat(fd, &st) == 0 && (size_t) st.st_size >= header_len
+             && pread(fd, header, header_len, 0) == (ssize_t) header_len;
+  (void) flock(fd, LOCK_UN);
+  if (got && (len = check(header, (size_t) st.st_size, data)) > 0 && len <= (size_t) st.st_size) {
     p = mmap(NULL, len, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
     if (p == MAP_FAILED)
       p = NULL;
