@@ -64,8 +64,9 @@ curl -s -o /dev/null "${url}api/search?q=warm&top=10"
 for i in $(seq 1 "$queries"); do
   text="${words[$((i % ${#words[@]}))]} $i"
   echo "$text" >>"$work/timings.texts"
-  client=$(curl -s -G -D "$work/headers" -o /dev/null -w '%{time_total}' --max-time 30 \
-    --data-urlencode "q=$text" --data-urlencode "top=10" "${url}api/search")
+  client=$(curl -sS -G -D "$work/headers" -o /dev/null -w '%{time_total}' --max-time 30 \
+    --data-urlencode "q=$text" --data-urlencode "top=10" "${url}api/search") ||
+    { echo "bench-serve: query $i ('$text') failed; server stderr:" >&2; cat "$work/serve.err" >&2; exit 1; }
   st=$(tr -d '\r' <"$work/headers" | sed -n 's/^[Ss]erver-[Tt]iming: //p')
   echo "$st;client=$client" >>"$work/timings"
 done
