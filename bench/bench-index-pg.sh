@@ -18,11 +18,18 @@
 # clipfilter-mini), each a `search --timing` process:
 #   load_s: synth-index writing them (1000 files of 1000 segments);
 #   first: empty cache (every row fetched); later: median of 3 more;
-#   after_add: once 1000 more segments were written (the copy fetches those);
+#   after_add: once 1000 more segments were written (the copy fetches those,
+#   the matrix and int8 files grow by them);
+#   after_add_rebuilt: 1000 more again, the matrix and int8 files removed
+#   first so that they are written whole (the baseline for after_add);
+#   after_add_ms: the process times of 3 such pairs, alternating (the
+#   figures above are the first pair's), and the ratio of their medians;
 #   full_after_add: the same index with an empty cache, for comparison.
 #   Each with matrix_ms (getting the rows: fetch, copy, matrix and int8
 #   files), total_ms (the process), fetched (rows read from the server) and
-#   fetch_read_write_ms (the fetch, the copy's read and its write).
+#   fetch_read_write_ms (the fetch, the copy's read and its write) and
+#   cache_files (what the search did to the matrix and int8 files:
+#   "mapped" as they were, rebuilt, or N rows appended in place).
 set -euo pipefail
 build=$(cd "$1" && pwd) files=${2:-6} secs=${3:-20} segments=${4:-0} rounds=${ROUNDS:-3}
 ci=$build/index/clip-index synth=$build/index/synth-index
@@ -89,10 +96,12 @@ search() {
   total_ms=$(sed -n 's/.*total \([0-9.]*\) ms.*/\1/p' "$work/timing")
   fetched=$(sed -n 's/^matrix .*: \([0-9]*\) segments fetched.*/\1/p' "$work/timing")
   fetched=${fetched:-0}
+  # what the search did to the matrix and int8 files (appended, rebuilt)
+  cache=$(sed -n 's/^cache files: //p' "$work/timing")
   # fetch, copy read, copy write (ms), when the rows were fetched
   parts=$(sed -n 's/.*(fetch \([0-9.]*\) ms, copy read \([0-9.]*\) ms, write \([0-9.]*\) ms)/[\1, \2, \3]/p' "$work/timing")
 }
-figures() { printf '"%s": {"matrix_ms": %s, "total_ms": %s, "fetched": %s, "fetch_read_write_ms": %s}' "$1" "$matrix_ms" "$total_ms" "$fetched" "${parts:-null}"; }
+figures() { printf '"%s": {"matrix_ms": %s, "total_ms": %s, "fetched": %s, "fetch_read_write_ms": %s, "cache_files": "%s"}' "$1" "$matrix_ms" "$total_ms" "$fetched" "${parts:-null}" "${cache:-mapped}"; }
 if [ "$segments" -gt 0 ]; then
   as_pg "$pgbin/createdb" -h "$pgdir" -p 5432 -U clip synth
   uri="postgresql:///synth?host=$pgdir&port=5432&user=clip"
@@ -108,9 +117,23 @@ if [ "$segments" -gt 0 ]; then
   total_ms=$(printf '%s\n' "${later[@]}" | cut -d' ' -f2 | sort -n | sed -n 2p)
   fetched=0
   out+="$(figures later), "
-  "$synth" "$uri" "$model" 64 1000 1000 $(((segments + 999) / 1000))
-  search
-  out+="$(figures after_add), "
+  # 1000 segments more, the files growing in place, then 1000 more with the
+  # files removed first (the baseline: written whole), alternating
+  file=$(((segments + 999) / 1000)) appended=() rebuilt=()
+  for i in 1 2 3; do
+    "$synth" "$uri" "$model" 64 1000 1000 $((file++))
+    search
+    appended+=("$total_ms")
+    [ "$i" = 1 ] && out+="$(figures after_add), "
+    "$synth" "$uri" "$model" 64 1000 1000 $((file++))
+    rm -f "$XDG_CACHE_HOME"/clipfilter/*.matrix "$XDG_CACHE_HOME"/clipfilter/*.qmatrix
+    search
+    rebuilt+=("$total_ms")
+    [ "$i" = 1 ] && out+="$(figures after_add_rebuilt), "
+  done
+  med_a=$(printf '%s\n' "${appended[@]}" | sort -n | sed -n 2p)
+  med_r=$(printf '%s\n' "${rebuilt[@]}" | sort -n | sed -n 2p)
+  out+="\"after_add_ms\": {\"appended\": \"${appended[*]}\", \"rebuilt\": \"${rebuilt[*]}\", \"median_ratio\": $(calc "$med_a / $med_r")}, "
   XDG_CACHE_HOME=$work/cache-empty search
   out+="$(figures full_after_add)}"
 fi

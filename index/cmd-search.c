@@ -202,6 +202,8 @@ cmd_search(int argc, char **argv)
             (g_get_monotonic_time() - t0) / 1e3, quant ? kernel : "sgemv");
   if (timing && store_copy_note(st))
     fprintf(stderr, "matrix %s\n", store_copy_note(st));
+  if (timing && mat.note)
+    fprintf(stderr, "cache files: %s\n", mat.note);
   rc = 0;
 out:
   g_clear_error(&e);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "cachefile.h"
 
@@ -32,23 +33,31 @@ struct quant_matrix {
   size_t map_size;
 };
 
-/* The file: this header, scale, l1q and l1e as float32 [n] each, then q
- * [n, dim] from a 64-byte boundary. */
+/* The file: this header, scale, l1q and l1e as float32 [cap] each, then q
+ * [cap, dim] from a 64-byte boundary; the first n rows of each are in use. */
 #define QUANT_MAGIC "CLIPIDXQ"
-#define QUANT_VERSION 1
+#define QUANT_VERSION 2
 
 typedef struct {
   char magic[8];
   uint32_t version, dim;
-  int64_t n, generation, q_offset;
-  char pad[24];
+  int64_t n, cap, generation;
+  uint64_t lineage; /* as the matrix's (matrix.h) */
+  char pad[16];
 } quant_header;
 G_STATIC_ASSERT(sizeof(quant_header) == 64);
 
 static size_t
-q_offset_for(int64_t n)
+q_offset_for(int64_t cap)
 {
-  return cachefile_align(sizeof(quant_header) + (size_t) n * 3 * sizeof(float));
+  return cachefile_align(sizeof(quant_header) + (size_t) cap * 3 * sizeof(float));
+}
+
+static bool
+quant_header_sane(const quant_header *h, size_t size, int dim)
+{
+  return !memcmp(h->magic, QUANT_MAGIC, 8) && h->version == QUANT_VERSION && (int) h->dim == dim
+         && h->n >= 0 && h->cap >= h->n && size == q_offset_for(h->cap) + (size_t) h->cap * dim;
 }
 
 /* Scale, int8 values and residual of one vector; returns the scale. */
@@ -112,24 +121,69 @@ quant_matrix_free(quant_matrix *m)
 }
 
 bool
-quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation)
+quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation, uint64_t lineage)
 {
+  int64_t cap = lineage ? cachefile_capacity(m->n) : m->n;
   quant_header h = { .version = QUANT_VERSION,
                      .dim = m->dim,
                      .n = m->n,
+                     .cap = cap,
                      .generation = generation,
-                     .q_offset = q_offset_for(m->n) };
-  size_t vec = (size_t) m->n * sizeof(float);
+                     .lineage = lineage };
+  size_t vec = (size_t) m->n * sizeof(float), room = (size_t) (cap - m->n) * sizeof(float);
   memcpy(h.magic, QUANT_MAGIC, 8);
   cachefile_part parts[] = {
     { &h, sizeof h },
     { m->scale, vec },
+    { NULL, room },
     { m->l1q, vec },
+    { NULL, room },
     { m->l1e, vec },
-    { NULL, h.q_offset - sizeof h - 3 * vec },
+    { NULL, q_offset_for(cap) - sizeof h - 3 * (vec + room) + room },
     { m->q, (size_t) m->n * m->dim },
+    { NULL, (size_t) (cap - m->n) * m->dim },
   };
   return cachefile_write(path, parts, G_N_ELEMENTS(parts));
+}
+
+int64_t
+quant_matrix_extend(const char *path, const float *rows, int64_t n, int dim, int64_t generation,
+                    uint64_t lineage, char **damaged)
+{
+  quant_header h;
+  size_t size;
+  int fd = cachefile_extend_open(path, &h, sizeof h, &size);
+  int64_t added = -1;
+
+  if (fd < 0)
+    return -1;
+  if (!memcmp(h.magic, QUANT_MAGIC, 8) && h.version == QUANT_VERSION && (int) h.dim == dim
+      && !quant_header_sane(&h, size, dim))
+    *damaged = h.n >= 0 && h.cap >= h.n
+                   ? g_strdup_printf("damaged (%zu bytes where its header makes %zu)", size,
+                                     q_offset_for(h.cap) + (size_t) h.cap * dim)
+                   : g_strdup("damaged (its header counts more rows than it has room for)");
+  else if (quant_header_sane(&h, size, dim) && lineage && h.lineage == lineage && h.n <= n
+           && n <= h.cap) {
+    /* Each row's scale and bounds are its own: quantizing only the new
+     * rows gives the bytes a full rebuild would. */
+    int64_t k = n - h.n;
+    quant_matrix *t = quant_matrix_new(rows + (size_t) h.n * dim, k, dim);
+    size_t at = (size_t) h.n * sizeof(float), vec = (size_t) h.cap * sizeof(float);
+    if (cachefile_pwrite(fd, t->scale, k * sizeof(float), sizeof h + at)
+        && cachefile_pwrite(fd, t->l1q, k * sizeof(float), sizeof h + vec + at)
+        && cachefile_pwrite(fd, t->l1e, k * sizeof(float), sizeof h + 2 * vec + at)
+        && cachefile_pwrite(fd, t->q, (size_t) k * dim, q_offset_for(h.cap) + (size_t) h.n * dim)) {
+      h.n = n;
+      h.generation = generation;
+      added = cachefile_extend_commit(fd, &h, sizeof h) ? k : -1;
+      fd = -1;
+    }
+    quant_matrix_free(t);
+  }
+  if (fd >= 0)
+    close(fd);
+  return added;
 }
 
 typedef struct {
@@ -137,15 +191,14 @@ typedef struct {
   int dim;
 } quant_want;
 
-static bool
+static size_t
 quant_header_ok(const void *header, size_t size, const void *data)
 {
   const quant_header *h = header;
   const quant_want *w = data;
-  return !memcmp(h->magic, QUANT_MAGIC, 8) && h->version == QUANT_VERSION && (int) h->dim == w->dim
-         && h->n == w->n && h->generation == w->generation
-         && (size_t) h->q_offset == q_offset_for(w->n)
-         && size == (size_t) h->q_offset + (size_t) w->n * w->dim;
+  if (!quant_header_sane(h, size, w->dim) || h->n != w->n || h->generation != w->generation)
+    return 0;
+  return q_offset_for(h->cap) + (size_t) w->n * w->dim;
 }
 
 quant_matrix *
@@ -166,9 +219,9 @@ quant_matrix_map(const char *path, const float *rows, int64_t n, int dim, int64_
   m->map = p;
   m->map_size = size;
   m->scale = (float *) (p + sizeof h);
-  m->l1q = m->scale + n;
-  m->l1e = m->l1q + n;
-  m->q = (int8_t *) (p + h.q_offset);
+  m->l1q = m->scale + h.cap;
+  m->l1e = m->l1q + h.cap;
+  m->q = (int8_t *) (p + q_offset_for(h.cap));
   m->approx = g_new(float, MAX(n, 1));
   m->cand = g_new(int64_t, MAX(n, 1));
   return m;

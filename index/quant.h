@@ -24,8 +24,16 @@ void quant_matrix_free(quant_matrix *m);
 
 /* The copy as a file, so that a one-shot process maps it instead of
  * quantizing every row again: written under a temporary name and renamed,
- * tagged with the index generation it was made from. */
-bool quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation);
+ * tagged with the index generation it was made from and the rows' lineage
+ * (store.h; when nonzero, with room for more rows). */
+bool quant_matrix_save(const quant_matrix *m, const char *path, int64_t generation,
+                       uint64_t lineage);
+/* Quantizes rows [n', n) and appends them to the file at path, made from
+ * rows [0, n') of the same nonzero lineage, in place (cachefile.h), now
+ * tagged with GENERATION: returns n - n', or -1 when the file must be
+ * rebuilt instead (*damaged, to g_free, then says why if it is damaged). */
+int64_t quant_matrix_extend(const char *path, const float *rows, int64_t n, int dim,
+                            int64_t generation, uint64_t lineage, char **damaged);
 /* Maps a copy saved from rows [n, dim] of GENERATION (rows as for
  * quant_matrix_new()); NULL when the file is missing, malformed or was made
  * from other rows. */

@@ -18,6 +18,7 @@ struct pgstore {
   char *name;              /* the URI with the password masked */
   char host[256], pid[16]; /* this worker, as the queue records it */
   char *copy_note;         /* how the last pgstore_load_matrix got its rows */
+  uint64_t lineage;        /* and what they descend from (store.h) */
 };
 
 #define STORE_ERROR g_quark_from_static_string("clip-index-store")
@@ -720,6 +721,16 @@ watermark(pgstore *s, int64_t *upto, int64_t *changes, GError **error)
   return false;
 }
 
+/* FNV-1a, never 0 (which means "no lineage"). */
+static uint64_t
+fnv1a64(const char *s)
+{
+  uint64_t h = 14695981039346656037ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char) *s) * 1099511628211ull;
+  return h ? h : 1;
+}
+
 bool
 pgstore_load_matrix(pgstore *s, int dim, const char *copy_path, int64_t **ids_out, float **rows_out,
                     int64_t *n_out, GError **error)
@@ -771,6 +782,14 @@ pgstore_load_matrix(pgstore *s, int dim, const char *copy_path, int64_t **ids_ou
       " from the local copy (fetch %.1f ms, copy read %.1f ms, write %.1f ms)",
       have ? "refreshed by id" : (identity ? "full read" : "full read (no copy: index_id missing)"),
       c.n - before, before, t_fetch / 1e3, t_read / 1e3, t_write / 1e3);
+  /* Rows of one identity and deletion count are the segments up to some
+   * watermark, so of two such loads one is the other's prefix. */
+  s->lineage = 0;
+  if (identity) {
+    char *tag = g_strdup_printf("%s/%" G_GINT64_FORMAT, identity, changes);
+    s->lineage = fnv1a64(tag);
+    g_free(tag);
+  }
   *ids_out = c.ids;
   *rows_out = c.rows;
   *n_out = c.n;
@@ -783,6 +802,12 @@ const char *
 pgstore_copy_note(pgstore *s)
 {
   return s->copy_note;
+}
+
+uint64_t
+pgstore_matrix_lineage(pgstore *s)
+{
+  return s->lineage;
 }
 
 bool

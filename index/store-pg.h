@@ -28,6 +28,8 @@ bool pgstore_load_matrix(pgstore *p, int dim, const char *copy_path, int64_t **i
                          int64_t *n, GError **error);
 /* What the last pgstore_load_matrix fetched, for --timing; NULL before. */
 const char *pgstore_copy_note(pgstore *p);
+/* The lineage (store.h) of the last pgstore_load_matrix's rows; 0 before. */
+uint64_t pgstore_matrix_lineage(pgstore *p);
 bool pgstore_get_segment(pgstore *p, int64_t id, store_hit *hit, GError **error);
 bool pgstore_foreach_segment(pgstore *p, int dim, store_segment_fn fn, void *data, GError **error);
 bool pgstore_foreach_file(pgstore *p, store_file_fn fn, void *data, GError **error);

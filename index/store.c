@@ -409,6 +409,13 @@ store_copy_note(store *s)
   return NULL;
 }
 
+uint64_t
+store_matrix_lineage(store *s)
+{
+  PG_CALL(pgstore_matrix_lineage(s->pg));
+  return 0;
+}
+
 int64_t
 store_generation(store *s)
 {

@@ -77,6 +77,13 @@ bool store_counts_get(store *s, store_counts *c, GError **error);
 bool store_load_matrix(store *s, int dim, int64_t **ids, float **rows, int64_t *n, GError **error);
 /* PostgreSQL: how the last store_load_matrix got its rows; NULL otherwise. */
 const char *store_copy_note(store *s);
+/* What the rows of the last store_load_matrix descend from, 0 when unknown:
+ * two loads with the same nonzero lineage hold the same rows up to the
+ * shorter one's end (rows were only added between them), so a file made
+ * from the first can be extended to the second. PostgreSQL: the index's
+ * identity and its count of deletions (store-pg-copy.h); SQLite: 0, since
+ * its generation moves for an added file and a replaced one alike. */
+uint64_t store_matrix_lineage(store *s);
 
 /* Details of one segment for printing a hit. */
 typedef struct {

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Search on a PostgreSQL index keeps a local copy of the embeddings and
 # fetches only what is new: rows added after a search are fetched alone and
-# found; a replaced or deleted file, a row committed while the search fixes
-# its watermark, a damaged or truncated copy all give the hits of a fresh
-# full read.
+# found, and appended in place to the matrix and int8 files; a replaced or
+# deleted file, a row committed while the search fixes its watermark, a
+# damaged or truncated copy, matrix or int8 file, rows an append left
+# uncounted all give the hits of a fresh full read.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/pg-common.sh"
 mkdir -p "$TMP/archive" "$TMP/more" "$TMP/more2"
@@ -34,6 +35,11 @@ note() {
   grep -q "^matrix $1 (fetch " "$TMP/timing" || fail "want 'matrix $1', got: $(cat "$TMP/timing")"
 }
 segments() { psql_c "SELECT count(*) FROM segments"; }
+# cache_note TEXT: the search's line on the matrix and int8 files says TEXT
+cache_note() {
+  grep -qx "cache files: $1" "$TMP/timing" || fail "want 'cache files: $1', got: $(cat "$TMP/timing")"
+}
+inodes() { stat -c %i "$TMP/cache/clipfilter/"index-*.matrix "$TMP/cache/clipfilter/"index-*.qmatrix | tr '\n' ' '; }
 
 index "$TMP/archive"
 n1=$(segments)
@@ -45,10 +51,13 @@ grep -q "matrix mapped" "$TMP/timing" || fail "second search did not map the mat
   fail "cache: $(ls "$TMP/cache/clipfilter")"
 ok "first search reads all $n1 segments and writes the local copy; the next maps it"
 
+before=$(inodes)
 index "$TMP/more"
 n2=$(segments)
 search_same "concentric circles"
 note "refreshed by id: $((n2 - n1)) segments fetched from the server, $n1 from the local copy"
+cache_note "matrix appended $((n2 - n1)) rows, int8 appended $((n2 - n1)) rows"
+[ "$(inodes)" = "$before" ] || fail "the matrix and int8 files were replaced, not appended to"
 python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert h[0]['file'].endswith('/c.mp4'), h[0]" \
   "$TMP/copy.json" || fail "the new file's segment is not the first hit for its scene"
 ok "a file indexed after the first search: its $((n2 - n1)) segments alone fetched, and found first"
@@ -64,7 +73,47 @@ sleep 1
 search_same "a ball"
 wait $writer || fail "the slow writer failed"
 note "refreshed by id: 1 segments fetched from the server, $n2 from the local copy"
+cache_note "matrix appended 1 rows, int8 appended 1 rows"
 ok "a row committed while the search took its watermark is fetched (the search waited for it)"
+
+# An append that died after writing rows but before the header that counts
+# them: the bytes past the counted rows are garbage, the next append writes
+# over them. Then truncated files: named, rebuilt, same hits.
+mat=$(ls "$TMP/cache/clipfilter/"index-*.matrix)
+qmat=${mat%.matrix}.qmatrix
+python3 - "$mat" "$qmat" <<'PY'
+import struct, sys
+for p, row in ((sys.argv[1], 4), (sys.argv[2], 1)):
+    with open(p, "r+b") as f:
+        n, cap = struct.unpack("<qq", f.read(32)[16:32])
+        assert cap > n + 10, (p, n, cap)
+        size = f.seek(0, 2)
+        f.seek(size - (cap - n) * 64 * row)  # the first uncounted row (dimension 64)
+        f.write(b"\x7f" * 64 * row * 10)
+PY
+psql_c "INSERT INTO segments(file_id, start, \"end\", samples, embedding)
+  SELECT file_id, start + 200, \"end\" + 200, samples, embedding FROM segments ORDER BY id DESC LIMIT 1;
+  SELECT nextval('generation')" >/dev/null
+before=$(inodes)
+search_same "concentric circles"
+cache_note "matrix appended 1 rows, int8 appended 1 rows"
+[ "$(inodes)" = "$before" ] || fail "the files were replaced after an append cut short"
+ok "an append cut short before its header: the next append writes over its rows, same hits"
+truncate -s -100 "$mat"
+search_same "concentric circles"
+grep -q "^clip-index: .*\.matrix is damaged (.*); rebuilding it$" "$TMP/timing" ||
+  fail "no message for a truncated matrix: $(cat "$TMP/timing")"
+cache_note "matrix rebuilt"
+truncate -s -100 "$qmat"
+search_same "concentric circles"
+grep -q "^clip-index: .*\.qmatrix is damaged (.*); rebuilding it$" "$TMP/timing" ||
+  fail "no message for a truncated int8 file: $(cat "$TMP/timing")"
+cache_note "int8 rebuilt"
+search_same "concentric circles"
+grep -q "matrix mapped" "$TMP/timing" && ! grep -q "^cache files" "$TMP/timing" ||
+  fail "rebuilt files not mapped: $(cat "$TMP/timing")"
+ok "a truncated matrix and int8 file: each named and rebuilt, same hits"
+n2=$(segments)
 
 # Re-indexing a changed file removes its rows and adds new ones: the change
 # count moved, so every row is read again.
@@ -74,6 +123,7 @@ index "$TMP/archive/a.mp4"
 search_same "tv static"
 n3=$(segments)
 note "full read: $n3 segments fetched from the server, 0 from the local copy"
+cache_note "matrix rebuilt, int8 rebuilt"
 ok "a re-indexed file (rows replaced): full read, $n3 segments, hits of a fresh read"
 
 psql_c "DELETE FROM files WHERE position('b.mkv'::bytea in path) > 0" >/dev/null

@@ -1,7 +1,7 @@
 /* The int8 prefilter returns exactly search_top_k()'s hits: random unit
  * rows, clustered rows (many near-ties), exact duplicates, a zero row, k
  * larger than n, queries equal to rows, a scan split across threads, and a
- * copy saved to a file and mapped back. Every case runs with each int8
+ * copy saved to a file and mapped back, and one extended in place. Every case runs with each int8
  * kernel (AVX-512 VNNI where the CPU has it, and the portable one), which
  * must agree to the candidate: both sum the same integers exactly. */
 #include <glib.h>
@@ -192,7 +192,7 @@ test_save_map(void)
 
   random_unit(r, q, dim);
   quant_matrix *m = quant_matrix_new(rows, n, dim);
-  g_assert_true(quant_matrix_save(m, path, 42));
+  g_assert_true(quant_matrix_save(m, path, 42, 0));
   quant_matrix *mm = quant_matrix_map(path, rows, n, dim, 42);
   g_assert_nonnull(mm);
   int na = quant_top_k(m, q, k, a, NULL), nb = quant_top_k(mm, q, k, b, NULL);
@@ -212,7 +212,7 @@ test_save_map(void)
   g_assert_null(quant_matrix_map(path, rows, n, dim, 42));
   /* an empty matrix round-trips too */
   quant_matrix *e = quant_matrix_new(rows, 0, dim);
-  g_assert_true(quant_matrix_save(e, path, 1));
+  g_assert_true(quant_matrix_save(e, path, 1, 0));
   quant_matrix *em = quant_matrix_map(path, rows, 0, dim, 1);
   g_assert_nonnull(em);
   g_assert_cmpint(quant_top_k(em, q, k, a, NULL), ==, 0);
@@ -222,6 +222,103 @@ test_save_map(void)
   g_rmdir(dir);
   quant_matrix_free(m);
   g_free(path);
+  g_free(dir);
+  g_free(rows);
+  g_free(q);
+  g_rand_free(r);
+}
+
+static void
+assert_same_hits(quant_matrix *x, quant_matrix *y, const float *q, int k)
+{
+  search_hit a[16], b[16];
+  int64_t ca, cb;
+  int na = quant_top_k(x, q, k, a, &ca), nb = quant_top_k(y, q, k, b, &cb);
+  g_assert_cmpint(na, ==, nb);
+  g_assert_cmpint(ca, ==, cb);
+  for (int i = 0; i < na; i++) {
+    g_assert_cmpint(a[i].row, ==, b[i].row);
+    g_assert_true(a[i].score == b[i].score);
+  }
+}
+
+/* A copy extended in place with rows added since holds the bytes a full
+ * rebuild would: same hits, same candidates, and the same file contents
+ * where rows are in use. It refuses other lineages, fewer rows than it
+ * has, more than its room, and flags a truncated file as damaged. */
+static void
+test_extend(void)
+{
+  GRand *r = g_rand_new_with_seed(12);
+  const int dim = 96, k = 10;
+  const int64_t n0 = 2000, n = 2700;
+  float *rows = random_rows(r, n, dim), *q = g_new(float, dim);
+  char *dir = g_dir_make_tmp("quant-XXXXXX", NULL);
+  char *path = g_build_filename(dir, "x.qmatrix", NULL);
+  char *full = g_build_filename(dir, "full.qmatrix", NULL);
+  char *damaged = NULL, *a = NULL, *b = NULL;
+  gsize la, lb;
+  GStatBuf st0, st1;
+
+  random_unit(r, q, dim);
+  quant_matrix *m0 = quant_matrix_new(rows, n0, dim), *m = quant_matrix_new(rows, n, dim);
+  g_assert_true(quant_matrix_save(m0, path, 5, 77));
+  g_assert_cmpint(g_stat(path, &st0), ==, 0);
+  /* another lineage, or no lineage: rebuild */
+  g_assert_cmpint(quant_matrix_extend(path, rows, n, dim, 6, 78, &damaged), ==, -1);
+  g_assert_cmpint(quant_matrix_extend(path, rows, n, dim, 6, 0, &damaged), ==, -1);
+  g_assert_null(damaged);
+  g_assert_cmpint(quant_matrix_extend(path, rows, n, dim, 6, 77, &damaged), ==, n - n0);
+  g_assert_null(damaged);
+  g_assert_cmpint(g_stat(path, &st1), ==, 0);
+  g_assert_cmpint(st0.st_ino, ==, st1.st_ino);
+  g_assert_null(quant_matrix_map(path, rows, n, dim, 5));
+  quant_matrix *mm = quant_matrix_map(path, rows, n, dim, 6);
+  g_assert_nonnull(mm);
+  assert_same_hits(m, mm, q, k);
+  for (int i = 0; i < 20; i++) {
+    memcpy(q, rows + (size_t) g_rand_int_range(r, 0, n) * dim, dim * sizeof *q);
+    assert_same_hits(m, mm, q, k);
+  }
+  quant_matrix_free(mm);
+  /* each array's rows in use hold the bytes of a file saved whole (whose
+   * room differs: the layout of quant.c, capacity at byte 24) */
+  g_assert_true(quant_matrix_save(m, full, 6, 77));
+  g_assert_true(g_file_get_contents(path, &a, &la, NULL));
+  g_assert_true(g_file_get_contents(full, &b, &lb, NULL));
+  int64_t cap_a, cap_b;
+  memcpy(&cap_a, a + 24, 8);
+  memcpy(&cap_b, b + 24, 8);
+  for (int v = 0; v < 3; v++)
+    g_assert_cmpint(memcmp(a + 64 + v * cap_a * 4, b + 64 + v * cap_b * 4, n * 4), ==, 0);
+  g_assert_cmpint(memcmp(a + ((64 + cap_a * 12 + 63) & ~63), b + ((64 + cap_b * 12 + 63) & ~63),
+                         (size_t) n * dim),
+                  ==, 0);
+  g_free(a);
+  g_free(b);
+  /* nothing new: a no-op; fewer rows or more than the room: rebuild */
+  g_assert_cmpint(quant_matrix_extend(path, rows, n, dim, 6, 77, &damaged), ==, 0);
+  g_assert_cmpint(quant_matrix_extend(path, rows, n - 1, dim, 7, 77, &damaged), ==, -1);
+  g_assert_null(damaged);
+  /* a truncated file is damaged, never mapped or extended */
+  g_assert_cmpint(truncate(path, st1.st_size - 100), ==, 0);
+  g_assert_null(quant_matrix_map(path, rows, n, dim, 6));
+  g_assert_cmpint(quant_matrix_extend(path, rows, n, dim, 8, 77, &damaged), ==, -1);
+  g_assert_nonnull(damaged);
+  g_assert_nonnull(strstr(damaged, "damaged"));
+  g_free(damaged);
+  damaged = NULL;
+  /* a file without room (no lineage) cannot grow */
+  g_assert_true(quant_matrix_save(m0, path, 5, 0));
+  g_assert_cmpint(quant_matrix_extend(path, rows, n, dim, 6, 77, &damaged), ==, -1);
+  g_assert_null(damaged);
+  g_unlink(path);
+  g_unlink(full);
+  g_rmdir(dir);
+  quant_matrix_free(m0);
+  quant_matrix_free(m);
+  g_free(path);
+  g_free(full);
   g_free(dir);
   g_free(rows);
   g_free(q);
@@ -238,5 +335,6 @@ main(int argc, char **argv)
   g_test_add_func("/quant/parts", test_parts);
   g_test_add_func("/quant/odd-dims-extremes", test_odd_dims_extremes);
   g_test_add_func("/quant/save-map", test_save_map);
+  g_test_add_func("/quant/extend", test_extend);
   return g_test_run();
 }
