@@ -209,7 +209,8 @@ copy_to_ampersand(const ustr *in, size_t i, ustr *out)
   size_t e = i;
   while (e < in->n && in->v[e] != '&')
     e++;
-  us_append(out, in->v + i, e - i);
+  if (e > i) /* an empty text has no buffer: no pointer arithmetic on NULL */
+    us_append(out, in->v + i, e - i);
   return e;
 }
 
