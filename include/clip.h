@@ -99,10 +99,12 @@ typedef struct {
   clip_backend backend;     /* DEFAULT: oneDNN when built with it, else OpenBLAS */
   clip_precision precision; /* BF16 needs the oneDNN backend */
   clip_towers towers;       /* ALL by default; see clip_towers */
+  bool map_file;            /* map the checkpoint instead of reading it (clip_model_load) */
 } clip_params;
 
 /* Defaults; the environment variables CLIP_BACKEND (openblas | onednn) and
- * CLIP_PRECISION (fp32 | bf16) override backend and precision. */
+ * CLIP_PRECISION (fp32 | bf16) override backend and precision, and
+ * CLIP_MODEL_MMAP=1 sets map_file. */
 clip_params clip_default_params(void);
 
 typedef struct clip_model clip_model;
@@ -147,7 +149,7 @@ char *clip_model_resolve(const char *name, const char *const *dirs, char **searc
  * The weights are read into the process's own memory, so a model file
  * replaced or truncated while the model is loaded changes nothing (one
  * written to during the load fails it with CLIP_ERR_IO);
- * CLIP_MODEL_MMAP=1 maps the file instead (less memory per process, but
+ * params->map_file maps the file instead (less memory per process, but
  * the file must then only ever be replaced by rename()). On oneDNN, the
  * packed weights of a large model are kept in CLIP_WEIGHT_CACHE (default
  * ~/.cache/clipfilter, "off" to disable) and mapped by later loads, which

@@ -201,6 +201,8 @@ cli_query_open(cli_query *q, const char *index, const model_opts *mo, clip_tower
     return 2;
   params.precision = CLIP_PRECISION_FP32;
   params.towers = towers;
+  if (mo->map_file && !g_getenv("CLIP_MODEL_MMAP"))
+    params.map_file = true;
   if (!(q->st = store_open(index, false, &e))) {
     fprintf(stderr, "clip-index %s: %s\n", verb, e->message);
     g_error_free(e);

@@ -23,6 +23,7 @@ GOptionContext *cli_parse(int *argc, char ***argv, const char *params, const cha
 typedef struct model_opts {
   char *model, *precision, *backend;
   int threads;
+  bool map_file; /* map the model file unless CLIP_MODEL_MMAP says otherwise */
 } model_opts;
 
 void model_opts_clear(model_opts *o);

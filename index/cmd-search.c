@@ -82,9 +82,10 @@ cmd_search(int argc, char **argv)
     goto out;
   }
   /* The process lives for one query: the model file is mapped (clip.h's
-   * CLIP_MODEL_MMAP, unless set otherwise) rather than copied into memory
-   * that the query reads once; that copy was most of a text tower's load. */
-  g_setenv("CLIP_MODEL_MMAP", "1", FALSE);
+   * map_file, unless CLIP_MODEL_MMAP says otherwise) rather than copied
+   * into memory that the query reads once; that copy was most of a text
+   * tower's load. */
+  mo.map_file = true;
   if ((rc = cli_query_open(&q, argv[1], &mo, image ? CLIP_TOWERS_VISION : CLIP_TOWERS_TEXT,
                            "search"))) {
     goto out;

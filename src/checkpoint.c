@@ -614,7 +614,7 @@ clip_checkpoint_load(clip_model *m, const char *path, clip_error *err)
   if (st != CLIP_OK)
     goto out;
 
-  st_file *f = m->files[0] = st_open_lazy(weights, err);
+  st_file *f = m->files[0] = st_open_lazy(weights, m->params.map_file, err);
   if (!f) {
     st = fail_from(err, CLIP_ERR_FORMAT);
     goto out;

@@ -30,6 +30,7 @@ clip_default_params(void)
     p.backend = CLIP_BACKEND_ONEDNN;
   if (g_strcmp0(pr, "bf16") == 0)
     p.precision = CLIP_PRECISION_BF16;
+  p.map_file = st_mmap_requested();
   return p;
 }
 

@@ -37,7 +37,7 @@ struct clip_model {
    * positional, layer-norm and linear-weight pointers point into files[0]'s
    * bytes when the tensor is F32 and aligned; F16/BF16 tensors are copies.
    * Those bytes are the process's own (read at load), or a shared mapping
-   * of the file only with CLIP_MODEL_MMAP=1 (safetensors.h). */
+   * of the file only with clip_params.map_file (safetensors.h). */
   st_file *files[2];
   void **owned;
   int n_owned, cap_owned;

@@ -397,7 +397,7 @@ read_header(st_file *f, int fd, clip_error *err)
 }
 
 static st_file *
-open_file(const char *path, bool lazy, clip_error *err)
+open_file(const char *path, bool lazy, bool map, clip_error *err)
 {
   if (!path)
     return clip_set_error(err, CLIP_ERR_ARG, "st_open: NULL path"), NULL;
@@ -425,7 +425,7 @@ open_file(const char *path, bool lazy, clip_error *err)
     goto fail;
   }
   f->map_size = size;
-  if (st_mmap_requested()) {
+  if (map) {
     /* Zero-copy, opt-in: the forward pass then reads the file's pages, so
      * truncating the file kills the process (SIGBUS) and rewriting it in
      * place changes the answers. Replace models by rename() only. */
@@ -472,13 +472,13 @@ fail:
 st_file *
 st_open(const char *path, clip_error *err)
 {
-  return open_file(path, false, err);
+  return open_file(path, false, st_mmap_requested(), err);
 }
 
 st_file *
-st_open_lazy(const char *path, clip_error *err)
+st_open_lazy(const char *path, bool map, clip_error *err)
 {
-  return open_file(path, true, err);
+  return open_file(path, true, map, err);
 }
 
 clip_status

@@ -56,9 +56,9 @@ st_file *st_open(const char *path, clip_error *err);
 /* As st_open, but reads only the header now: each tensor's bytes are read
  * into the process's memory by st_fetch() when first asked for, so a
  * loader reads only what it uses. Until st_seal() the file stays open; a
- * tensor not fetched reads as zeros. With CLIP_MODEL_MMAP=1 the same as
- * st_open. */
-st_file *st_open_lazy(const char *path, clip_error *err);
+ * tensor not fetched reads as zeros. With map, the file is mapped as
+ * st_open maps it with CLIP_MODEL_MMAP=1. */
+st_file *st_open_lazy(const char *path, bool map, clip_error *err);
 /* Reads the tensor's bytes from a lazy file (once; nothing to do for other
  * files). Fails with CLIP_ERR_IO when the file has shrunk or cannot be read. */
 clip_status st_fetch(st_file *f, const st_tensor *t, clip_error *err);

@@ -466,7 +466,7 @@ test_lazy(void)
   g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_OK);
   st_writer_free(w);
 
-  st_file *f = st_open_lazy(path, &err);
+  st_file *f = st_open_lazy(path, false, &err);
   g_assert_nonnull(f);
   g_assert_nonnull(st_identity(f));
   const st_tensor *tb = st_find(f, "b");
@@ -477,7 +477,7 @@ test_lazy(void)
   st_close(f);
 
   /* Shrunk after the open: the fetch of a tensor past the end fails. */
-  f = st_open_lazy(path, &err);
+  f = st_open_lazy(path, false, &err);
   g_assert_nonnull(f);
   struct stat before;
   g_assert_cmpint(stat(path, &before), ==, 0);
@@ -496,7 +496,7 @@ test_lazy(void)
   g_assert_cmpint(st_writer_add(w, "b", ST_F32, 1, sb, b, &err), ==, CLIP_OK);
   g_assert_cmpint(st_writer_save(w, path, &err), ==, CLIP_OK);
   st_writer_free(w);
-  f = st_open_lazy(path, &err);
+  f = st_open_lazy(path, false, &err);
   g_assert_nonnull(f);
   struct stat sbuf;
   g_assert_cmpint(stat(path, &sbuf), ==, 0);
