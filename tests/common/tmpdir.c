@@ -7,20 +7,26 @@
 
 static char *tmpdir;
 
-static void
-remove_tmpdir(void)
+void
+tmpdir_remove(char *dir)
 {
-  GDir *d = g_dir_open(tmpdir, 0, NULL);
+  GDir *d = g_dir_open(dir, 0, NULL);
   const char *name;
   while (d && (name = g_dir_read_name(d))) {
-    char *p = g_build_filename(tmpdir, name, NULL);
+    char *p = g_build_filename(dir, name, NULL);
     g_remove(p);
     g_free(p);
   }
   if (d)
     g_dir_close(d);
-  g_rmdir(tmpdir);
-  g_free(tmpdir);
+  g_rmdir(dir);
+  g_free(dir);
+}
+
+static void
+remove_tmpdir(void)
+{
+  tmpdir_remove(tmpdir);
 }
 
 const char *

@@ -8,4 +8,8 @@
  * same directory on every call. NULL when it cannot be made. */
 const char *tmpdir_at_exit(const char *tmpl);
 
+/* Removes dir, a directory of plain files (made by the caller), and frees
+ * the string. */
+void tmpdir_remove(char *dir);
+
 #endif

@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "testutil.h"
+#include "tmpdir.h"
 
 /* On OpenBLAS: these tests read the loader's plain weight layout, which the
  * oneDNN backend replaces by prepacked copies at load. */
@@ -239,7 +240,6 @@ test_openclip_file_matches_hf(void)
 }
 
 static char *make_dir(const char *name);
-static void remove_dir(char *dir);
 static void write_config(const char *dir, const char *kit_file, const char *name, const char *from,
                          const char *to);
 
@@ -295,7 +295,7 @@ test_misaligned_weights(void)
   clip_model_free(b);
   g_free(kit);
   g_free(dst);
-  remove_dir(dir);
+  tmpdir_remove(dir);
   g_byte_array_free(out, TRUE);
   cJSON_free(json);
   cJSON_Delete(header);
@@ -343,7 +343,7 @@ test_bf16_weights(void)
   clip_model_free(m);
   st_close(f);
   g_free(dst);
-  remove_dir(dir);
+  tmpdir_remove(dir);
   g_free(src);
 }
 
@@ -353,23 +353,6 @@ make_dir(const char *name)
   char *dir = g_build_filename(testutil_tmpdir(), name, NULL);
   g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
   return dir;
-}
-
-/* testutil removes only the files of its top directory. */
-static void
-remove_dir(char *dir)
-{
-  GDir *d = g_dir_open(dir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d))) {
-    char *p = g_build_filename(dir, name, NULL);
-    g_remove(p);
-    g_free(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(dir);
-  g_free(dir);
 }
 
 static void
@@ -408,7 +391,7 @@ test_openclip_dir_without_config(void)
   g_assert_cmpfloat(m->info.std[0], ==, 0.25f);
   clip_model_free(m);
   g_free(p);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 static void
@@ -558,7 +541,7 @@ test_bad_configs(void)
     char *cfg = g_build_filename(dir, "config.json", NULL);
     expect_error(dir, bad_configs[i].status, cfg, bad_configs[i].message);
     g_free(cfg);
-    remove_dir(dir);
+    tmpdir_remove(dir);
   }
 }
 
@@ -573,22 +556,22 @@ test_config_vs_shapes(void)
                "tensor 'vision_model.embeddings.position_embedding.weight': expected shape "
                "[65, 64] (from config.json), found [50, 64]");
   g_free(w);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = hf_dir_with_config("vocab", "\"vocab_size\": 49408", "\"vocab_size\": 49000");
   expect_error(dir, CLIP_ERR_FORMAT, "text_model.embeddings.token_embedding.weight",
                "expected shape [49000, 64] (from config.json), found [49408, 64]");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = hf_dir_with_config("mlp", "\"intermediate_size\": 256", "\"intermediate_size\": 128");
   expect_error(dir, CLIP_ERR_FORMAT, "text_model.encoder.layers.0.mlp.fc1.weight",
                "expected shape [128, 64] (from config.json), found [256, 64]");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = hf_dir_with_config("layers", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
   expect_error(dir, CLIP_ERR_FORMAT, "model.safetensors",
                "required tensor 'text_model.encoder.layers.2.layer_norm1.weight' is missing");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 static void
@@ -604,18 +587,18 @@ test_missing_files(void)
   expect_error(w, CLIP_ERR_IO, cfg, "missing (needed for the Hugging Face names");
   g_free(w);
   g_free(cfg);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("no-weights");
   write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
   w = g_build_filename(dir, "model.safetensors", NULL);
   expect_error(dir, CLIP_ERR_IO, w, "missing (a Hugging Face checkpoint directory");
   g_free(w);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("nothing");
   expect_error(dir, CLIP_ERR_IO, dir, "no checkpoint found");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   char *none = g_build_filename(testutil_tmpdir(), "no-such-model", NULL);
   expect_error(none, CLIP_ERR_IO, none, "no such file or directory");
@@ -626,7 +609,7 @@ test_missing_files(void)
   g_assert_true(g_file_set_contents(cfg, "[1, 2]", -1, NULL));
   expect_error(dir, CLIP_ERR_FORMAT, cfg, "expected a JSON object at the top level");
   g_free(cfg);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* A malformed vocab.json fails the load with the tokenizer's message. */
   dir = hf_dir_with_config("bad-vocab", NULL, NULL);
@@ -638,7 +621,7 @@ test_missing_files(void)
   g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
   g_assert_nonnull(strstr(err.message, vocab));
   g_free(vocab);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* A malformed merges.txt too. */
   dir = hf_dir_with_config("bad-merges", NULL, NULL);
@@ -649,7 +632,7 @@ test_missing_files(void)
   g_assert_cmpint(err.status, ==, CLIP_ERR_FORMAT);
   g_assert_nonnull(strstr(err.message, merges_path));
   g_free(merges_path);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* Token ids beyond the embedding table would be read out of bounds. */
   dir = hf_dir_with_config("big-vocab", NULL, NULL);
@@ -660,7 +643,7 @@ test_missing_files(void)
   expect_error(dir, CLIP_ERR_FORMAT, vocab,
                "60001 tokens, but the token embedding has only 49408 rows");
   g_free(vocab);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* vocab.json without merges.txt. */
   dir = hf_dir_with_config("half-vocab", NULL, NULL);
@@ -668,7 +651,7 @@ test_missing_files(void)
   char *merges = g_build_filename(dir, "merges.txt", NULL);
   expect_error(dir, CLIP_ERR_FORMAT, merges, "missing (");
   g_free(merges);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 static void
@@ -683,7 +666,7 @@ test_bad_weights(void)
   expect_error(dir, CLIP_ERR_FORMAT, w,
                "required tensor 'vision_model.encoder.layers.1.mlp.fc2.bias' is missing");
   g_free(w);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("wrong-shape");
   write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
@@ -694,14 +677,14 @@ test_bad_weights(void)
                "tensor 'text_model.encoder.layers.0.self_attn.k_proj.weight': expected shape "
                "[64, 64] (from config.json), found [32, 64]");
   g_free(w);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("no-logit-scale");
   write_config(dir, "tiny-b32/config.json", "config.json", NULL, NULL);
   write_weights(dir, "tiny-b32/model.safetensors", "model.safetensors", "logit_scale", NULL);
   expect_error(dir, CLIP_ERR_FORMAT, "model.safetensors",
                "required tensor 'logit_scale' is missing");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* open_clip: a missing in_proj_bias, a shape inconsistent with the others,
    * and a config that disagrees with the shapes. */
@@ -710,35 +693,35 @@ test_bad_weights(void)
                 "visual.transformer.resblocks.0.attn.in_proj_bias", NULL);
   expect_error(dir, CLIP_ERR_FORMAT, "open_clip_model.safetensors",
                "required tensor 'visual.transformer.resblocks.0.attn.in_proj_bias' is missing");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("openclip-shape");
   write_weights(dir, "tiny-b32/open_clip_model.safetensors", "open_clip_model.safetensors", NULL,
                 "transformer.resblocks.1.mlp.c_fc.weight");
   expect_error(dir, CLIP_ERR_FORMAT, "transformer.resblocks.1.mlp.c_fc.weight",
                "expected shape [256, 64] (from the other tensor shapes), found [128, 64]");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("openclip-config");
   link_kit(dir, "tiny-b32/open_clip_model.safetensors", "open_clip_model.safetensors");
   write_config(dir, "tiny-b32/open_clip_config.json", "open_clip_config.json", "\"width\": 64",
                "\"width\": 128");
   expect_error(dir, CLIP_ERR_FORMAT, "open_clip_config.json", "vision_cfg.width is 128 but");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = make_dir("openclip-grid");
   write_weights(dir, "tiny-b32/open_clip_model.safetensors", "open_clip_model.safetensors", NULL,
                 "visual.positional_embedding");
   expect_error(dir, CLIP_ERR_FORMAT, "visual.positional_embedding has 25 rows",
                "expected 1 + a square number of patches");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* Neither naming. */
   dir = make_dir("unknown-naming");
   write_weights(dir, "preprocess/source_rgb.safetensors", "open_clip_model.safetensors", NULL,
                 NULL);
   expect_error(dir, CLIP_ERR_FORMAT, "open_clip_model.safetensors", "unknown naming");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* A broken weights file reports the reader's error. */
   dir = hf_dir_with_config("broken-weights", NULL, NULL);
@@ -747,7 +730,7 @@ test_bad_weights(void)
   g_assert_true(g_file_set_contents(w, "\x08\0\0\0\0\0\0\0{\"a\":1} ", 16, NULL));
   expect_error(dir, CLIP_ERR_FORMAT, w, "tensor 'a': expected an object");
   g_free(w);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 /* Replaces every occurrence of from in the file at path. */
@@ -777,7 +760,7 @@ test_gelu_config(void)
   g_assert_cmpfloat(m->info.layer_norm_eps, ==, 1e-6f);
   clip_model_free(m);
   g_free(cfg);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* text_config_dict / vision_config_dict override the plain sections. */
   dir =
@@ -787,7 +770,7 @@ test_gelu_config(void)
   m = load_ok(dir);
   g_assert_cmpint(m->info.activation, ==, CLIP_ACT_GELU);
   clip_model_free(m);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* A null section means transformers' defaults (text width 512 here);
    * cJSON reads the first of the duplicate keys. */
@@ -795,7 +778,7 @@ test_gelu_config(void)
                            "\"projection_dim\": 32, \"text_config\": null,");
   expect_error(dir, CLIP_ERR_FORMAT, "text_model.embeddings.token_embedding.weight",
                "expected shape [49408, 512] (from config.json), found [49408, 64]");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 static void
@@ -807,14 +790,14 @@ test_bad_preprocessor(void)
                "\"height\": 224", "\"height\": 256");
   expect_error(dir, CLIP_ERR_FORMAT, "preprocessor_config.json",
                "crop_size 224x256 disagrees with the model's image size 224");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = hf_dir_with_config("resize", NULL, NULL);
   write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json",
                "\"shortest_edge\": 224", "\"shortest_edge\": 256");
   expect_error(dir, CLIP_ERR_UNSUPPORTED, "preprocessor_config.json",
                "size 256 differs from the image size 224");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* Old files give crop_size and size as plain numbers. */
   dir = hf_dir_with_config("old-style", NULL, NULL);
@@ -825,14 +808,14 @@ test_bad_preprocessor(void)
   g_assert_true(g_file_set_contents(pp, "{\"crop_size\": 200, \"size\": 224}", -1, NULL));
   expect_error(dir, CLIP_ERR_FORMAT, pp, "crop_size 200x200 disagrees");
   g_free(pp);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   dir = hf_dir_with_config("std", NULL, NULL);
   write_config(dir, "tiny-b32/preprocessor_config.json", "preprocessor_config.json", "0.26862954",
                "0");
   expect_error(dir, CLIP_ERR_FORMAT, "preprocessor_config.json",
                "image_std: expected 3 positive numbers");
-  remove_dir(dir);
+  tmpdir_remove(dir);
 
   /* A valid custom mean is used. */
   dir = hf_dir_with_config("mean", NULL, NULL);
@@ -842,7 +825,7 @@ test_bad_preprocessor(void)
   g_assert_cmpfloat(m->info.mean[0], ==, 0.5f);
   g_assert_cmpfloat(m->info.mean[1], ==, 0.4578275f);
   clip_model_free(m);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 /* ---- layout on odd sizes ---- */
@@ -983,7 +966,7 @@ test_layout_odd_sizes(void)
   clip_model_free(m);
   g_free(weights);
   g_free(cfg);
-  remove_dir(dir);
+  tmpdir_remove(dir);
 }
 
 /* ---- clip-tool info and random-model ---- */
@@ -1196,7 +1179,7 @@ test_tool_random_model(void)
   }
   g_free(fa), g_free(fb), g_free(fc);
   for (char **d = (char *[]){ a, b, c, NULL }; *d; d++)
-    remove_dir(*d);
+    tmpdir_remove(*d);
 }
 
 static void
@@ -1227,9 +1210,9 @@ test_tool_random_model_vocab(void)
                   ==, 1);
   g_assert_nonnull(strstr(errout, "vocab.json"));
   g_free(out), g_free(errout);
-  remove_dir(empty);
-  remove_dir(dir2);
-  remove_dir(dir);
+  tmpdir_remove(empty);
+  tmpdir_remove(dir2);
+  tmpdir_remove(dir);
   g_free(kit);
 }
 

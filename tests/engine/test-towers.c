@@ -12,6 +12,7 @@
 #include "clip.h"
 #include "safetensors.h"
 #include "testutil.h"
+#include "tmpdir.h"
 
 /* The kit's inputs for a model directory: token ids and pixels. */
 typedef struct {
@@ -164,7 +165,7 @@ test_f16(void)
 }
 
 /* A copy of the kit's tiny-b32 directory whose tensor `poisoned` holds a
- * NaN; the caller removes it with remove_copy(). */
+ * NaN; the caller removes it with tmpdir_remove(). */
 static char *
 copy_with_nan(const char *poisoned)
 {
@@ -208,21 +209,6 @@ copy_with_nan(const char *poisoned)
   return dir;
 }
 
-static void
-remove_copy(char *dir)
-{
-  GDir *d = g_dir_open(dir, 0, NULL);
-  for (const char *n; d && (n = g_dir_read_name(d));) {
-    char *p = g_build_filename(dir, n, NULL);
-    g_unlink(p);
-    g_free(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(dir);
-  g_free(dir);
-}
-
 /* The other tower is not read: a NaN there fails the whole model's load
  * (the finite check) but not the single tower's. */
 static void
@@ -252,7 +238,7 @@ test_other_tower_unread(void)
       g_test_message("%s", err.message);
     g_assert_nonnull(m);
     clip_model_free(m);
-    remove_copy(dir);
+    tmpdir_remove(dir);
   }
 }
 
